@@ -1,0 +1,64 @@
+//! Every diagnostic code ppl emits, with a one-line meaning. Codes are stable: tests and users match
+//! on them. Ranges: E01xx text and syntax, E02xx names, E03xx types, E04xx shapes and sizes, E05xx
+//! distributions and calls, E06xx data, E07xx inference and settings, E08xx library models; W0xxx
+//! warnings.
+
+macro_rules! codes {
+    ($($name:ident = $code:literal : $meaning:literal;)*) => {
+        $(#[doc = $meaning] pub const $name: &str = $code;)*
+        /// `(code, meaning)` for every code, for `ppl explain` and the docs.
+        pub const ALL: &[(&str, &str)] = &[$(($code, $meaning)),*];
+    };
+}
+
+codes! {
+    INVALID_UTF8 = "E0100": "the model file is not valid UTF-8";
+    UNEXPECTED_CHARACTER = "E0101": "a character that cannot start any token";
+    SYNTAX = "E0102": "a statement that does not parse";
+    UNCLOSED_BRACKET = "E0103": "a bracket still open at the end of the file";
+    UNMATCHED_BRACKET = "E0104": "a closing bracket with no opening one, or of the wrong kind";
+    BAD_NUMBER = "E0105": "a malformed number (`1.`, `.5`, out of range)";
+    UNTERMINATED_STRING = "E0106": "a string not closed on its line";
+    TOO_DEEP = "E0107": "nesting too deep to parse";
+    UNKNOWN_NAME = "E0201": "a name that is not declared";
+    DUPLICATE_NAME = "E0202": "a name declared twice";
+    UNKNOWN_FUNCTION = "E0203": "a call to a function that does not exist";
+    UNKNOWN_DISTRIBUTION = "E0204": "a distribution that does not exist";
+    USED_BEFORE_DECLARED = "E0205": "a name used before its declaration";
+    RESERVED_NAME = "E0206": "a declaration that reuses a built-in name";
+    UNKNOWN_TYPE = "E0301": "a type name that does not exist";
+    TYPE_MISMATCH = "E0302": "a value of the wrong type (real where int is needed, ...)";
+    NOT_ASSIGNABLE = "E0303": "a `~` target that is not a variable, an element or a slice";
+    DISCRETE_VARIATE = "E0304": "a discrete distribution on a real variable, or the reverse";
+    BAD_BOUND = "E0305": "a bound that is not a number or whose low end exceeds its high end";
+    NOT_CONSTANT = "E0306": "a value that must be known at compile time and is not";
+    SHAPE_MISMATCH = "E0401": "shapes that do not agree (or broadcast)";
+    WRONG_INDEX_COUNT = "E0402": "more indices than axes";
+    BAD_SIZE = "E0403": "a size that is not an integer-affine expression of constants and dimensions";
+    NEGATIVE_SIZE = "E0404": "a size that is negative after substituting constants";
+    MISSING_SIZE = "E0405": "a constrained type with no size";
+    DOUBLE_DISTRIBUTION = "E0406": "two distributions on one element";
+    WRONG_ARGUMENTS = "E0501": "a call with the wrong number or names of arguments";
+    BAD_KEYWORD = "E0502": "a keyword argument the function does not take";
+    SUPPORT_MISMATCH = "E0503": "a variable whose declared type does not fit the distribution's support";
+    DATA_UNREADABLE = "E0601": "a data file that cannot be read";
+    DATA_MALFORMED = "E0602": "a data file that is not valid CSV or JSON";
+    DATA_MISSING = "E0603": "an observed variable absent from the data";
+    DATA_LENGTH = "E0604": "lengths that disagree for one dimension";
+    DATA_NOT_FINITE = "E0605": "NaN, infinity or an empty cell in the data";
+    DATA_NOT_INT = "E0606": "a real where an int belongs";
+    DATA_OUT_OF_BOUNDS = "E0607": "a value outside its declared bound";
+    DATA_OUT_OF_SUPPORT = "E0608": "a value outside its distribution's support";
+    DATA_CONST_DISAGREES = "E0609": "a data value that disagrees with a const or dimension";
+    NO_DATA_FILE = "E0610": "observed variables but no data file";
+    METHOD_NOT_APPLICABLE = "E0701": "a forced method that cannot fit this model";
+    BAD_SETTING = "E0702": "an impossible setting (`--chains 0`, an unknown `infer` key, ...)";
+    BAD_SET = "E0703": "a `--set NAME=VALUE` that names nothing or does not parse";
+    NO_START = "E0704": "no initial value with a finite log density";
+    UNSUPPORTED = "E0705": "a form that parses and checks but that no engine here runs yet";
+    UNKNOWN_LIBRARY_MODEL = "E0801": "a library model that does not exist";
+    LIBRARY_MODEL_INVALID = "E0802": "a library model file without its signature or observed variable";
+    IMPROPER_PRIOR = "W0001": "an unknown with an improper flat prior";
+    NO_JACOBIAN = "W0002": "a `~` on a transformed unknown: no Jacobian is added";
+    UNUSED_DATA = "W0003": "a data key the model does not use";
+}

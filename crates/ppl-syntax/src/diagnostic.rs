@@ -1,0 +1,118 @@
+//! The one diagnostic type of ppl. Every phase (parse, check, data, inference settings) reports with
+//! it; only the CLI renders it (with `ariadne`), so the library crates never touch the terminal.
+
+use crate::ast::Span;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// A secondary pointer into the text: "declared here", "this bracket is never closed".
+#[derive(Clone, Debug, PartialEq)]
+pub struct Label {
+    pub span: Span,
+    pub message: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    /// `E0xxx` for errors, `W0xxx` for warnings; the table is `crate::codes`.
+    pub code: &'static str,
+    pub message: String,
+    /// Where the problem is. `None` only for problems with no place in the model text (e.g. a data
+    /// file that cannot be opened when the model names none).
+    pub span: Option<Span>,
+    /// What to write on the primary span; the message is used when empty.
+    pub label: String,
+    pub secondary: Vec<Label>,
+    /// "did you mean `sigma`?", "`Normal` takes (mu, sigma)".
+    pub hint: Option<String>,
+}
+
+impl Diagnostic {
+    pub fn error(code: &'static str, span: Span, message: impl Into<String>) -> Self {
+        Diagnostic {
+            severity: Severity::Error,
+            code,
+            message: message.into(),
+            span: Some(span),
+            label: String::new(),
+            secondary: Vec::new(),
+            hint: None,
+        }
+    }
+    pub fn warning(code: &'static str, span: Span, message: impl Into<String>) -> Self {
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(code, span, message)
+        }
+    }
+    /// A problem with no place in the model text.
+    pub fn unplaced(code: &'static str, message: impl Into<String>) -> Self {
+        Diagnostic {
+            span: None,
+            ..Diagnostic::error(code, Span::default(), message)
+        }
+    }
+    pub fn with_label(mut self, label: impl Into<String>) -> Self {
+        self.label = label.into();
+        self
+    }
+    pub fn with_secondary(mut self, span: Span, message: impl Into<String>) -> Self {
+        self.secondary.push(Label {
+            span,
+            message: message.into(),
+        });
+        self
+    }
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+/// The closest of `candidates` to `name` by edit distance, if it is close enough to be a plausible
+/// typo: used for "did you mean …?" hints everywhere.
+pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let limit = (name.chars().count() / 3).max(1);
+    candidates
+        .into_iter()
+        .filter(|c| *c != name)
+        .map(|c| (edit_distance(name, c), c))
+        .filter(|(d, c)| *d <= limit || c.eq_ignore_ascii_case(name))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut current = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(!ca.eq_ignore_ascii_case(cb));
+            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn closest_finds_typos_and_rejects_strangers() {
+        assert_eq!(closest("sigam", ["sigma", "mu", "w"]), Some("sigma"));
+        assert_eq!(closest("Normall", ["Normal", "Poisson"]), Some("Normal"));
+        assert_eq!(closest("xyz", ["sigma", "mu"]), None);
+    }
+}

@@ -1,0 +1,13 @@
+//! The front end of ppl: model text to a syntax tree with byte spans, plus the diagnostic type that
+//! every later phase reports with.
+//!
+//! `parse` never fails: it returns the statements it could read and one diagnostic per statement
+//! it could not (LANGUAGE.md §1: a `logos` pass splits the file into statements, each statement is
+//! parsed by the `pest` grammar in `grammar/ppl.pest`).
+
+pub mod ast;
+pub mod codes;
+pub mod diagnostic;
+
+pub use ast::*;
+pub use diagnostic::{Diagnostic, Label, Severity};

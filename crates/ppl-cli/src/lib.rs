@@ -1,4 +1,59 @@
-//! The `ppl` command line (work in progress).
-pub fn main() -> std::process::ExitCode {
-    std::process::ExitCode::SUCCESS
+//! The `ppl` command line: argument parsing, one module per subcommand, and the edge where
+//! diagnostics are rendered and turned into exit statuses (0 ok, 1 inference failed, 2 usage, 3
+//! model or data error). Only this crate touches the terminal.
+
+mod commands;
+mod frontend;
+mod output;
+mod render;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+pub use frontend::{CommandError, Exit};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "ppl",
+    version,
+    about = "A probabilistic programming language: models as short text files, answers in milliseconds",
+    long_about = None
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Fit a model: picks the inference method (and says why) unless --method is given.
+    Run(commands::run::RunArgs),
+    /// Parse, resolve, type- and shape-check a model; --ir prints the checked IR.
+    Check(commands::check::CheckArgs),
+    /// Draw a data set from the model with unknowns fixed by --set.
+    Simulate(commands::simulate::SimulateArgs),
+}
+
+/// Runs the command line and returns the exit status.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return ExitCode::from(if error.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let result = match cli.command {
+        Command::Run(args) => commands::run::run(args),
+        Command::Check(args) => commands::check::run(args),
+        Command::Simulate(args) => commands::simulate::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            error.report();
+            ExitCode::from(error.exit as u8)
+        }
+    }
 }

@@ -138,24 +138,95 @@ macro_rules! one {
 }
 
 static FAMILIES: &[Family] = &[
-    Family { name: "Normal", parameterisations: one!(Normal, [p("mu"), p("sigma")]), support: Support::Real, variate_rank: 0 },
-    Family { name: "HalfNormal", parameterisations: one!(HalfNormal, [p("sigma")]), support: Support::NonNegative, variate_rank: 0 },
-    Family { name: "LogNormal", parameterisations: one!(LogNormal, [p("mu"), p("sigma")]), support: Support::Positive, variate_rank: 0 },
-    Family { name: "StudentT", parameterisations: one!(StudentT, [p("nu"), p("mu"), p("sigma")]), support: Support::Real, variate_rank: 0 },
-    Family { name: "Cauchy", parameterisations: one!(Cauchy, [p("mu"), p("sigma")]), support: Support::Real, variate_rank: 0 },
-    Family { name: "HalfCauchy", parameterisations: one!(HalfCauchy, [p("sigma")]), support: Support::NonNegative, variate_rank: 0 },
-    Family { name: "Laplace", parameterisations: one!(Laplace, [p("mu"), p("sigma")]), support: Support::Real, variate_rank: 0 },
-    Family { name: "Exponential", parameterisations: one!(Exponential, [p("rate")]), support: Support::NonNegative, variate_rank: 0 },
-    Family { name: "Gamma", parameterisations: one!(Gamma, [p("shape"), p("rate")]), support: Support::Positive, variate_rank: 0 },
-    Family { name: "InvGamma", parameterisations: one!(InvGamma, [p("shape"), p("scale")]), support: Support::Positive, variate_rank: 0 },
-    Family { name: "Beta", parameterisations: one!(Beta, [p("alpha"), p("beta")]), support: Support::Unit, variate_rank: 0 },
-    Family { name: "Uniform", parameterisations: one!(Uniform, [p("lower"), p("upper")]), support: Support::ParameterInterval, variate_rank: 0 },
-    Family { name: "Weibull", parameterisations: one!(Weibull, [p("shape"), p("scale")]), support: Support::NonNegative, variate_rank: 0 },
+    Family {
+        name: "Normal",
+        parameterisations: one!(Normal, [p("mu"), p("sigma")]),
+        support: Support::Real,
+        variate_rank: 0,
+    },
+    Family {
+        name: "HalfNormal",
+        parameterisations: one!(HalfNormal, [p("sigma")]),
+        support: Support::NonNegative,
+        variate_rank: 0,
+    },
+    Family {
+        name: "LogNormal",
+        parameterisations: one!(LogNormal, [p("mu"), p("sigma")]),
+        support: Support::Positive,
+        variate_rank: 0,
+    },
+    Family {
+        name: "StudentT",
+        parameterisations: one!(StudentT, [p("nu"), p("mu"), p("sigma")]),
+        support: Support::Real,
+        variate_rank: 0,
+    },
+    Family {
+        name: "Cauchy",
+        parameterisations: one!(Cauchy, [p("mu"), p("sigma")]),
+        support: Support::Real,
+        variate_rank: 0,
+    },
+    Family {
+        name: "HalfCauchy",
+        parameterisations: one!(HalfCauchy, [p("sigma")]),
+        support: Support::NonNegative,
+        variate_rank: 0,
+    },
+    Family {
+        name: "Laplace",
+        parameterisations: one!(Laplace, [p("mu"), p("sigma")]),
+        support: Support::Real,
+        variate_rank: 0,
+    },
+    Family {
+        name: "Exponential",
+        parameterisations: one!(Exponential, [p("rate")]),
+        support: Support::NonNegative,
+        variate_rank: 0,
+    },
+    Family {
+        name: "Gamma",
+        parameterisations: one!(Gamma, [p("shape"), p("rate")]),
+        support: Support::Positive,
+        variate_rank: 0,
+    },
+    Family {
+        name: "InvGamma",
+        parameterisations: one!(InvGamma, [p("shape"), p("scale")]),
+        support: Support::Positive,
+        variate_rank: 0,
+    },
+    Family {
+        name: "Beta",
+        parameterisations: one!(Beta, [p("alpha"), p("beta")]),
+        support: Support::Unit,
+        variate_rank: 0,
+    },
+    Family {
+        name: "Uniform",
+        parameterisations: one!(Uniform, [p("lower"), p("upper")]),
+        support: Support::ParameterInterval,
+        variate_rank: 0,
+    },
+    Family {
+        name: "Weibull",
+        parameterisations: one!(Weibull, [p("shape"), p("scale")]),
+        support: Support::NonNegative,
+        variate_rank: 0,
+    },
     Family {
         name: "Bernoulli",
         parameterisations: &[
-            Parameterisation { kind: DistKind::Bernoulli, params: &[pa("p", &["theta", "prob", "probs"], 0)] },
-            Parameterisation { kind: DistKind::BernoulliLogit, params: &[pa("logit", &["logits"], 0)] },
+            Parameterisation {
+                kind: DistKind::Bernoulli,
+                params: &[pa("p", &["theta", "prob", "probs"], 0)],
+            },
+            Parameterisation {
+                kind: DistKind::BernoulliLogit,
+                params: &[pa("logit", &["logits"], 0)],
+            },
         ],
         support: Support::Binary,
         variate_rank: 0,
@@ -163,8 +234,30 @@ static FAMILIES: &[Family] = &[
     Family {
         name: "Binomial",
         parameterisations: &[
-            Parameterisation { kind: DistKind::Binomial, params: &[ParamSpec { name: "n", aliases: &[], rank: 0, integer: true }, pa("p", &["theta", "prob", "probs"], 0)] },
-            Parameterisation { kind: DistKind::BinomialLogit, params: &[ParamSpec { name: "n", aliases: &[], rank: 0, integer: true }, pa("logit", &["logits"], 0)] },
+            Parameterisation {
+                kind: DistKind::Binomial,
+                params: &[
+                    ParamSpec {
+                        name: "n",
+                        aliases: &[],
+                        rank: 0,
+                        integer: true,
+                    },
+                    pa("p", &["theta", "prob", "probs"], 0),
+                ],
+            },
+            Parameterisation {
+                kind: DistKind::BinomialLogit,
+                params: &[
+                    ParamSpec {
+                        name: "n",
+                        aliases: &[],
+                        rank: 0,
+                        integer: true,
+                    },
+                    pa("logit", &["logits"], 0),
+                ],
+            },
         ],
         support: Support::CountUpToFirstParameter,
         variate_rank: 0,
@@ -172,34 +265,72 @@ static FAMILIES: &[Family] = &[
     Family {
         name: "Poisson",
         parameterisations: &[
-            Parameterisation { kind: DistKind::Poisson, params: &[pa("lambda", &["rate"], 0)] },
-            Parameterisation { kind: DistKind::PoissonLog, params: &[pa("log_rate", &["log_lambda"], 0)] },
+            Parameterisation {
+                kind: DistKind::Poisson,
+                params: &[pa("lambda", &["rate"], 0)],
+            },
+            Parameterisation {
+                kind: DistKind::PoissonLog,
+                params: &[pa("log_rate", &["log_lambda"], 0)],
+            },
         ],
         support: Support::Count,
         variate_rank: 0,
     },
-    Family { name: "NegBinomial", parameterisations: one!(NegBinomial, [p("mu"), p("phi")]), support: Support::Count, variate_rank: 0 },
+    Family {
+        name: "NegBinomial",
+        parameterisations: one!(NegBinomial, [p("mu"), p("phi")]),
+        support: Support::Count,
+        variate_rank: 0,
+    },
     Family {
         name: "Categorical",
         parameterisations: &[
-            Parameterisation { kind: DistKind::Categorical, params: &[pa("p", &["theta", "prob", "probs"], 1)] },
-            Parameterisation { kind: DistKind::CategoricalLogits, params: &[pa("logits", &["logit"], 1)] },
+            Parameterisation {
+                kind: DistKind::Categorical,
+                params: &[pa("p", &["theta", "prob", "probs"], 1)],
+            },
+            Parameterisation {
+                kind: DistKind::CategoricalLogits,
+                params: &[pa("logits", &["logit"], 1)],
+            },
         ],
         support: Support::Category,
         variate_rank: 0,
     },
-    Family { name: "Dirichlet", parameterisations: one!(Dirichlet, [pa("alpha", &[], 1)]), support: Support::Simplex, variate_rank: 1 },
-    Family { name: "Multinomial", parameterisations: one!(Multinomial, [pa("p", &["theta", "prob", "probs"], 1)]), support: Support::CountVector, variate_rank: 1 },
+    Family {
+        name: "Dirichlet",
+        parameterisations: one!(Dirichlet, [pa("alpha", &[], 1)]),
+        support: Support::Simplex,
+        variate_rank: 1,
+    },
+    Family {
+        name: "Multinomial",
+        parameterisations: one!(Multinomial, [pa("p", &["theta", "prob", "probs"], 1)]),
+        support: Support::CountVector,
+        variate_rank: 1,
+    },
     Family {
         name: "MvNormal",
         parameterisations: &[
-            Parameterisation { kind: DistKind::MvNormalCov, params: &[pa("mu", &[], 1), pa("cov", &["Sigma"], 2)] },
-            Parameterisation { kind: DistKind::MvNormalCholesky, params: &[pa("mu", &[], 1), pa("chol", &["L"], 2)] },
+            Parameterisation {
+                kind: DistKind::MvNormalCov,
+                params: &[pa("mu", &[], 1), pa("cov", &["Sigma"], 2)],
+            },
+            Parameterisation {
+                kind: DistKind::MvNormalCholesky,
+                params: &[pa("mu", &[], 1), pa("chol", &["L"], 2)],
+            },
         ],
         support: Support::RealVector,
         variate_rank: 1,
     },
-    Family { name: "LKJCholesky", parameterisations: one!(LkjCholesky, [p("eta")]), support: Support::CholeskyCorrelation, variate_rank: 2 },
+    Family {
+        name: "LKJCholesky",
+        parameterisations: one!(LkjCholesky, [p("eta")]),
+        support: Support::CholeskyCorrelation,
+        variate_rank: 2,
+    },
 ];
 
 /// Every distribution the language knows.
@@ -220,6 +351,42 @@ impl DistKind {
             .find(|f| f.parameterisations.iter().any(|p| p.kind == self))
             .expect("every DistKind is in the catalogue")
     }
+    /// Whether the variate and every parameter are scalars: the kinds the generic
+    /// [`crate::density::scalar_log_density`] kernel handles.
+    pub fn is_scalar(self) -> bool {
+        self.family().variate_rank == 0
+            && self.parameterisation().params.iter().all(|p| p.rank == 0)
+    }
+    /// Every kind, in declaration order.
+    pub const ALL: [DistKind; 27] = [
+        DistKind::Normal,
+        DistKind::HalfNormal,
+        DistKind::LogNormal,
+        DistKind::StudentT,
+        DistKind::Cauchy,
+        DistKind::HalfCauchy,
+        DistKind::Laplace,
+        DistKind::Exponential,
+        DistKind::Gamma,
+        DistKind::InvGamma,
+        DistKind::Beta,
+        DistKind::Uniform,
+        DistKind::Weibull,
+        DistKind::Bernoulli,
+        DistKind::BernoulliLogit,
+        DistKind::Binomial,
+        DistKind::BinomialLogit,
+        DistKind::Poisson,
+        DistKind::PoissonLog,
+        DistKind::NegBinomial,
+        DistKind::Categorical,
+        DistKind::CategoricalLogits,
+        DistKind::Dirichlet,
+        DistKind::Multinomial,
+        DistKind::MvNormalCov,
+        DistKind::MvNormalCholesky,
+        DistKind::LkjCholesky,
+    ];
     pub fn parameterisation(self) -> &'static Parameterisation {
         self.family()
             .parameterisations
@@ -255,6 +422,14 @@ mod tests {
                 assert_eq!(parameterisation.kind.family().name, family.name);
             }
         }
-        assert_eq!(family("Normal").unwrap().signature(), "`Normal` takes (mu, sigma)");
+        assert_eq!(
+            family("Normal").unwrap().signature(),
+            "`Normal` takes (mu, sigma)"
+        );
+        let listed: usize = families().iter().map(|f| f.parameterisations.len()).sum();
+        assert_eq!(listed, DistKind::ALL.len());
+        for kind in DistKind::ALL {
+            assert_eq!(kind.parameterisation().kind, kind);
+        }
     }
 }

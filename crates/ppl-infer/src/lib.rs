@@ -2,5 +2,13 @@
 //! syntax or the IR, so each is tested on hand-written densities.
 
 pub mod density;
+pub mod diagnostics;
+pub mod em;
+pub mod mcmc;
 
 pub use density::{LogDensity, LogDensityError};
+pub use em::{
+    BlockEstimates, ComponentFamily, EmError, EmFit, EmSettings, EmissionBlock, MixtureProblem,
+    fit_mixture,
+};
+pub use mcmc::{ChainOutput, SamplerError, SamplerSettings, sample_chains};

@@ -1,1 +1,10 @@
-//! placeholder
+//! Runs the checked IR as a log density with gradients and implements the traits the engines ask
+//! for.
+
+pub mod bind;
+pub mod mixture;
+pub mod names;
+pub mod tape;
+
+pub use bind::{BoundData, bind, needs_data};
+pub use tape::{Array, TapeError};

@@ -266,9 +266,15 @@ pub enum ExprKind {
         otherwise: Box<Expr>,
     },
     /// `a..b`, inclusive.
-    Range { low: Box<Expr>, high: Box<Expr> },
+    Range {
+        low: Box<Expr>,
+        high: Box<Expr>,
+    },
     /// `a[i, j:k, ..]`
-    Index { base: Box<Expr>, indices: Vec<Index> },
+    Index {
+        base: Box<Expr>,
+        indices: Vec<Index>,
+    },
     Call(Call),
 }
 

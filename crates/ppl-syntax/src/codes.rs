@@ -20,6 +20,9 @@ codes! {
     BAD_NUMBER = "E0105": "a malformed number (`1.`, `.5`, out of range)";
     UNTERMINATED_STRING = "E0106": "a string not closed on its line";
     TOO_DEEP = "E0107": "nesting too deep to parse";
+    BAD_ESCAPE = "E0108": "an escape in a string other than `\\\"` and `\\\\`";
+    POSITIONAL_AFTER_KEYWORD = "E0109": "a positional argument after a keyword argument";
+    MISSING_FOR_BODY = "E0110": "a `for` without its `{ }` body on the same line";
     UNKNOWN_NAME = "E0201": "a name that is not declared";
     DUPLICATE_NAME = "E0202": "a name declared twice";
     UNKNOWN_FUNCTION = "E0203": "a call to a function that does not exist";

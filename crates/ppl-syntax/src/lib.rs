@@ -8,6 +8,11 @@
 pub mod ast;
 pub mod codes;
 pub mod diagnostic;
+pub mod lexer;
+pub mod parser;
+pub mod split;
 
 pub use ast::*;
 pub use diagnostic::{Diagnostic, Label, Severity};
+pub use lexer::{Token, TokenClass, highlight, needs_more_input, tokens};
+pub use parser::{parse, parse_bytes, parse_expression};

@@ -1,0 +1,417 @@
+//! `ppl run MODEL`: load, bind, pick the inference method (LANGUAGE.md §6) and say why, fit, and
+//! report as a table or one JSON object.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::{Args, ValueEnum};
+use ppl_ir::{ElemType, Model, Role};
+use ppl_model::BoundData;
+use ppl_model::mixture::{self, MixtureSpec};
+use ppl_syntax::{Diagnostic, codes};
+use serde_json::json;
+
+use crate::frontend::{
+    CommandError, Exit, LoadedModel, load_and_bind, load_model, parse_numbers, parse_set,
+};
+use crate::output::{RunReport, format_number};
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum MethodArg {
+    Auto,
+    Em,
+    Nuts,
+    Hmc,
+    Gibbs,
+    Metropolis,
+    Advi,
+    Vae,
+    Map,
+    Laplace,
+    Cd,
+    Gan,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// The model file.
+    pub model: PathBuf,
+    /// Data file (CSV with a header, or Stan-style JSON); overrides the model's `data "..."`.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Inference method; `auto` inspects the model and says why it picked one.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub method: MethodArg,
+    /// Number of chains (MCMC).
+    #[arg(long, default_value_t = 4)]
+    pub chains: usize,
+    /// Warmup iterations per chain (MCMC).
+    #[arg(long, default_value_t = 1000)]
+    pub warmup: usize,
+    /// Post-warmup draws per chain (MCMC).
+    #[arg(long, default_value_t = 1000)]
+    pub draws: usize,
+    /// Random seed: the same seed gives the same numbers, whatever the thread count.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Override a constant: `--set K=3`.
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    pub sets: Vec<String>,
+    /// Directory for the outputs (summary.json, estimates, draws).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Output format on stdout.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+    /// EM: independent k-means++ initialisations; the best log-likelihood wins.
+    #[arg(long, default_value_t = 1)]
+    pub restarts: usize,
+    /// EM: maximum iterations per restart.
+    #[arg(long = "max-iters", default_value_t = 1000)]
+    pub max_iters: usize,
+    /// EM: convergence tolerance on the change of the mean log-likelihood per point.
+    #[arg(long, default_value_t = 1e-8)]
+    pub tol: f64,
+    /// EM: added to variances and covariance diagonals at each M-step (as scikit-learn's reg_covar).
+    #[arg(long = "reg-covar", default_value_t = 1e-6)]
+    pub reg_covar: f64,
+    /// EM: also report each point's component probabilities (written to OUT/responsibilities.csv).
+    #[arg(long)]
+    pub responsibilities: bool,
+    /// List data keys the model does not use.
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+/// What `auto` picked, with its reason.
+enum Plan {
+    Em(MixtureSpec),
+}
+
+pub fn run(args: RunArgs) -> Result<(), CommandError> {
+    let json = args.format == Format::Json;
+    run_inner(&args).map_err(|e| e.json(json))
+}
+
+fn run_inner(args: &RunArgs) -> Result<(), CommandError> {
+    let started = Instant::now();
+    let sets = parse_const_sets(&args.sets)?;
+    let loaded = load_model(&args.model, &sets)?;
+    check_sets(&loaded, &sets)?;
+    crate::render::write_all(&loaded.warnings, &loaded.file_name, &loaded.source);
+    validate_settings(args)?;
+    let (bound, _data) = load_and_bind(&loaded, args.data.as_deref(), &[])?;
+    if args.verbose && !bound.unused_keys.is_empty() {
+        eprintln!(
+            "note: data keys not used by the model: {}",
+            bound.unused_keys.join(", ")
+        );
+    }
+    let (plan, reason) = choose(&loaded, &bound, args.method)?;
+    let mut report = match plan {
+        Plan::Em(spec) => run_em(args, &loaded, &bound, &spec)?,
+    };
+    report.reason = reason;
+    report.total_seconds = started.elapsed().as_secs_f64();
+    if let Some(dir) = &args.out {
+        std::fs::create_dir_all(dir)
+            .and_then(|_| report.write_summary(dir))
+            .map_err(|e| {
+                CommandError::message(
+                    codes::DATA_UNREADABLE,
+                    format!("cannot write to `{}`: {e}", dir.display()),
+                    Exit::Usage,
+                )
+            })?;
+    }
+    match args.format {
+        Format::Json => println!("{}", report.to_json()),
+        Format::Table => print!("{}", report.to_table()),
+    }
+    Ok(())
+}
+
+fn parse_const_sets(sets: &[String]) -> Result<Vec<(String, f64)>, CommandError> {
+    let mut out = Vec::new();
+    for set in sets {
+        let (name, value) =
+            parse_set(set).map_err(|m| CommandError::message(codes::BAD_SET, m, Exit::Usage))?;
+        let numbers = parse_numbers(&value)
+            .map_err(|m| CommandError::message(codes::BAD_SET, m, Exit::Usage))?;
+        let [number] = numbers.as_slice() else {
+            return Err(CommandError::message(
+                codes::BAD_SET,
+                format!("`--set {name}=...` for `run` overrides a constant and takes one number"),
+                Exit::Usage,
+            ));
+        };
+        out.push((name, *number));
+    }
+    Ok(out)
+}
+
+fn check_sets(loaded: &LoadedModel, sets: &[(String, f64)]) -> Result<(), CommandError> {
+    for (name, _) in sets {
+        if !loaded.model.constants.iter().any(|c| &c.name == name) {
+            let names: Vec<&str> = loaded
+                .model
+                .constants
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect();
+            let hint = match names.as_slice() {
+                [] => "the model has no `const` to override".to_string(),
+                _ => format!("its constants are: {}", names.join(", ")),
+            };
+            return Err(CommandError::message(
+                codes::BAD_SET,
+                format!("`--set {name}=...`: the model has no constant `{name}` ({hint})"),
+                Exit::Usage,
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn validate_settings(args: &RunArgs) -> Result<(), CommandError> {
+    let problems = [
+        (args.chains == 0, "`--chains` must be at least 1"),
+        (args.draws == 0, "`--draws` must be at least 1"),
+        (args.restarts == 0, "`--restarts` must be at least 1"),
+        (
+            !(args.tol > 0.0 && args.tol.is_finite()),
+            "`--tol` must be a positive number",
+        ),
+        (
+            !(args.reg_covar >= 0.0 && args.reg_covar.is_finite()),
+            "`--reg-covar` must be 0 or more",
+        ),
+    ];
+    match problems.iter().find(|(bad, _)| *bad) {
+        Some((_, message)) => Err(CommandError::message(
+            codes::BAD_SETTING,
+            *message,
+            Exit::Usage,
+        )),
+        None => Ok(()),
+    }
+}
+
+/// LANGUAGE.md §6: inspect the model and pick, with the reason in plain words.
+fn choose(
+    loaded: &LoadedModel,
+    bound: &BoundData,
+    method: MethodArg,
+) -> Result<(Plan, String), CommandError> {
+    let model = &loaded.model;
+    if let Some((what, span)) = model.unsupported.first() {
+        let diagnostic = Diagnostic::error(
+            codes::UNSUPPORTED,
+            *span,
+            format!("{what} parses and checks, but no inference engine in this version runs it"),
+        )
+        .with_label("not runnable yet")
+        .with_hint("`ppl check` validates it; EM runs finite mixtures and NUTS continuous models");
+        return Err(CommandError::new(
+            vec![diagnostic],
+            Some(loaded),
+            Exit::InferenceFailed,
+        ));
+    }
+    let mixture = mixture::recognise(model, bound);
+    match method {
+        MethodArg::Auto | MethodArg::Em => match mixture {
+            Ok(spec) => {
+                let reason = em_reason(model, &spec);
+                Ok((Plan::Em(spec), reason))
+            }
+            Err(why) if method == MethodArg::Em => Err(not_applicable(loaded, "em", &why)),
+            Err(why) => Err(no_engine(loaded, &why)),
+        },
+        other => {
+            let name = format!("{other:?}").to_lowercase();
+            Err(not_applicable(
+                loaded,
+                &name,
+                "this method is not implemented in this version",
+            ))
+        }
+    }
+}
+
+fn em_reason(model: &Model, spec: &MixtureSpec) -> String {
+    let z = &model.variables[spec.assignment.0];
+    let families: Vec<String> = spec
+        .blocks
+        .iter()
+        .map(|b| {
+            format!(
+                "`{}` {}",
+                model.variables[b.observed.0].name,
+                b.family.name()
+            )
+        })
+        .collect();
+    format!(
+        "`{}` is a discrete latent with finite support (1..{}) and every param has a closed-form M-step ({}), so EM maximises the likelihood directly",
+        z.name,
+        spec.components,
+        families.join(", ")
+    )
+}
+
+fn not_applicable(loaded: &LoadedModel, method: &str, why: &str) -> CommandError {
+    let span = loaded.model.infer.as_ref().map(|i| i.span);
+    let message = format!("`--method {method}` cannot fit this model: {why}");
+    let diagnostic = match span {
+        Some(span) => Diagnostic::error(codes::METHOD_NOT_APPLICABLE, span, message),
+        None => Diagnostic::unplaced(codes::METHOD_NOT_APPLICABLE, message),
+    };
+    CommandError::new(vec![diagnostic], Some(loaded), Exit::InferenceFailed)
+}
+
+fn no_engine(loaded: &LoadedModel, why: &str) -> CommandError {
+    let model = &loaded.model;
+    let continuous = model
+        .unknowns()
+        .any(|v| v.ty.elem == ElemType::Real && v.role == Role::Latent);
+    let message = if continuous {
+        "continuous latent variables need NUTS, which this version does not run yet".to_string()
+    } else {
+        format!("no inference method in this version fits this model (EM does not apply: {why})")
+    };
+    CommandError::new(
+        vec![Diagnostic::unplaced(codes::UNSUPPORTED, message)],
+        Some(loaded),
+        Exit::InferenceFailed,
+    )
+}
+
+fn run_em(
+    args: &RunArgs,
+    loaded: &LoadedModel,
+    bound: &BoundData,
+    spec: &MixtureSpec,
+) -> Result<RunReport, CommandError> {
+    let model = &loaded.model;
+    let problem = mixture::problem(model, bound, spec);
+    let settings = ppl_infer::em::EmSettings {
+        restarts: args.restarts,
+        max_iterations: args.max_iters,
+        tolerance: args.tol,
+        covariance_regularisation: args.reg_covar,
+        seed: args.seed,
+        keep_responsibilities: args.responsibilities,
+    };
+    let started = Instant::now();
+    let fit = ppl_infer::em::fit_mixture(&problem, &settings).map_err(|error| {
+        CommandError::message(
+            codes::METHOD_NOT_APPLICABLE,
+            format!("EM failed: {error}"),
+            Exit::InferenceFailed,
+        )
+    })?;
+    let seconds = started.elapsed().as_secs_f64();
+    let n = problem.n as f64;
+    let mut report = RunReport {
+        method: "em".into(),
+        seconds,
+        estimates: mixture::estimates(model, spec, &fit),
+        objective: fit.trace.clone(),
+        objective_name: if args.reg_covar > 0.0
+            && spec.blocks.iter().any(|b| {
+                use ppl_infer::em::ComponentFamily::*;
+                matches!(b.family, Normal | MvNormal | Exponential)
+            }) {
+            "log-likelihood (penalised by --reg-covar)".into()
+        } else {
+            "log-likelihood".into()
+        },
+        ..RunReport::default()
+    };
+    report.notes.push(format!(
+        "{} after {} iteration{} (tolerance {:e} on the mean log-likelihood per point); best of {} restart{}",
+        if fit.converged { "converged" } else { "did NOT converge" },
+        fit.iterations,
+        if fit.iterations == 1 { "" } else { "s" },
+        args.tol,
+        args.restarts,
+        if args.restarts == 1 { "" } else { "s" },
+    ));
+    report.notes.push(format!(
+        "log-likelihood {} ({} per point), BIC {}",
+        format_number(fit.log_likelihood),
+        format_number(fit.log_likelihood / n),
+        format_number(fit.bic)
+    ));
+    if !fit.converged {
+        report.warnings.push(format!(
+            "EM stopped at --max-iters {} before converging: raise --max-iters or loosen --tol",
+            args.max_iters
+        ));
+    }
+    report.diagnostics.insert(
+        "log_likelihood".into(),
+        crate::output::number(fit.log_likelihood),
+    );
+    report.diagnostics.insert(
+        "log_likelihood_per_point".into(),
+        crate::output::number(fit.log_likelihood / n),
+    );
+    report
+        .diagnostics
+        .insert("bic".into(), crate::output::number(fit.bic));
+    report
+        .diagnostics
+        .insert("iterations".into(), json!(fit.iterations));
+    report
+        .diagnostics
+        .insert("converged".into(), json!(fit.converged));
+    report.diagnostics.insert(
+        "restarts".into(),
+        json!(
+            fit.restarts
+                .iter()
+                .map(|v| crate::output::number(*v))
+                .collect::<Vec<_>>()
+        ),
+    );
+    report
+        .diagnostics
+        .insert("parameter_count".into(), json!(fit.parameter_count));
+    if let (Some(responsibilities), Some(dir)) = (&fit.responsibilities, &args.out) {
+        let k = spec.components;
+        let mut text = (1..=k)
+            .map(|c| format!("component.{c}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        text.push('\n');
+        for row in responsibilities.chunks(k) {
+            let cells: Vec<String> = row.iter().map(|v| format!("{v}")).collect();
+            text.push_str(&cells.join(","));
+            text.push('\n');
+        }
+        std::fs::create_dir_all(dir)
+            .and_then(|_| {
+                crate::output::write_atomically(&dir.join("responsibilities.csv"), text.as_bytes())
+            })
+            .map_err(|e| {
+                CommandError::message(
+                    codes::DATA_UNREADABLE,
+                    format!("cannot write to `{}`: {e}", dir.display()),
+                    Exit::Usage,
+                )
+            })?;
+    } else if args.responsibilities {
+        report
+            .warnings
+            .push("--responsibilities writes OUT/responsibilities.csv: give --out DIR".into());
+    }
+    Ok(report)
+}

@@ -1,0 +1,292 @@
+//! One pass over the data: responsibilities and sufficient statistics, chunk by chunk.
+//!
+//! The rows are cut into fixed chunks of [`CHUNK_ROWS`]; each chunk fills a `rows x K` buffer
+//! with log-weights plus every block's log-densities, normalises it row by row into
+//! responsibilities (adding the row's log-sum-exp to the log-likelihood), and accumulates every
+//! block's sufficient statistics from it while the chunk is still in cache. Chunks run on rayon
+//! and their partial sums are added in chunk order, so the result does not depend on the number
+//! of threads.
+
+use rayon::prelude::*;
+
+use super::families::{BlockParams, PreparedBlock};
+use super::{EmError, MixtureProblem};
+
+/// Rows per chunk: the chunk's values and its `rows x K` buffer stay in L2 cache.
+pub const CHUNK_ROWS: usize = 4096;
+
+/// A validated problem with the layout of its sufficient statistics.
+pub(crate) struct Problem<'a> {
+    pub n: usize,
+    pub components: usize,
+    pub blocks: Vec<PreparedBlock<'a>>,
+    /// Where each block's statistics start in the flat statistics vector.
+    statistics_offsets: Vec<usize>,
+    statistics_len: usize,
+    /// The sum over rows and blocks of the log-density terms that no component changes
+    /// (−ln x! for Poisson); added to every total log-likelihood.
+    pub row_constant_total: f64,
+}
+
+/// Mixture weights and every block's parameters, for all components.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Parameters {
+    pub weights: Vec<f64>,
+    pub blocks: Vec<BlockParams>,
+}
+
+impl Parameters {
+    /// The same parameters with component `order[j]` moved to position `j`.
+    pub fn permuted(&self, order: &[usize]) -> Parameters {
+        Parameters {
+            weights: order.iter().map(|&c| self.weights[c]).collect(),
+            blocks: self.blocks.iter().map(|b| b.permuted(order)).collect(),
+        }
+    }
+}
+
+/// Where a pass takes its responsibilities from.
+#[derive(Clone, Copy)]
+pub(crate) enum ResponsibilityMode<'l> {
+    /// The posterior under the current parameters (the E-step).
+    Posterior,
+    /// One-hot from k-means labels.
+    Hard(&'l [u32]),
+    /// `1/K` everywhere: every component sees the whole data set.
+    Uniform,
+}
+
+/// What a pass returns.
+pub(crate) struct Sums {
+    /// Σ over rows of the log-sum-exp (Posterior mode only; 0 otherwise), without the row
+    /// constants.
+    pub log_likelihood: f64,
+    /// Total responsibility of each component.
+    pub masses: Vec<f64>,
+    /// Every block's sufficient statistics, flat.
+    pub statistics: Vec<f64>,
+    /// `n x K` responsibilities, when kept.
+    pub responsibilities: Option<Vec<f64>>,
+}
+
+impl<'a> Problem<'a> {
+    /// Checks the problem and lays out the statistics.
+    pub fn prepare(problem: &'a MixtureProblem) -> Result<Problem<'a>, EmError> {
+        let k = problem.components;
+        if k == 0 {
+            return Err(EmError::NoComponents);
+        }
+        if problem.n == 0 {
+            return Err(EmError::NoData);
+        }
+        if k > problem.n {
+            return Err(EmError::TooManyComponents {
+                components: k,
+                n: problem.n,
+            });
+        }
+        if problem.blocks.is_empty() {
+            return Err(EmError::NoBlocks);
+        }
+        let blocks = problem
+            .blocks
+            .iter()
+            .map(|block| PreparedBlock::prepare(block, problem.n))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut statistics_offsets = Vec::with_capacity(blocks.len());
+        let mut statistics_len = 0;
+        for block in &blocks {
+            statistics_offsets.push(statistics_len);
+            statistics_len += block.statistics_len(k);
+        }
+        let row_constant_total = blocks.iter().map(|b| b.row_constant_total).sum();
+        Ok(Problem {
+            n: problem.n,
+            components: k,
+            blocks,
+            statistics_offsets,
+            statistics_len,
+            row_constant_total,
+        })
+    }
+
+    fn block_statistics<'s>(&self, statistics: &'s [f64], block: usize) -> &'s [f64] {
+        let start = self.statistics_offsets[block];
+        let len = self.blocks[block].statistics_len(self.components);
+        &statistics[start..start + len]
+    }
+
+    /// The closed-form M-step from a pass's sums; dead components keep `previous`'s values.
+    pub fn m_step(&self, previous: &Parameters, sums: &Sums, regularisation: f64) -> Parameters {
+        let total: f64 = sums.masses.iter().sum();
+        let weights = if total > 0.0 {
+            sums.masses.iter().map(|m| m / total).collect()
+        } else {
+            previous.weights.clone()
+        };
+        let blocks = previous
+            .blocks
+            .iter()
+            .enumerate()
+            .map(|(b, params)| {
+                params.m_step(
+                    self.block_statistics(&sums.statistics, b),
+                    &sums.masses,
+                    regularisation,
+                )
+            })
+            .collect();
+        Parameters { weights, blocks }
+    }
+}
+
+/// One pass: responsibilities under `mode`, and (if `accumulate`) the sufficient statistics.
+/// `penalty` is λ for the penalised objective, 0 for the plain likelihood.
+pub(crate) fn run(
+    problem: &Problem<'_>,
+    parameters: &Parameters,
+    penalty: f64,
+    mode: ResponsibilityMode<'_>,
+    accumulate: bool,
+) -> Sums {
+    run_inner(problem, parameters, penalty, mode, accumulate, false)
+}
+
+/// A plain-likelihood E-step that keeps the responsibilities if asked.
+pub(crate) fn run_keeping(problem: &Problem<'_>, parameters: &Parameters, keep: bool) -> Sums {
+    run_inner(
+        problem,
+        parameters,
+        0.0,
+        ResponsibilityMode::Posterior,
+        false,
+        keep,
+    )
+}
+
+fn run_inner(
+    problem: &Problem<'_>,
+    parameters: &Parameters,
+    penalty: f64,
+    mode: ResponsibilityMode<'_>,
+    accumulate: bool,
+    keep: bool,
+) -> Sums {
+    let k = problem.components;
+    let n = problem.n;
+    let kernels: Vec<_> = parameters
+        .blocks
+        .iter()
+        .map(|b| b.kernel(penalty))
+        .collect();
+    let log_weights: Vec<f64> = parameters.weights.iter().map(|w| w.ln()).collect();
+    let chunk_count = n.div_ceil(CHUNK_ROWS);
+    let slots = 1
+        + k
+        + if accumulate {
+            problem.statistics_len
+        } else {
+            0
+        };
+
+    let partials: Vec<(Vec<f64>, Option<Vec<f64>>)> = (0..chunk_count)
+        .into_par_iter()
+        .map_init(
+            || vec![0.0; CHUNK_ROWS * k],
+            |buffer, chunk| {
+                let start = chunk * CHUNK_ROWS;
+                let rows = CHUNK_ROWS.min(n - start);
+                let buffer = &mut buffer[..rows * k];
+                let mut partial = vec![0.0; slots];
+                match mode {
+                    ResponsibilityMode::Posterior => {
+                        for row in buffer.chunks_exact_mut(k) {
+                            row.copy_from_slice(&log_weights);
+                        }
+                        for (block, kernel) in problem.blocks.iter().zip(&kernels) {
+                            kernel.add_log_densities(block, start, rows, buffer);
+                        }
+                        partial[0] = normalise_rows(buffer, k);
+                    }
+                    ResponsibilityMode::Hard(labels) => {
+                        buffer.fill(0.0);
+                        for (row, &label) in buffer.chunks_exact_mut(k).zip(&labels[start..]) {
+                            row[label as usize] = 1.0;
+                        }
+                    }
+                    ResponsibilityMode::Uniform => buffer.fill(1.0 / k as f64),
+                }
+                if accumulate {
+                    let (masses, statistics) = partial[1..].split_at_mut(k);
+                    for row in buffer.chunks_exact(k) {
+                        for (mass, r) in masses.iter_mut().zip(row) {
+                            *mass += r;
+                        }
+                    }
+                    for (b, (block, kernel)) in problem.blocks.iter().zip(&kernels).enumerate() {
+                        let offset = problem.statistics_offsets[b];
+                        let len = block.statistics_len(k);
+                        kernel.accumulate(
+                            block,
+                            start,
+                            rows,
+                            buffer,
+                            &mut statistics[offset..offset + len],
+                        );
+                    }
+                }
+                (partial, keep.then(|| buffer.to_vec()))
+            },
+        )
+        .collect();
+
+    let mut totals = vec![0.0; slots];
+    let mut responsibilities = keep.then(|| Vec::with_capacity(n * k));
+    for (partial, kept) in partials {
+        for (total, value) in totals.iter_mut().zip(&partial) {
+            *total += value;
+        }
+        if let (Some(all), Some(kept)) = (responsibilities.as_mut(), kept) {
+            all.extend_from_slice(&kept);
+        }
+    }
+    let log_likelihood = totals[0];
+    let masses = totals[1..1 + k].to_vec();
+    let statistics = if accumulate {
+        totals[1 + k..].to_vec()
+    } else {
+        Vec::new()
+    };
+    Sums {
+        log_likelihood,
+        masses,
+        statistics,
+        responsibilities,
+    }
+}
+
+/// Turns each row of log joint densities into responsibilities; returns Σ log-sum-exp. A row
+/// with no finite entry makes the total `-inf` and gets zero responsibilities (the caller
+/// reports the non-finite objective).
+fn normalise_rows(buffer: &mut [f64], k: usize) -> f64 {
+    let mut total = 0.0;
+    for row in buffer.chunks_exact_mut(k) {
+        let max = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        if !max.is_finite() {
+            total += if max.is_nan() { f64::NAN } else { max };
+            row.fill(0.0);
+            continue;
+        }
+        let mut sum = 0.0;
+        for value in row.iter_mut() {
+            *value = (*value - max).exp();
+            sum += *value;
+        }
+        let inverse = 1.0 / sum;
+        for value in row.iter_mut() {
+            *value *= inverse;
+        }
+        total += max + sum.ln();
+    }
+    total
+}

@@ -1,0 +1,516 @@
+//! Running chains: Stan-style initialisation, the warmup and sampling loop of one chain, and
+//! [`sample_chains`], which runs them in parallel (one rayon task per chain).
+//!
+//! Each chain draws from its own ChaCha8 stream, numbered `chain_id_offset + chain index`, so a
+//! seed gives bit-identical draws whatever the number of threads.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Instant;
+
+use rand::rngs::ChaCha8Rng;
+use rand::{RngExt, SeedableRng};
+use rayon::prelude::*;
+
+use super::adapt::{DualAveraging, StepSizeError, WindowSchedule, initial_step_size};
+use super::hmc::integrator::Leapfrog;
+use super::hmc::metric::{
+    AdaptedMetric, DenseMetric, DiagonalMetric, Metric, MetricError, MetricEstimator,
+};
+use super::hmc::nuts::Nuts;
+use super::hmc::static_hmc::StaticHmc;
+use super::hmc::{ChainState, PhasePoint};
+use super::{Kernel, SamplerSettings};
+use crate::density::{LogDensity, LogDensityError};
+
+/// Stan's sampler columns for one draw (`lp__` and the `__` statistics).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DrawStats {
+    /// `lp__`: the log density at the draw.
+    pub lp: f64,
+    pub accept_stat: f64,
+    pub step_size: f64,
+    pub tree_depth: u32,
+    pub n_leapfrog: u32,
+    pub divergent: bool,
+    pub energy: f64,
+}
+
+/// One iteration as the draw sink sees it (called on the chain's own thread).
+#[derive(Clone, Copy, Debug)]
+pub struct DrawEvent<'a> {
+    /// The chain's global id: `chain_id_offset + index`.
+    pub chain_id: u64,
+    /// Index of the chain within this run (0-based).
+    pub chain_index: usize,
+    /// 0-based over warmup then draws.
+    pub iteration: usize,
+    pub warmup: bool,
+    /// The position on the unconstrained space.
+    pub position: &'a [f64],
+    pub stats: &'a DrawStats,
+}
+
+/// Per-run inputs that are not configuration: all optional, `Default` is "none".
+#[derive(Clone, Copy, Default)]
+pub struct RunControl<'a> {
+    /// Initial unconstrained positions by chain index; a missing or `None` entry means a random
+    /// initialisation.
+    pub initial_positions: &'a [Option<Vec<f64>>],
+    /// Checked every iteration; when set, each chain stops and returns what it has, marked
+    /// `interrupted`.
+    pub stop: Option<&'a AtomicBool>,
+    /// Iterations completed (warmup included), by chain index; needs one counter per chain.
+    pub progress: Option<&'a [AtomicUsize]>,
+    /// Called for every iteration (warmup and draws), e.g. to stream draws to files.
+    pub draw_sink: Option<&'a (dyn Fn(&DrawEvent<'_>) + Sync)>,
+}
+
+/// What one chain produced.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChainOutput {
+    pub chain_id: u64,
+    pub dim: usize,
+    /// Post-warmup draws, unconstrained, row-major: draw `i` is `draws[i*dim..(i+1)*dim]`.
+    pub draws: Vec<f64>,
+    /// One entry per post-warmup draw.
+    pub stats: Vec<DrawStats>,
+    /// The step size used after warmup.
+    pub step_size: f64,
+    /// The inverse metric used after warmup.
+    pub metric: AdaptedMetric,
+    /// Post-warmup divergent transitions.
+    pub divergences: usize,
+    /// Post-warmup draws whose tree reached the maximum depth.
+    pub max_depth_hits: usize,
+    pub warmup_divergences: usize,
+    /// True if the stop flag ended the chain early.
+    pub interrupted: bool,
+    pub warmup_seconds: f64,
+    pub sampling_seconds: f64,
+}
+
+impl ChainOutput {
+    pub fn num_draws(&self) -> usize {
+        self.stats.len()
+    }
+
+    /// Draw `index` (unconstrained).
+    pub fn draw(&self, index: usize) -> &[f64] {
+        &self.draws[index * self.dim..(index + 1) * self.dim]
+    }
+
+    /// All draws of coordinate `coordinate`, in order.
+    pub fn coordinate(&self, coordinate: usize) -> Vec<f64> {
+        self.draws
+            .iter()
+            .skip(coordinate)
+            .step_by(self.dim.max(1))
+            .copied()
+            .collect()
+    }
+}
+
+/// Why a run could not start or continue.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum SamplerError {
+    #[error(
+        "chain {chain_id}: no initial value with a finite log density and gradient after {attempts} attempts (last: {last_error})"
+    )]
+    Initialization {
+        chain_id: u64,
+        attempts: usize,
+        last_error: LogDensityError,
+    },
+    #[error(
+        "chain {chain_id}: the given initial value has {got} entries, the model has {expected}"
+    )]
+    InitialValueLength {
+        chain_id: u64,
+        got: usize,
+        expected: usize,
+    },
+    #[error("chain {chain_id}: the given initial value is not usable: {error}")]
+    InitialValue {
+        chain_id: u64,
+        error: LogDensityError,
+    },
+    #[error("chain {chain_id}: {error}")]
+    StepSize { chain_id: u64, error: StepSizeError },
+    #[error("chain {chain_id}: metric adaptation failed: {error}")]
+    Metric { chain_id: u64, error: MetricError },
+    #[error("invalid sampler settings: {0}")]
+    Settings(String),
+}
+
+/// Runs `settings.num_chains` chains in parallel on the current rayon pool. The result is in
+/// chain order; the first failing chain's error is returned if any chain fails.
+pub fn sample_chains<D: LogDensity>(
+    density: &D,
+    settings: &SamplerSettings,
+    control: &RunControl<'_>,
+) -> Result<Vec<ChainOutput>, SamplerError> {
+    check_settings(settings, control)?;
+    // Each chain owns a clone (densities keep scratch space), made here so that `D` need not be
+    // `Sync`.
+    let densities: Vec<D> = (0..settings.num_chains).map(|_| density.clone()).collect();
+    let results: Vec<Result<ChainOutput, SamplerError>> = densities
+        .into_par_iter()
+        .enumerate()
+        .map(|(index, density)| run_chain(density, settings, control, index))
+        .collect();
+    results.into_iter().collect()
+}
+
+fn check_settings(
+    settings: &SamplerSettings,
+    control: &RunControl<'_>,
+) -> Result<(), SamplerError> {
+    let problem = if !(settings.target_accept > 0.0 && settings.target_accept < 1.0) {
+        Some("target_accept must lie strictly between 0 and 1".to_string())
+    } else if !(settings.initial_step_size > 0.0 && settings.initial_step_size.is_finite()) {
+        Some("initial_step_size must be positive and finite".to_string())
+    } else if !(settings.init_radius >= 0.0 && settings.init_radius.is_finite()) {
+        Some("init_radius must be non-negative and finite".to_string())
+    } else if control
+        .progress
+        .is_some_and(|counters| counters.len() < settings.num_chains)
+    {
+        Some("one progress counter per chain is needed".to_string())
+    } else {
+        None
+    };
+    match problem {
+        Some(message) => Err(SamplerError::Settings(message)),
+        None => Ok(()),
+    }
+}
+
+/// One chain, dispatched once to the monomorphised loop for its metric and kernel.
+fn run_chain<D: LogDensity>(
+    density: D,
+    settings: &SamplerSettings,
+    control: &RunControl<'_>,
+    index: usize,
+) -> Result<ChainOutput, SamplerError> {
+    let dim = density.dim();
+    let max_error = settings.max_energy_error;
+    match (settings.kernel, settings.dense_metric) {
+        (Kernel::Nuts, false) => ChainRunner::new(
+            density,
+            DiagonalMetric::identity(dim),
+            Nuts::new(settings.max_depth, max_error),
+            settings,
+            control,
+            index,
+        )
+        .run(),
+        (Kernel::Nuts, true) => ChainRunner::new(
+            density,
+            DenseMetric::identity(dim),
+            Nuts::new(settings.max_depth, max_error),
+            settings,
+            control,
+            index,
+        )
+        .run(),
+        (Kernel::StaticHmc(length), false) => ChainRunner::new(
+            density,
+            DiagonalMetric::identity(dim),
+            StaticHmc::new(length, max_error),
+            settings,
+            control,
+            index,
+        )
+        .run(),
+        (Kernel::StaticHmc(length), true) => ChainRunner::new(
+            density,
+            DenseMetric::identity(dim),
+            StaticHmc::new(length, max_error),
+            settings,
+            control,
+            index,
+        )
+        .run(),
+    }
+}
+
+/// The random stream of chain `chain_id` under `seed`.
+pub fn chain_rng(seed: u64, chain_id: u64) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(chain_id);
+    rng
+}
+
+/// Finds a starting state: the user's value if given, else uniform(-r, r) draws on the
+/// unconstrained space until the log density and its gradient are finite.
+pub fn initialize<D: LogDensity, R: rand::Rng + ?Sized>(
+    density: &mut D,
+    settings: &SamplerSettings,
+    user_value: Option<&[f64]>,
+    chain_id: u64,
+    rng: &mut R,
+) -> Result<ChainState, SamplerError> {
+    let dim = density.dim();
+    let mut state = ChainState {
+        position: vec![0.0; dim],
+        gradient: vec![0.0; dim],
+        log_density: f64::NEG_INFINITY,
+    };
+    if let Some(value) = user_value {
+        if value.len() != dim {
+            return Err(SamplerError::InitialValueLength {
+                chain_id,
+                got: value.len(),
+                expected: dim,
+            });
+        }
+        state.position.copy_from_slice(value);
+        return match try_point(density, &mut state) {
+            Ok(()) => Ok(state),
+            Err(error) => Err(SamplerError::InitialValue { chain_id, error }),
+        };
+    }
+    let attempts = settings.max_init_attempts.max(1);
+    let mut last_error = LogDensityError::NotFinite { term: None };
+    for _ in 0..attempts {
+        for x in state.position.iter_mut() {
+            *x = settings.init_radius * (2.0 * rng.random::<f64>() - 1.0);
+        }
+        match try_point(density, &mut state) {
+            Ok(()) => return Ok(state),
+            Err(error) => last_error = error,
+        }
+    }
+    Err(SamplerError::Initialization {
+        chain_id,
+        attempts,
+        last_error,
+    })
+}
+
+/// Evaluates `state.position`; an error unless the value and gradient are finite.
+fn try_point<D: LogDensity>(
+    density: &mut D,
+    state: &mut ChainState,
+) -> Result<(), LogDensityError> {
+    let value = density.log_density_and_gradient(&state.position, &mut state.gradient)?;
+    if value.is_finite() && state.gradient.iter().all(|g| g.is_finite()) {
+        state.log_density = value;
+        Ok(())
+    } else {
+        Err(LogDensityError::NotFinite { term: None })
+    }
+}
+
+/// One chain's moving parts, assembled by generics.
+struct ChainRunner<'a, 'c, D, M, K> {
+    density: D,
+    metric: M,
+    kernel: K,
+    integrator: Leapfrog,
+    settings: &'a SamplerSettings,
+    control: &'a RunControl<'c>,
+    index: usize,
+    chain_id: u64,
+}
+
+impl<'a, 'c, D, M, K> ChainRunner<'a, 'c, D, M, K>
+where
+    D: LogDensity,
+    M: Metric,
+    K: super::hmc::Kernel,
+{
+    fn new(
+        density: D,
+        metric: M,
+        kernel: K,
+        settings: &'a SamplerSettings,
+        control: &'a RunControl<'c>,
+        index: usize,
+    ) -> Self {
+        ChainRunner {
+            density,
+            metric,
+            kernel,
+            integrator: Leapfrog,
+            settings,
+            control,
+            index,
+            chain_id: settings.chain_id_offset.wrapping_add(index as u64),
+        }
+    }
+
+    fn stopped(&self) -> bool {
+        self.control
+            .stop
+            .is_some_and(|flag| flag.load(Ordering::Relaxed))
+    }
+
+    fn run(mut self) -> Result<ChainOutput, SamplerError> {
+        let settings = self.settings;
+        let chain_id = self.chain_id;
+        let dim = self.density.dim();
+        let mut rng = chain_rng(settings.seed, chain_id);
+        let user_value = self
+            .control
+            .initial_positions
+            .get(self.index)
+            .and_then(|value| value.as_deref());
+        let mut state = initialize(&mut self.density, settings, user_value, chain_id, &mut rng)?;
+        let mut scratch = PhasePoint::new(dim);
+        let step_size_error = |error| SamplerError::StepSize { chain_id, error };
+
+        let mut step_size = initial_step_size(
+            &mut self.density,
+            &self.metric,
+            &mut self.integrator,
+            &state,
+            settings.initial_step_size,
+            &mut scratch,
+            &mut rng,
+        )
+        .map_err(step_size_error)?;
+        let mut dual_averaging = DualAveraging::new(
+            settings.dual_averaging,
+            settings.target_accept,
+            (10.0 * settings.initial_step_size).ln(),
+        );
+        let mut schedule = WindowSchedule::new(settings.num_warmup, settings.windows);
+        let mut estimator = self.metric.estimator();
+
+        let mut output = ChainOutput {
+            chain_id,
+            dim,
+            draws: Vec::with_capacity(settings.num_draws * dim),
+            stats: Vec::with_capacity(settings.num_draws),
+            step_size,
+            metric: self.metric.to_adapted(),
+            divergences: 0,
+            max_depth_hits: 0,
+            warmup_divergences: 0,
+            interrupted: false,
+            warmup_seconds: 0.0,
+            sampling_seconds: 0.0,
+        };
+
+        let warmup_start = Instant::now();
+        for iteration in 0..settings.num_warmup {
+            if self.stopped() {
+                output.interrupted = true;
+                break;
+            }
+            let transition = self.kernel.transition(
+                &mut self.density,
+                &self.metric,
+                &mut self.integrator,
+                step_size,
+                &mut state,
+                &mut rng,
+            );
+            output.warmup_divergences += usize::from(transition.divergent);
+            self.report(iteration, true, &state, &transition, step_size);
+            if !settings.adapt {
+                continue;
+            }
+            step_size = dual_averaging.learn(transition.accept_stat);
+            if schedule.in_window() {
+                estimator.add_sample(&state.position);
+            }
+            if schedule.at_window_end() {
+                self.metric
+                    .adapt_from(&estimator)
+                    .map_err(|error| SamplerError::Metric { chain_id, error })?;
+                estimator.restart();
+                step_size = initial_step_size(
+                    &mut self.density,
+                    &self.metric,
+                    &mut self.integrator,
+                    &state,
+                    step_size,
+                    &mut scratch,
+                    &mut rng,
+                )
+                .map_err(step_size_error)?;
+                dual_averaging.set_mu((10.0 * step_size).ln());
+                dual_averaging.restart();
+            }
+            schedule.advance();
+        }
+        if settings.adapt && settings.num_warmup > 0 && !output.interrupted {
+            if let Some(final_step) = dual_averaging.final_step_size() {
+                step_size = final_step;
+            }
+        }
+        output.warmup_seconds = warmup_start.elapsed().as_secs_f64();
+        output.step_size = step_size;
+        output.metric = self.metric.to_adapted();
+        if output.interrupted {
+            return Ok(output);
+        }
+
+        let sampling_start = Instant::now();
+        for draw in 0..settings.num_draws {
+            if self.stopped() {
+                output.interrupted = true;
+                break;
+            }
+            let transition = self.kernel.transition(
+                &mut self.density,
+                &self.metric,
+                &mut self.integrator,
+                step_size,
+                &mut state,
+                &mut rng,
+            );
+            let stats = self.report(
+                settings.num_warmup + draw,
+                false,
+                &state,
+                &transition,
+                step_size,
+            );
+            output.divergences += usize::from(transition.divergent);
+            let hit_max_depth = matches!(settings.kernel, Kernel::Nuts)
+                && transition.tree_depth >= settings.max_depth;
+            output.max_depth_hits += usize::from(hit_max_depth);
+            output.draws.extend_from_slice(&state.position);
+            output.stats.push(stats);
+        }
+        output.sampling_seconds = sampling_start.elapsed().as_secs_f64();
+        Ok(output)
+    }
+
+    /// Builds the draw's statistics, feeds the sink and bumps the progress counter.
+    fn report(
+        &self,
+        iteration: usize,
+        warmup: bool,
+        state: &ChainState,
+        transition: &super::hmc::TransitionStats,
+        step_size: f64,
+    ) -> DrawStats {
+        let stats = DrawStats {
+            lp: state.log_density,
+            accept_stat: transition.accept_stat,
+            step_size,
+            tree_depth: transition.tree_depth,
+            n_leapfrog: transition.n_leapfrog,
+            divergent: transition.divergent,
+            energy: transition.energy,
+        };
+        if let Some(sink) = self.control.draw_sink {
+            sink(&DrawEvent {
+                chain_id: self.chain_id,
+                chain_index: self.index,
+                iteration,
+                warmup,
+                position: &state.position,
+                stats: &stats,
+            });
+        }
+        if let Some(counters) = self.control.progress {
+            counters[self.index].store(iteration + 1, Ordering::Relaxed);
+        }
+        stats
+    }
+}

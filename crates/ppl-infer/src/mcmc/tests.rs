@@ -1,0 +1,515 @@
+//! Statistical and behavioural tests of the samplers on hand-written densities. Tolerances come
+//! from Monte Carlo standard errors computed by our own diagnostics; seeds are fixed.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use super::hmc::PhasePoint;
+use super::hmc::integrator::{Integrator, Leapfrog, evaluate};
+use super::hmc::metric::{DiagonalMetric, Metric};
+use super::test_densities::*;
+use super::*;
+use crate::density::{LogDensity, LogDensityError};
+use crate::diagnostics;
+
+fn settings(kernel: Kernel, warmup: usize, draws: usize, seed: u64) -> SamplerSettings {
+    SamplerSettings {
+        kernel,
+        num_warmup: warmup,
+        num_draws: draws,
+        seed,
+        ..SamplerSettings::default()
+    }
+}
+
+fn coordinate_chains(outputs: &[ChainOutput], coordinate: usize) -> Vec<Vec<f64>> {
+    outputs.iter().map(|o| o.coordinate(coordinate)).collect()
+}
+
+/// Checks E[x] and E[x²] of one coordinate against the truth within 4 Monte Carlo standard
+/// errors of each (as estimated from the draws themselves).
+fn assert_moments(label: &str, chains: &[Vec<f64>], mean: f64, sd: f64) {
+    let refs: Vec<&[f64]> = chains.iter().map(Vec::as_slice).collect();
+    let estimate = diagnostics::mean_sd(&refs).0;
+    let mcse = diagnostics::mcse_mean(&refs);
+    assert!(
+        (estimate - mean).abs() < 4.0 * mcse,
+        "{label}: mean {estimate} vs {mean}, MCSE {mcse}"
+    );
+    let squares: Vec<Vec<f64>> = chains
+        .iter()
+        .map(|c| c.iter().map(|x| x * x).collect())
+        .collect();
+    let square_refs: Vec<&[f64]> = squares.iter().map(Vec::as_slice).collect();
+    let second = diagnostics::mean_sd(&square_refs).0;
+    let second_mcse = diagnostics::mcse_mean(&square_refs);
+    let true_second = sd * sd + mean * mean;
+    assert!(
+        (second - true_second).abs() < 4.0 * second_mcse,
+        "{label}: E[x²] {second} vs {true_second}, MCSE {second_mcse}"
+    );
+    let rhat = diagnostics::rhat(&refs);
+    assert!(rhat < 1.05, "{label}: R-hat {rhat}");
+}
+
+#[test]
+fn leapfrog_energy_error_is_second_order() {
+    let mut density = IndependentNormal {
+        means: vec![0.0, 1.0, -2.0],
+        sds: vec![1.0, 0.5, 2.0],
+    };
+    let metric = DiagonalMetric::identity(3);
+    let max_error = |step_size: f64, density: &mut IndependentNormal| {
+        let mut point = PhasePoint::new(3);
+        point.position.copy_from_slice(&[0.3, 0.2, 1.0]);
+        point.momentum.copy_from_slice(&[1.0, -0.5, 0.7]);
+        point.log_density = evaluate(density, &point.position.clone(), &mut point.gradient);
+        point.refresh_kinetic(&metric);
+        let initial = point.energy();
+        let steps = (2.0 / step_size).round() as usize;
+        let mut worst: f64 = 0.0;
+        for _ in 0..steps {
+            Leapfrog.step(density, &metric, &mut point, step_size);
+            worst = worst.max((point.energy() - initial).abs());
+        }
+        worst
+    };
+    let coarse = max_error(0.1, &mut density);
+    let fine = max_error(0.05, &mut density);
+    let ratio = coarse / fine;
+    assert!(coarse < 0.1, "energy error {coarse}");
+    assert!(
+        (3.5..4.5).contains(&ratio),
+        "halving ε cut the error by {ratio}, not ~4"
+    );
+}
+
+#[test]
+fn every_kernel_recovers_known_moments() {
+    let static_hmc = Kernel::StaticHmc(TrajectoryLength::IntegrationTime(1.7));
+    let cases: Vec<(&str, Kernel, bool)> = vec![
+        ("nuts diagonal", Kernel::Nuts, false),
+        ("nuts dense", Kernel::Nuts, true),
+        ("static hmc diagonal", static_hmc, false),
+        ("static hmc dense", static_hmc, true),
+    ];
+    for (seed, (label, kernel, dense)) in cases.into_iter().enumerate() {
+        let run = |density: &dyn Fn(&SamplerSettings) -> Vec<ChainOutput>| {
+            // 4 × 2000 draws: enough for the MCSE of E[x²] (a skewed quantity) to be itself
+            // reliable, so that a 4-MCSE band means what it says.
+            let mut s = settings(kernel, 500, 2000, 100 + seed as u64);
+            s.dense_metric = dense;
+            density(&s)
+        };
+        // Independent normals, d = 10, with varied scales.
+        let iid = IndependentNormal {
+            means: (0..10).map(|i| i as f64 - 4.0).collect(),
+            sds: (0..10).map(|i| 0.5 + 0.3 * i as f64).collect(),
+        };
+        let outputs = run(&|s| sample_chains(&iid, s, &RunControl::default()).unwrap());
+        for i in 0..10 {
+            let label = format!("{label}, iid normal, coordinate {i}");
+            assert_moments(
+                &label,
+                &coordinate_chains(&outputs, i),
+                iid.means[i],
+                iid.sds[i],
+            );
+        }
+        // Strongly correlated, badly scaled 2-d normal.
+        let correlated = CorrelatedNormal {
+            means: [1.0, -1.0],
+            sds: [3.0, 0.3],
+            correlation: 0.9,
+        };
+        let outputs = run(&|s| sample_chains(&correlated, s, &RunControl::default()).unwrap());
+        for i in 0..2 {
+            let label = format!("{label}, correlated normal, coordinate {i}");
+            let chains = coordinate_chains(&outputs, i);
+            assert_moments(&label, &chains, correlated.means[i], correlated.sds[i]);
+        }
+        // Conjugate normal-normal posterior.
+        let conjugate = NormalNormal {
+            data: vec![2.1, 1.4, 3.3, 2.8, 1.9, 2.5, 0.7],
+            sigma: 1.5,
+            prior_mean: 0.0,
+            prior_sd: 2.0,
+        };
+        let (mean, sd) = conjugate.posterior();
+        let outputs = run(&|s| sample_chains(&conjugate, s, &RunControl::default()).unwrap());
+        assert_moments(
+            &format!("{label}, normal-normal"),
+            &coordinate_chains(&outputs, 0),
+            mean,
+            sd,
+        );
+    }
+}
+
+#[test]
+fn nuts_recovers_the_banana() {
+    let banana = Banana { curvature: 0.03 };
+    let outputs = sample_chains(
+        &banana,
+        &settings(Kernel::Nuts, 1000, 1000, 7),
+        &RunControl::default(),
+    )
+    .unwrap();
+    assert_moments("banana x0", &coordinate_chains(&outputs, 0), 0.0, 10.0);
+    let sd1 = (2.0e4 * 0.03_f64.powi(2) + 1.0).sqrt();
+    assert_moments("banana x1", &coordinate_chains(&outputs, 1), 0.0, sd1);
+}
+
+#[test]
+fn dense_metric_learns_the_covariance() {
+    let correlated = CorrelatedNormal {
+        means: [0.0, 0.0],
+        sds: [2.0, 0.5],
+        correlation: 0.95,
+    };
+    let mut s = settings(Kernel::Nuts, 1000, 200, 11);
+    s.dense_metric = true;
+    s.num_chains = 1;
+    let output = &sample_chains(&correlated, &s, &RunControl::default()).unwrap()[0];
+    let AdaptedMetric::Dense { dim, inverse_mass } = &output.metric else {
+        panic!("expected a dense metric");
+    };
+    assert_eq!(*dim, 2);
+    // Warmup draws are autocorrelated, so the overall scale of the estimate wanders (±25% over
+    // seeds); its shape, which is what the metric is for, is estimated much better.
+    let correlation = inverse_mass[1] / (inverse_mass[0] * inverse_mass[3]).sqrt();
+    assert!((correlation - 0.95).abs() < 0.02, "{inverse_mass:?}");
+    let variance_ratio = inverse_mass[0] / inverse_mass[3];
+    assert!(
+        (variance_ratio / 16.0 - 1.0).abs() < 0.15,
+        "{inverse_mass:?}"
+    );
+    assert_eq!(inverse_mass[1], inverse_mass[2]);
+}
+
+#[test]
+fn step_size_adaptation_reaches_the_target_acceptance() {
+    let density = IndependentNormal {
+        means: vec![0.0; 10],
+        sds: (0..10).map(|i| 1.0 + i as f64).collect(),
+    };
+    for target in [0.6, 0.8, 0.95] {
+        let mut s = settings(Kernel::Nuts, 1000, 500, 3);
+        s.target_accept = target;
+        s.num_chains = 2;
+        // The terminal buffer (last 50 warmup iterations) is where dual averaging settles.
+        let terminal = std::sync::Mutex::new(Vec::new());
+        let sink = |event: &DrawEvent<'_>| {
+            if event.warmup && event.iteration >= 950 {
+                terminal.lock().unwrap().push(event.stats.accept_stat);
+            }
+        };
+        let control = RunControl {
+            draw_sink: Some(&sink),
+            ..RunControl::default()
+        };
+        let outputs = sample_chains(&density, &s, &control).unwrap();
+        let terminal = terminal.into_inner().unwrap();
+        assert_eq!(terminal.len(), 100);
+        let terminal_mean = terminal.iter().sum::<f64>() / terminal.len() as f64;
+        assert!(
+            (terminal_mean - target).abs() < 0.05,
+            "target {target}: terminal-buffer accept_stat {terminal_mean}"
+        );
+        let stats: Vec<f64> = outputs
+            .iter()
+            .flat_map(|o| o.stats.iter().map(|d| d.accept_stat))
+            .collect();
+        let mean = stats.iter().sum::<f64>() / stats.len() as f64;
+        // Sampling uses the averaged iterate exp(x̄), which is smaller than the last iterates:
+        // as in Stan, acceptance then lands at or somewhat above the target.
+        assert!(
+            mean > target - 0.05 && mean < target + 0.15,
+            "target {target}: mean accept_stat {mean}"
+        );
+        if let AdaptedMetric::Diagonal(inverse_mass) = &outputs[0].metric {
+            // The windowed variance estimate follows the true variances (1..10)².
+            for (i, v) in inverse_mass.iter().enumerate() {
+                let truth = (1.0 + i as f64).powi(2);
+                assert!(
+                    (v / truth - 1.0).abs() < 0.3,
+                    "variance {i}: {v} vs {truth}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn divergences_are_found_in_the_funnel_and_not_in_a_normal() {
+    let funnel = Funnel { dim: 10 };
+    let s = settings(Kernel::Nuts, 500, 500, 5);
+    let outputs = sample_chains(&funnel, &s, &RunControl::default()).unwrap();
+    let divergences: usize = outputs.iter().map(|o| o.divergences).sum();
+    let flagged: usize = outputs
+        .iter()
+        .map(|o| o.stats.iter().filter(|d| d.divergent).count())
+        .sum();
+    assert!(divergences > 0, "the centred funnel should diverge");
+    assert_eq!(divergences, flagged);
+
+    let normal = IndependentNormal::standard(10);
+    let outputs = sample_chains(&normal, &s, &RunControl::default()).unwrap();
+    assert_eq!(outputs.iter().map(|o| o.divergences).sum::<usize>(), 0);
+}
+
+#[test]
+fn non_finite_density_in_a_trajectory_is_a_divergence_not_an_error() {
+    /// A standard normal truncated to |x| < 1.5 by returning an error outside.
+    #[derive(Clone)]
+    struct Walled;
+    impl LogDensity for Walled {
+        fn dim(&self) -> usize {
+            1
+        }
+        fn log_density_and_gradient(
+            &mut self,
+            position: &[f64],
+            gradient: &mut [f64],
+        ) -> Result<f64, LogDensityError> {
+            if position[0].abs() >= 1.5 {
+                return Err(LogDensityError::NotFinite { term: None });
+            }
+            gradient[0] = -position[0];
+            Ok(-0.5 * position[0] * position[0])
+        }
+    }
+    let mut s = settings(Kernel::Nuts, 300, 300, 9);
+    s.init_radius = 1.0;
+    let outputs = sample_chains(&Walled, &s, &RunControl::default()).unwrap();
+    for output in &outputs {
+        assert!(output.draws.iter().all(|x| x.abs() < 1.5));
+        assert!(output.stats.iter().all(|d| d.lp.is_finite()));
+    }
+    assert!(outputs.iter().map(|o| o.divergences).sum::<usize>() > 0);
+}
+
+#[test]
+fn initialization_failure_reports_the_last_error() {
+    let error = sample_chains(
+        &Nowhere { dim: 3 },
+        &SamplerSettings::default(),
+        &RunControl::default(),
+    )
+    .unwrap_err();
+    match error {
+        SamplerError::Initialization {
+            chain_id,
+            attempts,
+            last_error,
+        } => {
+            assert_eq!(chain_id, 0);
+            assert_eq!(attempts, 100);
+            assert_eq!(
+                last_error,
+                LogDensityError::NotFinite {
+                    term: Some("y ~ Normal(mu, -1)".to_string())
+                }
+            );
+        }
+        other => panic!("unexpected error {other:?}"),
+    }
+}
+
+#[test]
+fn user_initial_values_are_used_and_checked() {
+    let density = IndependentNormal::standard(2);
+    let mut s = settings(Kernel::Nuts, 0, 1, 1);
+    s.num_chains = 2;
+    s.adapt = false;
+    let initial = vec![None, Some(vec![0.5])];
+    let control = RunControl {
+        initial_positions: &initial,
+        ..RunControl::default()
+    };
+    assert!(matches!(
+        sample_chains(&density, &s, &control),
+        Err(SamplerError::InitialValueLength {
+            chain_id: 1,
+            got: 1,
+            expected: 2
+        })
+    ));
+    let mut rng = chains::chain_rng(1, 0);
+    let state =
+        chains::initialize(&mut density.clone(), &s, Some(&[0.25, -3.0]), 0, &mut rng).unwrap();
+    assert_eq!(state.position, vec![0.25, -3.0]);
+    assert_eq!(state.log_density, -0.5 * (0.0625 + 9.0));
+    assert_eq!(state.gradient, vec![-0.25, 3.0]);
+}
+
+#[test]
+fn same_seed_gives_identical_draws_whatever_the_thread_count() {
+    let density = CorrelatedNormal {
+        means: [0.0, 1.0],
+        sds: [1.0, 2.0],
+        correlation: 0.5,
+    };
+    let mut s = settings(Kernel::Nuts, 150, 100, 42);
+    s.chain_id_offset = 3;
+    let run_with = |threads: usize| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| sample_chains(&density, &s, &RunControl::default()).unwrap())
+    };
+    let one = run_with(1);
+    let two = run_with(2);
+    let without_timing = |outputs: Vec<ChainOutput>| {
+        outputs
+            .into_iter()
+            .map(|o| ChainOutput {
+                warmup_seconds: 0.0,
+                sampling_seconds: 0.0,
+                ..o
+            })
+            .collect::<Vec<_>>()
+    };
+    let (one, two) = (without_timing(one), without_timing(two));
+    assert_eq!(one, two);
+    // Distinct chains draw from distinct streams, and the chain id offset shifts them.
+    assert_ne!(one[0].draws, one[1].draws);
+    assert_eq!(one[0].chain_id, 3);
+    let mut shifted = s.clone();
+    shifted.chain_id_offset = 4;
+    let other = sample_chains(&density, &shifted, &RunControl::default()).unwrap();
+    assert_eq!(other[0].draws, one[1].draws);
+}
+
+#[test]
+fn stop_flag_ends_chains_early_with_valid_output() {
+    let density = IndependentNormal::standard(3);
+    let stop = AtomicBool::new(false);
+    let progress: Vec<AtomicUsize> = (0..4).map(|_| AtomicUsize::new(0)).collect();
+    let seen = AtomicUsize::new(0);
+    let sink = |event: &DrawEvent<'_>| {
+        seen.fetch_add(1, Ordering::Relaxed);
+        assert_eq!(event.position.len(), 3);
+        if event.chain_index == 0 && event.iteration == 250 {
+            stop.store(true, Ordering::Relaxed);
+        }
+    };
+    let control = RunControl {
+        stop: Some(&stop),
+        progress: Some(&progress),
+        draw_sink: Some(&sink),
+        ..RunControl::default()
+    };
+    let s = settings(Kernel::Nuts, 200, 100_000, 8);
+    let outputs = sample_chains(&density, &s, &control).unwrap();
+    let mut total_iterations = 0;
+    for (output, counter) in outputs.iter().zip(&progress) {
+        assert!(output.interrupted);
+        assert!(output.num_draws() < 100_000);
+        assert_eq!(output.draws.len(), output.num_draws() * 3);
+        assert!(output.draws.iter().all(|x| x.is_finite()));
+        let done = counter.load(Ordering::Relaxed);
+        let expected_draws = done.saturating_sub(200);
+        assert_eq!(output.num_draws(), expected_draws);
+        total_iterations += done;
+    }
+    assert_eq!(outputs[0].num_draws(), 51);
+    assert_eq!(seen.load(Ordering::Relaxed), total_iterations);
+}
+
+#[test]
+fn static_hmc_uses_the_requested_number_of_steps() {
+    let density = IndependentNormal::standard(4);
+    let mut s = settings(Kernel::StaticHmc(TrajectoryLength::Steps(7)), 100, 50, 2);
+    s.num_chains = 1;
+    let outputs = sample_chains(&density, &s, &RunControl::default()).unwrap();
+    assert!(
+        outputs[0]
+            .stats
+            .iter()
+            .all(|d| d.n_leapfrog == 7 && d.tree_depth == 0)
+    );
+}
+
+#[test]
+fn tree_depth_hits_are_counted() {
+    // Scales 1 and 1000 with a unit metric: the step size is set by the narrow coordinate and
+    // the wide one needs thousands of steps to turn, so depth-3 trees always hit the limit.
+    let density = IndependentNormal {
+        means: vec![0.0, 0.0],
+        sds: vec![1.0, 1000.0],
+    };
+    let mut s = settings(Kernel::Nuts, 0, 50, 4);
+    s.num_chains = 1;
+    s.max_depth = 3;
+    let outputs = sample_chains(&density, &s, &RunControl::default()).unwrap();
+    let output = &outputs[0];
+    assert_eq!(
+        output.max_depth_hits,
+        output.stats.iter().filter(|d| d.tree_depth == 3).count()
+    );
+    assert!(output.max_depth_hits > 25, "{} hits", output.max_depth_hits);
+    assert!(
+        output
+            .stats
+            .iter()
+            .all(|d| d.tree_depth <= 3 && d.n_leapfrog <= 8)
+    );
+}
+
+/// `cargo test -p ppl-infer --release -- --ignored --nocapture benchmark`: 100-d standard
+/// normal, 4 chains × (1000 warmup + 1000 draws); prints wall time and min bulk ESS/s.
+#[test]
+#[ignore]
+fn benchmark_standard_normal_100d() {
+    let density = IndependentNormal::standard(100);
+    for threads in [1, 2] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let start = std::time::Instant::now();
+        let outputs = pool
+            .install(|| {
+                sample_chains(
+                    &density,
+                    &settings(Kernel::Nuts, 1000, 1000, 1),
+                    &RunControl::default(),
+                )
+            })
+            .unwrap();
+        let wall = start.elapsed().as_secs_f64();
+        let min_ess = (0..100)
+            .map(|i| {
+                let chains = coordinate_chains(&outputs, i);
+                let refs: Vec<&[f64]> = chains.iter().map(Vec::as_slice).collect();
+                diagnostics::ess_bulk(&refs)
+            })
+            .fold(f64::INFINITY, f64::min);
+        let leapfrogs: u64 = outputs
+            .iter()
+            .flat_map(|o| o.stats.iter().map(|d| u64::from(d.n_leapfrog)))
+            .sum();
+        println!(
+            "threads {threads}: wall {wall:.3} s, min bulk ESS {min_ess:.0}, {:.0} ESS/s, step sizes {:?}, leapfrogs/draw {:.1}",
+            min_ess / wall,
+            outputs.iter().map(|o| o.step_size).collect::<Vec<_>>(),
+            leapfrogs as f64 / 4000.0
+        );
+    }
+}
+
+#[test]
+fn metric_trait_is_usable_generically() {
+    fn kinetic<M: Metric>(metric: &M, momentum: &[f64]) -> f64 {
+        let mut velocity = vec![0.0; momentum.len()];
+        metric.velocity(momentum, &mut velocity);
+        0.5 * momentum
+            .iter()
+            .zip(&velocity)
+            .map(|(p, v)| p * v)
+            .sum::<f64>()
+    }
+    let metric = DiagonalMetric::from_inverse_mass(vec![4.0, 1.0]).unwrap();
+    assert_eq!(kinetic(&metric, &[1.0, 2.0]), 0.5 * (4.0 + 4.0));
+}

@@ -1,0 +1,171 @@
+//! The checker: resolves names, types, constraints and symbolic shapes of a parsed model and lowers
+//! it to a `Model`. It never stops at the first problem: each statement is checked on its own, and
+//! a statement that fails leaves no trace in the model, so later statements are still checked
+//! (their own uses of a failed name report once, as unknown).
+
+mod expr;
+mod shapes;
+mod statements;
+
+use std::collections::HashMap;
+
+use ppl_syntax::{Diagnostic, Program, Span};
+
+use crate::model::*;
+
+pub use shapes::display_shape;
+
+/// Settings that change what a model means: `--set K=3` overrides of constants.
+#[derive(Clone, Debug, Default)]
+pub struct CheckOptions {
+    pub const_overrides: Vec<(String, f64)>,
+}
+
+/// Checks a parsed program. The model is complete when no diagnostic is an error.
+pub fn check(program: &Program, source: &str, options: &CheckOptions) -> (Model, Vec<Diagnostic>) {
+    let mut checker = Checker::new(source, options);
+    for statement in &program.statements {
+        checker.statement(statement, &[]);
+    }
+    checker.finish()
+}
+
+/// What a name in scope stands for.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Symbol {
+    Constant(usize),
+    Dim(DimId),
+    Variable(VarId),
+    Let(LetId),
+    Net(usize),
+    LoopVar(LoopId),
+}
+
+/// A failed check: the diagnostic has been recorded; the statement is abandoned.
+#[derive(Debug)]
+struct Reported;
+
+type Checked<T> = Result<T, Reported>;
+
+struct Checker<'a> {
+    source: &'a str,
+    options: &'a CheckOptions,
+    model: Model,
+    diagnostics: Vec<Diagnostic>,
+    /// Global names, and loop variables pushed and popped as bodies are entered.
+    scope: HashMap<String, Symbol>,
+    /// Where each global name was declared, for "first declared here".
+    declared_at: HashMap<String, Span>,
+    /// Which parts of each variable have a distribution, to catch two on one element.
+    coverage: HashMap<VarId, Vec<Coverage>>,
+    library_signature: bool,
+}
+
+/// The part of a variable a `~` statement covers.
+#[derive(Clone, Debug, PartialEq)]
+enum Coverage {
+    Whole(Span),
+    /// Indexed with indices known at compile time (constants only).
+    Constant(Vec<i64>, Span),
+    /// Indexed by loop variables or data: assumed disjoint from other indexed statements.
+    Partial(Span),
+}
+
+impl<'a> Checker<'a> {
+    fn new(source: &'a str, options: &'a CheckOptions) -> Self {
+        Checker {
+            source,
+            options,
+            model: Model::default(),
+            diagnostics: Vec::new(),
+            scope: HashMap::new(),
+            declared_at: HashMap::new(),
+            coverage: HashMap::new(),
+            library_signature: false,
+        }
+    }
+
+    fn report(&mut self, diagnostic: Diagnostic) -> Reported {
+        self.diagnostics.push(diagnostic);
+        Reported
+    }
+
+    fn text(&self, span: Span) -> &'a str {
+        self.source.get(span.range()).unwrap_or("")
+    }
+
+    fn finish(mut self) -> (Model, Vec<Diagnostic>) {
+        self.warn_improper_priors();
+        let _ = self.library_signature;
+        (self.model, self.diagnostics)
+    }
+
+    /// Latents with no distribution at all get a flat prior (Stan's behaviour); say so, except for
+    /// bounded ints (a proper uniform) and bounded reals on a finite interval or a simplex. Params
+    /// are point-estimated, where a flat prior is simply maximum likelihood.
+    fn warn_improper_priors(&mut self) {
+        let mut warnings = Vec::new();
+        for variable in &self.model.variables {
+            if variable.role != Role::Latent || self.coverage.contains_key(&variable.id) {
+                continue;
+            }
+            let proper = match &variable.constraint {
+                Constraint::Bounded { low, high, .. } => low.is_finite() && high.is_finite(),
+                Constraint::Simplex | Constraint::CorrCholesky => true,
+                _ => false,
+            };
+            if !proper {
+                warnings.push(
+                    Diagnostic::warning(
+                        ppl_syntax::codes::IMPROPER_PRIOR,
+                        variable.name_span,
+                        format!("`{}` has no distribution: its prior is flat (improper)", variable.name),
+                    )
+                    .with_label("no `~` statement for this unknown")
+                    .with_hint(format!(
+                        "add a prior, e.g. `{} ~ Normal(0, 10)`, unless the likelihood alone identifies it",
+                        variable.name
+                    )),
+                );
+            }
+        }
+        self.diagnostics.extend(warnings);
+    }
+
+    /// Declares a global name, reporting a duplicate.
+    fn declare(&mut self, name: &str, span: Span, symbol: Symbol) -> Checked<()> {
+        if let Some(previous) = self.declared_at.get(name).copied() {
+            return Err(self.report(
+                Diagnostic::error(
+                    ppl_syntax::codes::DUPLICATE_NAME,
+                    span,
+                    format!("`{name}` is declared twice"),
+                )
+                .with_label("declared again here")
+                .with_secondary(previous, "first declared here"),
+            ));
+        }
+        if crate::Builtin::from_name(name).is_some()
+            || ppl_dist::family(name).is_some()
+            || name == "pi"
+            || name == "inf"
+        {
+            return Err(self.report(
+                Diagnostic::error(
+                    ppl_syntax::codes::RESERVED_NAME,
+                    span,
+                    format!("`{name}` is a built-in name and cannot be declared"),
+                )
+                .with_hint("choose another name"),
+            ));
+        }
+        self.declared_at.insert(name.to_string(), span);
+        self.scope.insert(name.to_string(), symbol);
+        Ok(())
+    }
+
+    /// Every name a `did you mean` hint may suggest.
+    fn visible_names(&self) -> Vec<String> {
+        self.scope.keys().cloned().collect()
+    }
+}

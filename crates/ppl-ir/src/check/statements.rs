@@ -1,0 +1,1093 @@
+//! Checking statements: declarations and their types, `~` statements against the distribution
+//! catalogue, loops, and the forms kept for later engines (`guide`, `net`, `infer`, ...).
+
+use ppl_dist::{DistKind, Family, Support};
+use ppl_syntax::{self as syntax, BaseType, DeclKind, Diagnostic, Span, StatementKind, codes};
+
+use super::shapes::display_shape;
+use super::{Checked, Checker, Coverage, Symbol};
+use crate::model::*;
+
+/// Inference methods `infer` and `--method` accept (LANGUAGE.md §6).
+pub const METHODS: &[&str] = &[
+    "auto",
+    "em",
+    "nuts",
+    "hmc",
+    "gibbs",
+    "metropolis",
+    "advi",
+    "vae",
+    "map",
+    "laplace",
+    "cd",
+    "gan",
+];
+
+/// Library models shipped in the language itself (LANGUAGE.md §5).
+const LIBRARY_MODELS: &[&str] = &["VAE", "RBM", "GAN"];
+
+impl Checker<'_> {
+    pub(super) fn statement(&mut self, statement: &syntax::Statement, loops: &[LoopId]) {
+        // A failed statement has already reported; nothing else to do.
+        let _ = self.statement_inner(statement, loops);
+    }
+
+    fn statement_inner(&mut self, statement: &syntax::Statement, loops: &[LoopId]) -> Checked<()> {
+        let span = statement.span;
+        match &statement.kind {
+            StatementKind::Data { path, path_span } => {
+                if let Some((_, previous)) = &self.model.data_file {
+                    let previous = *previous;
+                    return Err(self.report(
+                        Diagnostic::error(
+                            codes::DUPLICATE_NAME,
+                            span,
+                            "the data file is named twice",
+                        )
+                        .with_secondary(previous, "first named here"),
+                    ));
+                }
+                self.model.data_file = Some((path.clone(), *path_span));
+            }
+            StatementKind::Const { name, value } => self.constant(name, value)?,
+            StatementKind::Declare {
+                kind,
+                name,
+                ty,
+                init,
+            } => {
+                self.only_top_level(loops, span, "a declaration")?;
+                self.declaration(*kind, name, ty, init.as_ref(), span)?;
+            }
+            StatementKind::Let { name, value } => {
+                let value = self.expr(value)?;
+                let depends_on_unknowns = self.depends_on_unknowns(&value);
+                let id = LetId(self.model.lets.len());
+                self.declare(&name.name, name.span, Symbol::Let(id))?;
+                self.model.lets.push(Let {
+                    id,
+                    name: name.name.clone(),
+                    value,
+                    depends_on_unknowns,
+                    loops: loops.to_vec(),
+                    span,
+                });
+            }
+            StatementKind::Net { name, value } => {
+                self.only_top_level(loops, span, "a `net`")?;
+                self.net(name, value, span)?;
+            }
+            StatementKind::Tilde { target, dist } => self.tilde(target, dist, loops, span)?,
+            StatementKind::For { var, range, body } => {
+                let (id, _) = self.open_loop(var, range)?;
+                let mut inner = loops.to_vec();
+                inner.push(id);
+                for statement in body {
+                    self.statement(statement, &inner);
+                }
+                self.close_loop(&var.name);
+            }
+            StatementKind::Factor { value } => {
+                let value = self.expr(value)?;
+                self.real_valued(&value, "`factor`")?;
+                self.model.terms.push(Term {
+                    kind: TermKind::Factor(value),
+                    loops: loops.to_vec(),
+                    span,
+                });
+            }
+            StatementKind::Energy { value } => {
+                let value = self.expr(value)?;
+                self.real_valued(&value, "`energy`")?;
+                self.model.terms.push(Term {
+                    kind: TermKind::Energy(value),
+                    loops: loops.to_vec(),
+                    span,
+                });
+            }
+            StatementKind::Guide { target, dist } => {
+                let target_expr = self.expr(target)?;
+                let (distribution, args) = self.distribution(dist, &target_expr)?;
+                self.model.guides.push(Guide {
+                    target: target_expr,
+                    distribution,
+                    args,
+                    span,
+                });
+            }
+            StatementKind::Critic { net } => {
+                if !matches!(self.scope.get(&net.name), Some(Symbol::Net(_))) {
+                    return Err(self.report(
+                        Diagnostic::error(
+                            codes::UNKNOWN_NAME,
+                            net.span,
+                            format!("`{}` is not a declared net", net.name),
+                        )
+                        .with_label("expected the name of a `net`")
+                        .with_hint(format!(
+                            "declare it first: `net {} = mlp(D, 64, 1)`",
+                            net.name
+                        )),
+                    ));
+                }
+                self.model
+                    .unsupported
+                    .push(("adversarial training (`critic`)".into(), span));
+            }
+            StatementKind::Infer { method, args } => {
+                if !METHODS.contains(&method.name.as_str()) {
+                    let mut diagnostic = Diagnostic::error(
+                        codes::BAD_SETTING,
+                        method.span,
+                        format!("there is no inference method `{}`", method.name),
+                    )
+                    .with_label("unknown method");
+                    diagnostic = match ppl_syntax::diagnostic::closest(
+                        &method.name,
+                        METHODS.iter().copied(),
+                    ) {
+                        Some(s) => diagnostic.with_hint(format!("did you mean `{s}`?")),
+                        None => diagnostic.with_hint(format!("methods: {}", METHODS.join(", "))),
+                    };
+                    return Err(self.report(diagnostic));
+                }
+                let mut settings = Vec::new();
+                for arg in args {
+                    let Some(key) = &arg.name else {
+                        return Err(self.report(
+                            Diagnostic::error(
+                                codes::BAD_SETTING,
+                                arg.span,
+                                "`infer` settings are written `name = value`",
+                            )
+                            .with_label("expected `name = value`"),
+                        ));
+                    };
+                    let value = self.expr(&arg.value)?;
+                    let ExprKind::Literal(number) = value.kind else {
+                        return Err(self.report(
+                            Diagnostic::error(
+                                codes::NOT_CONSTANT,
+                                arg.value.span,
+                                "an `infer` setting must be a number",
+                            )
+                            .with_label("not a constant"),
+                        ));
+                    };
+                    settings.push((key.name.clone(), number));
+                }
+                self.model.infer = Some(InferRequest {
+                    method: method.name.clone(),
+                    settings,
+                    span,
+                });
+            }
+            StatementKind::ModelSignature { name, params } => {
+                self.library_signature = true;
+                for param in params {
+                    let Some(default) = &param.default else {
+                        continue;
+                    };
+                    let value = self.expr(default)?;
+                    if let ExprKind::Literal(number) = value.kind {
+                        let index = self.model.constants.len();
+                        self.declare(&param.name.name, param.name.span, Symbol::Constant(index))?;
+                        self.model.constants.push(Constant {
+                            name: param.name.name.clone(),
+                            value: number,
+                            elem: value.ty.elem,
+                            span: param.name.span,
+                        });
+                    }
+                }
+                self.model.unsupported.push((
+                    format!("the library model `{}` run on its own", name.name),
+                    span,
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn only_top_level(&mut self, loops: &[LoopId], span: Span, what: &str) -> Checked<()> {
+        if loops.is_empty() {
+            return Ok(());
+        }
+        Err(self.report(
+            Diagnostic::error(
+                codes::SYNTAX,
+                span,
+                format!("{what} cannot be inside a `for` loop"),
+            )
+            .with_label("move it before the loop"),
+        ))
+    }
+
+    fn real_valued(&mut self, value: &Expr, what: &str) -> Checked<()> {
+        let _ = (value, what);
+        Ok(())
+    }
+
+    fn constant(&mut self, name: &syntax::Ident, value: &syntax::Expr) -> Checked<()> {
+        let checked = self.expr(value)?;
+        let override_value = self
+            .options
+            .const_overrides
+            .iter()
+            .find(|(n, _)| *n == name.name)
+            .map(|(_, v)| *v);
+        let number = match (override_value, Self::fold(&checked)) {
+            (Some(v), _) => v,
+            (None, Some(v)) => v,
+            (None, None) => {
+                return Err(self.report(
+                    Diagnostic::error(
+                        codes::NOT_CONSTANT,
+                        value.span,
+                        format!("`{}` must be known when the model is read", name.name),
+                    )
+                    .with_label("this depends on data or unknowns")
+                    .with_hint("use `let` for values computed from data or unknowns"),
+                ));
+            }
+        };
+        let elem = if checked.ty.elem == ElemType::Real || number.fract() != 0.0 {
+            ElemType::Real
+        } else {
+            ElemType::Int
+        };
+        let index = self.model.constants.len();
+        self.declare(&name.name, name.span, Symbol::Constant(index))?;
+        self.model.constants.push(Constant {
+            name: name.name.clone(),
+            value: number,
+            elem,
+            span: name.span,
+        });
+        Ok(())
+    }
+
+    /// The value of an expression made only of literals, when it is a scalar.
+    pub(super) fn fold(expr: &Expr) -> Option<f64> {
+        Some(match &expr.kind {
+            ExprKind::Literal(v) => *v,
+            ExprKind::Neg(inner) => -Self::fold(inner)?,
+            ExprKind::Binary { op, lhs, rhs } => {
+                let (a, b) = (Self::fold(lhs)?, Self::fold(rhs)?);
+                match op {
+                    BinaryOp::Add => a + b,
+                    BinaryOp::Sub => a - b,
+                    BinaryOp::Mul => a * b,
+                    BinaryOp::Div => a / b,
+                    BinaryOp::Pow => a.powf(b),
+                    _ => return None,
+                }
+            }
+            _ => return None,
+        })
+    }
+
+    fn declaration(
+        &mut self,
+        kind: DeclKind,
+        name: &syntax::Ident,
+        ty: &syntax::TypeExpr,
+        init: Option<&syntax::Expr>,
+        span: Span,
+    ) -> Checked<()> {
+        let Some(base) = BaseType::from_name(&ty.base.name) else {
+            let mut diagnostic = Diagnostic::error(
+                codes::UNKNOWN_TYPE,
+                ty.base.span,
+                format!("there is no type `{}`", ty.base.name),
+            )
+            .with_label("unknown type");
+            diagnostic = match ppl_syntax::diagnostic::closest(&ty.base.name, BaseType::ALL_NAMES) {
+                Some(s) => diagnostic.with_hint(format!("did you mean `{s}`?")),
+                None => diagnostic.with_hint(format!("types: {}", BaseType::ALL_NAMES.join(", "))),
+            };
+            return Err(self.report(diagnostic));
+        };
+        // `observed N: int` declares the dimension N itself.
+        if kind == DeclKind::Observed
+            && base == BaseType::Int
+            && ty.sizes.is_none()
+            && ty.bound.is_none()
+            && init.is_none()
+        {
+            if let Some(Symbol::Dim(_)) = self.scope.get(&name.name) {
+                return Ok(());
+            }
+            let id = DimId(self.model.dims.len());
+            self.declare(&name.name, name.span, Symbol::Dim(id))?;
+            self.model.dims.push(Dim {
+                id,
+                name: name.name.clone(),
+                span: name.span,
+            });
+            return Ok(());
+        }
+        let mut sizes = Vec::new();
+        for size in ty.sizes.iter().flatten() {
+            let size = self.size_from_syntax(size)?;
+            if let Some(value) = size.as_constant()
+                && value < 0
+            {
+                return Err(self.report(
+                    Diagnostic::error(
+                        codes::NEGATIVE_SIZE,
+                        ty.span,
+                        format!("a size of {value} is negative"),
+                    )
+                    .with_label("sizes must be 0 or more"),
+                ));
+            }
+            sizes.push(size);
+        }
+        let (elem, constraint, shape) = match base {
+            BaseType::Real => (ElemType::Real, Constraint::None, sizes),
+            BaseType::Int => (ElemType::Int, Constraint::None, sizes),
+            BaseType::Bool => (
+                ElemType::Bool,
+                Constraint::Bounded {
+                    low: 0.0,
+                    high: 1.0,
+                    open: false,
+                },
+                sizes,
+            ),
+            BaseType::Positive => (
+                ElemType::Real,
+                Constraint::Bounded {
+                    low: 0.0,
+                    high: f64::INFINITY,
+                    open: true,
+                },
+                sizes,
+            ),
+            BaseType::Unit => (
+                ElemType::Real,
+                Constraint::Bounded {
+                    low: 0.0,
+                    high: 1.0,
+                    open: true,
+                },
+                sizes,
+            ),
+            constrained => {
+                if sizes.is_empty() {
+                    return Err(self.report(
+                        Diagnostic::error(
+                            codes::MISSING_SIZE,
+                            ty.span,
+                            format!("`{}` needs a size", base.name()),
+                        )
+                        .with_label("no size given")
+                        .with_hint(format!("e.g. `{}[K]`", base.name())),
+                    ));
+                }
+                let mut shape = sizes.clone();
+                let constraint = match constrained {
+                    BaseType::Simplex => Constraint::Simplex,
+                    BaseType::Ordered => Constraint::Ordered,
+                    BaseType::PositiveOrdered => Constraint::PositiveOrdered,
+                    BaseType::CorrCholesky => Constraint::CorrCholesky,
+                    _ => Constraint::Cov,
+                };
+                if constraint.object_rank() == 2 {
+                    shape.push(sizes.last().cloned().unwrap_or_default());
+                }
+                (ElemType::Real, constraint, shape)
+            }
+        };
+        let constraint = match &ty.bound {
+            None => constraint,
+            Some(bound) => {
+                let (low, high, open, bound_span) = match bound {
+                    syntax::Bound::Closed { low, high, span } => (low, high, false, *span),
+                    syntax::Bound::Open { low, high, span } => (low, high, true, *span),
+                };
+                if !matches!(constraint, Constraint::None) {
+                    return Err(self.report(
+                        Diagnostic::error(
+                            codes::BAD_BOUND,
+                            bound_span,
+                            format!("`{}` already has its own constraint", base.name()),
+                        )
+                        .with_label("remove this bound"),
+                    ));
+                }
+                let low = self.bound_value(low)?;
+                let high = self.bound_value(high)?;
+                if low >= high && !(low == high && !open) {
+                    return Err(self.report(
+                        Diagnostic::error(
+                            codes::BAD_BOUND,
+                            bound_span,
+                            format!("the bound's low end {low} is not below its high end {high}"),
+                        )
+                        .with_label("empty range"),
+                    ));
+                }
+                Constraint::Bounded { low, high, open }
+            }
+        };
+        let value_type = ValueType { elem, shape };
+        let init = match init {
+            None => None,
+            Some(init) => {
+                let checked = self.expr(init)?;
+                if checked.ty.shape.len() != value_type.shape.len()
+                    || checked
+                        .ty
+                        .shape
+                        .iter()
+                        .zip(&value_type.shape)
+                        .any(|(a, b)| a != b)
+                {
+                    let shapes = [
+                        (&value_type.shape[..], ty.span),
+                        (&checked.ty.shape[..], init.span),
+                    ];
+                    let broadcast_ok = checked.ty.shape.is_empty();
+                    if !broadcast_ok {
+                        return Err(self.shape_mismatch(&shapes, init.span));
+                    }
+                }
+                if checked.ty.elem > value_type.elem {
+                    return Err(self.report(
+                        Diagnostic::error(
+                            codes::TYPE_MISMATCH,
+                            init.span,
+                            format!("a real value for the int variable `{}`", name.name),
+                        )
+                        .with_label("this is real"),
+                    ));
+                }
+                Some(checked)
+            }
+        };
+        let role = match kind {
+            DeclKind::Observed => Role::Observed,
+            DeclKind::Latent => Role::Latent,
+            DeclKind::Param => Role::Param,
+        };
+        let id = VarId(self.model.variables.len());
+        self.declare(&name.name, name.span, Symbol::Variable(id))?;
+        let declared_as = self.text(ty.span).to_string();
+        self.model.variables.push(Variable {
+            id,
+            name: name.name.clone(),
+            role,
+            ty: value_type,
+            constraint,
+            declared_as,
+            init,
+            span,
+            name_span: name.span,
+        });
+        Ok(())
+    }
+
+    fn bound_value(&mut self, expr: &syntax::Expr) -> Checked<f64> {
+        let checked = self.expr(expr)?;
+        match Self::fold(&checked) {
+            Some(v) => Ok(v),
+            None => Err(self.report(
+                Diagnostic::error(
+                    codes::NOT_CONSTANT,
+                    expr.span,
+                    "a bound must be known when the model is read",
+                )
+                .with_label("not a constant")
+                .with_hint("use numbers, `const`s, `inf` and `pi`"),
+            )),
+        }
+    }
+
+    fn net(&mut self, name: &syntax::Ident, value: &syntax::Expr, span: Span) -> Checked<()> {
+        let syntax::ExprKind::Call(call) = &value.kind else {
+            return Err(self.report(
+                Diagnostic::error(
+                    codes::WRONG_ARGUMENTS,
+                    value.span,
+                    "a `net` is declared with `mlp(sizes..., act = ...)`",
+                )
+                .with_label("expected a call of `mlp`"),
+            ));
+        };
+        if call.func.name != "mlp" {
+            return Err(self.report(
+                Diagnostic::error(
+                    codes::UNKNOWN_FUNCTION,
+                    call.func.span,
+                    format!("there is no network constructor `{}`", call.func.name),
+                )
+                .with_label("expected `mlp`"),
+            ));
+        }
+        let mut sizes = Vec::new();
+        let mut activation = "relu".to_string();
+        for arg in &call.args {
+            match &arg.name {
+                Some(key) if key.name == "act" => {
+                    let syntax::ExprKind::Name(act) = &arg.value.kind else {
+                        return Err(self.report(
+                            Diagnostic::error(
+                                codes::BAD_KEYWORD,
+                                arg.value.span,
+                                "`act` names an activation",
+                            )
+                            .with_hint("e.g. `act = relu`, `act = tanh`"),
+                        ));
+                    };
+                    activation = act.clone();
+                }
+                Some(key) => {
+                    return Err(self.report(
+                        Diagnostic::error(
+                            codes::BAD_KEYWORD,
+                            key.span,
+                            format!("`mlp` has no setting `{}`", key.name),
+                        )
+                        .with_hint("`mlp` takes sizes and `act = ...`"),
+                    ));
+                }
+                None => match &arg.value.kind {
+                    syntax::ExprKind::Vector(items) => {
+                        for item in items {
+                            sizes.push(self.size_from_syntax(item)?);
+                        }
+                    }
+                    syntax::ExprKind::Name(list)
+                        if matches!(
+                            self.scope.get(list),
+                            None | Some(Symbol::Constant(_)) | Some(Symbol::Dim(_))
+                        ) =>
+                    {
+                        sizes.push(self.size_from_syntax(&arg.value)?)
+                    }
+                    _ => sizes.push(self.size_from_syntax(&arg.value)?),
+                },
+            }
+        }
+        if sizes.len() < 2 {
+            return Err(self.report(
+                Diagnostic::error(
+                    codes::WRONG_ARGUMENTS,
+                    call.span,
+                    "`mlp` needs at least an input and an output size",
+                )
+                .with_hint("e.g. `mlp(D, 64, 1)`"),
+            ));
+        }
+        let index = self.model.nets.len();
+        self.declare(&name.name, name.span, Symbol::Net(index))?;
+        self.model.nets.push(Net {
+            name: name.name.clone(),
+            sizes,
+            activation,
+            span,
+        });
+        self.model
+            .unsupported
+            .push((format!("the neural network `{}`", name.name), span));
+        Ok(())
+    }
+
+    fn depends_on_unknowns(&self, expr: &Expr) -> bool {
+        let mut found = false;
+        visit(expr, &mut |e| match &e.kind {
+            ExprKind::Variable(id) => found |= self.model.variables[id.0].role != Role::Observed,
+            ExprKind::Let(id) => found |= self.model.lets[id.0].depends_on_unknowns,
+            ExprKind::NetCall { .. } => found = true,
+            _ => {}
+        });
+        found
+    }
+
+    fn tilde(
+        &mut self,
+        target: &syntax::Expr,
+        call: &syntax::Call,
+        loops: &[LoopId],
+        span: Span,
+    ) -> Checked<()> {
+        let target_expr = self.assignable(target)?;
+        let name = call.func.name.as_str();
+        if name == "Implicit" {
+            for arg in &call.args {
+                self.expr(&arg.value)?;
+            }
+            self.model
+                .unsupported
+                .push(("an implicit (GAN generator) distribution".into(), span));
+            return Ok(());
+        }
+        if LIBRARY_MODELS.contains(&name) {
+            self.model
+                .unsupported
+                .push((format!("the library model `{name}`"), span));
+            return Ok(());
+        }
+        let (distribution, args) = self.distribution(call, &target_expr)?;
+        self.record_coverage(&target_expr, span)?;
+        self.model.terms.push(Term {
+            kind: TermKind::Tilde {
+                target: target_expr,
+                distribution,
+                args,
+            },
+            loops: loops.to_vec(),
+            span,
+        });
+        Ok(())
+    }
+
+    /// A `~` target: a variable, a `let`, or an element or slice of one.
+    fn assignable(&mut self, target: &syntax::Expr) -> Checked<Expr> {
+        let root = match &target.kind {
+            syntax::ExprKind::Name(_) => Some(target),
+            syntax::ExprKind::Index { base, .. }
+                if matches!(base.kind, syntax::ExprKind::Name(_)) =>
+            {
+                Some(&**base)
+            }
+            _ => None,
+        };
+        let Some(root) = root else {
+            return Err(self.report(
+                Diagnostic::error(
+                    codes::NOT_ASSIGNABLE,
+                    target.span,
+                    "the left of `~` must be a variable, an element or a slice",
+                )
+                .with_label("not a variable")
+                .with_hint(
+                    "write `y ~ ...`, `y[n] ~ ...`, or give the expression a name with `let`",
+                ),
+            ));
+        };
+        let checked = self.expr(target)?;
+        let root = self.expr(root)?;
+        match root.kind {
+            ExprKind::Variable(_) => {}
+            ExprKind::Let(id) => {
+                if self.model.lets[id.0].depends_on_unknowns {
+                    let let_span = self.model.lets[id.0].span;
+                    self.diagnostics.push(
+                        Diagnostic::warning(codes::NO_JACOBIAN, target.span, "`~` on a `let` that depends on unknowns adds no Jacobian")
+                            .with_label("a transformed unknown")
+                            .with_secondary(let_span, "defined here")
+                            .with_hint("this is fine if you meant it; otherwise put the distribution on the unknown itself"),
+                    );
+                }
+            }
+            _ => {
+                return Err(self.report(
+                    Diagnostic::error(
+                        codes::NOT_ASSIGNABLE,
+                        target.span,
+                        "the left of `~` must be a variable or a `let`",
+                    )
+                    .with_label("not a variable"),
+                ));
+            }
+        }
+        Ok(checked)
+    }
+
+    fn record_coverage(&mut self, target: &Expr, span: Span) -> Checked<()> {
+        let (id, coverage) = match &target.kind {
+            ExprKind::Variable(id) => (*id, Coverage::Whole(span)),
+            ExprKind::Index { base, indices } => {
+                let ExprKind::Variable(id) = base.kind else {
+                    return Ok(());
+                };
+                let constants: Option<Vec<i64>> = indices
+                    .iter()
+                    .map(|i| match i {
+                        IndexExpr::Single(e) => Self::fold(e).map(|v| v as i64),
+                        _ => None,
+                    })
+                    .collect();
+                match constants {
+                    Some(c) => (id, Coverage::Constant(c, span)),
+                    None => (id, Coverage::Partial(span)),
+                }
+            }
+            _ => return Ok(()),
+        };
+        let existing = self.coverage.entry(id).or_default();
+        let clash = existing.iter().find_map(|e| {
+            let span_of = |c: &Coverage| match c {
+                Coverage::Whole(s) | Coverage::Constant(_, s) | Coverage::Partial(s) => *s,
+            };
+            match (e, &coverage) {
+                (Coverage::Whole(_), _) | (_, Coverage::Whole(_)) => Some(span_of(e)),
+                (Coverage::Constant(a, _), Coverage::Constant(b, _)) if a == b => Some(span_of(e)),
+                _ => None,
+            }
+        });
+        existing.push(coverage);
+        if let Some(previous) = clash {
+            let name = self.model.variables[id.0].name.clone();
+            return Err(self.report(
+                Diagnostic::error(
+                    codes::DOUBLE_DISTRIBUTION,
+                    span,
+                    format!("`{name}` gets a second distribution"),
+                )
+                .with_label("second `~` on the same elements")
+                .with_secondary(previous, "first distribution here")
+                .with_hint(
+                    "each element may have one distribution; use `factor` to add further terms",
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Resolves `Dist(args)` against the catalogue for the given variate, checking argument names,
+    /// counts, types and shapes.
+    fn distribution(
+        &mut self,
+        call: &syntax::Call,
+        variate: &Expr,
+    ) -> Checked<(DistKind, Vec<Expr>)> {
+        let name = call.func.name.as_str();
+        let Some(family) = ppl_dist::family(name) else {
+            let mut names: Vec<&str> = ppl_dist::families().iter().map(|f| f.name).collect();
+            names.extend(LIBRARY_MODELS);
+            names.push("Implicit");
+            let mut diagnostic = Diagnostic::error(
+                codes::UNKNOWN_DISTRIBUTION,
+                call.func.span,
+                format!("there is no distribution `{name}`"),
+            )
+            .with_label("unknown distribution");
+            diagnostic = match ppl_syntax::diagnostic::closest(name, names) {
+                Some(s) => diagnostic.with_hint(format!("did you mean `{s}`?")),
+                None => diagnostic.with_hint("see LANGUAGE.md §4 for the distributions"),
+            };
+            return Err(self.report(diagnostic));
+        };
+        let parameterisation = self.choose_parameterisation(family, call)?;
+        let positional: Vec<&syntax::Arg> = call.args.iter().filter(|a| a.name.is_none()).collect();
+        let mut args: Vec<Option<Expr>> = vec![None; parameterisation.params.len()];
+        for (slot, arg) in positional.iter().enumerate() {
+            args[slot] = Some(self.expr(&arg.value)?);
+        }
+        for arg in call.args.iter().filter(|a| a.name.is_some()) {
+            let key = arg.name.as_ref().expect("filtered");
+            let slot = parameterisation
+                .params
+                .iter()
+                .position(|p| p.answers_to(&key.name))
+                .expect("parameterisation chosen to contain every keyword");
+            if args[slot].is_some() {
+                return Err(self.report(
+                    Diagnostic::error(
+                        codes::WRONG_ARGUMENTS,
+                        key.span,
+                        format!("`{}` is given twice", parameterisation.params[slot].name),
+                    )
+                    .with_label("given again here")
+                    .with_hint(family.signature()),
+                ));
+            }
+            args[slot] = Some(self.expr(&arg.value)?);
+        }
+        if args.iter().any(Option::is_none) {
+            return Err(self.report(
+                Diagnostic::error(
+                    codes::WRONG_ARGUMENTS,
+                    call.span,
+                    format!(
+                        "`{name}` takes {} argument{}, given {}",
+                        parameterisation.params.len(),
+                        if parameterisation.params.len() == 1 {
+                            ""
+                        } else {
+                            "s"
+                        },
+                        call.args.len()
+                    ),
+                )
+                .with_label("missing arguments")
+                .with_hint(family.signature()),
+            ));
+        }
+        let args: Vec<Expr> = args
+            .into_iter()
+            .map(|a| a.expect("checked above"))
+            .collect();
+        self.check_variate(family, variate, call)?;
+        self.check_distribution_shapes(family, parameterisation, variate, &args, call)?;
+        Ok((parameterisation.kind, args))
+    }
+
+    fn choose_parameterisation(
+        &mut self,
+        family: &'static Family,
+        call: &syntax::Call,
+    ) -> Checked<&'static ppl_dist::Parameterisation> {
+        let keywords: Vec<&syntax::Ident> =
+            call.args.iter().filter_map(|a| a.name.as_ref()).collect();
+        let positional = call.args.iter().filter(|a| a.name.is_none()).count();
+        let candidates: Vec<&'static ppl_dist::Parameterisation> = family
+            .parameterisations
+            .iter()
+            .filter(|p| {
+                keywords.iter().all(|k| {
+                    p.params
+                        .iter()
+                        .enumerate()
+                        .any(|(i, spec)| i >= positional && spec.answers_to(&k.name))
+                })
+            })
+            .collect();
+        if let Some(first) = candidates.first() {
+            if positional + keywords.len() > first.params.len() {
+                return Err(self.report(
+                    Diagnostic::error(
+                        codes::WRONG_ARGUMENTS,
+                        call.span,
+                        format!(
+                            "`{}` takes {} argument{}, given {}",
+                            family.name,
+                            first.params.len(),
+                            if first.params.len() == 1 { "" } else { "s" },
+                            positional + keywords.len()
+                        ),
+                    )
+                    .with_label("too many arguments")
+                    .with_hint(family.signature()),
+                ));
+            }
+            return Ok(first);
+        }
+        let bad = keywords
+            .iter()
+            .find(|k| {
+                !family
+                    .parameterisations
+                    .iter()
+                    .any(|p| p.params.iter().any(|s| s.answers_to(&k.name)))
+            })
+            .or(keywords.first())
+            .expect("no candidate means some keyword failed");
+        let all_names: Vec<&str> = family
+            .parameterisations
+            .iter()
+            .flat_map(|p| {
+                p.params
+                    .iter()
+                    .flat_map(|s| std::iter::once(s.name).chain(s.aliases.iter().copied()))
+            })
+            .collect();
+        let mut diagnostic = Diagnostic::error(
+            codes::BAD_KEYWORD,
+            bad.span,
+            format!("`{}` has no parameter `{}`", family.name, bad.name),
+        )
+        .with_label("unknown parameter name");
+        diagnostic = match ppl_syntax::diagnostic::closest(&bad.name, all_names) {
+            Some(s) => diagnostic.with_hint(format!("did you mean `{s}`? {}", family.signature())),
+            None => diagnostic.with_hint(family.signature()),
+        };
+        Err(self.report(diagnostic))
+    }
+
+    fn check_variate(
+        &mut self,
+        family: &Family,
+        variate: &Expr,
+        call: &syntax::Call,
+    ) -> Checked<()> {
+        let discrete = family.support.is_discrete();
+        if discrete && variate.ty.elem == ElemType::Real {
+            let found = self.describe_type(&variate.ty);
+            return Err(self.report(
+                Diagnostic::error(
+                    codes::DISCRETE_VARIATE,
+                    variate.span,
+                    format!(
+                        "`{}` is a discrete distribution but this is {found}",
+                        family.name
+                    ),
+                )
+                .with_label("expected int or bool values")
+                .with_secondary(call.func.span, "discrete distribution")
+                .with_hint("declare the variable as `int` (or `bool`)"),
+            ));
+        }
+        if !discrete && variate.ty.elem != ElemType::Real {
+            let root_is_unknown = match &variate.kind {
+                ExprKind::Variable(id) => self.model.variables[id.0].role != Role::Observed,
+                ExprKind::Index { base, .. } => {
+                    matches!(base.kind, ExprKind::Variable(id) if self.model.variables[id.0].role != Role::Observed)
+                }
+                _ => false,
+            };
+            if root_is_unknown {
+                return Err(self.report(
+                    Diagnostic::error(
+                        codes::DISCRETE_VARIATE,
+                        variate.span,
+                        format!(
+                            "`{}` is a continuous distribution but this unknown is an int",
+                            family.name
+                        ),
+                    )
+                    .with_label("int unknown")
+                    .with_secondary(call.func.span, "continuous distribution")
+                    .with_hint("declare it `real` (or a constrained real type such as `positive`)"),
+                ));
+            }
+        }
+        let _ = Support::Real;
+        Ok(())
+    }
+
+    /// Variate = batch shape + event shape; each argument = its own batch shape + its event rank;
+    /// argument batch shapes must broadcast to the variate's batch shape.
+    fn check_distribution_shapes(
+        &mut self,
+        family: &Family,
+        parameterisation: &ppl_dist::Parameterisation,
+        variate: &Expr,
+        args: &[Expr],
+        call: &syntax::Call,
+    ) -> Checked<()> {
+        let variate_rank = family.variate_rank;
+        if variate.ty.shape.len() < variate_rank {
+            let found = self.describe_type(&variate.ty);
+            return Err(self.report(
+                Diagnostic::error(
+                    codes::SHAPE_MISMATCH,
+                    variate.span,
+                    format!(
+                        "`{}` is a distribution over {}",
+                        family.name,
+                        if variate_rank == 1 {
+                            "vectors"
+                        } else {
+                            "matrices"
+                        }
+                    ),
+                )
+                .with_label(format!("this is {found}")),
+            ));
+        }
+        let batch = &variate.ty.shape[..variate.ty.shape.len() - variate_rank];
+        let event = &variate.ty.shape[variate.ty.shape.len() - variate_rank..];
+        for (spec, arg) in parameterisation.params.iter().zip(args) {
+            if arg.ty.shape.len() < spec.rank {
+                let found = self.describe_type(&arg.ty);
+                return Err(self.report(
+                    Diagnostic::error(
+                        codes::SHAPE_MISMATCH,
+                        arg.span,
+                        format!(
+                            "`{}` of `{}` must be a {}",
+                            spec.name,
+                            family.name,
+                            if spec.rank == 1 { "vector" } else { "matrix" }
+                        ),
+                    )
+                    .with_label(format!("this is {found}"))
+                    .with_hint(family.signature()),
+                ));
+            }
+            if spec.integer && arg.ty.elem == ElemType::Real {
+                return Err(self.report(
+                    Diagnostic::error(
+                        codes::TYPE_MISMATCH,
+                        arg.span,
+                        format!("`{}` of `{}` must be an int", spec.name, family.name),
+                    )
+                    .with_label("this is real"),
+                ));
+            }
+            let arg_batch = &arg.ty.shape[..arg.ty.shape.len() - spec.rank];
+            let arg_event = &arg.ty.shape[arg.ty.shape.len() - spec.rank..];
+            // The event sizes of vector parameters must match the variate's event (MvNormal's mu
+            // and cov against x); Categorical's probability vector has its own length K.
+            if variate_rank >= 1 && spec.rank >= 1 {
+                let expected: Vec<Size> =
+                    std::iter::repeat_n(event[0].clone(), spec.rank).collect();
+                if arg_event != expected.as_slice() && family.name != "LKJCholesky" {
+                    let shapes = [(event, variate.span), (arg_event, arg.span)];
+                    return Err(self.shape_mismatch(&shapes, call.span));
+                }
+            }
+            let shapes = [(batch, variate.span), (arg_batch, arg.span)];
+            let broadcast = self.broadcast(&shapes, call.span)?;
+            if broadcast.len() > batch.len() || broadcast.as_slice() != batch {
+                let message = format!(
+                    "the argument `{}` has batch shape {} but the variable has {}",
+                    spec.name,
+                    display_shape(arg_batch, &self.model.dims),
+                    display_shape(batch, &self.model.dims)
+                );
+                return Err(self.report(
+                    Diagnostic::error(codes::SHAPE_MISMATCH, arg.span, message)
+                        .with_label("more or larger axes than the variable")
+                        .with_secondary(variate.span, "the variable")
+                        .with_hint("each argument must broadcast to the variable's shape"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Calls `f` on `expr` and every subexpression.
+pub fn visit(expr: &Expr, f: &mut dyn FnMut(&Expr)) {
+    f(expr);
+    match &expr.kind {
+        ExprKind::Literal(_)
+        | ExprKind::Variable(_)
+        | ExprKind::Let(_)
+        | ExprKind::Dim(_)
+        | ExprKind::LoopVar(_) => {}
+        ExprKind::Vector(items) => items.iter().for_each(|e| visit(e, f)),
+        ExprKind::Comprehension { body, .. } => visit(body, f),
+        ExprKind::Neg(inner) => visit(inner, f),
+        ExprKind::Binary { lhs, rhs, .. } => {
+            visit(lhs, f);
+            visit(rhs, f);
+        }
+        ExprKind::If {
+            cond,
+            then,
+            otherwise,
+        } => {
+            visit(cond, f);
+            visit(then, f);
+            visit(otherwise, f);
+        }
+        ExprKind::Range { low, high } => {
+            visit(low, f);
+            visit(high, f);
+        }
+        ExprKind::Index { base, indices } => {
+            visit(base, f);
+            for index in indices {
+                match index {
+                    IndexExpr::Single(e) | IndexExpr::Gather(e) => visit(e, f),
+                    IndexExpr::Slice { low, high } => {
+                        visit(low, f);
+                        visit(high, f);
+                    }
+                    IndexExpr::All => {}
+                }
+            }
+        }
+        ExprKind::Call { args, .. } | ExprKind::NetCall { args, .. } => {
+            args.iter().for_each(|e| visit(e, f))
+        }
+    }
+}

@@ -1,0 +1,835 @@
+//! The tape's nodes and its two passes. Every node is array-valued and owns a fixed range of one
+//! value buffer and one adjoint buffer, plus whatever scratch its backward rule needs (local
+//! partials stored by the forward pass), all allocated when the tape is built. A node's inputs
+//! always come before it, so the forward pass runs in order and the reverse pass backwards.
+//!
+//! Elementwise kernels store their local partials during the forward pass (closed forms, or one
+//! dual evaluation per element); structural nodes have hand-written backward rules: gather is a
+//! scatter-add, broadcast a sum-reduce, `@` two products, the multivariate densities use
+//! ppl-dist's gradients.
+
+use ppl_dist::DistKind;
+use ppl_syntax::Span;
+
+use super::array::BroadcastPlan;
+use super::functions::{BinaryFn, UnaryFn};
+
+/// Index of a node in the tape.
+pub(crate) type NodeId = usize;
+
+/// What a node computes from earlier nodes.
+#[derive(Clone)]
+pub(crate) enum Op {
+    /// Values fixed when the tape was built (data, and subexpressions of data only).
+    Constant,
+    /// The constrained value of a sampled unknown; written by the tape before the forward pass.
+    Input,
+    Unary {
+        function: UnaryFn,
+        arg: NodeId,
+        derivative: Vec<f64>,
+    },
+    Binary {
+        function: BinaryFn,
+        lhs: NodeId,
+        rhs: NodeId,
+        read_lhs: BroadcastPlan,
+        read_rhs: BroadcastPlan,
+        partial_lhs: Vec<f64>,
+        partial_rhs: Vec<f64>,
+    },
+    /// Elementwise `if cond then a else b`; no gradient flows into the condition.
+    Select {
+        cond: NodeId,
+        then: NodeId,
+        otherwise: NodeId,
+        read_cond: BroadcastPlan,
+        read_then: BroadcastPlan,
+        read_otherwise: BroadcastPlan,
+    },
+    /// `lhs` as rows × inner, `rhs` as inner × columns (vectors as one row or one column).
+    MatMul {
+        lhs: NodeId,
+        rhs: NodeId,
+        rows: usize,
+        inner: usize,
+        columns: usize,
+    },
+    /// Output element `i` is element `table[i]` of `source` (indexing, transposes, broadcasts).
+    Gather {
+        source: NodeId,
+        table: Vec<usize>,
+    },
+    /// Output element `i` is element `table[i].1` of node `table[i].0` (stacking, binding).
+    Assemble {
+        table: Vec<(NodeId, usize)>,
+    },
+    /// Output element `groups[i]` sums input element `i` (sum, rowsum, colsum).
+    SumGroups {
+        arg: NodeId,
+        groups: Vec<usize>,
+    },
+    Prod {
+        arg: NodeId,
+    },
+    /// Min or max over all elements; the gradient goes to the element chosen.
+    Extreme {
+        arg: NodeId,
+        max: bool,
+        chosen: usize,
+    },
+    LogSumExp {
+        arg: NodeId,
+    },
+    /// Softmax (or log-softmax) over rows of length `row`.
+    Softmax {
+        arg: NodeId,
+        row: usize,
+        log: bool,
+    },
+    /// Lower Cholesky factor of an n × n matrix (its lower triangle read).
+    Cholesky {
+        arg: NodeId,
+        n: usize,
+    },
+    /// `Σ log p` of a scalar distribution over a broadcast batch of `count` elements: one node
+    /// with one tight loop. `inputs[0]` is the variate; `partials[k]` holds ∂/∂input k per element
+    /// (empty for inputs that need no gradient).
+    ScalarDensity {
+        kind: DistKind,
+        inputs: Vec<NodeId>,
+        plans: Vec<BroadcastPlan>,
+        count: usize,
+        partials: Vec<Vec<f64>>,
+        span: Span,
+    },
+    /// `Σ log p` of a multivariate distribution over a batch: `plans[k]` maps a batch element to
+    /// the event index of input k, whose events have `event_lens[k]` elements.
+    EventDensity {
+        kind: DistKind,
+        inputs: Vec<NodeId>,
+        plans: Vec<BroadcastPlan>,
+        event_lens: Vec<usize>,
+        count: usize,
+        /// Per-input scratch for one event's values and gradient.
+        scratch_values: Vec<Vec<f64>>,
+        scratch_gradients: Vec<Vec<f64>>,
+        span: Span,
+    },
+}
+
+impl Op {
+    /// The nodes this one reads.
+    pub fn inputs(&self) -> Vec<NodeId> {
+        match self {
+            Op::Constant | Op::Input => Vec::new(),
+            Op::Unary { arg, .. }
+            | Op::SumGroups { arg, .. }
+            | Op::Prod { arg }
+            | Op::Extreme { arg, .. }
+            | Op::LogSumExp { arg }
+            | Op::Softmax { arg, .. }
+            | Op::Cholesky { arg, .. } => vec![*arg],
+            Op::Binary { lhs, rhs, .. } | Op::MatMul { lhs, rhs, .. } => vec![*lhs, *rhs],
+            Op::Select {
+                cond,
+                then,
+                otherwise,
+                ..
+            } => vec![*cond, *then, *otherwise],
+            Op::Gather { source, .. } => vec![*source],
+            Op::Assemble { table } => {
+                let mut sources: Vec<NodeId> = table.iter().map(|(n, _)| *n).collect();
+                sources.sort_unstable();
+                sources.dedup();
+                sources
+            }
+            Op::ScalarDensity { inputs, .. } | Op::EventDensity { inputs, .. } => inputs.clone(),
+        }
+    }
+}
+
+/// Reads node `id`'s values from the part of the buffer before the node being computed.
+macro_rules! slice {
+    ($buffer:expr, $nodes:expr, $id:expr) => {{
+        let node = &$nodes[$id];
+        &$buffer[node.start..node.start + node.len]
+    }};
+}
+
+/// Runs node `index` forward. `before` holds the values of every earlier node, `output` this
+/// node's values. With `with_partials`, the local partials for the reverse pass are stored too.
+pub(crate) fn forward_node(
+    op: &mut Op,
+    nodes: &[NodeInfo],
+    before: &[f64],
+    output: &mut [f64],
+    with_partials: bool,
+) {
+    match op {
+        Op::Constant | Op::Input => {}
+        Op::Unary {
+            function,
+            arg,
+            derivative,
+        } => {
+            let x = slice!(before, nodes, *arg);
+            if with_partials {
+                for ((out, d), &v) in output.iter_mut().zip(derivative.iter_mut()).zip(x) {
+                    (*out, *d) = function.value_and_derivative(v);
+                }
+            } else {
+                for (out, &v) in output.iter_mut().zip(x) {
+                    *out = function.apply(v);
+                }
+            }
+        }
+        Op::Binary {
+            function,
+            lhs,
+            rhs,
+            read_lhs,
+            read_rhs,
+            partial_lhs,
+            partial_rhs,
+        } => {
+            let a = slice!(before, nodes, *lhs);
+            let b = slice!(before, nodes, *rhs);
+            match (*function, &*read_lhs, &*read_rhs, with_partials) {
+                // The common cases get loops the compiler can vectorise.
+                (BinaryFn::Add, BroadcastPlan::Identity, BroadcastPlan::Identity, _) => {
+                    for ((out, x), y) in output.iter_mut().zip(a).zip(b) {
+                        *out = x + y;
+                    }
+                }
+                (BinaryFn::Mul, BroadcastPlan::Scalar, BroadcastPlan::Identity, false) => {
+                    let x = a[0];
+                    for (out, y) in output.iter_mut().zip(b) {
+                        *out = x * y;
+                    }
+                }
+                (_, _, _, true) => {
+                    for (i, out) in output.iter_mut().enumerate() {
+                        let (value, da, db) =
+                            function.value_and_partials(a[read_lhs.at(i)], b[read_rhs.at(i)]);
+                        *out = value;
+                        if let Some(slot) = partial_lhs.get_mut(i) {
+                            *slot = da;
+                        }
+                        if let Some(slot) = partial_rhs.get_mut(i) {
+                            *slot = db;
+                        }
+                    }
+                }
+                (_, _, _, false) => {
+                    for (i, out) in output.iter_mut().enumerate() {
+                        *out = function.apply(a[read_lhs.at(i)], b[read_rhs.at(i)]);
+                    }
+                }
+            }
+        }
+        Op::Select {
+            cond,
+            then,
+            otherwise,
+            read_cond,
+            read_then,
+            read_otherwise,
+        } => {
+            let c = slice!(before, nodes, *cond);
+            let a = slice!(before, nodes, *then);
+            let b = slice!(before, nodes, *otherwise);
+            for (i, out) in output.iter_mut().enumerate() {
+                *out = if c[read_cond.at(i)] != 0.0 {
+                    a[read_then.at(i)]
+                } else {
+                    b[read_otherwise.at(i)]
+                };
+            }
+        }
+        Op::MatMul {
+            lhs,
+            rhs,
+            rows,
+            inner,
+            columns,
+        } => {
+            let a = slice!(before, nodes, *lhs);
+            let b = slice!(before, nodes, *rhs);
+            if *columns == 1 {
+                for (i, out) in output.iter_mut().enumerate() {
+                    let row = &a[i * *inner..(i + 1) * *inner];
+                    *out = row.iter().zip(b).map(|(x, y)| x * y).sum();
+                }
+            } else {
+                output.fill(0.0);
+                for i in 0..*rows {
+                    let out_row = &mut output[i * *columns..(i + 1) * *columns];
+                    for k in 0..*inner {
+                        let left = a[i * *inner + k];
+                        let b_row = &b[k * *columns..(k + 1) * *columns];
+                        for (out, right) in out_row.iter_mut().zip(b_row) {
+                            *out += left * right;
+                        }
+                    }
+                }
+            }
+        }
+        Op::Gather { source, table } => {
+            let x = slice!(before, nodes, *source);
+            for (out, &from) in output.iter_mut().zip(table.iter()) {
+                *out = x[from];
+            }
+        }
+        Op::Assemble { table } => {
+            for (out, &(node, element)) in output.iter_mut().zip(table.iter()) {
+                *out = before[nodes[node].start + element];
+            }
+        }
+        Op::SumGroups { arg, groups } => {
+            let x = slice!(before, nodes, *arg);
+            output.fill(0.0);
+            if output.len() == 1 {
+                output[0] = x.iter().sum();
+            } else {
+                for (&v, &group) in x.iter().zip(groups.iter()) {
+                    output[group] += v;
+                }
+            }
+        }
+        Op::Prod { arg } => {
+            output[0] = slice!(before, nodes, *arg).iter().product();
+        }
+        Op::Extreme { arg, max, chosen } => {
+            let x = slice!(before, nodes, *arg);
+            let mut best = 0;
+            for (i, &v) in x.iter().enumerate() {
+                let better = if *max { v > x[best] } else { v < x[best] };
+                if better {
+                    best = i;
+                }
+            }
+            *chosen = best;
+            output[0] = x.get(best).copied().unwrap_or(f64::NAN);
+        }
+        Op::LogSumExp { arg } => {
+            output[0] = ppl_dist::special::log_sum_exp(slice!(before, nodes, *arg));
+        }
+        Op::Softmax { arg, row, log } => {
+            let x = slice!(before, nodes, *arg);
+            for (in_row, out_row) in x.chunks(*row).zip(output.chunks_mut(*row)) {
+                let normaliser = ppl_dist::special::log_sum_exp(in_row);
+                for (out, &v) in out_row.iter_mut().zip(in_row) {
+                    *out = if *log {
+                        v - normaliser
+                    } else {
+                        (v - normaliser).exp()
+                    };
+                }
+            }
+        }
+        Op::Cholesky { arg, n } => {
+            let factor = super::eval::cholesky(slice!(before, nodes, *arg), *n);
+            output.copy_from_slice(&factor);
+        }
+        Op::ScalarDensity {
+            kind,
+            inputs,
+            plans,
+            count,
+            partials,
+            ..
+        } => {
+            output[0] = scalar_density_forward(
+                *kind,
+                inputs,
+                plans,
+                *count,
+                partials,
+                nodes,
+                before,
+                with_partials,
+            );
+        }
+        Op::EventDensity {
+            kind,
+            inputs,
+            plans,
+            event_lens,
+            count,
+            scratch_values,
+            ..
+        } => {
+            let mut total = 0.0;
+            for element in 0..*count {
+                fill_event(
+                    inputs,
+                    plans,
+                    event_lens,
+                    element,
+                    nodes,
+                    before,
+                    scratch_values,
+                );
+                let (variate, params) = scratch_values.split_first().expect("a variate");
+                let refs: Vec<&[f64]> = params.iter().map(|p| p.as_slice()).collect();
+                total += ppl_dist::event_log_density(*kind, variate, &refs).unwrap_or(f64::NAN);
+            }
+            output[0] = total;
+        }
+    }
+}
+
+/// Copies one batch element's events of every input into the scratch buffers.
+fn fill_event(
+    inputs: &[NodeId],
+    plans: &[BroadcastPlan],
+    event_lens: &[usize],
+    element: usize,
+    nodes: &[NodeInfo],
+    values: &[f64],
+    scratch: &mut [Vec<f64>],
+) {
+    for (k, &input) in inputs.iter().enumerate() {
+        let start = nodes[input].start + plans[k].at(element) * event_lens[k];
+        scratch[k].copy_from_slice(&values[start..start + event_lens[k]]);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn scalar_density_forward(
+    kind: DistKind,
+    inputs: &[NodeId],
+    plans: &[BroadcastPlan],
+    count: usize,
+    partials: &mut [Vec<f64>],
+    nodes: &[NodeInfo],
+    before: &[f64],
+    with_partials: bool,
+) -> f64 {
+    let data: Vec<&[f64]> = inputs.iter().map(|&id| slice!(before, nodes, id)).collect();
+    let wants: Vec<bool> = partials.iter().map(|p| !p.is_empty()).collect();
+    let mut total = 0.0;
+    if kind == DistKind::Normal {
+        // The workhorse gets closed-form partials: with z = (x - mu) / sigma,
+        // ∂/∂x = -z/sigma, ∂/∂mu = z/sigma, ∂/∂sigma = (z² - 1)/sigma.
+        let (x, mu, sigma) = (data[0], data[1], data[2]);
+        let (px, pm, ps) = (&plans[0], &plans[1], &plans[2]);
+        for i in 0..count {
+            let s = sigma[ps.at(i)];
+            if s <= 0.0 {
+                total += if s.is_nan() {
+                    f64::NAN
+                } else {
+                    f64::NEG_INFINITY
+                };
+                continue;
+            }
+            let inverse = 1.0 / s;
+            let z = (x[px.at(i)] - mu[pm.at(i)]) * inverse;
+            total += -0.5 * z * z - s.ln();
+            if with_partials {
+                let slope = z * inverse;
+                if wants[0] {
+                    partials[0][i] = -slope;
+                }
+                if wants[1] {
+                    partials[1][i] = slope;
+                }
+                if wants[2] {
+                    partials[2][i] = (z * z - 1.0) * inverse;
+                }
+            }
+        }
+        return total - count as f64 * ppl_dist::special::LN_SQRT_2PI;
+    }
+    let params_count = inputs.len() - 1;
+    let mut params = [0.0; 3];
+    let mut gradient = [0.0; 3];
+    for i in 0..count {
+        let x = data[0][plans[0].at(i)];
+        for k in 0..params_count {
+            params[k] = data[k + 1][plans[k + 1].at(i)];
+        }
+        if with_partials {
+            let mut gradient_x = 0.0;
+            gradient[..params_count].fill(0.0);
+            total += ppl_dist::scalar_log_density_gradient(
+                kind,
+                x,
+                &params[..params_count],
+                &mut gradient_x,
+                &mut gradient[..params_count],
+            );
+            if wants[0] {
+                partials[0][i] = gradient_x;
+            }
+            for k in 0..params_count {
+                if wants[k + 1] {
+                    partials[k + 1][i] = gradient[k];
+                }
+            }
+        } else {
+            total += ppl_dist::scalar_log_density(kind, x, &params[..params_count]);
+        }
+    }
+    total
+}
+
+/// What the passes need to know of other nodes: where their values live and whether they carry
+/// gradients.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct NodeInfo {
+    pub start: usize,
+    pub len: usize,
+    pub needs_gradient: bool,
+}
+
+/// Propagates node `op`'s adjoint (`adjoint`) into the adjoints of its inputs (`before_adjoints`),
+/// using the values of earlier nodes (`before_values`) and its own (`own_values`).
+pub(crate) fn backward_node(
+    op: &mut Op,
+    nodes: &[NodeInfo],
+    before_values: &[f64],
+    own_values: &[f64],
+    adjoint: &[f64],
+    before_adjoints: &mut [f64],
+) {
+    let wants = |id: NodeId| nodes[id].needs_gradient;
+    match op {
+        Op::Constant | Op::Input => {}
+        Op::Unary {
+            arg, derivative, ..
+        } => {
+            if wants(*arg) {
+                let start = nodes[*arg].start;
+                let target = &mut before_adjoints[start..start + adjoint.len()];
+                for ((t, a), d) in target.iter_mut().zip(adjoint).zip(derivative.iter()) {
+                    *t += a * d;
+                }
+            }
+        }
+        Op::Binary {
+            lhs,
+            rhs,
+            read_lhs,
+            read_rhs,
+            partial_lhs,
+            partial_rhs,
+            ..
+        } => {
+            for (id, plan, partial) in [
+                (*lhs, &*read_lhs, &*partial_lhs),
+                (*rhs, &*read_rhs, &*partial_rhs),
+            ] {
+                if !wants(id) {
+                    continue;
+                }
+                let start = nodes[id].start;
+                match plan {
+                    BroadcastPlan::Identity => {
+                        let target = &mut before_adjoints[start..start + adjoint.len()];
+                        for ((t, a), p) in target.iter_mut().zip(adjoint).zip(partial) {
+                            *t += a * p;
+                        }
+                    }
+                    _ => {
+                        for (i, (a, p)) in adjoint.iter().zip(partial).enumerate() {
+                            before_adjoints[start + plan.at(i)] += a * p;
+                        }
+                    }
+                }
+            }
+        }
+        Op::Select {
+            cond,
+            then,
+            otherwise,
+            read_cond,
+            read_then,
+            read_otherwise,
+        } => {
+            let c_start = nodes[*cond].start;
+            for (i, a) in adjoint.iter().enumerate() {
+                let chosen = before_values[c_start + read_cond.at(i)] != 0.0;
+                let (id, plan) = if chosen {
+                    (*then, &*read_then)
+                } else {
+                    (*otherwise, &*read_otherwise)
+                };
+                if wants(id) {
+                    before_adjoints[nodes[id].start + plan.at(i)] += a;
+                }
+            }
+        }
+        Op::MatMul {
+            lhs,
+            rhs,
+            rows,
+            inner,
+            columns,
+        } => {
+            let (rows, inner, columns) = (*rows, *inner, *columns);
+            let a_start = nodes[*lhs].start;
+            let b_start = nodes[*rhs].start;
+            if wants(*lhs) {
+                // Ā = C̄ Bᵀ
+                for i in 0..rows {
+                    for k in 0..inner {
+                        let mut sum = 0.0;
+                        for j in 0..columns {
+                            sum +=
+                                adjoint[i * columns + j] * before_values[b_start + k * columns + j];
+                        }
+                        before_adjoints[a_start + i * inner + k] += sum;
+                    }
+                }
+            }
+            if wants(*rhs) {
+                // B̄ = Aᵀ C̄
+                for i in 0..rows {
+                    for k in 0..inner {
+                        let left = before_values[a_start + i * inner + k];
+                        for j in 0..columns {
+                            before_adjoints[b_start + k * columns + j] +=
+                                left * adjoint[i * columns + j];
+                        }
+                    }
+                }
+            }
+        }
+        Op::Gather { source, table } => {
+            if wants(*source) {
+                let start = nodes[*source].start;
+                for (a, &from) in adjoint.iter().zip(table.iter()) {
+                    before_adjoints[start + from] += a;
+                }
+            }
+        }
+        Op::Assemble { table } => {
+            for (a, &(node, element)) in adjoint.iter().zip(table.iter()) {
+                if wants(node) {
+                    before_adjoints[nodes[node].start + element] += a;
+                }
+            }
+        }
+        Op::SumGroups { arg, groups } => {
+            if wants(*arg) {
+                let start = nodes[*arg].start;
+                let len = nodes[*arg].len;
+                let target = &mut before_adjoints[start..start + len];
+                if adjoint.len() == 1 {
+                    for t in target.iter_mut() {
+                        *t += adjoint[0];
+                    }
+                } else {
+                    for (t, &group) in target.iter_mut().zip(groups.iter()) {
+                        *t += adjoint[group];
+                    }
+                }
+            }
+        }
+        Op::Prod { arg } => {
+            if wants(*arg) {
+                let start = nodes[*arg].start;
+                let len = nodes[*arg].len;
+                // Products of the others, without dividing (zeros allowed).
+                let x = &before_values[start..start + len];
+                let mut prefix = 1.0;
+                let mut prefixes = Vec::with_capacity(len);
+                for &v in x {
+                    prefixes.push(prefix);
+                    prefix *= v;
+                }
+                let mut suffix = 1.0;
+                for i in (0..len).rev() {
+                    before_adjoints[start + i] += adjoint[0] * prefixes[i] * suffix;
+                    suffix *= x[i];
+                }
+            }
+        }
+        Op::Extreme { arg, chosen, .. } => {
+            if wants(*arg) && *chosen < nodes[*arg].len {
+                before_adjoints[nodes[*arg].start + *chosen] += adjoint[0];
+            }
+        }
+        Op::LogSumExp { arg } => {
+            if wants(*arg) {
+                let start = nodes[*arg].start;
+                let total = own_values[0];
+                for i in 0..nodes[*arg].len {
+                    before_adjoints[start + i] +=
+                        adjoint[0] * (before_values[start + i] - total).exp();
+                }
+            }
+        }
+        Op::Softmax { arg, row, log } => {
+            if wants(*arg) {
+                let start = nodes[*arg].start;
+                for (r, (out_row, adjoint_row)) in own_values
+                    .chunks(*row)
+                    .zip(adjoint.chunks(*row))
+                    .enumerate()
+                {
+                    let offset = start + r * *row;
+                    if *log {
+                        // y = x - lse(x): x̄_i = ȳ_i - softmax_i Σ ȳ
+                        let total: f64 = adjoint_row.iter().sum();
+                        for (i, (y, a)) in out_row.iter().zip(adjoint_row).enumerate() {
+                            before_adjoints[offset + i] += a - y.exp() * total;
+                        }
+                    } else {
+                        // y = softmax(x): x̄_i = y_i (ȳ_i - Σ_j ȳ_j y_j)
+                        let inner: f64 = out_row.iter().zip(adjoint_row).map(|(y, a)| y * a).sum();
+                        for (i, (y, a)) in out_row.iter().zip(adjoint_row).enumerate() {
+                            before_adjoints[offset + i] += y * (a - inner);
+                        }
+                    }
+                }
+            }
+        }
+        Op::Cholesky { arg, n } => {
+            if wants(*arg) {
+                cholesky_backward(
+                    own_values,
+                    adjoint,
+                    *n,
+                    &mut before_adjoints[nodes[*arg].start..],
+                );
+            }
+        }
+        Op::ScalarDensity {
+            inputs,
+            plans,
+            count,
+            partials,
+            ..
+        } => {
+            let scale = adjoint[0];
+            for ((&id, plan), partial) in inputs.iter().zip(plans.iter()).zip(partials.iter()) {
+                if partial.is_empty() {
+                    continue;
+                }
+                let start = nodes[id].start;
+                match plan {
+                    BroadcastPlan::Identity => {
+                        let target = &mut before_adjoints[start..start + *count];
+                        for (t, p) in target.iter_mut().zip(partial) {
+                            *t += scale * p;
+                        }
+                    }
+                    BroadcastPlan::Scalar => {
+                        before_adjoints[start] += scale * partial.iter().sum::<f64>();
+                    }
+                    BroadcastPlan::Table(table) => {
+                        for (&from, p) in table.iter().zip(partial) {
+                            before_adjoints[start + from] += scale * p;
+                        }
+                    }
+                }
+            }
+        }
+        Op::EventDensity {
+            kind,
+            inputs,
+            plans,
+            event_lens,
+            count,
+            scratch_values,
+            scratch_gradients,
+            ..
+        } => {
+            let scale = adjoint[0];
+            for element in 0..*count {
+                fill_event(
+                    inputs,
+                    plans,
+                    event_lens,
+                    element,
+                    nodes,
+                    before_values,
+                    scratch_values,
+                );
+                for g in scratch_gradients.iter_mut() {
+                    g.fill(0.0);
+                }
+                let (variate, params) = scratch_values.split_first().expect("a variate");
+                let refs: Vec<&[f64]> = params.iter().map(|p| p.as_slice()).collect();
+                let (variate_gradient, param_gradients) =
+                    scratch_gradients.split_first_mut().expect("a variate");
+                let mut gradient_refs: Vec<&mut [f64]> = param_gradients
+                    .iter_mut()
+                    .map(|g| g.as_mut_slice())
+                    .collect();
+                let outcome = ppl_dist::event_log_density_gradient(
+                    *kind,
+                    variate,
+                    &refs,
+                    variate_gradient,
+                    &mut gradient_refs,
+                );
+                if outcome.is_err() {
+                    continue;
+                }
+                for (k, &id) in inputs.iter().enumerate() {
+                    if !wants(id) {
+                        continue;
+                    }
+                    let start = nodes[id].start + plans[k].at(element) * event_lens[k];
+                    for (offset, g) in scratch_gradients[k].iter().enumerate() {
+                        before_adjoints[start + offset] += scale * g;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Reverse rule of `L = chol(A)` with A read from its lower triangle (Murray 2016, "Differentiation
+/// of the Cholesky decomposition"): with Φ taking the lower triangle and halving the diagonal,
+/// S = L⁻ᵀ Φ(Lᵀ L̄) L⁻¹ and the symmetric gradient is (S + Sᵀ)/2; an off-diagonal lower entry
+/// stands for both of its symmetric positions.
+fn cholesky_backward(factor: &[f64], adjoint: &[f64], n: usize, target: &mut [f64]) {
+    if factor.iter().any(|v| !v.is_finite()) {
+        return;
+    }
+    // P = Φ(Lᵀ L̄)
+    let mut p = vec![0.0; n * n];
+    for i in 0..n {
+        for j in 0..=i {
+            let mut sum = 0.0;
+            for k in i..n {
+                sum += factor[k * n + i] * adjoint[k * n + j];
+            }
+            p[i * n + j] = if i == j { 0.5 * sum } else { sum };
+        }
+    }
+    // S = L⁻ᵀ P L⁻¹: solve Lᵀ X = P (columns), then S Lᵀ... done as S = L⁻ᵀ (L⁻ᵀ Pᵀ)ᵀ.
+    let solve_upper = |matrix: &mut [f64]| {
+        // Overwrites each column c of `matrix` with L⁻ᵀ c.
+        for column in 0..n {
+            for i in (0..n).rev() {
+                let mut value = matrix[i * n + column];
+                for k in i + 1..n {
+                    value -= factor[k * n + i] * matrix[k * n + column];
+                }
+                matrix[i * n + column] = value / factor[i * n + i];
+            }
+        }
+    };
+    solve_upper(&mut p);
+    let mut transposed = vec![0.0; n * n];
+    for i in 0..n {
+        for j in 0..n {
+            transposed[i * n + j] = p[j * n + i];
+        }
+    }
+    solve_upper(&mut transposed);
+    let s = transposed; // = (L⁻ᵀ (L⁻ᵀ P)ᵀ) = L⁻ᵀ Pᵀ L⁻¹, symmetric part taken below
+    for i in 0..n {
+        for j in 0..=i {
+            let symmetric = 0.5 * (s[i * n + j] + s[j * n + i]);
+            target[i * n + j] += if i == j { symmetric } else { 2.0 * symmetric };
+        }
+    }
+}

@@ -73,38 +73,38 @@ pub fn parse_bytes(bytes: &[u8]) -> (Program, Vec<Diagnostic>) {
 
 /// Parses one expression on its own (the REPL evaluates these after a run). Spans are offsets
 /// into `source`.
-pub fn parse_expression(source: &str) -> Result<Expr, Diagnostic> {
+pub fn parse_expression(source: &str) -> Result<Expr, Box<Diagnostic>> {
     set_error_detail(true);
     let (chunks, mut diagnostics) = split(source);
     if !diagnostics.is_empty() {
-        return Err(diagnostics.swap_remove(0));
+        return Err(Box::new(diagnostics.swap_remove(0)));
     }
     let span = match chunks.as_slice() {
         [Chunk::Simple { span, .. }] => *span,
         [] => {
-            return Err(Diagnostic::error(
+            return Err(Box::new(Diagnostic::error(
                 codes::SYNTAX,
                 Span::new(0, source.len()),
                 "expected an expression",
-            ));
+            )));
         }
         _ => {
             let second = chunks[1].span();
-            return Err(Diagnostic::error(
+            return Err(Box::new(Diagnostic::error(
                 codes::SYNTAX,
                 second,
                 "expected one expression, found more than one statement",
-            ));
+            )));
         }
     };
     let text = &source[span.range()];
     let builder = Builder::new(span.start);
     let result = match Grammar::parse(Rule::expression, text) {
         Ok(mut pairs) => builder.expr(first_inner(&mut pairs)),
-        Err(error) => return Err(syntax_error(error, source, span)),
+        Err(error) => return Err(Box::new(syntax_error(error, source, span))),
     };
     match builder.error.into_inner() {
-        Some(diagnostic) => Err(diagnostic),
+        Some(diagnostic) => Err(Box::new(diagnostic)),
         None => Ok(result),
     }
 }
@@ -876,7 +876,7 @@ fn syntax_error(error: pest::error::Error<Rule>, source: &str, statement: Span) 
 fn expectations(error: &pest::error::Error<Rule>) -> (usize, Vec<String>, bool) {
     let mut expected: Vec<String> = Vec::new();
     let mut operators = false;
-    let mut push = |name: String, expected: &mut Vec<String>| {
+    let push = |name: String, expected: &mut Vec<String>| {
         if !expected.contains(&name) {
             expected.push(name);
         }
@@ -1195,22 +1195,24 @@ mod tests {
     /// gives TOO_DEEP) without overflowing the 2 MiB stack of a test thread; beyond it, TOO_DEEP.
     #[test]
     fn deep_nesting_never_crashes() {
-        let depth: usize = std::env::var("DEPTH").ok().and_then(|d| d.parse().ok()).unwrap_or(crate::split::MAX_NESTING - 10);
+        // A bracket counts twice in the nesting estimate, an operator once.
+        let operators = crate::split::MAX_NESTING - 2;
+        let brackets = crate::split::MAX_NESTING / 2 - 2;
         let cases = [
-            format!("let y = {}x{}", "(".repeat(depth), ")".repeat(depth)),
-            format!("let y = {}x{}", "[".repeat(depth), "]".repeat(depth)),
-            format!("let y = x{}", " ^ x".repeat(depth)),
-            format!("let y = {}x", "- ".repeat(depth)),
-            format!("let y = {}x", "if c then a else ".repeat(depth / 3)),
+            format!("let y = {}x{}", "(".repeat(brackets), ")".repeat(brackets)),
+            format!("let y = {}x{}", "[".repeat(brackets), "]".repeat(brackets)),
+            format!("let y = x{}", " ^ x".repeat(operators)),
+            format!("let y = {}x", "- ".repeat(operators)),
+            format!("let y = {}x", "if c then a else ".repeat(operators / 3)),
+            format!("let y = {}x{}", "f(".repeat(brackets), ")".repeat(brackets)),
+            format!("let y = x{}", "[i]".repeat(operators)),
             format!(
                 "let y = {}x{}",
-                "f(".repeat(depth / 2),
-                ")".repeat(depth / 2)
+                "(- ".repeat(brackets / 2),
+                ")".repeat(brackets / 2)
             ),
-            format!("let y = x{}", "[i]".repeat(depth)),
         ];
         for source in &cases {
-            eprintln!("CASE {}", &source[..20]);
             let (program, diagnostics) = parse(source);
             let ok = diagnostics.is_empty() && program.statements.len() == 1;
             let too_deep = diagnostics.iter().all(|d| d.code == codes::TOO_DEEP);

@@ -220,6 +220,15 @@ impl<'a, T: Real> Evaluator<'a, T> {
         Ok((value.shape, ints))
     }
 
+    /// The whole value of a `let`, with its loop axes first.
+    pub fn full_let(&mut self, id: LetId) -> Result<Array<T>, TapeError> {
+        if self.lets[id.0].is_none() {
+            let computed = self.compute_let(id)?;
+            self.lets[id.0] = Some(computed);
+        }
+        Ok(self.lets[id.0].as_ref().expect("computed above").0.clone())
+    }
+
     /// The value of a `let`: the current iteration's slice when referenced inside its loops
     /// with the rank of one iteration, the whole array (loop axes first) otherwise.
     pub fn let_value(&mut self, id: LetId, reference: &Expr) -> Result<Array<T>, TapeError> {

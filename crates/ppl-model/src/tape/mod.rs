@@ -4,10 +4,12 @@
 //! (the fast path the engines use, through `ppl_infer::LogDensity`).
 
 mod array;
+mod density;
 mod error;
 mod eval;
 mod functions;
 mod graph;
+mod lower;
 mod layout;
 mod numerics;
 mod transform;
@@ -17,3 +19,4 @@ pub use error::TapeError;
 pub use layout::{
     Bindings, Draw, ParameterEntry, ParameterLayout, log_density_oracle, oracle_gradient,
 };
+pub use density::Tape;

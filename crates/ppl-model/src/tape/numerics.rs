@@ -10,7 +10,9 @@ use super::error::TapeError;
 pub use ppl_dist::Real;
 
 // Stand-in until ppl-dist's constraint transforms land: see `transform`.
-pub(crate) use super::transform::{constrain, constrain_gradient, unconstrain, unconstrained_len};
+pub(crate) use super::transform::{
+    constrain, constrain_gradient, constrain_into, unconstrain, unconstrained_len,
+};
 
 /// `log p(x | params)` of a scalar kind, on any scalar type.
 pub(crate) fn scalar_log_density<T: Real>(

@@ -256,7 +256,7 @@ pub(crate) fn constrain_gradient(
 ) {
     let (object, free_len) = object_sizes(constraint, shape);
     let side = shape.last().copied().unwrap_or(1);
-    if object == 0 {
+    if object == 0 || free_len == 0 {
         return;
     }
     if let Constraint::None = constraint {
@@ -301,6 +301,50 @@ pub(crate) fn constrain_gradient(
                 sum += x.eps * a;
             }
             gradient[index * free_len + coordinate] += sum;
+        }
+    }
+}
+
+/// Constrains a whole variable into `out` without allocating (objects go through `scratch`, whose
+/// capacity is kept between calls); returns log |J|.
+pub(crate) fn constrain_into(
+    constraint: &Constraint,
+    shape: &[usize],
+    free: &[f64],
+    out: &mut [f64],
+    scratch: &mut Vec<f64>,
+) -> f64 {
+    match constraint {
+        Constraint::None => {
+            out.copy_from_slice(free);
+            0.0
+        }
+        Constraint::Bounded { low, high, .. } => {
+            let mut log_jacobian = 0.0;
+            for (slot, &u) in out.iter_mut().zip(free) {
+                let (value, jacobian) = bounded(*low, *high, u);
+                *slot = value;
+                log_jacobian += jacobian;
+            }
+            log_jacobian
+        }
+        _ => {
+            let (object, free_len) = object_sizes(constraint, shape);
+            let side = shape.last().copied().unwrap_or(1);
+            scratch.clear();
+            let mut log_jacobian = 0.0;
+            if object > 0 && free_len > 0 {
+                for u in free.chunks(free_len) {
+                    log_jacobian += constrain_object(constraint, side, u, scratch);
+                }
+            } else if object > 0 {
+                // Objects with no free coordinates (a 1-simplex, a 1×1 correlation factor).
+                for _ in 0..out.len() / object {
+                    log_jacobian += constrain_object(constraint, side, &[], scratch);
+                }
+            }
+            out.copy_from_slice(scratch);
+            log_jacobian
         }
     }
 }

@@ -1,0 +1,298 @@
+//! `Tape`: the model bound to data as a flat list of nodes with preallocated buffers, evaluated by
+//! a forward pass and differentiated by a reverse pass; it is the `LogDensity` the engines use.
+//!
+//! Terms the tape cannot express (calls of nets, indices that depend on unknowns, `quantile` of an
+//! unknown) are evaluated by the generic evaluator instead: the value on `f64`, the gradient by
+//! forward mode with one `Dual64` evaluation per constrained element of each sampled unknown.
+//! That path is correct but slow and allocates; `Tape::fallback_terms` lists the terms that
+//! take it.
+
+use std::sync::Arc;
+
+use num_dual::Dual64;
+use ppl_infer::{LogDensity, LogDensityError};
+use ppl_ir::{Model, VarId};
+
+use super::array::Array;
+use super::error::TapeError;
+use super::eval::Evaluator;
+use super::graph::{backward_node, forward_node};
+use super::layout::{Bindings, Draw, ParameterLayout, bound_evaluator};
+use super::lower::{Builder, Program};
+use super::numerics::{self, Real};
+
+/// The log density of a model bound to data, with reverse-mode gradients.
+#[derive(Clone)]
+pub struct Tape {
+    model: Arc<Model>,
+    bindings: Arc<Bindings>,
+    layout: ParameterLayout,
+    program: Program,
+    values: Vec<f64>,
+    adjoints: Vec<f64>,
+    labels: Vec<String>,
+    /// Log |J| of each layout entry at the last forward pass.
+    log_jacobians: Vec<f64>,
+    transform_scratch: Vec<f64>,
+}
+
+impl Tape {
+    /// Binds `model` to `bindings` and lowers it. `sampled` are the unknowns that form the
+    /// unconstrained position, in this order (the others must be fixed in `bindings`);
+    /// `labels` name the terms (by index in `model.terms`, e.g. their statement text) in error
+    /// reports.
+    pub fn new(
+        model: &Model,
+        bindings: &Bindings,
+        sampled: &[VarId],
+        labels: Vec<String>,
+    ) -> Result<Tape, TapeError> {
+        let layout = ParameterLayout::new(model, bindings, sampled)?;
+        let program = Builder::new(model, bindings, &layout)?.build()?;
+        let values = program.values.clone();
+        let adjoints = vec![0.0; values.len()];
+        Ok(Tape {
+            model: Arc::new(model.clone()),
+            bindings: Arc::new(bindings.clone()),
+            log_jacobians: vec![0.0; layout.entries.len()],
+            layout,
+            program,
+            values,
+            adjoints,
+            labels,
+            transform_scratch: Vec::new(),
+        })
+    }
+
+    /// Where each sampled unknown lives in the position vector.
+    pub fn layout(&self) -> &ParameterLayout {
+        &self.layout
+    }
+
+    /// Number of nodes (for diagnostics and tests of the lowering).
+    pub fn node_count(&self) -> usize {
+        self.program.ops.len()
+    }
+
+    /// Indices (in `model.terms`) of the terms evaluated by the slow generic path.
+    pub fn fallback_terms(&self) -> &[usize] {
+        &self.program.fallback_terms
+    }
+
+    /// The constrained values at `position`: every sampled unknown and every `let` that depends
+    /// on an unknown (with its loop axes first).
+    pub fn constrain(&self, position: &[f64]) -> Result<Draw, TapeError> {
+        let (mut evaluator, _) = bound_evaluator(&self.model, &self.bindings, &self.layout, position)?;
+        let variables = self
+            .layout
+            .entries
+            .iter()
+            .map(|entry| {
+                let value = evaluator.variables[entry.var.0].clone().expect("bound above");
+                (entry.var, value)
+            })
+            .collect();
+        let mut lets = Vec::new();
+        for definition in self.model.lets.iter().filter(|l| l.depends_on_unknowns) {
+            lets.push((definition.id, evaluator.full_let(definition.id)?));
+        }
+        Ok(Draw { variables, lets })
+    }
+
+    /// The unconstrained position of constrained values given per layout entry (flat row-major),
+    /// e.g. initial values.
+    pub fn unconstrain(&self, values: &[Vec<f64>]) -> Result<Vec<f64>, TapeError> {
+        self.layout.unconstrain(values)
+    }
+
+    fn label(&self, term: usize) -> String {
+        self.labels
+            .get(term)
+            .cloned()
+            .unwrap_or_else(|| format!("term {} of the model", term + 1))
+    }
+
+    /// Values of all variables for the generic evaluator: data, fixed unknowns, and the current
+    /// constrained inputs.
+    fn current_variables<T: Real>(&self) -> Result<Vec<Option<Array<T>>>, TapeError> {
+        let mut variables = self.bindings.arrays::<T>(&self.model)?;
+        for (entry, &node) in self.layout.entries.iter().zip(&self.program.inputs) {
+            let info = self.program.infos[node];
+            let values = self.values[info.start..info.start + info.len]
+                .iter()
+                .map(|&v| T::from(v))
+                .collect();
+            variables[entry.var.0] = Some(Array::new(entry.shape.clone(), values));
+        }
+        Ok(variables)
+    }
+
+    fn fallback_value(&self, term: usize) -> Result<f64, TapeError> {
+        let variables = self.current_variables::<f64>()?;
+        Evaluator::new(&self.model, &self.bindings.dims, variables).term(&self.model.terms[term])
+    }
+
+    /// Adds the fallback term's gradient with respect to the constrained inputs to their adjoints.
+    fn fallback_gradient(&mut self, term: usize) -> Result<(), TapeError> {
+        for (index, &node) in self.program.inputs.clone().iter().enumerate() {
+            let info = self.program.infos[node];
+            for element in 0..info.len {
+                let mut variables = self.current_variables::<Dual64>()?;
+                let entry = &self.layout.entries[index];
+                if let Some(array) = variables[entry.var.0].as_mut() {
+                    array.values[element] = array.values[element].derivative();
+                }
+                let derivative = Evaluator::new(&self.model, &self.bindings.dims, variables)
+                    .term(&self.model.terms[term])?
+                    .eps;
+                self.adjoints[info.start + element] += derivative;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the constrained inputs and runs every node forward; returns the log density.
+    fn forward(&mut self, position: &[f64], with_partials: bool) -> Result<f64, LogDensityError> {
+        if position.len() != self.layout.dim {
+            return Err(LogDensityError::NotFinite {
+                term: Some(format!(
+                    "a position of length {} where {} is needed",
+                    position.len(),
+                    self.layout.dim
+                )),
+            });
+        }
+        for (index, entry) in self.layout.entries.iter().enumerate() {
+            let info = self.program.infos[self.program.inputs[index]];
+            self.log_jacobians[index] = numerics::constrain_into(
+                &entry.constraint,
+                &entry.shape,
+                &position[entry.offset..entry.offset + entry.len],
+                &mut self.values[info.start..info.start + info.len],
+                &mut self.transform_scratch,
+            );
+        }
+        let infos = &self.program.infos;
+        for (op, info) in self.program.ops.iter_mut().zip(infos) {
+            if !info.needs_gradient {
+                continue;
+            }
+            let (before, rest) = self.values.split_at_mut(info.start);
+            forward_node(op, infos, before, &mut rest[..info.len], with_partials);
+        }
+        let mut total = 0.0;
+        for &(term, node) in &self.program.terms {
+            let value = self.values[self.program.infos[node].start];
+            if !value.is_finite() {
+                return Err(LogDensityError::NotFinite {
+                    term: Some(self.label(term)),
+                });
+            }
+            total += value;
+        }
+        for &term in &self.program.fallback_terms {
+            let value = match self.fallback_value(term) {
+                Ok(value) if value.is_finite() => value,
+                Ok(_) => f64::NAN,
+                Err(error) => {
+                    return Err(LogDensityError::NotFinite {
+                        term: Some(format!("{}: {error}", self.label(term))),
+                    });
+                }
+            };
+            if !value.is_finite() {
+                return Err(LogDensityError::NotFinite {
+                    term: Some(self.label(term)),
+                });
+            }
+            total += value;
+        }
+        for (entry, &log_jacobian) in self.layout.entries.iter().zip(&self.log_jacobians) {
+            if !log_jacobian.is_finite() {
+                return Err(LogDensityError::NotFinite {
+                    term: Some(format!("the constraint of `{}`", entry.name)),
+                });
+            }
+            total += log_jacobian;
+        }
+        Ok(total)
+    }
+
+    /// The reverse pass after `forward(.., true)`: writes the gradient of the log density.
+    fn backward(&mut self, position: &[f64], gradient: &mut [f64]) -> Result<(), LogDensityError> {
+        self.adjoints.fill(0.0);
+        for &(_, node) in &self.program.terms {
+            self.adjoints[self.program.infos[node].start] += 1.0;
+        }
+        let infos = &self.program.infos;
+        for index in (0..self.program.ops.len()).rev() {
+            let info = infos[index];
+            if !info.needs_gradient {
+                continue;
+            }
+            let (before_values, own_values) = self.values.split_at(info.start);
+            let (before_adjoints, own_adjoints) = self.adjoints.split_at_mut(info.start);
+            backward_node(
+                &mut self.program.ops[index],
+                infos,
+                before_values,
+                &own_values[..info.len],
+                &own_adjoints[..info.len],
+                before_adjoints,
+            );
+        }
+        for term in self.program.fallback_terms.clone() {
+            if let Err(error) = self.fallback_gradient(term) {
+                return Err(LogDensityError::NotFinite {
+                    term: Some(format!("{}: {error}", self.label(term))),
+                });
+            }
+        }
+        gradient.fill(0.0);
+        for (index, entry) in self.layout.entries.iter().enumerate() {
+            let info = self.program.infos[self.program.inputs[index]];
+            numerics::constrain_gradient(
+                &entry.constraint,
+                &entry.shape,
+                &position[entry.offset..entry.offset + entry.len],
+                &self.adjoints[info.start..info.start + info.len],
+                &mut gradient[entry.offset..entry.offset + entry.len],
+            );
+        }
+        if gradient.iter().any(|g| !g.is_finite()) {
+            return Err(LogDensityError::NotFinite {
+                term: Some("the gradient".into()),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl LogDensity for Tape {
+    fn dim(&self) -> usize {
+        self.layout.dim
+    }
+
+    fn log_density_and_gradient(
+        &mut self,
+        position: &[f64],
+        gradient: &mut [f64],
+    ) -> Result<f64, LogDensityError> {
+        if gradient.len() != self.layout.dim {
+            return Err(LogDensityError::NotFinite {
+                term: Some(format!(
+                    "a gradient buffer of length {} where {} is needed",
+                    gradient.len(),
+                    self.layout.dim
+                )),
+            });
+        }
+        let value = self.forward(position, true)?;
+        self.backward(position, gradient)?;
+        Ok(value)
+    }
+
+    fn log_density(&mut self, position: &[f64]) -> Result<f64, LogDensityError> {
+        self.forward(position, false)
+    }
+}

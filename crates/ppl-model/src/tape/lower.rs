@@ -1,0 +1,837 @@
+//! Lowering the IR, bound to data, into tape nodes. Any subexpression that does not depend on a
+//! sampled unknown is evaluated here once by the generic evaluator and becomes a constant node.
+//! Loops and comprehensions are unrolled: each iteration's nodes are built with the loop
+//! variables fixed, so their indices become static gathers (the interpretation overhead of a loop
+//! is therefore paid per iteration and node; vectorised statements are one node per operation).
+
+use std::collections::HashMap;
+
+use ppl_dist::DistKind;
+use ppl_ir::{Builtin, Expr, ExprKind, LetId, LoopId, Model, TermKind};
+use ppl_syntax::Span;
+
+use super::array::{Array, BroadcastPlan};
+use super::error::TapeError;
+use super::eval::{
+    Evaluator, batch_shape, broadcast_or_error, call_builtin, event_ranks, index_plan,
+    matmul_shape, tilde_log_density,
+};
+use super::functions::{BinaryFn, UnaryFn};
+use super::graph::{NodeId, NodeInfo, Op};
+use super::layout::{Bindings, ParameterLayout};
+
+/// The nodes of a tape, their buffers, and which nodes are the terms.
+#[derive(Clone)]
+pub(crate) struct Program {
+    pub ops: Vec<Op>,
+    pub infos: Vec<NodeInfo>,
+    pub shapes: Vec<Vec<usize>>,
+    /// Initial contents of the value buffer (the constants' values are final).
+    pub values: Vec<f64>,
+    /// The input node of each layout entry.
+    pub inputs: Vec<NodeId>,
+    /// Scalar nodes whose values sum to the log density (without the Jacobians), with the index
+    /// of the model term each comes from.
+    pub terms: Vec<(usize, NodeId)>,
+    /// Terms the tape cannot lower; evaluated by the generic evaluator (see `Tape`).
+    pub fallback_terms: Vec<usize>,
+}
+
+pub(crate) struct Builder<'a> {
+    model: &'a Model,
+    evaluator: Evaluator<'a, f64>,
+    /// Layout entry of each variable that is sampled.
+    sampled: Vec<Option<usize>>,
+    depends_on_sampled_let: Vec<Option<bool>>,
+    program: Program,
+    /// Nodes of `let`s already lowered, by id and the values of their loop variables.
+    let_nodes: HashMap<(LetId, Vec<i64>), NodeId>,
+}
+
+fn unsupported(what: impl Into<String>, span: Span) -> TapeError {
+    TapeError::Unsupported {
+        what: what.into(),
+        span,
+    }
+}
+
+impl<'a> Builder<'a> {
+    pub fn new(
+        model: &'a Model,
+        bindings: &'a Bindings,
+        layout: &ParameterLayout,
+    ) -> Result<Builder<'a>, TapeError> {
+        let mut variables = bindings.arrays::<f64>(model)?;
+        let mut sampled = vec![None; model.variables.len()];
+        for (index, entry) in layout.entries.iter().enumerate() {
+            sampled[entry.var.0] = Some(index);
+            // A sampled unknown's fixed value, if any, must not leak into constants.
+            variables[entry.var.0] = None;
+        }
+        let mut builder = Builder {
+            model,
+            evaluator: Evaluator::new(model, &bindings.dims, variables),
+            sampled,
+            depends_on_sampled_let: vec![None; model.lets.len()],
+            program: Program {
+                ops: Vec::new(),
+                infos: Vec::new(),
+                shapes: Vec::new(),
+                values: Vec::new(),
+                inputs: Vec::new(),
+                terms: Vec::new(),
+                fallback_terms: Vec::new(),
+            },
+            let_nodes: HashMap::new(),
+        };
+        for entry in &layout.entries {
+            let len = entry.shape.iter().product();
+            let node = builder.push(Op::Input, entry.shape.clone(), true, vec![0.0; len]);
+            builder.program.inputs.push(node);
+        }
+        Ok(builder)
+    }
+
+    /// Lowers every term; a term the tape cannot express is left to the generic evaluator.
+    pub fn build(mut self) -> Result<Program, TapeError> {
+        for (index, term) in self.model.terms.iter().enumerate() {
+            let mark = self.program.ops.len();
+            let terms_mark = self.program.terms.len();
+            match self.lower_term(index, &term.loops) {
+                Ok(()) => {}
+                Err(TapeError::Unsupported { .. }) => {
+                    self.truncate(mark);
+                    self.program.terms.truncate(terms_mark);
+                    self.program.fallback_terms.push(index);
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(self.program)
+    }
+
+    /// Forgets the nodes from `mark` on (a term that failed to lower half-way).
+    fn truncate(&mut self, mark: usize) {
+        let end = self.program.infos.get(mark).map(|i| i.start);
+        self.program.ops.truncate(mark);
+        self.program.infos.truncate(mark);
+        self.program.shapes.truncate(mark);
+        if let Some(end) = end {
+            self.program.values.truncate(end);
+        }
+        self.let_nodes.retain(|_, node| *node < mark);
+    }
+
+    fn push(&mut self, op: Op, shape: Vec<usize>, needs_gradient: bool, values: Vec<f64>) -> NodeId {
+        let start = self.program.values.len();
+        let len = values.len();
+        debug_assert_eq!(len, shape.iter().product::<usize>());
+        self.program.values.extend(values);
+        self.program.infos.push(NodeInfo {
+            start,
+            len,
+            needs_gradient,
+        });
+        self.program.ops.push(op);
+        self.program.shapes.push(shape);
+        self.program.ops.len() - 1
+    }
+
+    fn computed(&mut self, op: Op, shape: Vec<usize>) -> NodeId {
+        let len = shape.iter().product();
+        self.push(op, shape, true, vec![0.0; len])
+    }
+
+    fn constant(&mut self, value: Array<f64>) -> NodeId {
+        self.push(Op::Constant, value.shape, false, value.values)
+    }
+
+    fn is_constant(&self, node: NodeId) -> bool {
+        !self.program.infos[node].needs_gradient
+    }
+
+    fn shape(&self, node: NodeId) -> Vec<usize> {
+        self.program.shapes[node].clone()
+    }
+
+    fn len(&self, node: NodeId) -> usize {
+        self.program.infos[node].len
+    }
+
+    fn lower_term(&mut self, index: usize, loops: &[LoopId]) -> Result<(), TapeError> {
+        let Some((&first, rest)) = loops.split_first() else {
+            let node = self.lower_term_body(index)?;
+            self.program.terms.push((index, node));
+            return Ok(());
+        };
+        let (low, high) = self.evaluator.loop_bounds(first)?;
+        let saved = self.evaluator.loops[first.0];
+        let mut outcome = Ok(());
+        for value in low..=high {
+            self.evaluator.loops[first.0] = Some(value);
+            outcome = self.lower_term(index, rest);
+            if outcome.is_err() {
+                break;
+            }
+        }
+        self.evaluator.loops[first.0] = saved;
+        outcome
+    }
+
+    fn lower_term_body(&mut self, index: usize) -> Result<NodeId, TapeError> {
+        let term = &self.model.terms[index];
+        match &term.kind {
+            TermKind::Tilde {
+                target,
+                distribution,
+                args,
+            } => {
+                let depends = self.depends(target) || args.iter().any(|a| self.depends(a));
+                if !depends {
+                    let variate = self.evaluator.eval(target)?;
+                    let values = args
+                        .iter()
+                        .map(|a| self.evaluator.eval(a))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    let value = tilde_log_density(*distribution, &variate, &values, term.span)?;
+                    return Ok(self.constant(Array::scalar(value)));
+                }
+                let mut inputs = vec![self.lower(target)?];
+                for arg in args {
+                    inputs.push(self.lower(arg)?);
+                }
+                self.density(*distribution, inputs, term.span)
+            }
+            TermKind::Factor(expr) => {
+                let node = self.lower(expr)?;
+                Ok(self.sum_all(node))
+            }
+            TermKind::Energy(expr) => {
+                let node = self.lower(expr)?;
+                let sum = self.sum_all(node);
+                Ok(self.unary(UnaryFn::Neg, sum))
+            }
+        }
+    }
+
+    /// Whether an expression depends on a sampled unknown.
+    fn depends(&mut self, expr: &Expr) -> bool {
+        match &expr.kind {
+            ExprKind::Literal(_) | ExprKind::Dim(_) | ExprKind::LoopVar(_) => false,
+            ExprKind::Variable(id) => self.sampled[id.0].is_some(),
+            ExprKind::Let(id) => {
+                if let Some(known) = self.depends_on_sampled_let[id.0] {
+                    return known;
+                }
+                let value = &self.model.lets[id.0].value;
+                let answer = self.depends(value);
+                self.depends_on_sampled_let[id.0] = Some(answer);
+                answer
+            }
+            ExprKind::Vector(parts) => parts.iter().any(|p| self.depends(p)),
+            ExprKind::Comprehension { body, .. } => self.depends(body),
+            ExprKind::Neg(inner) => self.depends(inner),
+            ExprKind::Binary { lhs, rhs, .. } => self.depends(lhs) || self.depends(rhs),
+            ExprKind::If {
+                cond,
+                then,
+                otherwise,
+            } => self.depends(cond) || self.depends(then) || self.depends(otherwise),
+            ExprKind::Range { low, high } => self.depends(low) || self.depends(high),
+            ExprKind::Index { base, indices } => {
+                self.depends(base)
+                    || indices.iter().any(|index| match index {
+                        ppl_ir::IndexExpr::Single(e) | ppl_ir::IndexExpr::Gather(e) => self.depends(e),
+                        ppl_ir::IndexExpr::Slice { low, high } => self.depends(low) || self.depends(high),
+                        ppl_ir::IndexExpr::All => false,
+                    })
+            }
+            ExprKind::Call { function, args } => match function {
+                // Sizes are known whatever the values.
+                Builtin::Rows | Builtin::Cols => false,
+                _ => args.iter().any(|a| self.depends(a)),
+            },
+            ExprKind::NetCall { .. } => true,
+        }
+    }
+
+    /// Lowers an expression to a node.
+    fn lower(&mut self, expr: &Expr) -> Result<NodeId, TapeError> {
+        if !self.depends(expr) {
+            let value = self.evaluator.eval(expr)?;
+            return Ok(self.constant(value));
+        }
+        let span = expr.span;
+        match &expr.kind {
+            ExprKind::Variable(id) => {
+                let entry = self.sampled[id.0].expect("depends() says sampled");
+                Ok(self.program.inputs[entry])
+            }
+            ExprKind::Let(id) => self.lower_let(*id, expr),
+            ExprKind::Vector(parts) => {
+                let nodes = parts
+                    .iter()
+                    .map(|p| self.lower(p))
+                    .collect::<Result<Vec<_>, _>>()?;
+                self.stack(nodes, span)
+            }
+            ExprKind::Comprehension { body, var } => {
+                let (low, high) = self.evaluator.loop_bounds(*var)?;
+                let saved = self.evaluator.loops[var.0];
+                let mut nodes = Vec::new();
+                let mut outcome = Ok(());
+                for value in low..=high {
+                    self.evaluator.loops[var.0] = Some(value);
+                    match self.lower(body) {
+                        Ok(node) => nodes.push(node),
+                        Err(error) => {
+                            outcome = Err(error);
+                            break;
+                        }
+                    }
+                }
+                self.evaluator.loops[var.0] = saved;
+                outcome?;
+                self.stack(nodes, span)
+            }
+            ExprKind::Neg(inner) => {
+                let node = self.lower(inner)?;
+                Ok(self.unary(UnaryFn::Neg, node))
+            }
+            ExprKind::Binary { op, lhs, rhs } => {
+                let a = self.lower(lhs)?;
+                let b = self.lower(rhs)?;
+                match BinaryFn::of_operator(*op) {
+                    Some(function) => self.binary(function, a, b, span),
+                    None => self.matmul(a, b, span),
+                }
+            }
+            ExprKind::If {
+                cond,
+                then,
+                otherwise,
+            } => {
+                let c = self.lower(cond)?;
+                let a = self.lower(then)?;
+                let b = self.lower(otherwise)?;
+                let shape = broadcast_or_error(&self.shape(c), &self.shape(a), span)?;
+                let shape = broadcast_or_error(&shape, &self.shape(b), span)?;
+                let op = Op::Select {
+                    cond: c,
+                    then: a,
+                    otherwise: b,
+                    read_cond: BroadcastPlan::new(&self.shape(c), &shape),
+                    read_then: BroadcastPlan::new(&self.shape(a), &shape),
+                    read_otherwise: BroadcastPlan::new(&self.shape(b), &shape),
+                };
+                Ok(self.computed(op, shape))
+            }
+            ExprKind::Index { base, indices } => {
+                let base = self.lower(base)?;
+                let mut evaluated = Vec::with_capacity(indices.len());
+                for index in indices {
+                    let depends = match index {
+                        ppl_ir::IndexExpr::Single(e) | ppl_ir::IndexExpr::Gather(e) => self.depends(e),
+                        ppl_ir::IndexExpr::Slice { low, high } => self.depends(low) || self.depends(high),
+                        ppl_ir::IndexExpr::All => false,
+                    };
+                    if depends {
+                        return Err(unsupported("an index that depends on an unknown", span));
+                    }
+                    evaluated.push(self.evaluator.index_value(index, span)?);
+                }
+                let (shape, table) = index_plan(&self.shape(base), &evaluated, span)?;
+                Ok(self.gather(base, shape, table))
+            }
+            ExprKind::Call { function, args } => self.lower_call(*function, args, span),
+            ExprKind::NetCall { .. } => Err(unsupported("a call of a net", span)),
+            ExprKind::Literal(_) | ExprKind::Dim(_) | ExprKind::LoopVar(_) | ExprKind::Range { .. } => {
+                unreachable!("never depends on an unknown")
+            }
+        }
+    }
+
+    /// A `let`: its value for the current loop iteration, or all iterations stacked.
+    fn lower_let(&mut self, id: LetId, reference: &Expr) -> Result<NodeId, TapeError> {
+        let definition = &self.model.lets[id.0];
+        let bound = definition.loops.iter().all(|l| self.evaluator.loops[l.0].is_some());
+        let one_iteration = definition.loops.is_empty()
+            || (bound && reference.ty.shape.len() == definition.value.ty.shape.len());
+        if one_iteration {
+            let key: Vec<i64> = definition
+                .loops
+                .iter()
+                .map(|l| self.evaluator.loops[l.0].unwrap_or(0))
+                .collect();
+            if let Some(&node) = self.let_nodes.get(&(id, key.clone())) {
+                return Ok(node);
+            }
+            let node = self.lower(&definition.value)?;
+            self.let_nodes.insert((id, key), node);
+            return Ok(node);
+        }
+        // Every iteration, stacked with the loop axes first.
+        let saved = self.evaluator.loops.clone();
+        let mut nodes = Vec::new();
+        let mut counts = Vec::new();
+        let outcome = self.lower_let_iterations(id, &definition.loops, &mut nodes, &mut counts);
+        self.evaluator.loops = saved;
+        outcome?;
+        let Some(&first) = nodes.first() else {
+            return Err(unsupported("a `let` over an empty loop", reference.span));
+        };
+        let one_shape = self.shape(first);
+        if nodes.iter().any(|&n| self.shape(n) != one_shape) {
+            return Err(TapeError::ShapeMismatch {
+                detail: format!("`let {}` changes shape between iterations", definition.name),
+                span: definition.span,
+            });
+        }
+        let mut shape = counts;
+        shape.extend(one_shape);
+        let table = nodes
+            .iter()
+            .flat_map(|&n| (0..self.len(n)).map(move |e| (n, e)))
+            .collect();
+        Ok(self.computed(Op::Assemble { table }, shape))
+    }
+
+    fn lower_let_iterations(
+        &mut self,
+        id: LetId,
+        loops: &[LoopId],
+        nodes: &mut Vec<NodeId>,
+        counts: &mut Vec<usize>,
+    ) -> Result<(), TapeError> {
+        let Some((&first, rest)) = loops.split_first() else {
+            let reference_free = &self.model.lets[id.0].value;
+            let node = self.lower_let(id, reference_free)?;
+            nodes.push(node);
+            return Ok(());
+        };
+        let (low, high) = self.evaluator.loop_bounds(first)?;
+        let depth = self.model.lets[id.0].loops.len() - loops.len();
+        let count = (high - low + 1).max(0) as usize;
+        if counts.len() == depth {
+            counts.push(count);
+        } else if counts[depth] != count {
+            return Err(unsupported(
+                "a `let` inside loops whose bounds change between iterations",
+                self.model.lets[id.0].span,
+            ));
+        }
+        for value in low..=high {
+            self.evaluator.loops[first.0] = Some(value);
+            self.lower_let_iterations(id, rest, nodes, counts)?;
+        }
+        Ok(())
+    }
+
+    fn unary(&mut self, function: UnaryFn, arg: NodeId) -> NodeId {
+        let shape = self.shape(arg);
+        let len = self.len(arg);
+        let op = Op::Unary {
+            function,
+            arg,
+            derivative: vec![0.0; len],
+        };
+        self.computed(op, shape)
+    }
+
+    fn binary(&mut self, function: BinaryFn, a: NodeId, b: NodeId, span: Span) -> Result<NodeId, TapeError> {
+        let shape = broadcast_or_error(&self.shape(a), &self.shape(b), span)?;
+        let len: usize = shape.iter().product();
+        let partial = |constant: bool| if constant { Vec::new() } else { vec![0.0; len] };
+        let op = Op::Binary {
+            function,
+            lhs: a,
+            rhs: b,
+            read_lhs: BroadcastPlan::new(&self.shape(a), &shape),
+            read_rhs: BroadcastPlan::new(&self.shape(b), &shape),
+            partial_lhs: partial(self.is_constant(a)),
+            partial_rhs: partial(self.is_constant(b)),
+        };
+        Ok(self.computed(op, shape))
+    }
+
+    fn scale(&mut self, node: NodeId, factor: f64, span: Span) -> Result<NodeId, TapeError> {
+        let constant = self.constant(Array::scalar(factor));
+        self.binary(BinaryFn::Mul, constant, node, span)
+    }
+
+    fn matmul(&mut self, a: NodeId, b: NodeId, span: Span) -> Result<NodeId, TapeError> {
+        let (shape_a, shape_b) = (self.shape(a), self.shape(b));
+        let shape = matmul_shape(&shape_a, &shape_b, span)?;
+        let (rows, inner) = match shape_a.as_slice() {
+            [n, k] => (*n, *k),
+            [k] => (1, *k),
+            _ => unreachable!("checked by matmul_shape"),
+        };
+        let columns = if shape_b.len() == 2 { shape_b[1] } else { 1 };
+        let op = Op::MatMul {
+            lhs: a,
+            rhs: b,
+            rows,
+            inner,
+            columns,
+        };
+        Ok(self.computed(op, shape))
+    }
+
+    fn gather(&mut self, source: NodeId, shape: Vec<usize>, table: Vec<usize>) -> NodeId {
+        let identity = shape == self.shape(source) && table.iter().enumerate().all(|(i, &t)| i == t);
+        if identity {
+            return source;
+        }
+        self.computed(Op::Gather { source, table }, shape)
+    }
+
+    fn stack(&mut self, nodes: Vec<NodeId>, span: Span) -> Result<NodeId, TapeError> {
+        let one_shape = nodes.first().map(|&n| self.shape(n)).unwrap_or_default();
+        if nodes.iter().any(|&n| self.shape(n) != one_shape) {
+            return Err(TapeError::ShapeMismatch {
+                detail: "elements of a vector differ in shape".into(),
+                span,
+            });
+        }
+        let mut shape = vec![nodes.len()];
+        shape.extend(one_shape);
+        let table = nodes
+            .iter()
+            .flat_map(|&n| (0..self.len(n)).map(move |e| (n, e)))
+            .collect();
+        Ok(self.computed(Op::Assemble { table }, shape))
+    }
+
+    fn sum_all(&mut self, node: NodeId) -> NodeId {
+        if self.shape(node).is_empty() {
+            return node;
+        }
+        let groups = vec![0; self.len(node)];
+        self.computed(Op::SumGroups { arg: node, groups }, Vec::new())
+    }
+
+    fn lower_call(&mut self, function: Builtin, args: &[Expr], span: Span) -> Result<NodeId, TapeError> {
+        let arity = function.arity();
+        if args.len() < arity.0 || args.len() > arity.1 {
+            return Err(TapeError::ShapeMismatch {
+                detail: format!("`{}` takes {}..{} arguments", function.name(), arity.0, arity.1),
+                span,
+            });
+        }
+        match function {
+            Builtin::LeakyRelu => {
+                let slope = match args.get(1) {
+                    Some(s) if self.depends(s) => {
+                        return Err(unsupported("a `leaky_relu` slope that depends on an unknown", span));
+                    }
+                    Some(s) => self.evaluator.eval(s)?.values.first().copied().unwrap_or(0.01),
+                    None => 0.01,
+                };
+                let x = self.lower(&args[0])?;
+                Ok(self.unary(UnaryFn::LeakyRelu(slope), x))
+            }
+            Builtin::Pow => {
+                let (a, b) = (self.lower(&args[0])?, self.lower(&args[1])?);
+                self.binary(BinaryFn::Pow, a, b, span)
+            }
+            Builtin::Min | Builtin::Max if args.len() == 2 => {
+                let f = if function == Builtin::Min { BinaryFn::Min } else { BinaryFn::Max };
+                let (a, b) = (self.lower(&args[0])?, self.lower(&args[1])?);
+                self.binary(f, a, b, span)
+            }
+            Builtin::Min | Builtin::Max => {
+                let x = self.lower(&args[0])?;
+                if self.len(x) == 0 {
+                    return Err(TapeError::ShapeMismatch {
+                        detail: format!("`{}` of an empty array", function.name()),
+                        span,
+                    });
+                }
+                let op = Op::Extreme {
+                    arg: x,
+                    max: function == Builtin::Max,
+                    chosen: 0,
+                };
+                Ok(self.computed(op, Vec::new()))
+            }
+            f if f.is_elementwise() => {
+                let unary = UnaryFn::of_builtin(f).expect("one-argument elementwise builtin");
+                let x = self.lower(&args[0])?;
+                Ok(self.unary(unary, x))
+            }
+            Builtin::Sum => {
+                let x = self.lower(&args[0])?;
+                let groups = vec![0; self.len(x)];
+                Ok(self.computed(Op::SumGroups { arg: x, groups }, Vec::new()))
+            }
+            Builtin::Mean => {
+                let x = self.lower(&args[0])?;
+                let n = self.len(x) as f64;
+                let sum = self.sum_all(x);
+                self.scale(sum, 1.0 / n, span)
+            }
+            Builtin::Sd => {
+                let x = self.lower(&args[0])?;
+                let n = self.len(x) as f64;
+                let sum = self.sum_all(x);
+                let mean = self.scale(sum, 1.0 / n, span)?;
+                let centred = self.binary(BinaryFn::Sub, x, mean, span)?;
+                let squares = self.unary(UnaryFn::Square, centred);
+                let total = self.sum_all(squares);
+                let variance = self.scale(total, 1.0 / (n - 1.0), span)?;
+                Ok(self.unary(UnaryFn::Sqrt, variance))
+            }
+            Builtin::Prod => {
+                let x = self.lower(&args[0])?;
+                Ok(self.computed(Op::Prod { arg: x }, Vec::new()))
+            }
+            Builtin::Dot => {
+                let (a, b) = (self.lower(&args[0])?, self.lower(&args[1])?);
+                if self.shape(a) != self.shape(b) || self.shape(a).len() != 1 {
+                    return Err(TapeError::ShapeMismatch {
+                        detail: "`dot` needs two vectors of one length".into(),
+                        span,
+                    });
+                }
+                let product = self.binary(BinaryFn::Mul, a, b, span)?;
+                Ok(self.sum_all(product))
+            }
+            Builtin::LogSumExp => {
+                let x = self.lower(&args[0])?;
+                Ok(self.computed(Op::LogSumExp { arg: x }, Vec::new()))
+            }
+            Builtin::Softmax | Builtin::LogSoftmax => {
+                let x = self.lower(&args[0])?;
+                let shape = self.shape(x);
+                let Some(&row) = shape.last() else {
+                    return Err(TapeError::ShapeMismatch {
+                        detail: format!("`{}` needs a vector", function.name()),
+                        span,
+                    });
+                };
+                let op = Op::Softmax {
+                    arg: x,
+                    row: row.max(1),
+                    log: function == Builtin::LogSoftmax,
+                };
+                Ok(self.computed(op, shape))
+            }
+            Builtin::Rowsum | Builtin::Colsum | Builtin::Colmean => {
+                let x = self.lower(&args[0])?;
+                let [n, m] = self.shape(x)[..] else {
+                    return Err(TapeError::ShapeMismatch {
+                        detail: format!("`{}` needs a matrix", function.name()),
+                        span,
+                    });
+                };
+                let by_row = function == Builtin::Rowsum;
+                let groups = (0..n * m).map(|t| if by_row { t / m } else { t % m }).collect();
+                let shape = vec![if by_row { n } else { m }];
+                let sums = self.computed(Op::SumGroups { arg: x, groups }, shape);
+                if function == Builtin::Colmean {
+                    self.scale(sums, 1.0 / n as f64, span)
+                } else {
+                    Ok(sums)
+                }
+            }
+            Builtin::Rows | Builtin::Cols => {
+                let x = self.lower(&args[0])?;
+                let axis = if function == Builtin::Rows { 0 } else { 1 };
+                match self.shape(x).get(axis) {
+                    Some(&n) => Ok(self.constant(Array::scalar(n as f64))),
+                    None => Err(TapeError::ShapeMismatch {
+                        detail: format!("`{}` of a value with too few axes", function.name()),
+                        span,
+                    }),
+                }
+            }
+            Builtin::Fill
+            | Builtin::Transpose
+            | Builtin::Reverse
+            | Builtin::Diag
+            | Builtin::Cbind
+            | Builtin::Rbind => self.rearrangement(function, args, span),
+            Builtin::Cholesky => {
+                let x = self.lower(&args[0])?;
+                let shape = self.shape(x);
+                match shape[..] {
+                    [n, m] if n == m => Ok(self.computed(Op::Cholesky { arg: x, n }, shape)),
+                    _ => Err(TapeError::ShapeMismatch {
+                        detail: "`cholesky` needs a square matrix".into(),
+                        span,
+                    }),
+                }
+            }
+            Builtin::GpExpQuadCov => self.gp_exp_quad_cov(args, span),
+            other => Err(unsupported(
+                format!("`{}` of a value that depends on an unknown", other.name()),
+                span,
+            )),
+        }
+    }
+
+    /// Builtins that only move elements: the generic builtin is run on the elements' source
+    /// numbers (1-based; 0 marks a structural zero), which gives the gather table.
+    fn rearrangement(&mut self, function: Builtin, args: &[Expr], span: Span) -> Result<NodeId, TapeError> {
+        let mut sources: Vec<NodeId> = Vec::new();
+        let mut encoded: Vec<Array<f64>> = Vec::new();
+        let mut next = 1.0;
+        for (position, arg) in args.iter().enumerate() {
+            if function == Builtin::Fill && position == 0 {
+                encoded.push(self.evaluator.eval(arg)?);
+                continue;
+            }
+            let node = self.lower(arg)?;
+            let len = self.len(node);
+            encoded.push(Array::new(
+                self.shape(node),
+                (0..len).map(|e| next + e as f64).collect(),
+            ));
+            next += len as f64;
+            sources.push(node);
+        }
+        let placed = call_builtin(function, &encoded, span)?;
+        let mut zero: Option<NodeId> = None;
+        let mut table = Vec::with_capacity(placed.len());
+        for &code in &placed.values {
+            if code == 0.0 {
+                let node = *zero.get_or_insert_with(|| {
+                    self.push(Op::Constant, Vec::new(), false, vec![0.0])
+                });
+                table.push((node, 0));
+                continue;
+            }
+            let mut remaining = code as usize - 1;
+            for &source in &sources {
+                let len = self.len(source);
+                if remaining < len {
+                    table.push((source, remaining));
+                    break;
+                }
+                remaining -= len;
+            }
+        }
+        if let [only] = sources[..]
+            && zero.is_none()
+        {
+            let gather_table = table.iter().map(|&(_, e)| e).collect();
+            return Ok(self.gather(only, placed.shape, gather_table));
+        }
+        Ok(self.computed(Op::Assemble { table }, placed.shape))
+    }
+
+    /// `alpha² exp(-d² / (2 rho²))`, from elementwise nodes; squared distances are a constant when
+    /// the points are data.
+    fn gp_exp_quad_cov(&mut self, args: &[Expr], span: Span) -> Result<NodeId, TapeError> {
+        let points = self.lower(&args[0])?;
+        let shape = self.shape(points);
+        let (n, d) = match shape[..] {
+            [n] => (n, 1),
+            [n, d] => (n, d),
+            _ => {
+                return Err(TapeError::ShapeMismatch {
+                    detail: "`gp_exp_quad_cov` needs points of shape [N] or [N, D]".into(),
+                    span,
+                });
+            }
+        };
+        let squared_distances = if self.is_constant(points) {
+            let start = self.program.infos[points].start;
+            let x = self.program.values[start..start + n * d].to_vec();
+            let mut values = vec![0.0; n * n];
+            for i in 0..n {
+                for j in 0..n {
+                    values[i * n + j] = (0..d).map(|k| (x[i * d + k] - x[j * d + k]).powi(2)).sum();
+                }
+            }
+            self.constant(Array::new(vec![n, n], values))
+        } else {
+            let first = (0..n * n * d).map(|t| (t / (n * d)) * d + t % d).collect();
+            let second = (0..n * n * d).map(|t| ((t / d) % n) * d + t % d).collect();
+            let left = self.gather(points, vec![n, n, d], first);
+            let right = self.gather(points, vec![n, n, d], second);
+            let difference = self.binary(BinaryFn::Sub, left, right, span)?;
+            let squares = self.unary(UnaryFn::Square, difference);
+            let groups = (0..n * n * d).map(|t| t / d).collect();
+            self.computed(Op::SumGroups { arg: squares, groups }, vec![n, n])
+        };
+        let alpha = self.lower(&args[1])?;
+        let rho = self.lower(&args[2])?;
+        if self.len(alpha) != 1 || self.len(rho) != 1 {
+            return Err(TapeError::ShapeMismatch {
+                detail: "`gp_exp_quad_cov` needs scalar alpha and rho".into(),
+                span,
+            });
+        }
+        let variance = self.unary(UnaryFn::Square, alpha);
+        let rho_squared = self.unary(UnaryFn::Square, rho);
+        let denominator = self.scale(rho_squared, 2.0, span)?;
+        let ratio = self.binary(BinaryFn::Div, squared_distances, denominator, span)?;
+        let negated = self.unary(UnaryFn::Neg, ratio);
+        let kernel = self.unary(UnaryFn::Exp, negated);
+        self.binary(BinaryFn::Mul, variance, kernel, span)
+    }
+
+    /// `Σ log p(inputs[0] | inputs[1..])` over the broadcast batch.
+    fn density(&mut self, kind: DistKind, inputs: Vec<NodeId>, span: Span) -> Result<NodeId, TapeError> {
+        let (variate_rank, param_ranks) = event_ranks(kind);
+        if param_ranks.len() + 1 != inputs.len() {
+            return Err(TapeError::ShapeMismatch {
+                detail: format!("{kind:?} takes {} arguments", param_ranks.len()),
+                span,
+            });
+        }
+        let ranks: Vec<usize> = std::iter::once(variate_rank).chain(param_ranks).collect();
+        let shapes: Vec<Vec<usize>> = inputs.iter().map(|&n| self.shape(n)).collect();
+        let mut batch: Vec<usize> = Vec::new();
+        for (shape, &rank) in shapes.iter().zip(&ranks) {
+            let own = batch_shape(shape, rank, "an argument", span)?;
+            batch = broadcast_or_error(&batch, own, span)?;
+        }
+        let count: usize = batch.iter().product();
+        let event_lens: Vec<usize> = shapes
+            .iter()
+            .zip(&ranks)
+            .map(|(shape, &rank)| shape[shape.len() - rank..].iter().product())
+            .collect();
+        let plans: Vec<BroadcastPlan> = shapes
+            .iter()
+            .zip(&ranks)
+            .map(|(shape, &rank)| BroadcastPlan::new(&shape[..shape.len() - rank], &batch))
+            .collect();
+        if kind.is_scalar() {
+            let partials = inputs
+                .iter()
+                .map(|&n| if self.is_constant(n) { Vec::new() } else { vec![0.0; count] })
+                .collect();
+            let op = Op::ScalarDensity {
+                kind,
+                inputs,
+                plans,
+                count,
+                partials,
+                span,
+            };
+            return Ok(self.computed(op, Vec::new()));
+        }
+        ppl_dist::check_event_shapes(kind, event_lens[0], &event_lens[1..]).map_err(|error| {
+            TapeError::ShapeMismatch {
+                detail: error.to_string(),
+                span,
+            }
+        })?;
+        let scratch: Vec<Vec<f64>> = event_lens.iter().map(|&len| vec![0.0; len]).collect();
+        let op = Op::EventDensity {
+            kind,
+            inputs,
+            plans,
+            event_lens,
+            count,
+            scratch_values: scratch.clone(),
+            scratch_gradients: scratch,
+            span,
+        };
+        Ok(self.computed(op, Vec::new()))
+    }
+}

@@ -199,7 +199,11 @@ fn missing_for_body(source: &str, span: Span) -> Diagnostic {
         Ok(_) => span.end,
         Err(error) => span.start + error_position(&error),
     };
-    let at = Span::new(position, position + usize::from(position < span.end));
+    let width = source[position..span.end]
+        .chars()
+        .next()
+        .map_or(0, char::len_utf8);
+    let at = Span::new(position, position + width);
     Diagnostic::error(
         codes::MISSING_FOR_BODY,
         at,

@@ -468,15 +468,19 @@ fn benchmark_standard_normal_100d() {
             .num_threads(threads)
             .build()
             .unwrap();
+        let warmup_leapfrogs = AtomicUsize::new(0);
+        let sink = |event: &DrawEvent<'_>| {
+            if event.warmup {
+                warmup_leapfrogs.fetch_add(event.stats.n_leapfrog as usize, Ordering::Relaxed);
+            }
+        };
+        let control = RunControl {
+            draw_sink: Some(&sink),
+            ..RunControl::default()
+        };
         let start = std::time::Instant::now();
         let outputs = pool
-            .install(|| {
-                sample_chains(
-                    &density,
-                    &settings(Kernel::Nuts, 1000, 1000, 1),
-                    &RunControl::default(),
-                )
-            })
+            .install(|| sample_chains(&density, &settings(Kernel::Nuts, 1000, 1000, 1), &control))
             .unwrap();
         let wall = start.elapsed().as_secs_f64();
         let min_ess = (0..100)
@@ -495,6 +499,14 @@ fn benchmark_standard_normal_100d() {
             min_ess / wall,
             outputs.iter().map(|o| o.step_size).collect::<Vec<_>>(),
             leapfrogs as f64 / 4000.0
+        );
+        println!(
+            "  warmup leapfrogs/iteration {:.1}; per chain warmup/sampling seconds {:?}",
+            warmup_leapfrogs.load(Ordering::Relaxed) as f64 / 4000.0,
+            outputs
+                .iter()
+                .map(|o| (o.warmup_seconds, o.sampling_seconds))
+                .collect::<Vec<_>>()
         );
     }
 }

@@ -177,13 +177,6 @@ impl BinaryFn {
         })
     }
 
-    pub(crate) fn is_comparison(self) -> bool {
-        matches!(
-            self,
-            BinaryFn::Lt | BinaryFn::Le | BinaryFn::Gt | BinaryFn::Ge | BinaryFn::Eq | BinaryFn::Ne
-        )
-    }
-
     pub(crate) fn apply<T: Real>(self, a: T, b: T) -> T {
         let truth = |holds: bool| T::from(if holds { 1.0 } else { 0.0 });
         match self {

@@ -9,7 +9,6 @@
 //! ppl-dist's gradients.
 
 use ppl_dist::DistKind;
-use ppl_syntax::Span;
 
 use super::array::BroadcastPlan;
 use super::functions::{BinaryFn, UnaryFn};
@@ -101,7 +100,6 @@ pub(crate) enum Op {
         plans: Vec<BroadcastPlan>,
         count: usize,
         partials: Vec<Vec<f64>>,
-        span: Span,
     },
     /// `Σ log p` of a multivariate distribution over a batch: `plans[k]` maps a batch element to
     /// the event index of input k, whose events have `event_lens[k]` elements.
@@ -114,39 +112,7 @@ pub(crate) enum Op {
         /// Per-input scratch for one event's values and gradient.
         scratch_values: Vec<Vec<f64>>,
         scratch_gradients: Vec<Vec<f64>>,
-        span: Span,
     },
-}
-
-impl Op {
-    /// The nodes this one reads.
-    pub fn inputs(&self) -> Vec<NodeId> {
-        match self {
-            Op::Constant | Op::Input => Vec::new(),
-            Op::Unary { arg, .. }
-            | Op::SumGroups { arg, .. }
-            | Op::Prod { arg }
-            | Op::Extreme { arg, .. }
-            | Op::LogSumExp { arg }
-            | Op::Softmax { arg, .. }
-            | Op::Cholesky { arg, .. } => vec![*arg],
-            Op::Binary { lhs, rhs, .. } | Op::MatMul { lhs, rhs, .. } => vec![*lhs, *rhs],
-            Op::Select {
-                cond,
-                then,
-                otherwise,
-                ..
-            } => vec![*cond, *then, *otherwise],
-            Op::Gather { source, .. } => vec![*source],
-            Op::Assemble { table } => {
-                let mut sources: Vec<NodeId> = table.iter().map(|(n, _)| *n).collect();
-                sources.sort_unstable();
-                sources.dedup();
-                sources
-            }
-            Op::ScalarDensity { inputs, .. } | Op::EventDensity { inputs, .. } => inputs.clone(),
-        }
-    }
 }
 
 /// Reads node `id`'s values from the part of the buffer before the node being computed.

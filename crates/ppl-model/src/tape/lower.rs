@@ -811,7 +811,6 @@ impl<'a> Builder<'a> {
                 plans,
                 count,
                 partials,
-                span,
             };
             return Ok(self.computed(op, Vec::new()));
         }
@@ -830,7 +829,6 @@ impl<'a> Builder<'a> {
             count,
             scratch_values: scratch.clone(),
             scratch_gradients: scratch,
-            span,
         };
         Ok(self.computed(op, Vec::new()))
     }

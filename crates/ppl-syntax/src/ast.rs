@@ -49,6 +49,7 @@ pub enum DeclKind {
 }
 
 #[derive(Clone, Debug, PartialEq)]
+#[allow(clippy::large_enum_variant)] // a syntax tree is built once; boxing would only add noise
 pub enum StatementKind {
     /// `data "file.csv"`
     Data { path: String, path_span: Span },

@@ -241,6 +241,8 @@ pub(crate) struct Kernel<'p> {
     params: &'p BlockParams,
     /// One additive constant per component.
     constants: Vec<f64>,
+    /// The log penalty factor of each component (included in `constants`; ≤ 0).
+    pub penalties: Vec<f64>,
     /// Family-specific precomputed values (half precisions, log-probabilities, log-rates).
     auxiliary: Vec<f64>,
 }
@@ -293,9 +295,25 @@ impl BlockParams {
                 rates.clone(),
             ),
         };
+        let penalties = match self {
+            BlockParams::Normal { variances, .. } => {
+                variances.iter().map(|v| -0.5 * penalty / v).collect()
+            }
+            BlockParams::MvNormal {
+                dim,
+                inverse_cholesky,
+                ..
+            } => inverse_cholesky
+                .chunks_exact(dim * dim)
+                .map(|inverse| -0.5 * penalty * inverse.iter().map(|x| x * x).sum::<f64>())
+                .collect(),
+            BlockParams::Exponential { rates } => rates.iter().map(|r| -penalty * r).collect(),
+            _ => vec![0.0; component_count(self)],
+        };
         Kernel {
             params: self,
             constants,
+            penalties,
             auxiliary,
         }
     }

@@ -1,0 +1,116 @@
+//! Every model in `examples/` runs through the binary as a user would run it: exit status 0, one
+//! JSON object with `--format json`, and a table matching its golden file in `tests/golden/`
+//! (timings removed; created when missing, refreshed with `UPDATE_EXPECT=1`).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn ppl(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_ppl"))
+        .args(args)
+        .current_dir(root())
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("ppl runs")
+}
+
+fn examples() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("examples"))
+        .expect("examples/")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "model"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn run_json(model: &str, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec!["run", model, "--format", "json"];
+    args.extend_from_slice(extra);
+    let output = ppl(&args);
+    assert_eq!(output.status.code(), Some(0), "{model}: {}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).expect("one JSON object on stdout")
+}
+
+#[test]
+fn every_example_runs_and_matches_its_golden_table() {
+    let update = std::env::var_os("UPDATE_EXPECT").is_some();
+    let mut failures = Vec::new();
+    for path in examples() {
+        let relative = path.strip_prefix(root()).unwrap().to_string_lossy().to_string();
+        let output = ppl(&["run", &relative]);
+        if output.status.code() != Some(0) {
+            failures.push(format!("{relative}: exit {:?}\n{}", output.status.code(), String::from_utf8_lossy(&output.stderr)));
+            continue;
+        }
+        let table: String = String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter(|l| !l.starts_with("time:"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let golden = root().join("tests/golden").join(path.file_stem().unwrap()).with_extension("txt");
+        if update || !golden.exists() {
+            std::fs::write(&golden, &table).unwrap();
+        } else if std::fs::read_to_string(&golden).unwrap() != table {
+            failures.push(format!("{relative}: output differs from {} (UPDATE_EXPECT=1 to refresh)\n{table}", golden.display()));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn json_output_has_the_documented_fields() {
+    let json = run_json("examples/gmm.model", &[]);
+    for key in ["method", "reason", "seconds", "total_seconds", "summary", "estimates", "objective", "diagnostics"] {
+        assert!(json.get(key).is_some(), "missing `{key}` in {json}");
+    }
+    assert_eq!(json["method"], "em");
+    assert!(json["estimates"]["mu[1]"].is_number());
+    assert!(json["estimates"]["sigma[2]"].is_number());
+}
+
+#[test]
+fn em_objective_never_decreases_on_the_examples() {
+    for model in ["examples/gmm.model", "examples/faithful.model", "examples/poisson_mixture.model"] {
+        let json = run_json(model, &[]);
+        let trace: Vec<f64> = json["objective"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        assert!(trace.len() >= 2, "{model}: trace {trace:?}");
+        for pair in trace.windows(2) {
+            assert!(pair[1] >= pair[0] - 1e-9 * pair[0].abs(), "{model}: objective fell: {pair:?}");
+        }
+    }
+}
+
+#[test]
+fn same_seed_gives_identical_output() {
+    let a = run_json("examples/faithful.model", &["--restarts", "3", "--seed", "7"]);
+    let b = run_json("examples/faithful.model", &["--restarts", "3", "--seed", "7"]);
+    assert_eq!(a["estimates"], b["estimates"]);
+    assert_eq!(a["objective"], b["objective"]);
+}
+
+#[test]
+fn check_prints_the_ir() {
+    let output = ppl(&["check", "--ir", "examples/gmm.model"]);
+    assert_eq!(output.status.code(), Some(0));
+    let ir = String::from_utf8_lossy(&output.stdout);
+    let golden = root().join("tests/golden/gmm.ir");
+    if std::env::var_os("UPDATE_EXPECT").is_some() || !golden.exists() {
+        std::fs::write(&golden, ir.as_bytes()).unwrap();
+    } else {
+        assert_eq!(std::fs::read_to_string(&golden).unwrap(), ir, "UPDATE_EXPECT=1 to refresh");
+    }
+    assert!(ir.contains("x ~ Normal(mu[gather z], sigma[gather z])"), "{ir}");
+}
+
+#[test]
+fn usage_errors_exit_with_status_two() {
+    assert_eq!(ppl(&["run"]).status.code(), Some(2));
+    assert_eq!(ppl(&["run", "examples/gmm.model", "--restarts", "0"]).status.code(), Some(2));
+    assert_eq!(ppl(&["run", "examples/gmm.model", "--set", "Q=3"]).status.code(), Some(2));
+    assert_eq!(ppl(&["run", "no/such/file.model"]).status.code(), Some(2));
+}

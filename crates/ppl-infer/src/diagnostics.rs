@@ -402,6 +402,8 @@ fn fft_in_place(real: &mut [f64], imaginary: &mut [f64], inverse: bool) {
 
 /// The standard normal quantile function, to full double precision: Acklam's rational
 /// approximation (relative error about 1e-9) refined by one Halley step on `erfc`.
+// Acklam's published coefficients, kept exactly as printed.
+#[allow(clippy::excessive_precision)]
 pub fn standard_normal_quantile(probability: f64) -> f64 {
     if probability.is_nan() || !(0.0..=1.0).contains(&probability) {
         return f64::NAN;

@@ -75,25 +75,51 @@ impl Features {
         let dim = columns.len();
         let mut values = vec![0.0; n * dim];
         for (j, column) in columns.iter().enumerate() {
-            let value_at = |i: usize| match column {
+            let rows = values.chunks_exact_mut(dim.max(1));
+            match column {
                 Column::Numeric {
-                    values,
+                    values: source,
                     stride,
                     offset,
-                } => values[i * stride + offset],
-                Column::Indicator { codes, level } => f64::from(u8::from(codes[i] == *level)),
-            };
-            let (mut centre, mut scale) = (0.0, 1.0);
-            if standardise {
-                centre = (0..n).map(value_at).sum::<f64>() / n as f64;
-                let variance =
-                    (0..n).map(|i| (value_at(i) - centre).powi(2)).sum::<f64>() / n as f64;
-                if variance > 0.0 && variance.is_finite() {
-                    scale = variance.sqrt();
+                } => {
+                    let source = source.iter().skip(*offset).step_by(*stride);
+                    for (row, &value) in rows.zip(source) {
+                        row[j] = value;
+                    }
+                }
+                Column::Indicator { codes, level } => {
+                    for (row, &code) in rows.zip(codes.iter()) {
+                        row[j] = f64::from(u8::from(code == *level));
+                    }
                 }
             }
-            for i in 0..n {
-                values[i * dim + j] = (value_at(i) - centre) / scale;
+        }
+        if standardise {
+            let mut centres = vec![0.0; dim];
+            for row in values.chunks_exact(dim) {
+                for (centre, value) in centres.iter_mut().zip(row) {
+                    *centre += value;
+                }
+            }
+            centres.iter_mut().for_each(|c| *c /= n as f64);
+            let mut scales = vec![0.0; dim];
+            for row in values.chunks_exact(dim) {
+                for ((scale, value), centre) in scales.iter_mut().zip(row).zip(&centres) {
+                    *scale += (value - centre) * (value - centre);
+                }
+            }
+            for scale in &mut scales {
+                let variance = *scale / n as f64;
+                *scale = if variance > 0.0 && variance.is_finite() {
+                    variance.sqrt()
+                } else {
+                    1.0
+                };
+            }
+            for row in values.chunks_exact_mut(dim) {
+                for ((value, centre), scale) in row.iter_mut().zip(&centres).zip(&scales) {
+                    *value = (*value - centre) / scale;
+                }
             }
         }
         Features { values, dim, n }

@@ -290,7 +290,9 @@ pub fn fit_mixture(problem: &MixtureProblem, settings: &EmSettings) -> Result<Em
 /// The state a restart ends in.
 struct RestartOutcome {
     parameters: Parameters,
+    /// Penalised and plain log-likelihood at `parameters`.
     objective: f64,
+    log_likelihood: f64,
     trace: Vec<f64>,
     iterations: usize,
     converged: bool,
@@ -320,23 +322,25 @@ fn validate_settings(settings: &EmSettings) -> Result<(), EmError> {
 }
 
 /// Every component set to the estimates of the whole data set: the fallback for clusters that
-/// k-means leaves empty. Two M-steps, the second shifted by the first's means so that the
-/// covariances do not suffer from cancellation.
+/// k-means leaves empty. Two one-component M-steps, the second shifted by the first's means so
+/// that the covariances do not suffer from cancellation, then copied to all `K` components.
 fn global_parameters(problem: &pass::Problem<'_>, regularisation: f64) -> Parameters {
-    let k = problem.components;
     let mut parameters = Parameters {
-        weights: vec![1.0 / k as f64; k],
+        weights: vec![1.0],
         blocks: problem
             .blocks
             .iter()
-            .map(|block| block.neutral_parameters(k))
+            .map(|block| block.neutral_parameters(1))
             .collect(),
     };
     for _ in 0..2 {
         let sums = pass::run(problem, &parameters, 0.0, ResponsibilityMode::Uniform, true);
         parameters = problem.m_step(&parameters, &sums, regularisation);
     }
-    parameters
+    let k = problem.components;
+    let mut everywhere = parameters.permuted(&vec![0; k]);
+    everywhere.weights = vec![1.0 / k as f64; k];
+    everywhere
 }
 
 /// k-means labels, then two M-steps from the hard assignments (the second shifted as above).
@@ -363,6 +367,13 @@ fn initial_parameters(
     parameters
 }
 
+/// Parameters with the penalised and plain log-likelihoods a pass found for them.
+struct Evaluated {
+    parameters: Parameters,
+    objective: f64,
+    log_likelihood: f64,
+}
+
 fn run_restart(
     problem: &pass::Problem<'_>,
     features: &init::Features,
@@ -374,12 +385,13 @@ fn run_restart(
     let regularisation = settings.covariance_regularisation;
     let n = problem.n as f64;
     let mut parameters = initial_parameters(problem, features, global, regularisation, seed);
-    let mut previous: Option<Parameters> = None;
+    let mut previous: Option<Evaluated> = None;
     let mut trace: Vec<f64> = Vec::new();
     let mut iterations = 0;
     let mut converged = false;
-    loop {
+    let best = loop {
         let more = iterations < settings.max_iterations;
+        // The E-step of `parameters`, fused with the statistics of the next M-step.
         let sums = pass::run(
             problem,
             &parameters,
@@ -387,50 +399,49 @@ fn run_restart(
             ResponsibilityMode::Posterior,
             more,
         );
-        let objective = sums.log_likelihood + problem.row_constant_total;
-        if !objective.is_finite() {
+        let current = Evaluated {
+            objective: sums.log_likelihood + problem.row_constant_total,
+            log_likelihood: sums.plain_log_likelihood + problem.row_constant_total,
+            parameters,
+        };
+        if !current.objective.is_finite() || !current.log_likelihood.is_finite() {
             return Err(EmError::NotFinite {
                 restart,
                 iteration: iterations,
-                value: objective,
+                value: current.objective,
             });
         }
-        if let Some(&last) = trace.last() {
-            trace.push(objective);
-            let change = (objective - last) / n;
-            if objective < last {
+        trace.push(current.objective);
+        if let Some(last) = previous.take() {
+            let change = (current.objective - last.objective) / n;
+            if current.objective < last.objective {
                 // Only rounding can do this (EM is monotone): keep the better parameters.
                 converged = change.abs() < settings.tolerance;
-                if let Some(better) = previous.take() {
-                    parameters = better;
-                }
-                break;
+                break last;
             }
             if change < settings.tolerance {
                 converged = true;
-                break;
+                break current;
             }
-        } else {
-            trace.push(objective);
         }
         if !more {
-            break;
+            break current;
         }
-        let updated = problem.m_step(&parameters, &sums, regularisation);
-        previous = Some(std::mem::replace(&mut parameters, updated));
+        parameters = problem.m_step(&current.parameters, &sums, regularisation);
+        previous = Some(current);
         iterations += 1;
-    }
-    let objective = trace.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    };
     Ok(RestartOutcome {
-        parameters,
-        objective,
+        parameters: best.parameters,
+        objective: best.objective,
+        log_likelihood: best.log_likelihood,
         trace,
         iterations,
         converged,
     })
 }
 
-/// Plain log-likelihood and responsibilities at the winner, sorted components, BIC.
+/// Sorted components, BIC, and the plain responsibilities if asked for.
 fn finish(
     problem: &pass::Problem<'_>,
     best: RestartOutcome,
@@ -440,15 +451,18 @@ fn finish(
     let k = problem.components;
     let order = component_order(&best.parameters.blocks[0], k);
     let parameters = best.parameters.permuted(&order);
-    let plain = pass::run_keeping(problem, &parameters, settings.keep_responsibilities);
-    let log_likelihood = plain.log_likelihood + problem.row_constant_total;
+    let responsibilities = if settings.keep_responsibilities {
+        pass::run_keeping(problem, &parameters).responsibilities
+    } else {
+        None
+    };
     let parameter_count = (k - 1)
         + problem
             .blocks
             .iter()
             .map(|block| block.parameter_count(k))
             .sum::<usize>();
-    let bic = -2.0 * log_likelihood + parameter_count as f64 * (problem.n as f64).ln();
+    let bic = -2.0 * best.log_likelihood + parameter_count as f64 * (problem.n as f64).ln();
     EmFit {
         weights: parameters.weights.clone(),
         blocks: parameters
@@ -456,7 +470,7 @@ fn finish(
             .iter()
             .map(BlockParams::estimates)
             .collect(),
-        log_likelihood,
+        log_likelihood: best.log_likelihood,
         objective: best.objective,
         trace: best.trace,
         iterations: best.iterations,
@@ -464,7 +478,7 @@ fn finish(
         restarts,
         bic,
         parameter_count,
-        responsibilities: plain.responsibilities,
+        responsibilities,
     }
 }
 

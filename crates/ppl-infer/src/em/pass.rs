@@ -15,14 +15,11 @@ use super::{EmError, MixtureProblem};
 /// Rows per chunk: the chunk's values and its `rows x K` buffer stay in L2 cache.
 pub const CHUNK_ROWS: usize = 4096;
 
-/// A validated problem with the layout of its sufficient statistics.
+/// A validated problem.
 pub(crate) struct Problem<'a> {
     pub n: usize,
     pub components: usize,
     pub blocks: Vec<PreparedBlock<'a>>,
-    /// Where each block's statistics start in the flat statistics vector.
-    statistics_offsets: Vec<usize>,
-    statistics_len: usize,
     /// The sum over rows and blocks of the log-density terms that no component changes
     /// (−ln x! for Poisson); added to every total log-likelihood.
     pub row_constant_total: f64,
@@ -59,8 +56,10 @@ pub(crate) enum ResponsibilityMode<'l> {
 /// What a pass returns.
 pub(crate) struct Sums {
     /// Σ over rows of the log-sum-exp (Posterior mode only; 0 otherwise), without the row
-    /// constants.
+    /// constants: the penalised log-likelihood.
     pub log_likelihood: f64,
+    /// The same without the penalty factors: the plain log-likelihood.
+    pub plain_log_likelihood: f64,
     /// Total responsibility of each component.
     pub masses: Vec<f64>,
     /// Every block's sufficient statistics, flat.
@@ -70,7 +69,7 @@ pub(crate) struct Sums {
 }
 
 impl<'a> Problem<'a> {
-    /// Checks the problem and lays out the statistics.
+    /// Checks the problem.
     pub fn prepare(problem: &'a MixtureProblem) -> Result<Problem<'a>, EmError> {
         let k = problem.components;
         if k == 0 {
@@ -93,27 +92,25 @@ impl<'a> Problem<'a> {
             .iter()
             .map(|block| PreparedBlock::prepare(block, problem.n))
             .collect::<Result<Vec<_>, _>>()?;
-        let mut statistics_offsets = Vec::with_capacity(blocks.len());
-        let mut statistics_len = 0;
-        for block in &blocks {
-            statistics_offsets.push(statistics_len);
-            statistics_len += block.statistics_len(k);
-        }
         let row_constant_total = blocks.iter().map(|b| b.row_constant_total).sum();
         Ok(Problem {
             n: problem.n,
             components: k,
             blocks,
-            statistics_offsets,
-            statistics_len,
             row_constant_total,
         })
     }
 
-    fn block_statistics<'s>(&self, statistics: &'s [f64], block: usize) -> &'s [f64] {
-        let start = self.statistics_offsets[block];
-        let len = self.blocks[block].statistics_len(self.components);
-        &statistics[start..start + len]
+    /// Where each block's statistics start in the flat vector for `k` components, and the
+    /// total length.
+    fn statistics_layout(&self, k: usize) -> (Vec<usize>, usize) {
+        let mut offsets = Vec::with_capacity(self.blocks.len());
+        let mut len = 0;
+        for block in &self.blocks {
+            offsets.push(len);
+            len += block.statistics_len(k);
+        }
+        (offsets, len)
     }
 
     /// The closed-form M-step from a pass's sums; dead components keep `previous`'s values.
@@ -124,16 +121,16 @@ impl<'a> Problem<'a> {
         } else {
             previous.weights.clone()
         };
+        let k = previous.weights.len();
+        let (offsets, _) = self.statistics_layout(k);
         let blocks = previous
             .blocks
             .iter()
-            .enumerate()
-            .map(|(b, params)| {
-                params.m_step(
-                    self.block_statistics(&sums.statistics, b),
-                    &sums.masses,
-                    regularisation,
-                )
+            .zip(&self.blocks)
+            .zip(offsets)
+            .map(|((params, block), offset)| {
+                let statistics = &sums.statistics[offset..offset + block.statistics_len(k)];
+                params.m_step(statistics, &sums.masses, regularisation)
             })
             .collect();
         Parameters { weights, blocks }
@@ -141,7 +138,8 @@ impl<'a> Problem<'a> {
 }
 
 /// One pass: responsibilities under `mode`, and (if `accumulate`) the sufficient statistics.
-/// `penalty` is λ for the penalised objective, 0 for the plain likelihood.
+/// `penalty` is λ for the penalised objective, 0 for the plain likelihood. The number of
+/// components is that of `parameters` (the whole-data estimates use one).
 pub(crate) fn run(
     problem: &Problem<'_>,
     parameters: &Parameters,
@@ -152,15 +150,15 @@ pub(crate) fn run(
     run_inner(problem, parameters, penalty, mode, accumulate, false)
 }
 
-/// A plain-likelihood E-step that keeps the responsibilities if asked.
-pub(crate) fn run_keeping(problem: &Problem<'_>, parameters: &Parameters, keep: bool) -> Sums {
+/// A plain-likelihood E-step that keeps the responsibilities.
+pub(crate) fn run_keeping(problem: &Problem<'_>, parameters: &Parameters) -> Sums {
     run_inner(
         problem,
         parameters,
         0.0,
         ResponsibilityMode::Posterior,
         false,
-        keep,
+        true,
     )
 }
 
@@ -172,7 +170,7 @@ fn run_inner(
     accumulate: bool,
     keep: bool,
 ) -> Sums {
-    let k = problem.components;
+    let k = parameters.weights.len();
     let n = problem.n;
     let kernels: Vec<_> = parameters
         .blocks
@@ -180,14 +178,14 @@ fn run_inner(
         .map(|b| b.kernel(penalty))
         .collect();
     let log_weights: Vec<f64> = parameters.weights.iter().map(|w| w.ln()).collect();
+    // e^{−q} − 1 per component, q its total log penalty factor (see `normalise_rows`).
+    let unpenalise: Vec<f64> = (0..k)
+        .map(|c| (-kernels.iter().map(|kernel| kernel.penalties[c]).sum::<f64>()).exp_m1())
+        .collect();
+    let (statistics_offsets, statistics_len) = problem.statistics_layout(k);
     let chunk_count = n.div_ceil(CHUNK_ROWS);
-    let slots = 1
-        + k
-        + if accumulate {
-            problem.statistics_len
-        } else {
-            0
-        };
+    // Penalised and plain log-likelihood, K masses, the statistics.
+    let slots = 2 + k + if accumulate { statistics_len } else { 0 };
 
     let partials: Vec<(Vec<f64>, Option<Vec<f64>>)> = (0..chunk_count)
         .into_par_iter()
@@ -206,7 +204,7 @@ fn run_inner(
                         for (block, kernel) in problem.blocks.iter().zip(&kernels) {
                             kernel.add_log_densities(block, start, rows, buffer);
                         }
-                        partial[0] = normalise_rows(buffer, k);
+                        (partial[0], partial[1]) = normalise_rows(buffer, k, &unpenalise);
                     }
                     ResponsibilityMode::Hard(labels) => {
                         buffer.fill(0.0);
@@ -217,14 +215,15 @@ fn run_inner(
                     ResponsibilityMode::Uniform => buffer.fill(1.0 / k as f64),
                 }
                 if accumulate {
-                    let (masses, statistics) = partial[1..].split_at_mut(k);
+                    let (masses, statistics) = partial[2..].split_at_mut(k);
                     for row in buffer.chunks_exact(k) {
                         for (mass, r) in masses.iter_mut().zip(row) {
                             *mass += r;
                         }
                     }
-                    for (b, (block, kernel)) in problem.blocks.iter().zip(&kernels).enumerate() {
-                        let offset = problem.statistics_offsets[b];
+                    for ((block, kernel), &offset) in
+                        problem.blocks.iter().zip(&kernels).zip(&statistics_offsets)
+                    {
                         let len = block.statistics_len(k);
                         kernel.accumulate(
                             block,
@@ -250,26 +249,31 @@ fn run_inner(
             all.extend_from_slice(&kept);
         }
     }
-    let log_likelihood = totals[0];
-    let masses = totals[1..1 + k].to_vec();
+    let masses = totals[2..2 + k].to_vec();
     let statistics = if accumulate {
-        totals[1 + k..].to_vec()
+        totals[2 + k..].to_vec()
     } else {
         Vec::new()
     };
     Sums {
-        log_likelihood,
+        log_likelihood: totals[0],
+        plain_log_likelihood: totals[1],
         masses,
         statistics,
         responsibilities,
     }
 }
 
-/// Turns each row of log joint densities into responsibilities; returns Σ log-sum-exp. A row
-/// with no finite entry makes the total `-inf` and gets zero responsibilities (the caller
-/// reports the non-finite objective).
-fn normalise_rows(buffer: &mut [f64], k: usize) -> f64 {
+/// Turns each row of penalised log joint densities into responsibilities; returns the sums of
+/// the rows' log-sum-exp, penalised and plain. With `rᵢₖ` the penalised responsibilities and
+/// `qₖ` the log penalty factors, a row's plain value is its penalised one plus
+/// `ln Σₖ rᵢₖ e^{−qₖ} = ln_1p(Σₖ rᵢₖ (e^{−qₖ} − 1))`: exact, and one `ln_1p` per row. A row with
+/// no finite entry makes the totals `-inf` and gets zero responsibilities (the caller reports
+/// the non-finite objective).
+fn normalise_rows(buffer: &mut [f64], k: usize, unpenalise: &[f64]) -> (f64, f64) {
+    let penalised = unpenalise.iter().any(|&u| u != 0.0);
     let mut total = 0.0;
+    let mut plain_correction = 0.0;
     for row in buffer.chunks_exact_mut(k) {
         let max = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         if !max.is_finite() {
@@ -287,6 +291,10 @@ fn normalise_rows(buffer: &mut [f64], k: usize) -> f64 {
             *value *= inverse;
         }
         total += max + sum.ln();
+        if penalised {
+            let weighted: f64 = row.iter().zip(unpenalise).map(|(r, u)| r * u).sum();
+            plain_correction += weighted.ln_1p();
+        }
     }
-    total
+    (total, total + plain_correction)
 }

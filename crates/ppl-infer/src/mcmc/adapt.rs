@@ -3,6 +3,8 @@
 //! Manual, "MCMC Sampling": a fast initial buffer, slow windows doubling in length, a fast
 //! terminal buffer), with the estimate shrunk towards a small multiple of the identity.
 
+use std::cmp::Ordering;
+
 use rand::Rng;
 
 use super::hmc::integrator::{Integrator, evaluate};
@@ -352,10 +354,10 @@ where
     let direction_up = one_step(step_size, rng) > log_threshold;
     loop {
         let energy_change = one_step(step_size, rng);
-        if direction_up && !(energy_change > log_threshold) {
-            break;
-        }
-        if !direction_up && !(energy_change < log_threshold) {
+        // NaN (a failed step) ends the search in either direction, as in Stan.
+        let still_above = energy_change.partial_cmp(&log_threshold) == Some(Ordering::Greater);
+        let still_below = energy_change.partial_cmp(&log_threshold) == Some(Ordering::Less);
+        if (direction_up && !still_above) || (!direction_up && !still_below) {
             break;
         }
         step_size = if direction_up {

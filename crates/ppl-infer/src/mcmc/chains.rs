@@ -436,10 +436,12 @@ where
             }
             schedule.advance();
         }
-        if settings.adapt && settings.num_warmup > 0 && !output.interrupted {
-            if let Some(final_step) = dual_averaging.final_step_size() {
-                step_size = final_step;
-            }
+        if settings.adapt
+            && settings.num_warmup > 0
+            && !output.interrupted
+            && let Some(final_step) = dual_averaging.final_step_size()
+        {
+            step_size = final_step;
         }
         output.warmup_seconds = warmup_start.elapsed().as_secs_f64();
         output.step_size = step_size;

@@ -189,11 +189,10 @@ impl Metric for DenseMetric {
         // needs only the entries after it, which are already final.
         let n = self.dim;
         for i in (0..n).rev() {
-            let mut value = momentum[i];
-            for j in i + 1..n {
-                value -= self.cholesky_lower[j * n + i] * momentum[j];
-            }
-            momentum[i] = value / self.cholesky_lower[i * n + i];
+            let later: f64 = (i + 1..n)
+                .map(|j| self.cholesky_lower[j * n + i] * momentum[j])
+                .sum();
+            momentum[i] = (momentum[i] - later) / self.cholesky_lower[i * n + i];
         }
     }
 

@@ -20,13 +20,20 @@ struct Expectation {
 
 fn expectation(source: &str, path: &Path) -> Expectation {
     let first = source.lines().next().unwrap_or("");
-    let rest = first
-        .strip_prefix("# expect: ")
-        .unwrap_or_else(|| panic!("{}: first line must be `# expect: CODE at `text``", path.display()));
+    let rest = first.strip_prefix("# expect: ").unwrap_or_else(|| {
+        panic!(
+            "{}: first line must be `# expect: CODE at `text``",
+            path.display()
+        )
+    });
     let (code, text) = rest.split_once(" at ").expect("`CODE at `text``");
     Expectation {
         code: code.trim().to_string(),
-        text: text.trim().trim_start_matches('`').trim_end_matches('`').to_string(),
+        text: text
+            .trim()
+            .trim_start_matches('`')
+            .trim_end_matches('`')
+            .to_string(),
     }
 }
 
@@ -60,31 +67,48 @@ fn every_broken_model_gives_its_code_span_and_exit_status() {
             .expect("ppl runs");
         let name = path.file_name().unwrap().to_string_lossy().to_string();
         if output.status.code() != Some(3) {
-            failures.push(format!("{name}: exit status {:?}, expected 3", output.status.code()));
+            failures.push(format!(
+                "{name}: exit status {:?}, expected 3",
+                output.status.code()
+            ));
             continue;
         }
         let stdout = String::from_utf8_lossy(&output.stdout);
         let json: serde_json::Value = match serde_json::from_str(stdout.trim()) {
             Ok(v) => v,
             Err(e) => {
-                failures.push(format!("{name}: stdout is not one JSON object ({e}): {stdout}"));
+                failures.push(format!(
+                    "{name}: stdout is not one JSON object ({e}): {stdout}"
+                ));
                 continue;
             }
         };
         let error = &json["error"];
         if error["code"] != expected.code.as_str() {
-            failures.push(format!("{name}: code {}, expected {}", error["code"], expected.code));
+            failures.push(format!(
+                "{name}: code {}, expected {}",
+                error["code"], expected.code
+            ));
             continue;
         }
         let span = error["span"].as_array().map(|s| {
-            (s[0].as_u64().unwrap_or(0) as usize, s[1].as_u64().unwrap_or(0) as usize)
+            (
+                s[0].as_u64().unwrap_or(0) as usize,
+                s[1].as_u64().unwrap_or(0) as usize,
+            )
         });
-        let pointed = span.and_then(|(a, b)| source.get(a..b)).unwrap_or("<no span>");
+        let pointed = span
+            .and_then(|(a, b)| source.get(a..b))
+            .unwrap_or("<no span>");
         if pointed != expected.text {
-            failures.push(format!("{name}: span covers `{pointed}`, expected `{}`", expected.text));
+            failures.push(format!(
+                "{name}: span covers `{pointed}`, expected `{}`",
+                expected.text
+            ));
             continue;
         }
-        let stderr = String::from_utf8_lossy(&output.stderr).replace(env!("CARGO_MANIFEST_DIR"), "$ROOT");
+        let stderr =
+            String::from_utf8_lossy(&output.stderr).replace(env!("CARGO_MANIFEST_DIR"), "$ROOT");
         let golden = path.with_extension("stderr");
         if update || !golden.exists() {
             std::fs::write(&golden, stderr.as_bytes()).expect("write golden file");
@@ -101,5 +125,10 @@ fn every_broken_model_gives_its_code_span_and_exit_status() {
             failures.push(format!("{name}: panicked"));
         }
     }
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

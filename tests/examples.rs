@@ -32,7 +32,12 @@ fn run_json(model: &str, extra: &[&str]) -> serde_json::Value {
     let mut args = vec!["run", model, "--format", "json"];
     args.extend_from_slice(extra);
     let output = ppl(&args);
-    assert_eq!(output.status.code(), Some(0), "{model}: {}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{model}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     serde_json::from_slice(&output.stdout).expect("one JSON object on stdout")
 }
 
@@ -41,10 +46,18 @@ fn every_example_runs_and_matches_its_golden_table() {
     let update = std::env::var_os("UPDATE_EXPECT").is_some();
     let mut failures = Vec::new();
     for path in examples() {
-        let relative = path.strip_prefix(root()).unwrap().to_string_lossy().to_string();
+        let relative = path
+            .strip_prefix(root())
+            .unwrap()
+            .to_string_lossy()
+            .to_string();
         let output = ppl(&["run", &relative]);
         if output.status.code() != Some(0) {
-            failures.push(format!("{relative}: exit {:?}\n{}", output.status.code(), String::from_utf8_lossy(&output.stderr)));
+            failures.push(format!(
+                "{relative}: exit {:?}\n{}",
+                output.status.code(),
+                String::from_utf8_lossy(&output.stderr)
+            ));
             continue;
         }
         let table: String = String::from_utf8_lossy(&output.stdout)
@@ -52,11 +65,17 @@ fn every_example_runs_and_matches_its_golden_table() {
             .filter(|l| !l.starts_with("time:"))
             .map(|l| format!("{l}\n"))
             .collect();
-        let golden = root().join("tests/golden").join(path.file_stem().unwrap()).with_extension("txt");
+        let golden = root()
+            .join("tests/golden")
+            .join(path.file_stem().unwrap())
+            .with_extension("txt");
         if update || !golden.exists() {
             std::fs::write(&golden, &table).unwrap();
         } else if std::fs::read_to_string(&golden).unwrap() != table {
-            failures.push(format!("{relative}: output differs from {} (UPDATE_EXPECT=1 to refresh)\n{table}", golden.display()));
+            failures.push(format!(
+                "{relative}: output differs from {} (UPDATE_EXPECT=1 to refresh)\n{table}",
+                golden.display()
+            ));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -65,7 +84,16 @@ fn every_example_runs_and_matches_its_golden_table() {
 #[test]
 fn json_output_has_the_documented_fields() {
     let json = run_json("examples/gmm.model", &[]);
-    for key in ["method", "reason", "seconds", "total_seconds", "summary", "estimates", "objective", "diagnostics"] {
+    for key in [
+        "method",
+        "reason",
+        "seconds",
+        "total_seconds",
+        "summary",
+        "estimates",
+        "objective",
+        "diagnostics",
+    ] {
         assert!(json.get(key).is_some(), "missing `{key}` in {json}");
     }
     assert_eq!(json["method"], "em");
@@ -75,20 +103,38 @@ fn json_output_has_the_documented_fields() {
 
 #[test]
 fn em_objective_never_decreases_on_the_examples() {
-    for model in ["examples/gmm.model", "examples/faithful.model", "examples/poisson_mixture.model"] {
+    for model in [
+        "examples/gmm.model",
+        "examples/faithful.model",
+        "examples/poisson_mixture.model",
+    ] {
         let json = run_json(model, &[]);
-        let trace: Vec<f64> = json["objective"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        let trace: Vec<f64> = json["objective"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
         assert!(trace.len() >= 2, "{model}: trace {trace:?}");
         for pair in trace.windows(2) {
-            assert!(pair[1] >= pair[0] - 1e-9 * pair[0].abs(), "{model}: objective fell: {pair:?}");
+            assert!(
+                pair[1] >= pair[0] - 1e-9 * pair[0].abs(),
+                "{model}: objective fell: {pair:?}"
+            );
         }
     }
 }
 
 #[test]
 fn same_seed_gives_identical_output() {
-    let a = run_json("examples/faithful.model", &["--restarts", "3", "--seed", "7"]);
-    let b = run_json("examples/faithful.model", &["--restarts", "3", "--seed", "7"]);
+    let a = run_json(
+        "examples/faithful.model",
+        &["--restarts", "3", "--seed", "7"],
+    );
+    let b = run_json(
+        "examples/faithful.model",
+        &["--restarts", "3", "--seed", "7"],
+    );
     assert_eq!(a["estimates"], b["estimates"]);
     assert_eq!(a["objective"], b["objective"]);
 }
@@ -102,15 +148,63 @@ fn check_prints_the_ir() {
     if std::env::var_os("UPDATE_EXPECT").is_some() || !golden.exists() {
         std::fs::write(&golden, ir.as_bytes()).unwrap();
     } else {
-        assert_eq!(std::fs::read_to_string(&golden).unwrap(), ir, "UPDATE_EXPECT=1 to refresh");
+        assert_eq!(
+            std::fs::read_to_string(&golden).unwrap(),
+            ir,
+            "UPDATE_EXPECT=1 to refresh"
+        );
     }
-    assert!(ir.contains("x ~ Normal(mu[gather z], sigma[gather z])"), "{ir}");
+    assert!(
+        ir.contains("x ~ Normal(mu[gather z], sigma[gather z])"),
+        "{ir}"
+    );
 }
 
 #[test]
 fn usage_errors_exit_with_status_two() {
     assert_eq!(ppl(&["run"]).status.code(), Some(2));
-    assert_eq!(ppl(&["run", "examples/gmm.model", "--restarts", "0"]).status.code(), Some(2));
-    assert_eq!(ppl(&["run", "examples/gmm.model", "--set", "Q=3"]).status.code(), Some(2));
+    assert_eq!(
+        ppl(&["run", "examples/gmm.model", "--restarts", "0"])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(
+        ppl(&["run", "examples/gmm.model", "--set", "Q=3"])
+            .status
+            .code(),
+        Some(2)
+    );
     assert_eq!(ppl(&["run", "no/such/file.model"]).status.code(), Some(2));
+}
+
+#[test]
+fn old_faithful_matches_scikit_learn() {
+    let reference: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("tests/reference/faithful_sklearn.json")).unwrap(),
+    )
+    .unwrap();
+    let expected = reference["loglik_per_point"].as_f64().unwrap();
+    let json = run_json("examples/faithful.model", &["--restarts", "10"]);
+    let ours = json["diagnostics"]["log_likelihood_per_point"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        (ours - expected).abs() < 1e-4,
+        "ours {ours}, scikit-learn {expected}"
+    );
+    // Same optimum, same labelling (components sorted by first mean coordinate).
+    let means = reference["means"].as_array().unwrap();
+    let mut sklearn_first: Vec<f64> = means.iter().map(|m| m[0].as_f64().unwrap()).collect();
+    sklearn_first.sort_by(f64::total_cmp);
+    for (k, expected) in sklearn_first.iter().enumerate() {
+        let ours = json["estimates"][format!("mu[{},1]", k + 1)]
+            .as_f64()
+            .unwrap();
+        assert!(
+            (ours - expected).abs() < 1e-3,
+            "mu[{},1]: ours {ours}, scikit-learn {expected}",
+            k + 1
+        );
+    }
 }

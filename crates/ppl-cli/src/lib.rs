@@ -3,7 +3,9 @@
 //! model or data error). Only this crate touches the terminal.
 
 mod commands;
+mod draws;
 mod frontend;
+mod mcmc;
 mod output;
 mod render;
 

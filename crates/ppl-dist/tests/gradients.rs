@@ -66,11 +66,24 @@ fn cases() -> Vec<Case> {
         case(Multinomial, &[2.0, 0.0, 5.0], &[&[0.3, 0.3, 0.4]]),
     ];
     let cov = [2.0, 0.3, -0.4, 0.3, 1.5, 0.2, -0.4, 0.2, 1.1];
-    cases.push(case(MvNormalCov, &[0.4, -1.0, 0.8], &[&[0.1, 0.2, -0.3], &cov]));
+    cases.push(case(
+        MvNormalCov,
+        &[0.4, -1.0, 0.8],
+        &[&[0.1, 0.2, -0.3], &cov],
+    ));
     cases.push(case(MvNormalCov, &[2.0], &[&[0.5], &[0.7]]));
     let lower = [1.3, 0.0, 0.0, 0.4, 0.9, 0.0, -0.2, 0.5, 1.1];
-    cases.push(case(MvNormalCholesky, &[0.4, -1.0, 0.8], &[&[0.1, 0.2, -0.3], &lower]));
-    let lkj = correlation_cholesky(&[&[1.0], &[0.3, 0.9], &[-0.2, 0.4, 0.8], &[0.1, 0.2, -0.3, 0.7]]);
+    cases.push(case(
+        MvNormalCholesky,
+        &[0.4, -1.0, 0.8],
+        &[&[0.1, 0.2, -0.3], &lower],
+    ));
+    let lkj = correlation_cholesky(&[
+        &[1.0],
+        &[0.3, 0.9],
+        &[-0.2, 0.4, 0.8],
+        &[0.1, 0.2, -0.3, 0.7],
+    ]);
     cases.push(case(LkjCholesky, &lkj, &[&[2.5]]));
     cases.push(case(LkjCholesky, &lkj, &[&[0.6]]));
     let lkj2 = correlation_cholesky(&[&[1.0], &[-0.5, 0.6]]);
@@ -110,26 +123,46 @@ fn gradients_agree_with_central_differences() {
         let kind = case.kind;
         let slices: Vec<&[f64]> = case.params.iter().map(|p| p.as_slice()).collect();
         let mut variate_gradient = vec![0.0; case.variate.len()];
-        let mut param_buffers: Vec<Vec<f64>> = case.params.iter().map(|p| vec![0.0; p.len()]).collect();
-        let mut param_gradients: Vec<&mut [f64]> = param_buffers.iter_mut().map(|b| b.as_mut_slice()).collect();
-        let value = event_log_density_gradient(kind, &case.variate, &slices, &mut variate_gradient, &mut param_gradients)
-            .unwrap();
-        assert!(value.is_finite(), "{kind:?} test point has a finite density");
+        let mut param_buffers: Vec<Vec<f64>> =
+            case.params.iter().map(|p| vec![0.0; p.len()]).collect();
+        let mut param_gradients: Vec<&mut [f64]> =
+            param_buffers.iter_mut().map(|b| b.as_mut_slice()).collect();
+        let value = event_log_density_gradient(
+            kind,
+            &case.variate,
+            &slices,
+            &mut variate_gradient,
+            &mut param_gradients,
+        )
+        .unwrap();
+        assert!(
+            value.is_finite(),
+            "{kind:?} test point has a finite density"
+        );
         assert_eq!(value, log_density(kind, &case.variate, &case.params));
         checked.insert(kind);
 
         // Input 0 is the variate, input k the k-th parameter.
-        let inputs: Vec<Vec<f64>> = std::iter::once(case.variate.clone()).chain(case.params.iter().cloned()).collect();
-        let analytic: Vec<Vec<f64>> = std::iter::once(variate_gradient).chain(param_buffers).collect();
+        let inputs: Vec<Vec<f64>> = std::iter::once(case.variate.clone())
+            .chain(case.params.iter().cloned())
+            .collect();
+        let analytic: Vec<Vec<f64>> = std::iter::once(variate_gradient)
+            .chain(param_buffers)
+            .collect();
         for which in 0..inputs.len() {
             if integer_input(kind, which) {
                 continue;
             }
             let side = (inputs[which].len() as f64).sqrt() as usize;
             for index in 0..inputs[which].len() {
-                let symmetric_pair = kind == DistKind::MvNormalCov && which == 2 && index / side != index % side;
+                let symmetric_pair =
+                    kind == DistKind::MvNormalCov && which == 2 && index / side != index % side;
                 let constrained = constrained_input(kind, which);
-                let step = if constrained { 2e-9 } else { 1e-6 * inputs[which][index].abs().max(1.0) };
+                let step = if constrained {
+                    2e-9
+                } else {
+                    1e-6 * inputs[which][index].abs().max(1.0)
+                };
                 let evaluate = |delta: f64| {
                     let mut perturbed = inputs.clone();
                     perturbed[which][index] += delta;
@@ -145,9 +178,15 @@ fn gradients_agree_with_central_differences() {
                     let (row, col) = (index / side, index % side);
                     expected += analytic[which][col * side + row];
                 }
-                let tolerance = if constrained { 1e-5 + 1e-5 * expected.abs() } else { 1e-6 + 1e-6 * expected.abs() };
+                let tolerance = if constrained {
+                    1e-5 + 1e-5 * expected.abs()
+                } else {
+                    1e-6 + 1e-6 * expected.abs()
+                };
                 if !((numeric - expected).abs() <= tolerance) {
-                    failures.push(format!("{kind:?} input {which}[{index}]: analytic {expected}, numeric {numeric}"));
+                    failures.push(format!(
+                        "{kind:?} input {which}[{index}]: analytic {expected}, numeric {numeric}"
+                    ));
                 }
             }
         }
@@ -164,14 +203,27 @@ fn gradients_accumulate_and_skip_impossible_points() {
     let mut grad_mu = [10.0];
     let mut grad_sigma = [100.0];
     let mut params: Vec<&mut [f64]> = vec![&mut grad_mu, &mut grad_sigma];
-    event_log_density_gradient(DistKind::Normal, &[1.0], &[&[0.0], &[1.0]], &mut grad_x, &mut params).unwrap();
+    event_log_density_gradient(
+        DistKind::Normal,
+        &[1.0],
+        &[&[0.0], &[1.0]],
+        &mut grad_x,
+        &mut params,
+    )
+    .unwrap();
     // d/dx = -(x-mu)/sigma² = -1, d/dmu = 1, d/dsigma = z²/sigma - 1/sigma = 0.
     assert!((grad_x[0] - 0.0).abs() < 1e-15);
     assert!((grad_mu[0] - 11.0).abs() < 1e-15);
     assert!((grad_sigma[0] - 100.0).abs() < 1e-15);
     let mut params: Vec<&mut [f64]> = vec![&mut grad_mu, &mut grad_sigma];
-    let value =
-        event_log_density_gradient(DistKind::Normal, &[1.0], &[&[0.0], &[-1.0]], &mut grad_x, &mut params).unwrap();
+    let value = event_log_density_gradient(
+        DistKind::Normal,
+        &[1.0],
+        &[&[0.0], &[-1.0]],
+        &mut grad_x,
+        &mut params,
+    )
+    .unwrap();
     assert_eq!(value, f64::NEG_INFINITY);
     assert_eq!((grad_x[0], grad_mu[0], grad_sigma[0]), (0.0, 11.0, 100.0));
 }

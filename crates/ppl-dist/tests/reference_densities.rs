@@ -21,7 +21,12 @@ fn number(value: &Value) -> f64 {
 }
 
 fn numbers(value: &Value) -> Vec<f64> {
-    value.as_array().expect("an array").iter().map(number).collect()
+    value
+        .as_array()
+        .expect("an array")
+        .iter()
+        .map(number)
+        .collect()
 }
 
 #[test]
@@ -35,7 +40,12 @@ fn every_kind_agrees_with_the_reference() {
         let kind = kind_named(case["kind"].as_str().unwrap());
         seen.insert(kind);
         let variate = numbers(&case["variate"]);
-        let params: Vec<Vec<f64>> = case["params"].as_array().unwrap().iter().map(numbers).collect();
+        let params: Vec<Vec<f64>> = case["params"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(numbers)
+            .collect();
         let param_slices: Vec<&[f64]> = params.iter().map(|p| p.as_slice()).collect();
         let expected = number(&case["logp"]);
         let got = event_log_density(kind, &variate, &param_slices).expect("shapes are valid");
@@ -45,11 +55,19 @@ fn every_kind_agrees_with_the_reference() {
             got == expected
         };
         if !ok {
-            failures.push(format!("{kind:?} x={variate:?} params={params:?}: got {got:e}, expected {expected:e}"));
+            failures.push(format!(
+                "{kind:?} x={variate:?} params={params:?}: got {got:e}, expected {expected:e}"
+            ));
         }
     }
     for kind in DistKind::ALL {
         assert!(seen.contains(&kind), "no reference cases for {kind:?}");
     }
-    assert!(failures.is_empty(), "{} of {} cases disagree:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases disagree:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
 }

@@ -4,6 +4,7 @@
 pub mod bind;
 pub mod mixture;
 pub mod names;
+pub mod posterior;
 pub mod tape;
 
 pub use bind::{BoundData, bind, needs_data};

@@ -5,9 +5,11 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::{Args, ValueEnum};
+use ppl_infer::mcmc::{Kernel, TrajectoryLength};
 use ppl_ir::{ElemType, Model, Role};
 use ppl_model::BoundData;
 use ppl_model::mixture::{self, MixtureSpec};
+use ppl_model::posterior::Posterior;
 use ppl_syntax::{Diagnostic, codes};
 use serde_json::json;
 
@@ -84,6 +86,19 @@ pub struct RunArgs {
     /// EM: also report each point's component probabilities (written to OUT/responsibilities.csv).
     #[arg(long)]
     pub responsibilities: bool,
+    /// MCMC: the chain id of the first chain (`--chain-id 5` gives chains 5, 6, ...), so that
+    /// chains run on many machines have distinct random streams and files; merge with `ppl summary`.
+    #[arg(long = "chain-id", default_value_t = 1)]
+    pub chain_id: u64,
+    /// NUTS: the maximum tree depth (at most 2^depth leapfrog steps per draw).
+    #[arg(long = "max-depth", default_value_t = 10)]
+    pub max_depth: u32,
+    /// MCMC: the target acceptance statistic of step-size adaptation (Stan's adapt_delta).
+    #[arg(long = "adapt-delta", default_value_t = 0.8)]
+    pub adapt_delta: f64,
+    /// MCMC: adapt a dense mass matrix (full covariance) instead of a diagonal one.
+    #[arg(long)]
+    pub dense: bool,
     /// List data keys the model does not use.
     #[arg(short, long)]
     pub verbose: bool,
@@ -92,6 +107,7 @@ pub struct RunArgs {
 /// What `auto` picked, with its reason.
 enum Plan {
     Em(MixtureSpec),
+    Mcmc(Box<Posterior>, Kernel),
 }
 
 pub fn run(args: RunArgs) -> Result<(), CommandError> {
@@ -113,9 +129,30 @@ fn run_inner(args: &RunArgs) -> Result<(), CommandError> {
             bound.unused_keys.join(", ")
         );
     }
-    let (plan, reason) = choose(&loaded, &bound, args.method)?;
+    let (plan, reason) = choose(&loaded, &bound, args)?;
     let mut report = match plan {
         Plan::Em(spec) => run_em(args, &loaded, &bound, &spec)?,
+        Plan::Mcmc(posterior, kernel) => {
+            let options = crate::mcmc::McmcOptions {
+                kernel,
+                chains: args.chains,
+                warmup: args.warmup,
+                draws: args.draws,
+                seed: args.seed,
+                chain_id: args.chain_id.saturating_sub(1),
+                max_depth: args.max_depth,
+                target_accept: args.adapt_delta,
+                dense: args.dense,
+                out: args.out.as_deref(),
+                model_name: loaded
+                    .path
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().to_string())
+                    .unwrap_or_default(),
+                centred: ppl_model::posterior::centred_latents(&loaded.model),
+            };
+            crate::mcmc::run(&posterior, &options)?
+        }
     };
     report.reason = reason;
     report.total_seconds = started.elapsed().as_secs_f64();
@@ -185,6 +222,14 @@ fn validate_settings(args: &RunArgs) -> Result<(), CommandError> {
         (args.draws == 0, "`--draws` must be at least 1"),
         (args.restarts == 0, "`--restarts` must be at least 1"),
         (
+            !(args.adapt_delta > 0.0 && args.adapt_delta < 1.0),
+            "`--adapt-delta` must lie strictly between 0 and 1",
+        ),
+        (
+            args.max_depth == 0 || args.max_depth > 30,
+            "`--max-depth` must be between 1 and 30",
+        ),
+        (
             !(args.tol > 0.0 && args.tol.is_finite()),
             "`--tol` must be a positive number",
         ),
@@ -207,8 +252,9 @@ fn validate_settings(args: &RunArgs) -> Result<(), CommandError> {
 fn choose(
     loaded: &LoadedModel,
     bound: &BoundData,
-    method: MethodArg,
+    args: &RunArgs,
 ) -> Result<(Plan, String), CommandError> {
+    let method = args.method;
     let model = &loaded.model;
     if let Some((what, span)) = model.unsupported.first() {
         let diagnostic = Diagnostic::error(
@@ -225,15 +271,69 @@ fn choose(
         ));
     }
     let mixture = mixture::recognise(model, bound);
+    let discrete: Vec<&str> = model
+        .unknowns()
+        .filter(|v| v.ty.elem != ElemType::Real)
+        .map(|v| v.name.as_str())
+        .collect();
+    let continuous: Vec<&str> = model
+        .unknowns()
+        .filter(|v| v.ty.elem == ElemType::Real)
+        .map(|v| v.name.as_str())
+        .collect();
+    let has_latent = model.unknowns().any(|v| v.role == Role::Latent);
+    let mcmc = |kernel: Kernel| -> Result<(Plan, String), CommandError> {
+        if let Some(name) = discrete.first() {
+            let why = format!(
+                "the discrete unknown `{name}` would need marginalisation or Gibbs steps, which this version does not do (EM does not apply: {})",
+                mixture.as_ref().err().map(String::as_str).unwrap_or("")
+            );
+            return Err(no_engine(loaded, &why));
+        }
+        if continuous.is_empty() {
+            return Err(no_engine(loaded, "the model has no unknowns"));
+        }
+        let posterior = Posterior::new(model, bound, &loaded.source)
+            .map_err(|d| CommandError::new(vec![d], Some(loaded), Exit::ModelOrData))?;
+        let names = preview_names(&continuous);
+        let reason = match kernel {
+            Kernel::Nuts if method == MethodArg::Nuts => {
+                format!("asked for with --method nuts; the unknowns {names} are continuous")
+            }
+            Kernel::Nuts => format!(
+                "every unknown ({names}) is continuous and the log density is differentiable, so NUTS samples the posterior (Stan's adaptation: dual-averaging step size, windowed {} mass matrix)",
+                if args.dense { "dense" } else { "diagonal" }
+            ),
+            Kernel::StaticHmc(_) => {
+                format!("asked for with --method hmc; the unknowns {names} are continuous")
+            }
+        };
+        Ok((Plan::Mcmc(Box::new(posterior), kernel), reason))
+    };
     match method {
-        MethodArg::Auto | MethodArg::Em => match mixture {
+        MethodArg::Auto => match mixture {
             Ok(spec) => {
                 let reason = em_reason(model, &spec);
                 Ok((Plan::Em(spec), reason))
             }
-            Err(why) if method == MethodArg::Em => Err(not_applicable(loaded, "em", &why)),
+            Err(_) if discrete.is_empty() && has_latent => mcmc(Kernel::Nuts),
+            Err(why) if discrete.is_empty() && !continuous.is_empty() => Err(no_engine(
+                loaded,
+                &format!(
+                    "the model has only params, to be point-estimated by MAP/L-BFGS, which this version does not do yet (declare them `latent` to sample the posterior with NUTS; EM does not apply: {why})"
+                ),
+            )),
             Err(why) => Err(no_engine(loaded, &why)),
         },
+        MethodArg::Em => match mixture {
+            Ok(spec) => {
+                let reason = format!("asked for with --method em; {}", em_reason(model, &spec));
+                Ok((Plan::Em(spec), reason))
+            }
+            Err(why) => Err(not_applicable(loaded, "em", &why)),
+        },
+        MethodArg::Nuts => mcmc(Kernel::Nuts),
+        MethodArg::Hmc => mcmc(Kernel::StaticHmc(TrajectoryLength::default())),
         other => {
             let name = format!("{other:?}").to_lowercase();
             Err(not_applicable(
@@ -242,6 +342,16 @@ fn choose(
                 "this method is not implemented in this version",
             ))
         }
+    }
+}
+
+/// `a`, `b`, `c` and 4 more.
+fn preview_names(names: &[&str]) -> String {
+    let shown: Vec<String> = names.iter().take(4).map(|n| format!("`{n}`")).collect();
+    if names.len() > 4 {
+        format!("{} and {} more", shown.join(", "), names.len() - 4)
+    } else {
+        shown.join(", ")
     }
 }
 

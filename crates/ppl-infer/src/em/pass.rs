@@ -180,7 +180,13 @@ fn run_inner(
     let log_weights: Vec<f64> = parameters.weights.iter().map(|w| w.ln()).collect();
     // e^{−q} − 1 per component, q its total log penalty factor (see `normalise_rows`).
     let unpenalise: Vec<f64> = (0..k)
-        .map(|c| (-kernels.iter().map(|kernel| kernel.penalties[c]).sum::<f64>()).exp_m1())
+        .map(|c| {
+            (-kernels
+                .iter()
+                .map(|kernel| kernel.penalties[c])
+                .sum::<f64>())
+            .exp_m1()
+        })
         .collect();
     let (statistics_offsets, statistics_len) = problem.statistics_layout(k);
     let chunk_count = n.div_ceil(CHUNK_ROWS);
@@ -216,10 +222,9 @@ fn run_inner(
                 }
                 if accumulate {
                     let (masses, statistics) = partial[2..].split_at_mut(k);
-                    for row in buffer.chunks_exact(k) {
-                        for (mass, r) in masses.iter_mut().zip(row) {
-                            *mass += r;
-                        }
+                    // One component at a time, so that the sum stays in a register.
+                    for (c, mass) in masses.iter_mut().enumerate() {
+                        *mass += buffer.chunks_exact(k).map(|row| row[c]).sum::<f64>();
                     }
                     for ((block, kernel), &offset) in
                         problem.blocks.iter().zip(&kernels).zip(&statistics_offsets)
@@ -293,8 +298,18 @@ fn normalise_rows(buffer: &mut [f64], k: usize, unpenalise: &[f64]) -> (f64, f64
         total += max + sum.ln();
         if penalised {
             let weighted: f64 = row.iter().zip(unpenalise).map(|(r, u)| r * u).sum();
-            plain_correction += weighted.ln_1p();
+            plain_correction += small_ln_1p(weighted);
         }
     }
     (total, total + plain_correction)
+}
+
+/// `ln(1 + x)`; the argument is almost always of the order of λ, where three terms of the
+/// series are exact to rounding and much cheaper than the library call.
+fn small_ln_1p(x: f64) -> f64 {
+    if x.abs() < 1e-5 {
+        x * (1.0 - x * (0.5 - x * (1.0 / 3.0)))
+    } else {
+        x.ln_1p()
+    }
 }

@@ -14,6 +14,7 @@ use ppl_syntax::{Diagnostic, Program, Span};
 use crate::model::*;
 
 pub use shapes::display_shape;
+pub use statements::{METHODS, visit};
 
 /// Settings that change what a model means: `--set K=3` overrides of constants.
 #[derive(Clone, Debug, Default)]
@@ -122,10 +123,13 @@ impl<'a> Checker<'a> {
                         format!("`{}` has no distribution: its prior is flat (improper)", variable.name),
                     )
                     .with_label("no `~` statement for this unknown")
-                    .with_hint(format!(
-                        "add a prior, e.g. `{} ~ Normal(0, 10)`, unless the likelihood alone identifies it",
-                        variable.name
-                    )),
+                    .with_hint(match variable.constraint {
+                        Constraint::None | Constraint::Bounded { .. } => format!(
+                            "add a prior, e.g. `{} ~ Normal(0, 10)`, unless the likelihood alone identifies it",
+                            variable.name
+                        ),
+                        _ => format!("add a prior for `{}` with `~`, unless the likelihood alone identifies it", variable.name),
+                    }),
                 );
             }
         }

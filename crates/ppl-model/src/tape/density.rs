@@ -82,13 +82,16 @@ impl Tape {
     /// The constrained values at `position`: every sampled unknown and every `let` that depends
     /// on an unknown (with its loop axes first).
     pub fn constrain(&self, position: &[f64]) -> Result<Draw, TapeError> {
-        let (mut evaluator, _) = bound_evaluator(&self.model, &self.bindings, &self.layout, position)?;
+        let (mut evaluator, _) =
+            bound_evaluator(&self.model, &self.bindings, &self.layout, position)?;
         let variables = self
             .layout
             .entries
             .iter()
             .map(|entry| {
-                let value = evaluator.variables[entry.var.0].clone().expect("bound above");
+                let value = evaluator.variables[entry.var.0]
+                    .clone()
+                    .expect("bound above");
                 (entry.var, value)
             })
             .collect();
@@ -220,7 +223,10 @@ impl Tape {
 
     /// The reverse pass after `forward(.., true)`: writes the gradient of the log density.
     fn backward(&mut self, position: &[f64], gradient: &mut [f64]) -> Result<(), LogDensityError> {
-        self.adjoints.fill(0.0);
+        // Constants (most of the buffer, with the data) never receive adjoints.
+        for info in self.program.infos.iter().filter(|i| i.needs_gradient) {
+            self.adjoints[info.start..info.start + info.len].fill(0.0);
+        }
         for &(_, node) in &self.program.terms {
             self.adjoints[self.program.infos[node].start] += 1.0;
         }

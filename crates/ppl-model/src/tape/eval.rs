@@ -826,13 +826,21 @@ fn bind<T: Real>(columns: bool, args: &[Array<T>], span: Span) -> Result<Array<T
 /// the matrix is not positive definite, which makes the log density non-finite.
 pub(crate) fn cholesky<T: Real>(matrix: &[T], n: usize) -> Vec<T> {
     let mut factor = vec![T::from(0.0); n * n];
+    cholesky_into(matrix, n, &mut factor);
+    factor
+}
+
+/// `cholesky` into a caller's buffer of n × n values.
+pub(crate) fn cholesky_into<T: Real>(matrix: &[T], n: usize, factor: &mut [T]) {
+    factor.fill(T::from(0.0));
     for j in 0..n {
         let mut diagonal = matrix[j * n + j];
         for k in 0..j {
             diagonal -= factor[j * n + k] * factor[j * n + k];
         }
         if diagonal.re() <= 0.0 || diagonal.re().is_nan() {
-            return vec![T::from(f64::NAN); n * n];
+            factor.fill(T::from(f64::NAN));
+            return;
         }
         let pivot = diagonal.sqrt();
         factor[j * n + j] = pivot;
@@ -844,7 +852,6 @@ pub(crate) fn cholesky<T: Real>(matrix: &[T], n: usize) -> Vec<T> {
             factor[i * n + j] = entry / pivot;
         }
     }
-    factor
 }
 
 /// `alpha² exp(-|x_i - x_j|² / (2 rho²))` for points `x` of shape [N] or [N, D].

@@ -90,6 +90,8 @@ pub(crate) enum Op {
     Cholesky {
         arg: NodeId,
         n: usize,
+        /// Two n × n work matrices for the reverse rule.
+        scratch: Vec<f64>,
     },
     /// `Σ log p` of a scalar distribution over a broadcast batch of `count` elements: one node
     /// with one tight loop. `inputs[0]` is the variate; `partials[k]` holds ∂/∂input k per element
@@ -163,7 +165,7 @@ pub(crate) fn forward_node(
             let b = slice!(before, nodes, *rhs);
             match (*function, &*read_lhs, &*read_rhs, with_partials) {
                 // The common cases get loops the compiler can vectorise.
-                (BinaryFn::Add, BroadcastPlan::Identity, BroadcastPlan::Identity, _) => {
+                (BinaryFn::Add, BroadcastPlan::Identity, BroadcastPlan::Identity, false) => {
                     for ((out, x), y) in output.iter_mut().zip(a).zip(b) {
                         *out = x + y;
                     }
@@ -294,9 +296,8 @@ pub(crate) fn forward_node(
                 }
             }
         }
-        Op::Cholesky { arg, n } => {
-            let factor = super::eval::cholesky(slice!(before, nodes, *arg), *n);
-            output.copy_from_slice(&factor);
+        Op::Cholesky { arg, n, .. } => {
+            super::eval::cholesky_into(slice!(before, nodes, *arg), *n, output);
         }
         Op::ScalarDensity {
             kind,
@@ -338,8 +339,9 @@ pub(crate) fn forward_node(
                     scratch_values,
                 );
                 let (variate, params) = scratch_values.split_first().expect("a variate");
-                let refs: Vec<&[f64]> = params.iter().map(|p| p.as_slice()).collect();
-                total += ppl_dist::event_log_density(*kind, variate, &refs).unwrap_or(f64::NAN);
+                let refs = event_params(params);
+                total += ppl_dist::event_log_density(*kind, variate, &refs[..params.len()])
+                    .unwrap_or(f64::NAN);
             }
             output[0] = total;
         }
@@ -373,8 +375,13 @@ fn scalar_density_forward(
     before: &[f64],
     with_partials: bool,
 ) -> f64 {
-    let data: Vec<&[f64]> = inputs.iter().map(|&id| slice!(before, nodes, id)).collect();
-    let wants: Vec<bool> = partials.iter().map(|p| !p.is_empty()).collect();
+    // Scalar kinds have at most three parameters: fixed-size arrays, no allocation.
+    let mut data: [&[f64]; 4] = [&[]; 4];
+    let mut wants = [false; 4];
+    for (k, &id) in inputs.iter().enumerate() {
+        data[k] = slice!(before, nodes, id);
+        wants[k] = !partials[k].is_empty();
+    }
     let mut total = 0.0;
     if kind == DistKind::Normal {
         // The workhorse gets closed-form partials: with z = (x - mu) / sigma,
@@ -538,7 +545,17 @@ pub(crate) fn backward_node(
             let (rows, inner, columns) = (*rows, *inner, *columns);
             let a_start = nodes[*lhs].start;
             let b_start = nodes[*rhs].start;
-            if wants(*lhs) {
+            if wants(*lhs) && columns == 1 {
+                // Ā = c̄ bᵀ, row by row.
+                let b = &before_values[b_start..b_start + inner];
+                for (i, &scale) in adjoint.iter().enumerate().take(rows) {
+                    let target =
+                        &mut before_adjoints[a_start + i * inner..a_start + (i + 1) * inner];
+                    for (t, v) in target.iter_mut().zip(b) {
+                        *t += scale * v;
+                    }
+                }
+            } else if wants(*lhs) {
                 // Ā = C̄ Bᵀ
                 for i in 0..rows {
                     for k in 0..inner {
@@ -551,7 +568,16 @@ pub(crate) fn backward_node(
                     }
                 }
             }
-            if wants(*rhs) {
+            if wants(*rhs) && columns == 1 {
+                // b̄ = Aᵀ c̄, row by row as axpy updates.
+                let target = &mut before_adjoints[b_start..b_start + inner];
+                for (i, &scale) in adjoint.iter().enumerate().take(rows) {
+                    let row = &before_values[a_start + i * inner..a_start + (i + 1) * inner];
+                    for (t, a) in target.iter_mut().zip(row) {
+                        *t += a * scale;
+                    }
+                }
+            } else if wants(*rhs) {
                 // B̄ = Aᵀ C̄
                 for i in 0..rows {
                     for k in 0..inner {
@@ -599,18 +625,17 @@ pub(crate) fn backward_node(
             if wants(*arg) {
                 let start = nodes[*arg].start;
                 let len = nodes[*arg].len;
-                // Products of the others, without dividing (zeros allowed).
+                // ∂/∂x_i is the product of the others: by division unless zeros are present.
                 let x = &before_values[start..start + len];
-                let mut prefix = 1.0;
-                let mut prefixes = Vec::with_capacity(len);
-                for &v in x {
-                    prefixes.push(prefix);
-                    prefix *= v;
-                }
-                let mut suffix = 1.0;
-                for i in (0..len).rev() {
-                    before_adjoints[start + i] += adjoint[0] * prefixes[i] * suffix;
-                    suffix *= x[i];
+                let zeros = x.iter().filter(|&&v| v == 0.0).count();
+                let nonzero_product: f64 = x.iter().filter(|&&v| v != 0.0).product();
+                for (i, &v) in x.iter().enumerate() {
+                    let others = match (zeros, v == 0.0) {
+                        (0, _) => nonzero_product / v,
+                        (1, true) => nonzero_product,
+                        _ => 0.0,
+                    };
+                    before_adjoints[start + i] += adjoint[0] * others;
                 }
             }
         }
@@ -654,12 +679,13 @@ pub(crate) fn backward_node(
                 }
             }
         }
-        Op::Cholesky { arg, n } => {
+        Op::Cholesky { arg, n, scratch } => {
             if wants(*arg) {
                 cholesky_backward(
                     own_values,
                     adjoint,
                     *n,
+                    scratch,
                     &mut before_adjoints[nodes[*arg].start..],
                 );
             }
@@ -720,19 +746,17 @@ pub(crate) fn backward_node(
                     g.fill(0.0);
                 }
                 let (variate, params) = scratch_values.split_first().expect("a variate");
-                let refs: Vec<&[f64]> = params.iter().map(|p| p.as_slice()).collect();
+                let refs = event_params(params);
                 let (variate_gradient, param_gradients) =
                     scratch_gradients.split_first_mut().expect("a variate");
-                let mut gradient_refs: Vec<&mut [f64]> = param_gradients
-                    .iter_mut()
-                    .map(|g| g.as_mut_slice())
-                    .collect();
+                let count_params = param_gradients.len();
+                let mut gradient_refs = event_gradients(param_gradients);
                 let outcome = ppl_dist::event_log_density_gradient(
                     *kind,
                     variate,
-                    &refs,
+                    &refs[..count_params],
                     variate_gradient,
-                    &mut gradient_refs,
+                    &mut gradient_refs[..count_params],
                 );
                 if outcome.is_err() {
                     continue;
@@ -755,12 +779,18 @@ pub(crate) fn backward_node(
 /// of the Cholesky decomposition"): with Φ taking the lower triangle and halving the diagonal,
 /// S = L⁻ᵀ Φ(Lᵀ L̄) L⁻¹ and the symmetric gradient is (S + Sᵀ)/2; an off-diagonal lower entry
 /// stands for both of its symmetric positions.
-fn cholesky_backward(factor: &[f64], adjoint: &[f64], n: usize, target: &mut [f64]) {
+fn cholesky_backward(
+    factor: &[f64],
+    adjoint: &[f64],
+    n: usize,
+    scratch: &mut [f64],
+    target: &mut [f64],
+) {
     if factor.iter().any(|v| !v.is_finite()) {
         return;
     }
+    let (p, transposed) = scratch.split_at_mut(n * n);
     // P = Φ(Lᵀ L̄)
-    let mut p = vec![0.0; n * n];
     for i in 0..n {
         for j in 0..=i {
             let mut sum = 0.0;
@@ -770,7 +800,7 @@ fn cholesky_backward(factor: &[f64], adjoint: &[f64], n: usize, target: &mut [f6
             p[i * n + j] = if i == j { 0.5 * sum } else { sum };
         }
     }
-    // S = L⁻ᵀ P L⁻¹: solve Lᵀ X = P (columns), then S Lᵀ... done as S = L⁻ᵀ (L⁻ᵀ Pᵀ)ᵀ.
+    // Sᵀ = L⁻ᵀ (L⁻ᵀ P)ᵀ, by two triangular solves; P's upper triangle stays zero.
     let solve_upper = |matrix: &mut [f64]| {
         // Overwrites each column c of `matrix` with L⁻ᵀ c.
         for column in 0..n {
@@ -783,19 +813,35 @@ fn cholesky_backward(factor: &[f64], adjoint: &[f64], n: usize, target: &mut [f6
             }
         }
     };
-    solve_upper(&mut p);
-    let mut transposed = vec![0.0; n * n];
+    solve_upper(p);
     for i in 0..n {
         for j in 0..n {
             transposed[i * n + j] = p[j * n + i];
         }
     }
-    solve_upper(&mut transposed);
-    let s = transposed; // = (L⁻ᵀ (L⁻ᵀ P)ᵀ) = L⁻ᵀ Pᵀ L⁻¹, symmetric part taken below
+    solve_upper(transposed);
+    let s = transposed;
     for i in 0..n {
         for j in 0..=i {
             let symmetric = 0.5 * (s[i * n + j] + s[j * n + i]);
             target[i * n + j] += if i == j { symmetric } else { 2.0 * symmetric };
         }
     }
+}
+
+/// One event's parameter slices as a fixed-size array (every event kind has at most two).
+fn event_params(params: &[Vec<f64>]) -> [&[f64]; 2] {
+    let mut refs: [&[f64]; 2] = [&[]; 2];
+    for (slot, p) in refs.iter_mut().zip(params) {
+        *slot = p;
+    }
+    refs
+}
+
+/// One event's parameter gradient buffers as a fixed-size array.
+fn event_gradients(gradients: &mut [Vec<f64>]) -> [&mut [f64]; 2] {
+    let mut iter = gradients.iter_mut();
+    let first: &mut [f64] = iter.next().map_or(&mut [], |g| g.as_mut_slice());
+    let second: &mut [f64] = iter.next().map_or(&mut [], |g| g.as_mut_slice());
+    [first, second]
 }

@@ -122,7 +122,13 @@ impl<'a> Builder<'a> {
         self.let_nodes.retain(|_, node| *node < mark);
     }
 
-    fn push(&mut self, op: Op, shape: Vec<usize>, needs_gradient: bool, values: Vec<f64>) -> NodeId {
+    fn push(
+        &mut self,
+        op: Op,
+        shape: Vec<usize>,
+        needs_gradient: bool,
+        values: Vec<f64>,
+    ) -> NodeId {
         let start = self.program.values.len();
         let len = values.len();
         debug_assert_eq!(len, shape.iter().product::<usize>());
@@ -241,16 +247,16 @@ impl<'a> Builder<'a> {
             ExprKind::Index { base, indices } => {
                 self.depends(base)
                     || indices.iter().any(|index| match index {
-                        ppl_ir::IndexExpr::Single(e) | ppl_ir::IndexExpr::Gather(e) => self.depends(e),
-                        ppl_ir::IndexExpr::Slice { low, high } => self.depends(low) || self.depends(high),
+                        ppl_ir::IndexExpr::Single(e) | ppl_ir::IndexExpr::Gather(e) => {
+                            self.depends(e)
+                        }
+                        ppl_ir::IndexExpr::Slice { low, high } => {
+                            self.depends(low) || self.depends(high)
+                        }
                         ppl_ir::IndexExpr::All => false,
                     })
             }
-            ExprKind::Call { function, args } => match function {
-                // Sizes are known whatever the values.
-                Builtin::Rows | Builtin::Cols => false,
-                _ => args.iter().any(|a| self.depends(a)),
-            },
+            ExprKind::Call { args, .. } => args.iter().any(|a| self.depends(a)),
             ExprKind::NetCall { .. } => true,
         }
     }
@@ -331,8 +337,12 @@ impl<'a> Builder<'a> {
                 let mut evaluated = Vec::with_capacity(indices.len());
                 for index in indices {
                     let depends = match index {
-                        ppl_ir::IndexExpr::Single(e) | ppl_ir::IndexExpr::Gather(e) => self.depends(e),
-                        ppl_ir::IndexExpr::Slice { low, high } => self.depends(low) || self.depends(high),
+                        ppl_ir::IndexExpr::Single(e) | ppl_ir::IndexExpr::Gather(e) => {
+                            self.depends(e)
+                        }
+                        ppl_ir::IndexExpr::Slice { low, high } => {
+                            self.depends(low) || self.depends(high)
+                        }
                         ppl_ir::IndexExpr::All => false,
                     };
                     if depends {
@@ -345,7 +355,10 @@ impl<'a> Builder<'a> {
             }
             ExprKind::Call { function, args } => self.lower_call(*function, args, span),
             ExprKind::NetCall { .. } => Err(unsupported("a call of a net", span)),
-            ExprKind::Literal(_) | ExprKind::Dim(_) | ExprKind::LoopVar(_) | ExprKind::Range { .. } => {
+            ExprKind::Literal(_)
+            | ExprKind::Dim(_)
+            | ExprKind::LoopVar(_)
+            | ExprKind::Range { .. } => {
                 unreachable!("never depends on an unknown")
             }
         }
@@ -354,7 +367,10 @@ impl<'a> Builder<'a> {
     /// A `let`: its value for the current loop iteration, or all iterations stacked.
     fn lower_let(&mut self, id: LetId, reference: &Expr) -> Result<NodeId, TapeError> {
         let definition = &self.model.lets[id.0];
-        let bound = definition.loops.iter().all(|l| self.evaluator.loops[l.0].is_some());
+        let bound = definition
+            .loops
+            .iter()
+            .all(|l| self.evaluator.loops[l.0].is_some());
         let one_iteration = definition.loops.is_empty()
             || (bound && reference.ty.shape.len() == definition.value.ty.shape.len());
         if one_iteration {
@@ -438,7 +454,13 @@ impl<'a> Builder<'a> {
         self.computed(op, shape)
     }
 
-    fn binary(&mut self, function: BinaryFn, a: NodeId, b: NodeId, span: Span) -> Result<NodeId, TapeError> {
+    fn binary(
+        &mut self,
+        function: BinaryFn,
+        a: NodeId,
+        b: NodeId,
+        span: Span,
+    ) -> Result<NodeId, TapeError> {
         let shape = broadcast_or_error(&self.shape(a), &self.shape(b), span)?;
         let len: usize = shape.iter().product();
         let partial = |constant: bool| if constant { Vec::new() } else { vec![0.0; len] };
@@ -479,7 +501,8 @@ impl<'a> Builder<'a> {
     }
 
     fn gather(&mut self, source: NodeId, shape: Vec<usize>, table: Vec<usize>) -> NodeId {
-        let identity = shape == self.shape(source) && table.iter().enumerate().all(|(i, &t)| i == t);
+        let identity =
+            shape == self.shape(source) && table.iter().enumerate().all(|(i, &t)| i == t);
         if identity {
             return source;
         }
@@ -511,11 +534,21 @@ impl<'a> Builder<'a> {
         self.computed(Op::SumGroups { arg: node, groups }, Vec::new())
     }
 
-    fn lower_call(&mut self, function: Builtin, args: &[Expr], span: Span) -> Result<NodeId, TapeError> {
+    fn lower_call(
+        &mut self,
+        function: Builtin,
+        args: &[Expr],
+        span: Span,
+    ) -> Result<NodeId, TapeError> {
         let arity = function.arity();
         if args.len() < arity.0 || args.len() > arity.1 {
             return Err(TapeError::ShapeMismatch {
-                detail: format!("`{}` takes {}..{} arguments", function.name(), arity.0, arity.1),
+                detail: format!(
+                    "`{}` takes {}..{} arguments",
+                    function.name(),
+                    arity.0,
+                    arity.1
+                ),
                 span,
             });
         }
@@ -523,9 +556,18 @@ impl<'a> Builder<'a> {
             Builtin::LeakyRelu => {
                 let slope = match args.get(1) {
                     Some(s) if self.depends(s) => {
-                        return Err(unsupported("a `leaky_relu` slope that depends on an unknown", span));
+                        return Err(unsupported(
+                            "a `leaky_relu` slope that depends on an unknown",
+                            span,
+                        ));
                     }
-                    Some(s) => self.evaluator.eval(s)?.values.first().copied().unwrap_or(0.01),
+                    Some(s) => self
+                        .evaluator
+                        .eval(s)?
+                        .values
+                        .first()
+                        .copied()
+                        .unwrap_or(0.01),
                     None => 0.01,
                 };
                 let x = self.lower(&args[0])?;
@@ -536,7 +578,11 @@ impl<'a> Builder<'a> {
                 self.binary(BinaryFn::Pow, a, b, span)
             }
             Builtin::Min | Builtin::Max if args.len() == 2 => {
-                let f = if function == Builtin::Min { BinaryFn::Min } else { BinaryFn::Max };
+                let f = if function == Builtin::Min {
+                    BinaryFn::Min
+                } else {
+                    BinaryFn::Max
+                };
                 let (a, b) = (self.lower(&args[0])?, self.lower(&args[1])?);
                 self.binary(f, a, b, span)
             }
@@ -626,7 +672,9 @@ impl<'a> Builder<'a> {
                     });
                 };
                 let by_row = function == Builtin::Rowsum;
-                let groups = (0..n * m).map(|t| if by_row { t / m } else { t % m }).collect();
+                let groups = (0..n * m)
+                    .map(|t| if by_row { t / m } else { t % m })
+                    .collect();
                 let shape = vec![if by_row { n } else { m }];
                 let sums = self.computed(Op::SumGroups { arg: x, groups }, shape);
                 if function == Builtin::Colmean {
@@ -656,7 +704,10 @@ impl<'a> Builder<'a> {
                 let x = self.lower(&args[0])?;
                 let shape = self.shape(x);
                 match shape[..] {
-                    [n, m] if n == m => Ok(self.computed(Op::Cholesky { arg: x, n }, shape)),
+                    [n, m] if n == m => {
+                        let scratch = vec![0.0; 2 * n * n];
+                        Ok(self.computed(Op::Cholesky { arg: x, n, scratch }, shape))
+                    }
                     _ => Err(TapeError::ShapeMismatch {
                         detail: "`cholesky` needs a square matrix".into(),
                         span,
@@ -673,7 +724,12 @@ impl<'a> Builder<'a> {
 
     /// Builtins that only move elements: the generic builtin is run on the elements' source
     /// numbers (1-based; 0 marks a structural zero), which gives the gather table.
-    fn rearrangement(&mut self, function: Builtin, args: &[Expr], span: Span) -> Result<NodeId, TapeError> {
+    fn rearrangement(
+        &mut self,
+        function: Builtin,
+        args: &[Expr],
+        span: Span,
+    ) -> Result<NodeId, TapeError> {
         let mut sources: Vec<NodeId> = Vec::new();
         let mut encoded: Vec<Array<f64>> = Vec::new();
         let mut next = 1.0;
@@ -696,9 +752,8 @@ impl<'a> Builder<'a> {
         let mut table = Vec::with_capacity(placed.len());
         for &code in &placed.values {
             if code == 0.0 {
-                let node = *zero.get_or_insert_with(|| {
-                    self.push(Op::Constant, Vec::new(), false, vec![0.0])
-                });
+                let node = *zero
+                    .get_or_insert_with(|| self.push(Op::Constant, Vec::new(), false, vec![0.0]));
                 table.push((node, 0));
                 continue;
             }
@@ -754,7 +809,13 @@ impl<'a> Builder<'a> {
             let difference = self.binary(BinaryFn::Sub, left, right, span)?;
             let squares = self.unary(UnaryFn::Square, difference);
             let groups = (0..n * n * d).map(|t| t / d).collect();
-            self.computed(Op::SumGroups { arg: squares, groups }, vec![n, n])
+            self.computed(
+                Op::SumGroups {
+                    arg: squares,
+                    groups,
+                },
+                vec![n, n],
+            )
         };
         let alpha = self.lower(&args[1])?;
         let rho = self.lower(&args[2])?;
@@ -774,7 +835,12 @@ impl<'a> Builder<'a> {
     }
 
     /// `Σ log p(inputs[0] | inputs[1..])` over the broadcast batch.
-    fn density(&mut self, kind: DistKind, inputs: Vec<NodeId>, span: Span) -> Result<NodeId, TapeError> {
+    fn density(
+        &mut self,
+        kind: DistKind,
+        inputs: Vec<NodeId>,
+        span: Span,
+    ) -> Result<NodeId, TapeError> {
         let (variate_rank, param_ranks) = event_ranks(kind);
         if param_ranks.len() + 1 != inputs.len() {
             return Err(TapeError::ShapeMismatch {
@@ -803,7 +869,13 @@ impl<'a> Builder<'a> {
         if kind.is_scalar() {
             let partials = inputs
                 .iter()
-                .map(|&n| if self.is_constant(n) { Vec::new() } else { vec![0.0; count] })
+                .map(|&n| {
+                    if self.is_constant(n) {
+                        Vec::new()
+                    } else {
+                        vec![0.0; count]
+                    }
+                })
                 .collect();
             let op = Op::ScalarDensity {
                 kind,

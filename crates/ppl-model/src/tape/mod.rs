@@ -9,14 +9,17 @@ mod error;
 mod eval;
 mod functions;
 mod graph;
-mod lower;
 mod layout;
+mod lower;
 mod numerics;
 mod transform;
 
 pub use array::Array;
+pub use density::Tape;
 pub use error::TapeError;
 pub use layout::{
     Bindings, Draw, ParameterEntry, ParameterLayout, log_density_oracle, oracle_gradient,
 };
-pub use density::Tape;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,380 @@
+//! Running NUTS or static HMC for `ppl run`: settings from the flags, chains in parallel with
+//! draws streamed to CmdStan-layout files, Ctrl-C keeping what was drawn, a progress line on a
+//! terminal, and the summary and plain-words warnings of LANGUAGE.md §8.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use ppl_infer::mcmc::{DrawEvent, Kernel, RunControl, SamplerSettings};
+use ppl_model::posterior::Posterior;
+use ppl_syntax::codes;
+use serde_json::json;
+
+use crate::draws::{ChainWriter, sampler_totals, summarise};
+use crate::frontend::{CommandError, Exit};
+use crate::output::{RunReport, number};
+
+/// What the sampler needs from the command line.
+pub struct McmcOptions<'a> {
+    pub kernel: Kernel,
+    pub chains: usize,
+    pub warmup: usize,
+    pub draws: usize,
+    pub seed: u64,
+    pub chain_id: u64,
+    pub max_depth: u32,
+    pub target_accept: f64,
+    pub dense: bool,
+    pub out: Option<&'a Path>,
+    pub model_name: String,
+    /// Latents whose prior scale depends on other unknowns: the usual cure for divergences is a
+    /// non-centred form of these.
+    pub centred: Vec<String>,
+}
+
+/// Set by the Ctrl-C handler; every chain checks it each iteration.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+pub fn run(posterior: &Posterior, options: &McmcOptions<'_>) -> Result<RunReport, CommandError> {
+    let settings = SamplerSettings {
+        kernel: options.kernel,
+        num_warmup: options.warmup,
+        num_draws: options.draws,
+        num_chains: options.chains,
+        seed: options.seed,
+        chain_id_offset: options.chain_id,
+        max_depth: options.max_depth,
+        target_accept: options.target_accept,
+        dense_metric: options.dense,
+        ..SamplerSettings::default()
+    };
+    let _ = ctrlc::set_handler(|| STOP.store(true, Ordering::SeqCst));
+    let io_error = |e: std::io::Error, path: &Path| {
+        CommandError::message(
+            codes::DATA_UNREADABLE,
+            format!("cannot write `{}`: {e}", path.display()),
+            Exit::Usage,
+        )
+    };
+    let column_names: Vec<String> = posterior.columns.iter().map(|c| c.csv.clone()).collect();
+    let mut writers = Vec::new();
+    if let Some(dir) = options.out {
+        std::fs::create_dir_all(dir).map_err(|e| io_error(e, dir))?;
+        for index in 0..options.chains {
+            let id = options.chain_id + index as u64 + 1;
+            let path = dir.join(format!("chain-{id}.csv"));
+            let comments = vec![
+                format!("model = {}", options.model_name),
+                format!("method = sample ({})", kernel_name(options.kernel)),
+                format!("num_samples = {}", options.draws),
+                format!("num_warmup = {}", options.warmup),
+                format!("max_depth = {}", options.max_depth),
+                format!("delta = {}", options.target_accept),
+                format!(
+                    "metric = {}",
+                    if options.dense { "dense_e" } else { "diag_e" }
+                ),
+                format!("chain_id = {id}"),
+                format!("seed = {}", options.seed),
+            ];
+            let writer = ChainWriter::create(&path, &comments, &column_names)
+                .map_err(|e| io_error(e, &path))?;
+            writers.push(Mutex::new(Some(writer)));
+        }
+    }
+    // The rows kept in memory are exactly the rows written, so the summary is computed from the
+    // values in the files.
+    let rows: Vec<Mutex<Vec<Vec<f64>>>> = (0..options.chains)
+        .map(|_| Mutex::new(Vec::new()))
+        .collect();
+    let write_failure: Mutex<Option<String>> = Mutex::new(None);
+    let sink = |event: &DrawEvent<'_>| {
+        if event.warmup {
+            return;
+        }
+        let Ok(values) = posterior.row(event.position) else {
+            return;
+        };
+        let s = event.stats;
+        let sampler = [
+            s.lp,
+            s.accept_stat,
+            s.step_size,
+            f64::from(s.tree_depth),
+            f64::from(s.n_leapfrog),
+            if s.divergent { 1.0 } else { 0.0 },
+            s.energy,
+        ];
+        if let Some(writer) = writers.get(event.chain_index)
+            && let Some(writer) = writer.lock().expect("writer lock").as_mut()
+            && let Err(error) = writer.write_draw(&sampler, &values)
+        {
+            *write_failure.lock().expect("lock") =
+                Some(format!("{}: {error}", writer.path.display()));
+            STOP.store(true, Ordering::SeqCst);
+        }
+        let mut row = sampler.to_vec();
+        row.extend(values);
+        rows[event.chain_index].lock().expect("rows lock").push(row);
+    };
+    let progress: Vec<AtomicUsize> = (0..options.chains).map(|_| AtomicUsize::new(0)).collect();
+    let initial: Vec<Option<Vec<f64>>> = vec![None; options.chains];
+    let control = RunControl {
+        initial_positions: &initial,
+        stop: Some(&STOP),
+        progress: Some(&progress),
+        draw_sink: Some(&sink),
+    };
+    let started = Instant::now();
+    let done = AtomicBool::new(false);
+    let total = options.warmup + options.draws;
+    let result = std::thread::scope(|scope| {
+        if std::io::stderr().is_terminal() {
+            scope.spawn(|| show_progress(&progress, total, &done));
+        }
+        let result = ppl_infer::sample_chains(&posterior.tape, &settings, &control);
+        done.store(true, Ordering::SeqCst);
+        result
+    });
+    let seconds = started.elapsed().as_secs_f64();
+    let outputs = result.map_err(|error| sampler_error(&error))?;
+    if let Some(failure) = write_failure.lock().expect("lock").take() {
+        return Err(CommandError::message(
+            codes::DATA_UNREADABLE,
+            format!("cannot write draws: {failure}"),
+            Exit::Usage,
+        ));
+    }
+    let interrupted = outputs.iter().any(|o| o.interrupted);
+    for (writer, output) in writers.iter().zip(&outputs) {
+        if let Some(writer) = writer.lock().expect("lock").take() {
+            let path = writer.path.clone();
+            let comments = vec![
+                String::new(),
+                format!(
+                    " Elapsed Time: {:.3} seconds (Warm-up)",
+                    output.warmup_seconds
+                ),
+                format!(
+                    "               {:.3} seconds (Sampling)",
+                    output.sampling_seconds
+                ),
+                format!(
+                    "               {:.3} seconds (Total)",
+                    output.warmup_seconds + output.sampling_seconds
+                ),
+            ];
+            writer.finish(&comments).map_err(|e| io_error(e, &path))?;
+        }
+    }
+    let chains: Vec<Vec<Vec<f64>>> = rows
+        .into_iter()
+        .map(|m| m.into_inner().expect("rows"))
+        .collect();
+    let mut columns: Vec<String> = crate::draws::SAMPLER_COLUMNS
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    columns.extend(column_names);
+    let summary = summarise(&columns, &chains);
+    let totals = sampler_totals(&chains, options.max_depth);
+    let mut report = RunReport {
+        method: kernel_name(options.kernel).into(),
+        seconds,
+        summary,
+        ..RunReport::default()
+    };
+    report.notes.push(format!(
+        "{} chain{} x ({} warmup + {} draws), seed {}{}",
+        options.chains,
+        if options.chains == 1 { "" } else { "s" },
+        options.warmup,
+        options.draws,
+        options.seed,
+        if interrupted {
+            "; INTERRUPTED: the summary uses the draws so far"
+        } else {
+            ""
+        }
+    ));
+    let step_sizes: Vec<f64> = outputs.iter().map(|o| o.step_size).collect();
+    report
+        .diagnostics
+        .insert("divergences".into(), json!(totals.divergences));
+    report
+        .diagnostics
+        .insert("max_treedepth_hits".into(), json!(totals.max_depth_hits));
+    report.diagnostics.insert(
+        "ebfmi".into(),
+        json!(totals.ebfmi.iter().map(|v| number(*v)).collect::<Vec<_>>()),
+    );
+    report.diagnostics.insert(
+        "step_size".into(),
+        json!(step_sizes.iter().map(|v| number(*v)).collect::<Vec<_>>()),
+    );
+    report.diagnostics.insert(
+        "warmup_divergences".into(),
+        json!(outputs.iter().map(|o| o.warmup_divergences).sum::<usize>()),
+    );
+    report
+        .diagnostics
+        .insert("chains".into(), json!(options.chains));
+    report
+        .diagnostics
+        .insert("draws".into(), json!(totals.draws));
+    report
+        .diagnostics
+        .insert("interrupted".into(), json!(interrupted));
+    let max_rhat = report
+        .summary
+        .iter()
+        .map(|r| r.rhat)
+        .fold(f64::NAN, f64::max);
+    let min_ess = report
+        .summary
+        .iter()
+        .map(|r| r.ess_bulk)
+        .fold(f64::NAN, f64::min);
+    report
+        .diagnostics
+        .insert("max_rhat".into(), number(max_rhat));
+    report
+        .diagnostics
+        .insert("min_ess_bulk".into(), number(min_ess));
+    report.warnings = warnings(&report, &totals, options);
+    if let Some(dir) = options.out {
+        report
+            .notes
+            .push(format!("draws: {}", dir.join("chain-*.csv").display()));
+    }
+    Ok(report)
+}
+
+fn kernel_name(kernel: Kernel) -> &'static str {
+    match kernel {
+        Kernel::Nuts => "nuts",
+        Kernel::StaticHmc(_) => "hmc",
+    }
+}
+
+/// Plain-words warnings, as a statistician would want them.
+fn warnings(
+    report: &RunReport,
+    totals: &crate::draws::SamplerTotals,
+    options: &McmcOptions<'_>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    if totals.divergences > 0 {
+        let advice = match options.centred.as_slice() {
+            [] => {
+                "consider reparameterising, or raising the target acceptance (`--adapt-delta 0.95`)"
+                    .to_string()
+            }
+            names => format!(
+                "consider a non-centred form of {} (e.g. `{} = mu + tau * {}_raw` with `{}_raw ~ Normal(0, 1)`), or raise `--adapt-delta`",
+                names
+                    .iter()
+                    .map(|n| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                names[0],
+                names[0],
+                names[0]
+            ),
+        };
+        out.push(format!(
+            "{} divergent transition{} after warmup: the sampler could not follow the posterior's curvature and the draws may be biased; {advice}",
+            totals.divergences,
+            if totals.divergences == 1 { "" } else { "s" }
+        ));
+    }
+    if totals.max_depth_hits > 0 {
+        out.push(format!(
+            "{} transition{} hit the maximum tree depth {}: sampling is slow; a strongly correlated or badly scaled posterior (try `--dense`) or a larger `--max-depth`",
+            totals.max_depth_hits,
+            if totals.max_depth_hits == 1 { "" } else { "s" },
+            options.max_depth
+        ));
+    }
+    for (chain, value) in totals.ebfmi.iter().enumerate() {
+        if *value < 0.3 {
+            out.push(format!(
+                "chain {} has E-BFMI {value:.2} (below 0.3): the momentum resampling explores the energy poorly; the posterior may have heavy tails, consider reparameterising",
+                chain + 1
+            ));
+        }
+    }
+    let high_rhat: Vec<&str> = report
+        .summary
+        .iter()
+        .filter(|r| r.rhat > 1.01)
+        .map(|r| r.name.as_str())
+        .collect();
+    if !high_rhat.is_empty() && options.chains > 1 {
+        out.push(format!(
+            "R-hat above 1.01 for {}: the chains disagree, so they have not converged; run longer or reparameterise",
+            preview(&high_rhat)
+        ));
+    }
+    let low_ess: Vec<&str> = report
+        .summary
+        .iter()
+        .filter(|r| r.ess_bulk < 100.0 * options.chains as f64)
+        .map(|r| r.name.as_str())
+        .collect();
+    if !low_ess.is_empty() {
+        out.push(format!(
+            "bulk ESS below {} for {}: too few effective draws for reliable means and intervals; run more draws",
+            100 * options.chains,
+            preview(&low_ess)
+        ));
+    }
+    out
+}
+
+fn preview(names: &[&str]) -> String {
+    let shown: Vec<String> = names.iter().take(5).map(|n| format!("`{n}`")).collect();
+    if names.len() > 5 {
+        format!("{} and {} more", shown.join(", "), names.len() - 5)
+    } else {
+        shown.join(", ")
+    }
+}
+
+fn sampler_error(error: &ppl_infer::SamplerError) -> CommandError {
+    let code = match error {
+        ppl_infer::SamplerError::Initialization { .. }
+        | ppl_infer::SamplerError::InitialValue { .. } => codes::NO_START,
+        ppl_infer::SamplerError::Settings(_) => codes::BAD_SETTING,
+        _ => codes::METHOD_NOT_APPLICABLE,
+    };
+    let mut diagnostic = ppl_syntax::Diagnostic::unplaced(code, error.to_string());
+    if code == codes::NO_START {
+        diagnostic = diagnostic.with_hint(
+            "no starting point in (-2, 2) on the unconstrained scale gives a finite log density: check the statement named above for impossible values (a scale <= 0, data outside the support)",
+        );
+    }
+    CommandError::new(vec![diagnostic], None, Exit::InferenceFailed)
+}
+
+/// A one-line progress display on stderr, only on a terminal.
+fn show_progress(progress: &[AtomicUsize], total: usize, done: &AtomicBool) {
+    let total_all = (total * progress.len()).max(1);
+    while !done.load(Ordering::SeqCst) {
+        let sum: usize = progress.iter().map(|p| p.load(Ordering::Relaxed)).sum();
+        eprint!(
+            "\rsampling: {:>3}% ({sum}/{total_all} iterations)",
+            100 * sum / total_all
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprint!("\r{:60}\r", "");
+}
+
+/// Where a run's draws go: `--out DIR`, if given.
+pub fn out_dir(out: Option<&PathBuf>) -> Option<&Path> {
+    out.map(PathBuf::as_path)
+}

@@ -1,0 +1,149 @@
+//! A model's posterior as the gradient-based engines see it: the tape over every continuous
+//! unknown, and the mapping from an unconstrained draw to the named output columns (the unknowns
+//! on their constrained scale, then the `let`s that depend on them, as Stan's generated
+//! quantities).
+
+use ppl_ir::{ElemType, Model, VarId};
+use ppl_syntax::{Diagnostic, Span, codes};
+
+use crate::BoundData;
+use crate::names::{column_names, element_names};
+use crate::tape::{Bindings, Tape, TapeError};
+
+/// One output column of a draw.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutputColumn {
+    /// Stan's display form: `theta[1,2]`.
+    pub display: String,
+    /// CmdStan's CSV form: `theta.1.2`.
+    pub csv: String,
+}
+
+/// The posterior of a model bound to data.
+#[derive(Clone)]
+pub struct Posterior {
+    pub tape: Tape,
+    pub columns: Vec<OutputColumn>,
+    pub sampled: Vec<VarId>,
+}
+
+impl Posterior {
+    /// Builds the tape over every continuous unknown (latents and, when asked to sample them,
+    /// params). Discrete unknowns are not handled here: the caller says why.
+    pub fn new(model: &Model, bound: &BoundData, source: &str) -> Result<Posterior, Diagnostic> {
+        let sampled: Vec<VarId> = model
+            .unknowns()
+            .filter(|v| v.ty.elem == ElemType::Real)
+            .map(|v| v.id)
+            .collect();
+        let mut bindings = Bindings::new(model, bound.dims.clone());
+        for (index, values) in bound.observed.iter().enumerate() {
+            if let Some(values) = values {
+                bindings.set(VarId(index), values.clone());
+            }
+        }
+        let labels = model
+            .terms
+            .iter()
+            .map(|t| statement_label(source, t.span))
+            .collect();
+        let tape =
+            Tape::new(model, &bindings, &sampled, labels).map_err(|e| tape_diagnostic(&e))?;
+        let mut columns = Vec::new();
+        for entry in &tape.layout().entries {
+            push_columns(&mut columns, &entry.name, &entry.shape);
+        }
+        let zero = vec![0.0; tape.layout().dim];
+        if let Ok(draw) = tape.constrain(&zero) {
+            for (id, value) in &draw.lets {
+                push_columns(&mut columns, &model.lets[id.0].name, &value.shape);
+            }
+        }
+        Ok(Posterior {
+            tape,
+            columns,
+            sampled,
+        })
+    }
+
+    /// The output row of one unconstrained position, in `columns` order.
+    pub fn row(&self, position: &[f64]) -> Result<Vec<f64>, TapeError> {
+        let draw = self.tape.constrain(position)?;
+        let mut row = Vec::with_capacity(self.columns.len());
+        for (_, value) in &draw.variables {
+            row.extend_from_slice(&value.values);
+        }
+        for (_, value) in &draw.lets {
+            row.extend_from_slice(&value.values);
+        }
+        // A let whose shape changed with the values cannot happen (shapes are symbolic); pad or
+        // cut defensively so every row has one value per column.
+        row.resize(self.columns.len(), f64::NAN);
+        Ok(row)
+    }
+}
+
+fn push_columns(columns: &mut Vec<OutputColumn>, name: &str, shape: &[usize]) {
+    let count = shape.iter().product();
+    for (display, csv) in element_names(name, count, shape)
+        .into_iter()
+        .zip(column_names(name, shape))
+    {
+        columns.push(OutputColumn { display, csv });
+    }
+}
+
+/// "line 12: `y ~ Normal(mu, sigma)`": how a failing term is named in error messages.
+pub fn statement_label(source: &str, span: Span) -> String {
+    let text = source.get(span.range()).unwrap_or("").trim();
+    let line = source
+        .get(..span.start)
+        .map(|s| s.matches('\n').count() + 1)
+        .unwrap_or(0);
+    let first_line = text.lines().next().unwrap_or("");
+    format!("line {line}: `{first_line}`")
+}
+
+/// A tape that cannot be built (an index out of range in the data, ...) as a diagnostic.
+pub fn tape_diagnostic(error: &TapeError) -> Diagnostic {
+    match error.span() {
+        Some(span) => {
+            Diagnostic::error(codes::DATA_OUT_OF_BOUNDS, span, error.to_string()).with_label("here")
+        }
+        None => Diagnostic::unplaced(codes::UNSUPPORTED, error.to_string()),
+    }
+}
+
+/// Latents in centred form: a `~` whose scale (an argument after the first) depends on other
+/// unknowns, as `theta ~ Normal(mu, tau)` with `tau` latent. Divergences in hierarchical models
+/// usually come from these, and a non-centred form cures them.
+pub fn centred_latents(model: &Model) -> Vec<String> {
+    let mut out = Vec::new();
+    for term in &model.terms {
+        let ppl_ir::TermKind::Tilde { target, args, .. } = &term.kind else {
+            continue;
+        };
+        let ppl_ir::ExprKind::Variable(id) = target.kind else {
+            continue;
+        };
+        let variable = &model.variables[id.0];
+        if variable.role != ppl_ir::Role::Latent {
+            continue;
+        }
+        let scale_depends = args.iter().skip(1).any(|arg| {
+            let mut found = false;
+            ppl_ir::check::visit(arg, &mut |e| match &e.kind {
+                ppl_ir::ExprKind::Variable(v) => {
+                    found |= model.variables[v.0].role != ppl_ir::Role::Observed
+                }
+                ppl_ir::ExprKind::Let(l) => found |= model.lets[l.0].depends_on_unknowns,
+                _ => {}
+            });
+            found
+        });
+        if scale_depends && !out.contains(&variable.name) {
+            out.push(variable.name.clone());
+        }
+    }
+    out
+}

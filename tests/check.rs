@@ -1,0 +1,47 @@
+//! Models in every form LANGUAGE.md shows (`tests/check/*.model`) pass `ppl check`, and their IR
+//! (`ppl check --ir`) matches the golden `.ir` file beside them (created when missing, refreshed
+//! with `UPDATE_EXPECT=1`).
+
+use std::path::Path;
+use std::process::Command;
+
+#[test]
+fn every_language_form_checks_and_prints_its_ir() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let update = std::env::var_os("UPDATE_EXPECT").is_some();
+    let mut failures = Vec::new();
+    let mut files: Vec<_> = std::fs::read_dir(root.join("tests/check"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "model"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 10);
+    for path in files {
+        let output = Command::new(env!("CARGO_BIN_EXE_ppl"))
+            .args(["check", "--ir"])
+            .arg(&path)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if output.status.code() != Some(0) {
+            failures.push(format!(
+                "{name}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            ));
+            continue;
+        }
+        let ir = String::from_utf8_lossy(&output.stdout).to_string();
+        let golden = path.with_extension("ir");
+        if update || !golden.exists() {
+            std::fs::write(&golden, &ir).unwrap();
+        } else if std::fs::read_to_string(&golden).unwrap() != ir {
+            failures.push(format!(
+                "{name}: IR differs from {} (UPDATE_EXPECT=1 to refresh)\n{ir}",
+                golden.display()
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -24,10 +24,12 @@ fn main() -> ExitCode {
     let arguments: Vec<String> = std::env::args().skip(1).collect();
     let result = match arguments.first().map(String::as_str) {
         Some("em") => EmCommand::parse(&arguments[1..]).and_then(|command| command.run()),
-        _ => Err(format!(
+        _ => Err(
             "usage: ppl-bench em --data FILE.csv --k K [--seed S] [--restarts R] [--tol T] \
-             [--max-iter M] [--reg LAMBDA] [--threads N] [--repeat R] [--peer-python PATH] [--no-peer]"
-        )),
+             [--max-iter M] [--reg LAMBDA] [--threads N] [--repeat R] [--peer-python PATH] \
+             [--no-peer]"
+                .to_string(),
+        ),
     };
     match result {
         Ok(report) => {

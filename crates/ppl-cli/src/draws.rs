@@ -107,6 +107,8 @@ pub struct ChainFile {
     pub rows: Vec<Vec<f64>>,
     /// The `# chain_id = K` comment, if present.
     pub chain_id: Option<u64>,
+    /// The `# max_depth = D` comment, if present.
+    pub max_depth: Option<u32>,
 }
 
 impl ChainFile {
@@ -116,6 +118,7 @@ impl ChainFile {
         let mut columns: Option<Vec<String>> = None;
         let mut rows = Vec::new();
         let mut chain_id = None;
+        let mut max_depth = None;
         for (number, line) in BufReader::new(file).lines().enumerate() {
             let line =
                 line.map_err(|e| format!("`{}` line {}: {e}", path.display(), number + 1))?;
@@ -123,6 +126,9 @@ impl ChainFile {
             if let Some(comment) = line.strip_prefix('#') {
                 if let Some(id) = comment.trim().strip_prefix("chain_id = ") {
                     chain_id = id.trim().parse().ok();
+                }
+                if let Some(depth) = comment.trim().strip_prefix("max_depth = ") {
+                    max_depth = depth.trim().parse().ok();
                 }
                 continue;
             }
@@ -161,6 +167,7 @@ impl ChainFile {
             columns,
             rows,
             chain_id,
+            max_depth,
         })
     }
 

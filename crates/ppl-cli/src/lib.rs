@@ -35,6 +35,8 @@ enum Command {
     Check(commands::check::CheckArgs),
     /// Draw a data set from the model with unknowns fixed by --set.
     Simulate(commands::simulate::SimulateArgs),
+    /// Merge chains from one or many runs (directories or draws CSV files) and print diagnostics.
+    Summary(commands::summary::SummaryArgs),
 }
 
 /// Runs the command line and returns the exit status.
@@ -50,6 +52,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => commands::run::run(args),
         Command::Check(args) => commands::check::run(args),
         Command::Simulate(args) => commands::simulate::run(args),
+        Command::Summary(args) => commands::summary::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

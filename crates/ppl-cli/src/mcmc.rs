@@ -38,7 +38,20 @@ pub struct McmcOptions<'a> {
 /// Set by the Ctrl-C handler; every chain checks it each iteration.
 static STOP: AtomicBool = AtomicBool::new(false);
 
-pub fn run(posterior: &Posterior, options: &McmcOptions<'_>) -> Result<RunReport, CommandError> {
+/// The post-warmup draws of a run, as summarised: `columns` are the sampler columns then the
+/// output columns (CSV names), and each chain is a list of rows in that order. The REPL
+/// evaluates expressions over these.
+pub struct Draws {
+    pub columns: Vec<String>,
+    pub chains: Vec<Vec<Vec<f64>>>,
+}
+
+pub fn run(
+    posterior: &Posterior,
+    options: &McmcOptions<'_>,
+) -> Result<(RunReport, Draws), CommandError> {
+    // A Ctrl-C that stopped an earlier run in the same process (the REPL) must not stop this one.
+    STOP.store(false, Ordering::SeqCst);
     let settings = SamplerSettings {
         kernel: options.kernel,
         num_warmup: options.warmup,
@@ -250,7 +263,7 @@ pub fn run(posterior: &Posterior, options: &McmcOptions<'_>) -> Result<RunReport
             .notes
             .push(format!("draws: {}", dir.join("chain-*.csv").display()));
     }
-    Ok(report)
+    Ok((report, Draws { columns, chains }))
 }
 
 fn kernel_name(kernel: Kernel) -> &'static str {

@@ -112,7 +112,10 @@ impl RunReport {
                 "\n{:<width$} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>8} {:>6}\n",
                 "", "mean", "sd", "5%", "50%", "95%", "mcse", "ess_bulk", "ess_tail", "rhat"
             ));
-            for r in &self.summary {
+            // A long table hides the warnings below it: show the first rows, the rest are in the
+            // JSON and the draws files.
+            const SHOWN: usize = 40;
+            for r in self.summary.iter().take(SHOWN) {
                 out.push_str(&format!(
                     "{:<width$} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8.0} {:>8.0} {:>6.3}\n",
                     r.name,
@@ -125,6 +128,12 @@ impl RunReport {
                     r.ess_bulk,
                     r.ess_tail,
                     r.rhat
+                ));
+            }
+            if self.summary.len() > SHOWN {
+                out.push_str(&format!(
+                    "... {} more rows (all of them in `--format json` and the draws files)\n",
+                    self.summary.len() - SHOWN
                 ));
             }
         }

@@ -352,7 +352,7 @@ impl DistKind {
             .expect("every DistKind is in the catalogue")
     }
     /// Whether the variate and every parameter are scalars: the kinds the generic
-    /// [`crate::density::scalar_log_density`] kernel handles.
+    /// `density::scalar_log_density` kernel handles.
     pub fn is_scalar(self) -> bool {
         self.family().variate_rank == 0
             && self.parameterisation().params.iter().all(|p| p.rank == 0)

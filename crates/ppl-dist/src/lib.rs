@@ -1,10 +1,17 @@
 //! Probability distributions, constraint transforms and special functions: the numerical
 //! vocabulary shared by the model layer and the engines. Knows nothing of syntax or the IR.
 
+// Domain checks are written `!(sigma > 0.0)` on purpose: unlike `sigma <= 0.0` they also reject NaN.
+#![allow(
+    clippy::neg_cmp_op_on_partial_ord,
+    reason = "`!(x > 0.0)` rejects NaN as well as non-positive values"
+)]
+
 pub mod catalog;
 pub mod density;
 pub mod sample;
 pub mod special;
+pub mod transform;
 
 pub use catalog::{DistKind, Family, ParamSpec, Parameterisation, Support, families, family};
 pub use density::{
@@ -13,3 +20,4 @@ pub use density::{
 };
 pub use sample::{SampleError, sample, sample_multinomial};
 pub use special::Real;
+pub use transform::{Constraint, TransformError};

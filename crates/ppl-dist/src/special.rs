@@ -222,8 +222,8 @@ pub fn log1p_exp(x: f64) -> f64 {
 /// `ln Σ e^(x_i)`; `-inf` for an empty slice or when every term is `-inf`.
 pub fn log_sum_exp(values: &[f64]) -> f64 {
     let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    if max == f64::NEG_INFINITY || max == f64::INFINITY || max.is_nan() {
-        // A NaN anywhere propagates through the sum below; handle the all-infinite cases here.
+    if !max.is_finite() {
+        // `f64::max` skips NaN, so look for one before answering ±inf.
         if values.iter().any(|v| v.is_nan()) {
             return f64::NAN;
         }

@@ -227,7 +227,8 @@ fn chi_square(
 #[test]
 fn discrete_samplers_pass_chi_square() {
     use DistKind::*;
-    let cases: &[(DistKind, &[&[f64]], std::ops::RangeInclusive<i64>)] = &[
+    type DiscreteCase<'a> = (DistKind, &'a [&'a [f64]], std::ops::RangeInclusive<i64>);
+    let cases: &[DiscreteCase] = &[
         (Bernoulli, &[&[0.3]], 0..=1),
         (BernoulliLogit, &[&[-0.8]], 0..=1),
         (Binomial, &[&[12.0], &[0.35]], 0..=12),

@@ -5,6 +5,8 @@ pub mod bind;
 pub mod mixture;
 pub mod names;
 pub mod posterior;
+pub mod query;
+pub mod simulate;
 pub mod tape;
 
 pub use bind::{BoundData, bind, needs_data};

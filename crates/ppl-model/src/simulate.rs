@@ -37,7 +37,11 @@ impl SimulatedTable {
                 .iter()
                 .zip(&self.integer)
                 .map(|(column, integer)| {
-                    if *integer { format!("{}", column[row] as i64) } else { format!("{}", column[row]) }
+                    if *integer {
+                        format!("{}", column[row] as i64)
+                    } else {
+                        format!("{}", column[row])
+                    }
                 })
                 .collect();
             out.push_str(&cells.join(","));
@@ -47,10 +51,21 @@ impl SimulatedTable {
     }
 }
 
-pub fn simulate(model: &Model, request: &SimulationRequest) -> Result<SimulatedTable, Vec<Diagnostic>> {
-    let fixed = |name: &str| request.fixed.iter().find(|(n, _)| n == name).map(|(_, v)| v);
+pub fn simulate(
+    model: &Model,
+    request: &SimulationRequest,
+) -> Result<SimulatedTable, Vec<Diagnostic>> {
+    let fixed = |name: &str| {
+        request
+            .fixed
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v)
+    };
     for (name, _) in &request.fixed {
-        let known = model.variable(name).is_some_and(|v| v.role != Role::Observed)
+        let known = model
+            .variable(name)
+            .is_some_and(|v| v.role != Role::Observed)
             || model.dims.iter().any(|d| &d.name == name);
         if !known {
             return Err(vec![Diagnostic::unplaced(
@@ -76,23 +91,35 @@ pub fn simulate(model: &Model, request: &SimulationRequest) -> Result<SimulatedT
             (None, true, Some(n)) => n,
             _ => {
                 return Err(vec![
-                    Diagnostic::error(codes::BAD_SET, dim.span, format!("the size `{}` is not given", dim.name))
-                        .with_label("simulate needs every dimension")
-                        .with_hint(format!("pass `--n N` for the data length or `--set {}=...`", dim.name)),
+                    Diagnostic::error(
+                        codes::BAD_SET,
+                        dim.span,
+                        format!("the size `{}` is not given", dim.name),
+                    )
+                    .with_label("simulate needs every dimension")
+                    .with_hint(format!(
+                        "pass `--n N` for the data length or `--set {}=...`",
+                        dim.name
+                    )),
                 ]);
             }
         };
         dims.push(value);
     }
     let shape_of = |v: &ppl_ir::Variable| -> Vec<usize> {
-        v.ty.shape.iter().map(|s| s.evaluate(&dims).max(0) as usize).collect()
+        v.ty.shape
+            .iter()
+            .map(|s| s.evaluate(&dims).max(0) as usize)
+            .collect()
     };
     let mut values: Vec<Option<Array<f64>>> = vec![None; model.variables.len()];
     for variable in &model.variables {
         let shape = shape_of(variable);
         let count: usize = shape.iter().product();
         let given = fixed(&variable.name).cloned().or_else(|| {
-            (variable.role == Role::Observed).then(|| variable.init.as_ref().and_then(crate::bind::literal_values)).flatten()
+            (variable.role == Role::Observed)
+                .then(|| variable.init.as_ref().and_then(crate::bind::literal_values))
+                .flatten()
         });
         if let Some(given) = given {
             if given.len() != count {
@@ -100,7 +127,12 @@ pub fn simulate(model: &Model, request: &SimulationRequest) -> Result<SimulatedT
                     Diagnostic::error(
                         codes::BAD_SET,
                         variable.name_span,
-                        format!("`--set {}` gives {} values but `{}` has {count}", variable.name, given.len(), variable.name),
+                        format!(
+                            "`--set {}` gives {} values but `{}` has {count}",
+                            variable.name,
+                            given.len(),
+                            variable.name
+                        ),
                     )
                     .with_label(format!("declared as `{}`", variable.declared_as)),
                 ]);
@@ -108,9 +140,14 @@ pub fn simulate(model: &Model, request: &SimulationRequest) -> Result<SimulatedT
             values[variable.id.0] = Some(Array::new(shape, given));
         }
     }
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(request.seed);
+    let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(request.seed);
     for term in &model.terms {
-        let TermKind::Tilde { target, distribution, args } = &term.kind else {
+        let TermKind::Tilde {
+            target,
+            distribution,
+            args,
+        } = &term.kind
+        else {
             continue;
         };
         let ExprKind::Variable(id) = target.kind else {
@@ -130,8 +167,14 @@ pub fn simulate(model: &Model, request: &SimulationRequest) -> Result<SimulatedT
             match evaluator.eval(arg) {
                 Ok(value) => evaluated.push(value),
                 Err(error) => {
-                    return Err(vec![Diagnostic::error(codes::BAD_SET, term.span, format!("cannot evaluate the arguments: {error}"))
-                        .with_hint("fix the unknowns this statement uses with `--set`")]);
+                    return Err(vec![
+                        Diagnostic::error(
+                            codes::BAD_SET,
+                            term.span,
+                            format!("cannot evaluate the arguments: {error}"),
+                        )
+                        .with_hint("fix the unknowns this statement uses with `--set`"),
+                    ]);
                 }
             }
         }
@@ -141,36 +184,65 @@ pub fn simulate(model: &Model, request: &SimulationRequest) -> Result<SimulatedT
         let event_size: usize = event_shape.iter().product::<usize>().max(1);
         let count: usize = shape.iter().product();
         let batches = count / event_size.max(1);
-        let ranks: Vec<usize> = distribution.parameterisation().params.iter().map(|p| p.rank).collect();
+        let ranks: Vec<usize> = distribution
+            .parameterisation()
+            .params
+            .iter()
+            .map(|p| p.rank)
+            .collect();
         let mut out = vec![0.0; count];
         for batch in 0..batches {
             let params: Vec<&[f64]> = evaluated
                 .iter()
                 .zip(&ranks)
                 .map(|(array, rank)| {
-                    let per: usize = array.shape[array.shape.len().saturating_sub(*rank)..].iter().product::<usize>().max(1);
+                    let per: usize = array.shape[array.shape.len().saturating_sub(*rank)..]
+                        .iter()
+                        .product::<usize>()
+                        .max(1);
                     let available = array.values.len() / per.max(1);
                     let index = if available <= 1 { 0 } else { batch % available };
                     &array.values[index * per..(index + 1) * per]
                 })
                 .collect();
             let slot = &mut out[batch * event_size..(batch + 1) * event_size];
-            if let Err(error) = ppl_dist::sample::sample(*distribution, &params, event_size, &mut rng, slot) {
-                return Err(vec![Diagnostic::error(codes::BAD_SET, term.span, format!("cannot draw from `{}`: {error}", family.name))
-                    .with_hint("check the values given with `--set`")]);
+            if let Err(error) = ppl_dist::sample(*distribution, &params, &mut rng, slot) {
+                return Err(vec![
+                    Diagnostic::error(
+                        codes::BAD_SET,
+                        term.span,
+                        format!("cannot draw from `{}`: {error}", family.name),
+                    )
+                    .with_hint("check the values given with `--set`"),
+                ]);
             }
         }
         values[id.0] = Some(Array::new(shape, out));
     }
-    let mut table = SimulatedTable { columns: Vec::new(), rows: 0, values: Vec::new(), integer: Vec::new() };
+    let mut table = SimulatedTable {
+        columns: Vec::new(),
+        rows: 0,
+        values: Vec::new(),
+        integer: Vec::new(),
+    };
     for variable in &model.variables {
         if variable.init.is_some() && variable.role == Role::Observed {
             continue;
         }
         let Some(value) = &values[variable.id.0] else {
-            let what = if variable.role == Role::Observed { "no distribution to draw it from" } else { "no distribution and no `--set` value" };
-            return Err(vec![Diagnostic::error(codes::BAD_SET, variable.name_span, format!("`{}` has {what}", variable.name))
-                .with_hint(format!("fix it with `--set {}=...`", variable.name))]);
+            let what = if variable.role == Role::Observed {
+                "no distribution to draw it from"
+            } else {
+                "no distribution and no `--set` value"
+            };
+            return Err(vec![
+                Diagnostic::error(
+                    codes::BAD_SET,
+                    variable.name_span,
+                    format!("`{}` has {what}", variable.name),
+                )
+                .with_hint(format!("fix it with `--set {}=...`", variable.name)),
+            ]);
         };
         if variable.role != Role::Observed {
             continue;
@@ -179,7 +251,10 @@ pub fn simulate(model: &Model, request: &SimulationRequest) -> Result<SimulatedT
         if table.columns.is_empty() {
             table.rows = rows;
         } else if rows != table.rows {
-            return Err(vec![unsupported(variable.span, "observed variables of different lengths in one CSV file")]);
+            return Err(vec![unsupported(
+                variable.span,
+                "observed variables of different lengths in one CSV file",
+            )]);
         }
         let width = value.values.len() / rows.max(1);
         for column in 0..width {
@@ -194,7 +269,11 @@ pub fn simulate(model: &Model, request: &SimulationRequest) -> Result<SimulatedT
                     format!("{}.{}", variable.name, parts.join("."))
                 }
             });
-            table.values.push((0..rows).map(|r| value.values[r * width + column]).collect());
+            table.values.push(
+                (0..rows)
+                    .map(|r| value.values[r * width + column])
+                    .collect(),
+            );
             table.integer.push(variable.ty.elem != ElemType::Real);
         }
     }
@@ -202,6 +281,10 @@ pub fn simulate(model: &Model, request: &SimulationRequest) -> Result<SimulatedT
 }
 
 fn unsupported(span: ppl_syntax::Span, what: &str) -> Diagnostic {
-    Diagnostic::error(codes::UNSUPPORTED, span, format!("simulate does not handle {what} yet"))
-        .with_label("not simulated")
+    Diagnostic::error(
+        codes::UNSUPPORTED,
+        span,
+        format!("simulate does not handle {what} yet"),
+    )
+    .with_label("not simulated")
 }

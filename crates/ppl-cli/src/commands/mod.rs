@@ -3,3 +3,4 @@
 pub mod check;
 pub mod run;
 pub mod simulate;
+pub mod summary;

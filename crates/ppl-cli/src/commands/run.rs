@@ -121,17 +121,40 @@ fn run_inner(args: &RunArgs) -> Result<(), CommandError> {
     let loaded = load_model(&args.model, &sets)?;
     check_sets(&loaded, &sets)?;
     crate::render::write_all(&loaded.warnings, &loaded.file_name, &loaded.source);
+    let report = fit(args, &loaded, started)?.report;
+    match args.format {
+        Format::Json => println!("{}", report.to_json()),
+        Format::Table => print!("{}", report.to_table()),
+    }
+    Ok(())
+}
+
+/// What a fit leaves behind: the report, the draws (MCMC) and the data it was bound to.
+pub(crate) struct Fitted {
+    pub report: RunReport,
+    pub draws: Option<crate::mcmc::Draws>,
+    pub data: Option<ppl_data::DataSet>,
+}
+
+/// Everything `ppl run` does after loading the model (`args.model` is not read): bind the data,
+/// choose, fit, and write `--out`. The REPL's `:run` calls this with a model built from its text.
+pub(crate) fn fit(
+    args: &RunArgs,
+    loaded: &LoadedModel,
+    started: Instant,
+) -> Result<Fitted, CommandError> {
     validate_settings(args)?;
-    let (bound, _data) = load_and_bind(&loaded, args.data.as_deref(), &[])?;
+    let (bound, data) = load_and_bind(loaded, args.data.as_deref(), &[])?;
     if args.verbose && !bound.unused_keys.is_empty() {
         eprintln!(
             "note: data keys not used by the model: {}",
             bound.unused_keys.join(", ")
         );
     }
-    let (plan, reason) = choose(&loaded, &bound, args)?;
+    let (plan, reason) = choose(loaded, &bound, args)?;
+    let mut draws = None;
     let mut report = match plan {
-        Plan::Em(spec) => run_em(args, &loaded, &bound, &spec)?,
+        Plan::Em(spec) => run_em(args, loaded, &bound, &spec)?,
         Plan::Mcmc(posterior, kernel) => {
             let options = crate::mcmc::McmcOptions {
                 kernel,
@@ -151,7 +174,9 @@ fn run_inner(args: &RunArgs) -> Result<(), CommandError> {
                     .unwrap_or_default(),
                 centred: ppl_model::posterior::centred_latents(&loaded.model),
             };
-            crate::mcmc::run(&posterior, &options)?
+            let (report, mcmc_draws) = crate::mcmc::run(&posterior, &options)?;
+            draws = Some(mcmc_draws);
+            report
         }
     };
     report.reason = reason;
@@ -167,14 +192,14 @@ fn run_inner(args: &RunArgs) -> Result<(), CommandError> {
                 )
             })?;
     }
-    match args.format {
-        Format::Json => println!("{}", report.to_json()),
-        Format::Table => print!("{}", report.to_table()),
-    }
-    Ok(())
+    Ok(Fitted {
+        report,
+        draws,
+        data,
+    })
 }
 
-fn parse_const_sets(sets: &[String]) -> Result<Vec<(String, f64)>, CommandError> {
+pub(crate) fn parse_const_sets(sets: &[String]) -> Result<Vec<(String, f64)>, CommandError> {
     let mut out = Vec::new();
     for set in sets {
         let (name, value) =
@@ -193,7 +218,7 @@ fn parse_const_sets(sets: &[String]) -> Result<Vec<(String, f64)>, CommandError>
     Ok(out)
 }
 
-fn check_sets(loaded: &LoadedModel, sets: &[(String, f64)]) -> Result<(), CommandError> {
+pub(crate) fn check_sets(loaded: &LoadedModel, sets: &[(String, f64)]) -> Result<(), CommandError> {
     for (name, _) in sets {
         if !loaded.model.constants.iter().any(|c| &c.name == name) {
             let names: Vec<&str> = loaded

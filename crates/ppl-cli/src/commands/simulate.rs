@@ -35,19 +35,22 @@ pub fn run(args: SimulateArgs) -> Result<(), CommandError> {
             .map_err(|m| CommandError::message(codes::BAD_SET, m, Exit::Usage))?;
         sets.push((name, numbers));
     }
-    let scalar_sets: Vec<(String, f64)> = sets
-        .iter()
-        .filter(|(_, v)| v.len() == 1)
-        .map(|(n, v)| (n.clone(), v[0]))
-        .collect();
     let loaded = load_model(&args.model, &[])?;
-    let _ = (scalar_sets, &args.out, args.n, args.seed);
-    Err(CommandError::new(
-        vec![ppl_syntax::Diagnostic::unplaced(
-            codes::UNSUPPORTED,
-            "simulate is not available yet",
-        )],
-        Some(&loaded),
-        Exit::InferenceFailed,
-    ))
+    crate::render::write_all(&loaded.warnings, &loaded.file_name, &loaded.source);
+    let request = ppl_model::simulate::SimulationRequest {
+        fixed: sets,
+        n: args.n,
+        seed: args.seed,
+    };
+    let table = ppl_model::simulate::simulate(&loaded.model, &request)
+        .map_err(|diagnostics| CommandError::new(diagnostics, Some(&loaded), Exit::ModelOrData))?;
+    crate::output::write_atomically(&args.out, table.to_csv().as_bytes()).map_err(|e| {
+        CommandError::message(
+            codes::DATA_UNREADABLE,
+            format!("cannot write `{}`: {e}", args.out.display()),
+            Exit::Usage,
+        )
+    })?;
+    eprintln!("wrote {} rows to {}", table.rows, args.out.display());
+    Ok(())
 }

@@ -65,7 +65,7 @@ impl<'a> PreparedBlock<'a> {
                 found: 0,
             });
         }
-        let expected = n.checked_mul(block.dim).unwrap_or(usize::MAX);
+        let expected = n.saturating_mul(block.dim);
         if block.values.len() != expected {
             return Err(EmError::ValueCount {
                 block: block.name.clone(),
@@ -434,7 +434,7 @@ impl BlockParams {
                 for c in 0..masses.len() {
                     let counts = &statistics[c * l..(c + 1) * l];
                     let total: f64 = counts.iter().sum();
-                    if !alive(c) || !(total > 0.0 && total.is_finite()) {
+                    if !(alive(c) && total > 0.0 && total.is_finite()) {
                         continue;
                     }
                     for (p, count) in probabilities[c * l..(c + 1) * l].iter_mut().zip(counts) {
@@ -762,11 +762,12 @@ fn mv_log_densities<const D: usize>(inputs: &MvInputs<'_>, buffer: &mut [f64]) {
         {
             let deviation: [f64; D] = std::array::from_fn(|j| x[j] - mean[j]);
             let mut squared = 0.0;
-            for a in 0..D {
-                let mut z = 0.0;
-                for b in 0..=a {
-                    z += inverse[a][b] * deviation[b];
-                }
+            for (a, inverse_row) in inverse.iter().enumerate() {
+                let z: f64 = inverse_row[..=a]
+                    .iter()
+                    .zip(&deviation)
+                    .map(|(l, v)| l * v)
+                    .sum();
                 squared += z * z;
             }
             row[c] += constant - 0.5 * squared;

@@ -82,9 +82,8 @@ impl Features {
                     stride,
                     offset,
                 } => {
-                    let source = source.iter().skip(*offset).step_by(*stride);
-                    for (row, &value) in rows.zip(source) {
-                        row[j] = value;
+                    for (row, source_row) in rows.zip(source.chunks_exact(*stride)) {
+                        row[j] = source_row[*offset];
                     }
                 }
                 Column::Indicator { codes, level } => {
@@ -152,8 +151,18 @@ pub fn kmeans_labels<R: Rng>(features: &Features, k: usize, rng: &mut R) -> Vec<
     lloyd(features, centres, k)
 }
 
+/// Squared Euclidean distance; the common small dimensions are written out so that the hot
+/// loops of k-means do not pay for a loop per point.
+#[inline(always)]
 fn squared_distance(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
+    let square = |i: usize| (a[i] - b[i]) * (a[i] - b[i]);
+    match (a.len(), b.len()) {
+        (1, 1) => square(0),
+        (2, 2) => square(0) + square(1),
+        (3, 3) => square(0) + square(1) + square(2),
+        (4, 4) => square(0) + square(1) + square(2) + square(3),
+        _ => a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum(),
+    }
 }
 
 fn seed_centres<R: Rng>(features: &Features, k: usize, rng: &mut R) -> Vec<f64> {
@@ -163,16 +172,18 @@ fn seed_centres<R: Rng>(features: &Features, k: usize, rng: &mut R) -> Vec<f64> 
     let mut centres = Vec::with_capacity(k * dim);
     let first = rng.random_range(0..n);
     centres.extend_from_slice(features.row(first));
-    let mut closest: Vec<f64> = features
-        .values
-        .par_chunks(CHUNK_ROWS * dim)
-        .flat_map_iter(|chunk| {
-            let centre = &centres[..dim];
-            chunk
-                .chunks_exact(dim)
-                .map(move |x| squared_distance(x, centre))
-        })
-        .collect();
+    let mut closest = vec![0.0; n];
+    closest
+        .par_chunks_mut(CHUNK_ROWS)
+        .enumerate()
+        .for_each(|(chunk, distances)| {
+            for (d, x) in distances
+                .iter_mut()
+                .zip(features.chunk(chunk).chunks_exact(dim))
+            {
+                *d = squared_distance(x, &centres[..dim]);
+            }
+        });
     for _ in 1..k {
         let chunk_sums: Vec<f64> = closest
             .par_chunks(CHUNK_ROWS)

@@ -258,7 +258,8 @@ pub fn fit_mixture(problem: &MixtureProblem, settings: &EmSettings) -> Result<Em
     let prepared = pass::Problem::prepare(problem)?;
     let features = init::Features::from_problem(&prepared);
     let regularisation = settings.covariance_regularisation;
-    let global = global_parameters(&prepared, regularisation);
+    // Computed only if some k-means cluster comes out empty.
+    let global = std::cell::OnceCell::new();
 
     let mut restart_objectives = Vec::with_capacity(settings.restarts);
     let mut best: Option<RestartOutcome> = None;
@@ -322,8 +323,8 @@ fn validate_settings(settings: &EmSettings) -> Result<(), EmError> {
 }
 
 /// Every component set to the estimates of the whole data set: the fallback for clusters that
-/// k-means leaves empty. Two one-component M-steps, the second shifted by the first's means so
-/// that the covariances do not suffer from cancellation, then copied to all `K` components.
+/// k-means leaves empty. Two one-component M-steps (the second shifted by the first's means, see
+/// `initial_parameters`), then copied to all `K` components.
 fn global_parameters(problem: &pass::Problem<'_>, regularisation: f64) -> Parameters {
     let mut parameters = Parameters {
         weights: vec![1.0],
@@ -343,17 +344,38 @@ fn global_parameters(problem: &pass::Problem<'_>, regularisation: f64) -> Parame
     everywhere
 }
 
-/// k-means labels, then two M-steps from the hard assignments (the second shifted as above).
+/// k-means labels, then two M-steps from the hard assignments. Normal statistics are taken
+/// around the previous means, so the first M-step (around the neutral means, 0) gets the means
+/// right and the second, around those, the covariances without cancellation. A cluster left
+/// empty starts from the whole data set's estimates with weight zero.
 fn initial_parameters(
     problem: &pass::Problem<'_>,
     features: &init::Features,
-    global: &Parameters,
+    global: &std::cell::OnceCell<Parameters>,
     regularisation: f64,
     seed: u64,
 ) -> Parameters {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-    let labels = init::kmeans_labels(features, problem.components, &mut rng);
-    let mut parameters = global.clone();
+    let k = problem.components;
+    let labels = init::kmeans_labels(features, k, &mut rng);
+    let mut counts = vec![0_usize; k];
+    for &label in &labels {
+        counts[label as usize] += 1;
+    }
+    let mut parameters = if counts.contains(&0) {
+        global
+            .get_or_init(|| global_parameters(problem, regularisation))
+            .clone()
+    } else {
+        Parameters {
+            weights: vec![1.0 / k as f64; k],
+            blocks: problem
+                .blocks
+                .iter()
+                .map(|block| block.neutral_parameters(k))
+                .collect(),
+        }
+    };
     for _ in 0..2 {
         let sums = pass::run(
             problem,
@@ -377,7 +399,7 @@ struct Evaluated {
 fn run_restart(
     problem: &pass::Problem<'_>,
     features: &init::Features,
-    global: &Parameters,
+    global: &std::cell::OnceCell<Parameters>,
     settings: &EmSettings,
     restart: usize,
     seed: u64,

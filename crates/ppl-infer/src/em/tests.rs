@@ -305,7 +305,7 @@ fn exponential_with_normal_recovers_parameters() {
 /// mixture that may not match the model.
 fn random_problem(seed: u64) -> (MixtureProblem, f64) {
     let mut rng = rng(1000 + seed);
-    let n = rng.random_range(50..400);
+    let n = rng.random_range(40..250);
     let components = rng.random_range(1..5);
     let truth_components = rng.random_range(1..5);
     let weights = vec![1.0 / truth_components as f64; truth_components];
@@ -343,7 +343,11 @@ fn random_problem(seed: u64) -> (MixtureProblem, f64) {
                 let dim = rng.random_range(1..6);
                 let values = (0..n * dim)
                     .map(|i| {
-                        let p = if labels[i / dim] % 2 == 0 { 0.2 } else { 0.7 };
+                        let p = if labels[i / dim].is_multiple_of(2) {
+                            0.2
+                        } else {
+                            0.7
+                        };
                         f64::from(u8::from(rng.random::<f64>() < p))
                     })
                     .collect();
@@ -385,10 +389,10 @@ fn random_problem(seed: u64) -> (MixtureProblem, f64) {
 #[test]
 fn objective_never_decreases_on_random_problems() {
     let mut iterations = 0;
-    for seed in 0..60 {
+    for seed in 0..50 {
         let (problem, regularisation) = random_problem(seed);
         let settings = EmSettings {
-            max_iterations: 200,
+            max_iterations: 120,
             tolerance: 0.0,
             covariance_regularisation: regularisation,
             seed,
@@ -411,6 +415,7 @@ fn objective_never_decreases_on_random_problems() {
         assert!((total - 1.0).abs() < 1e-12);
     }
     // The test means something only if EM actually moved.
+    eprintln!("{iterations} EM iterations in all");
     assert!(iterations > 500, "only {iterations} iterations in all");
 }
 
@@ -705,11 +710,7 @@ fn empty_components_get_zero_weight_not_nan() {
         blocks: vec![block("y", ComponentFamily::Normal, 1, values)],
     };
     let fit = fit_default(&problem);
-    assert!(
-        fit.weights.iter().any(|&w| w == 0.0),
-        "weights {:?}",
-        fit.weights
-    );
+    assert!(fit.weights.contains(&0.0), "weights {:?}", fit.weights);
     assert!(fit.weights.iter().all(|w| w.is_finite()));
     assert!(fit.log_likelihood.is_finite());
     // K = n: every row its own component.

@@ -33,7 +33,6 @@ pub struct Tape {
     labels: Vec<String>,
     /// Log |J| of each layout entry at the last forward pass.
     log_jacobians: Vec<f64>,
-    transform_scratch: Vec<f64>,
 }
 
 impl Tape {
@@ -60,7 +59,6 @@ impl Tape {
             values,
             adjoints,
             labels,
-            transform_scratch: Vec::new(),
         })
     }
 
@@ -172,7 +170,6 @@ impl Tape {
                 &entry.shape,
                 &position[entry.offset..entry.offset + entry.len],
                 &mut self.values[info.start..info.start + info.len],
-                &mut self.transform_scratch,
             );
         }
         let infos = &self.program.infos;

@@ -30,6 +30,10 @@ pub enum TapeError {
         expected: usize,
         found: usize,
     },
+    /// A constraint that cannot be applied (invalid bounds, an empty simplex), or a value that
+    /// violates its variable's constraint (e.g. an initial value).
+    #[error("`{variable}`: {detail}")]
+    Constraint { variable: String, detail: String },
     /// An unknown listed as sampled twice, or an observed variable listed as sampled.
     #[error("cannot sample {what}")]
     NotSampleable { what: String },
@@ -43,7 +47,9 @@ impl TapeError {
             | TapeError::ShapeMismatch { span, .. }
             | TapeError::Unbound { span, .. }
             | TapeError::Unsupported { span, .. } => Some(*span),
-            TapeError::WrongLength { .. } | TapeError::NotSampleable { .. } => None,
+            TapeError::WrongLength { .. }
+            | TapeError::NotSampleable { .. }
+            | TapeError::Constraint { .. } => None,
         }
     }
 }

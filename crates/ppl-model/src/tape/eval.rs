@@ -106,6 +106,9 @@ pub(crate) fn matmul_shape(a: &[usize], b: &[usize], span: Span) -> Result<Vec<u
     Ok(out)
 }
 
+/// A `let`'s whole value and the bounds of its loops.
+type LetValue<T> = (Array<T>, Vec<(i64, i64)>);
+
 /// Evaluates expressions and log-density terms of one model with one set of variable values.
 pub(crate) struct Evaluator<'a, T> {
     pub model: &'a Model,
@@ -116,7 +119,7 @@ pub(crate) struct Evaluator<'a, T> {
     pub loops: Vec<Option<i64>>,
     /// Full values of the `let`s computed so far (with their loop axes first), and those loops'
     /// bounds.
-    lets: Vec<Option<(Array<T>, Vec<(i64, i64)>)>>,
+    lets: Vec<Option<LetValue<T>>>,
 }
 
 impl<'a, T: Real> Evaluator<'a, T> {
@@ -262,7 +265,7 @@ impl<'a, T: Real> Evaluator<'a, T> {
         Ok(Array::new(one_shape, values))
     }
 
-    fn compute_let(&mut self, id: LetId) -> Result<(Array<T>, Vec<(i64, i64)>), TapeError> {
+    fn compute_let(&mut self, id: LetId) -> Result<LetValue<T>, TapeError> {
         let definition = &self.model.lets[id.0];
         let saved: Vec<Option<i64>> = self.loops.clone();
         let mut bounds: Vec<(i64, i64)> = Vec::new();

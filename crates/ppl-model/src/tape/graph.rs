@@ -388,6 +388,7 @@ fn scalar_density_forward(
         // ∂/∂x = -z/sigma, ∂/∂mu = z/sigma, ∂/∂sigma = (z² - 1)/sigma.
         let (x, mu, sigma) = (data[0], data[1], data[2]);
         let (px, pm, ps) = (&plans[0], &plans[1], &plans[2]);
+        let (mut last_sigma, mut inverse, mut log_sigma) = (f64::NAN, f64::NAN, f64::NAN);
         for i in 0..count {
             let s = sigma[ps.at(i)];
             if s <= 0.0 {
@@ -398,9 +399,15 @@ fn scalar_density_forward(
                 };
                 continue;
             }
-            let inverse = 1.0 / s;
+            // A shared sigma (a scalar, or gathered from few components) repeats: reuse its
+            // reciprocal and logarithm.
+            if s != last_sigma {
+                last_sigma = s;
+                inverse = 1.0 / s;
+                log_sigma = s.ln();
+            }
             let z = (x[px.at(i)] - mu[pm.at(i)]) * inverse;
-            total += -0.5 * z * z - s.ln();
+            total += -0.5 * z * z - log_sigma;
             if with_partials {
                 let slope = z * inverse;
                 if wants[0] {

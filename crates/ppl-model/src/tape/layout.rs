@@ -118,6 +118,7 @@ impl ParameterLayout {
                 });
             }
             let shape = bindings.shape(model, var);
+            numerics::check_constraint(&variable.constraint, &shape, &variable.name)?;
             let len = numerics::unconstrained_len(&variable.constraint, &shape);
             entries.push(ParameterEntry {
                 var,
@@ -182,7 +183,8 @@ impl ParameterLayout {
                 &entry.constraint,
                 &entry.shape,
                 value,
-            ));
+                &entry.name,
+            )?);
         }
         Ok(position)
     }

@@ -391,7 +391,10 @@ fn gaussian_process_with_mv_normal() {
 // ---------------------------------------------------------------------------------------------
 // Every expression form and builtin, each as `factor sum(expression)` of parameters.
 
-fn expression_cases() -> Vec<(&'static str, Box<dyn Fn(&Expr, &Expr, &Expr) -> Expr>)> {
+/// Makes an expression from the parameters `v`, `m` and `s`.
+type MakeExpression = Box<dyn Fn(&Expr, &Expr, &Expr) -> Expr>;
+
+fn expression_cases() -> Vec<(&'static str, MakeExpression)> {
     // v: real[3], m: real[2, 3], s: positive (all parameters).
     use Builtin as B;
     vec![
@@ -1008,7 +1011,7 @@ fn every_constraint_round_trips_and_differentiates() {
         check(&b.model, &bindings, &[v], &at);
         let draw = tape.constrain(&at).unwrap();
         let values = draw.variables[0].1.values.clone();
-        let back = tape.unconstrain(&[values.clone()]).unwrap();
+        let back = tape.unconstrain(std::slice::from_ref(&values)).unwrap();
         for (a, b) in back.iter().zip(&at) {
             assert!(close(*a, *b, 1e-9), "{constraint:?}: {a} vs {b}");
         }
@@ -1095,5 +1098,216 @@ fn an_index_out_of_range_in_data_is_a_build_error_with_its_span() {
     assert!(matches!(
         Tape::new(&b.model, &bindings, &[mu], Vec::new()),
         Err(TapeError::WrongLength { .. })
+    ));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Builtin semantics on data, against hand-computed values (the tape reuses these for its
+// rearrangements, so gradient checks alone would not catch a wrong orientation).
+
+fn evaluate(value: Expr) -> Array<f64> {
+    let model = Model::default();
+    let mut evaluator = super::eval::Evaluator::<f64>::new(&model, &[], Vec::new());
+    evaluator.eval(&value).expect("evaluates")
+}
+
+fn row(values: &[f64]) -> Expr {
+    vector(values.iter().map(|&v| lit(v)).collect())
+}
+
+/// [[1, 2, 3], [4, 5, 6]]
+fn matrix() -> Expr {
+    vector(vec![row(&[1.0, 2.0, 3.0]), row(&[4.0, 5.0, 6.0])])
+}
+
+#[test]
+fn builtins_compute_what_the_language_says() {
+    use Builtin as B;
+    let cases: Vec<(Expr, Vec<usize>, Vec<f64>)> = vec![
+        (
+            call(B::Transpose, vec![matrix()]),
+            vec![3, 2],
+            vec![1.0, 4.0, 2.0, 5.0, 3.0, 6.0],
+        ),
+        (
+            call(B::Cbind, vec![row(&[7.0, 8.0]), matrix()]),
+            vec![2, 4],
+            vec![7.0, 1.0, 2.0, 3.0, 8.0, 4.0, 5.0, 6.0],
+        ),
+        (
+            call(B::Rbind, vec![matrix(), row(&[7.0, 8.0, 9.0])]),
+            vec![3, 3],
+            vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0],
+        ),
+        (call(B::Rowsum, vec![matrix()]), vec![2], vec![6.0, 15.0]),
+        (
+            call(B::Colsum, vec![matrix()]),
+            vec![3],
+            vec![5.0, 7.0, 9.0],
+        ),
+        (
+            call(B::Colmean, vec![matrix()]),
+            vec![3],
+            vec![2.5, 3.5, 4.5],
+        ),
+        (
+            call(B::Reverse, vec![row(&[1.0, 2.0, 3.0])]),
+            vec![3],
+            vec![3.0, 2.0, 1.0],
+        ),
+        (
+            call(B::Diag, vec![row(&[1.0, 2.0])]),
+            vec![2, 2],
+            vec![1.0, 0.0, 0.0, 2.0],
+        ),
+        (
+            call(B::Fill, vec![lit(2.0), lit(1.5)]),
+            vec![2],
+            vec![1.5, 1.5],
+        ),
+        (
+            call(B::Zeros, vec![lit(2.0), lit(1.0)]),
+            vec![2, 1],
+            vec![0.0, 0.0],
+        ),
+        (
+            call(B::Sd, vec![row(&[1.0, 2.0, 3.0, 4.0])]),
+            vec![],
+            vec![(5.0f64 / 3.0).sqrt()],
+        ),
+        (
+            call(B::Quantile, vec![row(&[4.0, 1.0, 3.0, 2.0]), lit(0.5)]),
+            vec![],
+            vec![2.5],
+        ),
+        (
+            call(
+                B::Quantile,
+                vec![row(&[4.0, 1.0, 3.0, 2.0]), row(&[0.0, 0.9])],
+            ),
+            vec![2],
+            vec![1.0, 3.7],
+        ),
+        (call(B::Prod, vec![matrix()]), vec![], vec![720.0]),
+        (call(B::Max, vec![matrix()]), vec![], vec![6.0]),
+        (
+            call(B::LogSumExp, vec![row(&[0.0, 0.0])]),
+            vec![],
+            vec![2f64.ln()],
+        ),
+        (
+            call(B::Softmax, vec![row(&[0.0, 2f64.ln()])]),
+            vec![2],
+            vec![1.0 / 3.0, 2.0 / 3.0],
+        ),
+        (
+            call(
+                B::Cholesky,
+                vec![vector(vec![row(&[4.0, 2.0]), row(&[2.0, 5.0])])],
+            ),
+            vec![2, 2],
+            vec![2.0, 0.0, 1.0, 2.0],
+        ),
+        (
+            call(B::GpExpQuadCov, vec![row(&[0.0, 1.0]), lit(2.0), lit(0.5)]),
+            vec![2, 2],
+            vec![4.0, 4.0 * (-2.0f64).exp(), 4.0 * (-2.0f64).exp(), 4.0],
+        ),
+        (
+            bin(BinaryOp::MatMul, matrix(), row(&[1.0, 0.0, -1.0])),
+            vec![2],
+            vec![-2.0, -2.0],
+        ),
+        (bin(BinaryOp::Pow, lit(-2.0), lit(3.0)), vec![], vec![-8.0]),
+        (
+            bin(BinaryOp::Le, row(&[1.0, 2.0]), lit(1.0)),
+            vec![2],
+            vec![1.0, 0.0],
+        ),
+        (
+            index(
+                matrix(),
+                vec![IndexExpr::Gather(row(&[2.0, 2.0, 1.0])), single(3.0)],
+            ),
+            vec![3],
+            vec![6.0, 6.0, 3.0],
+        ),
+        (
+            add(matrix(), row(&[10.0, 20.0, 30.0])),
+            vec![2, 3],
+            vec![11.0, 22.0, 33.0, 14.0, 25.0, 36.0],
+        ),
+    ];
+    for (value, shape, expected) in cases {
+        let result = evaluate(value.clone());
+        assert_eq!(result.shape, shape, "{value:?}");
+        for (a, b) in result.values.iter().zip(&expected) {
+            assert!(close(*a, *b, 1e-14), "{a} vs {b} in {value:?}");
+        }
+        assert_eq!(result.values.len(), expected.len());
+    }
+}
+
+#[test]
+fn fixed_discrete_latents_and_clones() {
+    // z is a latent held fixed (not sampled): it is data to the tape.
+    let mut b = Builder::default();
+    let (x, x_expr) = b.observed("x", sizes(&[3]));
+    let z = b.variable("z", Role::Latent, sizes(&[3]), Constraint::None);
+    let z_expr = expr(ExprKind::Variable(z), 1);
+    let (mu, mu_expr) = b.param("mu", sizes(&[2]), Constraint::None);
+    let gathered = index(mu_expr, vec![IndexExpr::Gather(z_expr)]);
+    b.tilde(x_expr, DistKind::Normal, vec![gathered, lit(1.0)]);
+    let mut bindings = Bindings::new(&b.model, vec![]);
+    bindings.set(x, vec![0.0, 1.0, 2.0]);
+    bindings.set(z, vec![2.0, 2.0, 1.0]);
+    let (tape, value) = check(&b.model, &bindings, &[mu], &[0.5, 1.5]);
+    let expected = normal_log_density(0.0, 1.5, 1.0)
+        + normal_log_density(1.0, 1.5, 1.0)
+        + normal_log_density(2.0, 0.5, 1.0);
+    assert!(close(value, expected, 1e-14));
+    // Clones evaluate independently (one per chain).
+    let mut first = tape.clone();
+    let mut second = tape;
+    let a = first.log_density(&[0.0, 0.0]).unwrap();
+    let b_value = second.log_density(&[0.5, 1.5]).unwrap();
+    assert!(close(b_value, expected, 1e-14));
+    assert!(close(first.log_density(&[0.0, 0.0]).unwrap(), a, 0.0));
+}
+
+#[test]
+fn constraint_errors_are_reported() {
+    let mut b = Builder::default();
+    let (p, p_expr) = b.param("p", sizes(&[3]), Constraint::Simplex);
+    b.factor(call(Builtin::Sum, vec![p_expr]));
+    let bindings = Bindings::new(&b.model, vec![]);
+    let tape = Tape::new(&b.model, &bindings, &[p], Vec::new()).unwrap();
+    assert!(matches!(
+        tape.unconstrain(&[vec![0.5, 0.6, 0.2]]),
+        Err(TapeError::Constraint { .. })
+    ));
+    assert!(matches!(
+        tape.unconstrain(&[vec![0.5, 0.5]]),
+        Err(TapeError::WrongLength { .. })
+    ));
+    let mut b = Builder::default();
+    let empty_interval = Constraint::Bounded {
+        low: 1.0,
+        high: 1.0,
+        open: false,
+    };
+    let (q, _) = b.param("q", vec![], empty_interval);
+    let bindings = Bindings::new(&b.model, vec![]);
+    assert!(matches!(
+        Tape::new(&b.model, &bindings, &[q], Vec::new()),
+        Err(TapeError::Constraint { .. })
+    ));
+    // An observed variable cannot be sampled.
+    let mut b = Builder::default();
+    let (y, _) = b.observed("y", vec![]);
+    let bindings = Bindings::new(&b.model, vec![]);
+    assert!(matches!(
+        Tape::new(&b.model, &bindings, &[y], Vec::new()),
+        Err(TapeError::NotSampleable { .. })
     ));
 }

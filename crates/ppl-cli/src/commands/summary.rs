@@ -1,0 +1,142 @@
+//! `ppl summary DIR-or-CSV...`: merges chains written by one or many runs (for example chains run
+//! on different machines with `--chain-id`) and prints the same diagnostics as `ppl run`.
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use ppl_syntax::codes;
+use serde_json::json;
+
+use crate::commands::run::Format;
+use crate::draws::{ChainFile, sampler_totals, summarise};
+use crate::frontend::{CommandError, Exit};
+use crate::output::{RunReport, number};
+
+#[derive(Args, Debug)]
+pub struct SummaryArgs {
+    /// Output directories of `ppl run --out` and/or draws CSV files.
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// Output format on stdout.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+}
+
+pub fn run(args: SummaryArgs) -> Result<(), CommandError> {
+    let json = args.format == Format::Json;
+    summary(&args).map_err(|e| e.json(json))
+}
+
+fn summary(args: &SummaryArgs) -> Result<(), CommandError> {
+    let fail =
+        |message: String| CommandError::message(codes::DATA_MALFORMED, message, Exit::ModelOrData);
+    let mut files = Vec::new();
+    for input in &args.inputs {
+        files.extend(draw_files(input).map_err(fail)?);
+    }
+    if files.is_empty() {
+        return Err(fail(
+            "no draws files (CSV files whose first column is lp__) in the given paths".into(),
+        ));
+    }
+    let mut chains: Vec<ChainFile> = Vec::new();
+    for file in &files {
+        chains.push(ChainFile::read(file).map_err(fail)?);
+    }
+    let columns = chains[0].columns.clone();
+    if let Some(other) = chains.iter().find(|c| c.columns != columns) {
+        return Err(fail(format!(
+            "`{}` and `{}` have different columns: they are not chains of one model",
+            chains[0].path.display(),
+            other.path.display()
+        )));
+    }
+    let mut ids: Vec<u64> = chains.iter().filter_map(|c| c.chain_id).collect();
+    ids.sort_unstable();
+    if let Some(pair) = ids.windows(2).find(|w| w[0] == w[1]) {
+        return Err(fail(format!(
+            "chain id {} appears twice: give each run its own `--chain-id` so that chains are independent",
+            pair[0]
+        )));
+    }
+    let max_depth = chains
+        .iter()
+        .filter_map(|c| c.max_depth)
+        .max()
+        .unwrap_or(10);
+    let rows: Vec<Vec<Vec<f64>>> = chains.iter().map(|c| c.rows.clone()).collect();
+    let totals = sampler_totals(&rows, max_depth);
+    let mut report = RunReport {
+        method: "nuts".into(),
+        reason: format!(
+            "merged {} chain{} from {} file{}",
+            chains.len(),
+            plural(chains.len()),
+            files.len(),
+            plural(files.len())
+        ),
+        summary: summarise(&columns, &rows),
+        ..RunReport::default()
+    };
+    report.notes.push(format!("{} draws in all", totals.draws));
+    report
+        .diagnostics
+        .insert("divergences".into(), json!(totals.divergences));
+    report
+        .diagnostics
+        .insert("max_treedepth_hits".into(), json!(totals.max_depth_hits));
+    report.diagnostics.insert(
+        "ebfmi".into(),
+        json!(totals.ebfmi.iter().map(|v| number(*v)).collect::<Vec<_>>()),
+    );
+    report
+        .diagnostics
+        .insert("chains".into(), json!(chains.len()));
+    report
+        .diagnostics
+        .insert("draws".into(), json!(totals.draws));
+    if totals.divergences > 0 {
+        report.warnings.push(format!(
+            "{} divergent transitions after warmup",
+            totals.divergences
+        ));
+    }
+    match args.format {
+        Format::Json => println!("{}", report.to_json()),
+        Format::Table => print!("{}", report.to_table()),
+    }
+    Ok(())
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// The draws files a path stands for: the file itself, or the CSV files in a directory whose
+/// header starts with `lp__` (other CSV files there, such as responsibilities, are skipped).
+fn draw_files(path: &Path) -> Result<Vec<PathBuf>, String> {
+    if path.is_file() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let entries =
+        std::fs::read_dir(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "csv") && starts_with_lp(p))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+fn starts_with_lp(path: &Path) -> bool {
+    use std::io::BufRead;
+    let Ok(file) = std::fs::File::open(path) else {
+        return false;
+    };
+    std::io::BufReader::new(file)
+        .lines()
+        .map_while(Result::ok)
+        .find(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .is_some_and(|l| l.starts_with("lp__"))
+}

@@ -74,52 +74,57 @@ impl Features {
         let n = problem.n;
         let dim = columns.len();
         let mut values = vec![0.0; n * dim];
-        for (j, column) in columns.iter().enumerate() {
-            let rows = values.chunks_exact_mut(dim.max(1));
-            match column {
-                Column::Numeric {
-                    values: source,
-                    stride,
-                    offset,
-                } => {
-                    for (row, source_row) in rows.zip(source.chunks_exact(*stride)) {
-                        row[j] = source_row[*offset];
-                    }
-                }
-                Column::Indicator { codes, level } => {
-                    for (row, &code) in rows.zip(codes.iter()) {
-                        row[j] = f64::from(u8::from(code == *level));
-                    }
-                }
-            }
+        if dim == 0 {
+            return Features { values, dim, n };
         }
+        values
+            .par_chunks_mut(CHUNK_ROWS * dim)
+            .enumerate()
+            .for_each(|(chunk, block)| {
+                let start = chunk * CHUNK_ROWS;
+                for (j, column) in columns.iter().enumerate() {
+                    let rows = block.chunks_exact_mut(dim);
+                    match column {
+                        Column::Numeric {
+                            values: source,
+                            stride,
+                            offset,
+                        } => {
+                            let source = source[start * stride..].chunks_exact(*stride);
+                            for (row, source_row) in rows.zip(source) {
+                                row[j] = source_row[*offset];
+                            }
+                        }
+                        Column::Indicator { codes, level } => {
+                            for (row, &code) in rows.zip(&codes[start..]) {
+                                row[j] = f64::from(u8::from(code == *level));
+                            }
+                        }
+                    }
+                }
+            });
         if standardise {
-            let mut centres = vec![0.0; dim];
-            for row in values.chunks_exact(dim) {
-                for (centre, value) in centres.iter_mut().zip(row) {
-                    *centre += value;
+            let sums = column_sums(&values, dim, |_, value| value);
+            let centres: Vec<f64> = sums.iter().map(|s| s / n as f64).collect();
+            let squares = column_sums(&values, dim, |j, value| (value - centres[j]).powi(2));
+            let scales: Vec<f64> = squares
+                .iter()
+                .map(|s| {
+                    let variance = s / n as f64;
+                    if variance > 0.0 && variance.is_finite() {
+                        variance.sqrt()
+                    } else {
+                        1.0
+                    }
+                })
+                .collect();
+            values.par_chunks_mut(CHUNK_ROWS * dim).for_each(|block| {
+                for row in block.chunks_exact_mut(dim) {
+                    for ((value, centre), scale) in row.iter_mut().zip(&centres).zip(&scales) {
+                        *value = (*value - centre) / scale;
+                    }
                 }
-            }
-            centres.iter_mut().for_each(|c| *c /= n as f64);
-            let mut scales = vec![0.0; dim];
-            for row in values.chunks_exact(dim) {
-                for ((scale, value), centre) in scales.iter_mut().zip(row).zip(&centres) {
-                    *scale += (value - centre) * (value - centre);
-                }
-            }
-            for scale in &mut scales {
-                let variance = *scale / n as f64;
-                *scale = if variance > 0.0 && variance.is_finite() {
-                    variance.sqrt()
-                } else {
-                    1.0
-                };
-            }
-            for row in values.chunks_exact_mut(dim) {
-                for ((value, centre), scale) in row.iter_mut().zip(&centres).zip(&scales) {
-                    *value = (*value - centre) / scale;
-                }
-            }
+            });
         }
         Features { values, dim, n }
     }
@@ -137,6 +142,30 @@ impl Features {
     fn chunk_count(&self) -> usize {
         self.n.div_ceil(CHUNK_ROWS)
     }
+}
+
+/// Σ over rows of `term(column, value)` per column of a row-major matrix, by fixed chunks added
+/// in order.
+fn column_sums(values: &[f64], dim: usize, term: impl Fn(usize, f64) -> f64 + Sync) -> Vec<f64> {
+    let partials: Vec<Vec<f64>> = values
+        .par_chunks(CHUNK_ROWS * dim)
+        .map(|block| {
+            let mut sums = vec![0.0; dim];
+            for row in block.chunks_exact(dim) {
+                for (j, (sum, &value)) in sums.iter_mut().zip(row).enumerate() {
+                    *sum += term(j, value);
+                }
+            }
+            sums
+        })
+        .collect();
+    let mut totals = vec![0.0; dim];
+    for partial in partials {
+        for (total, value) in totals.iter_mut().zip(partial) {
+            *total += value;
+        }
+    }
+    totals
 }
 
 /// k-means++ seeding and Lloyd iterations; returns each row's cluster (`0..k`). Clusters may

@@ -257,7 +257,6 @@ pub fn fit_mixture(problem: &MixtureProblem, settings: &EmSettings) -> Result<Em
     validate_settings(settings)?;
     let prepared = pass::Problem::prepare(problem)?;
     let features = init::Features::from_problem(&prepared);
-    let regularisation = settings.covariance_regularisation;
     // Computed only if some k-means cluster comes out empty.
     let global = std::cell::OnceCell::new();
 

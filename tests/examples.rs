@@ -213,13 +213,33 @@ fn old_faithful_matches_scikit_learn() {
 fn gmm_data_is_exactly_what_simulate_writes() {
     let out = std::env::temp_dir().join(format!("ppl-gmm-{}.csv", std::process::id()));
     let output = ppl(&[
-        "simulate", "examples/gmm.model", "--set", "w=[0.4,0.6]", "--set", "mu=[-1,1]",
-        "--set", "sigma=[0.5,0.8]", "--n", "1000", "--seed", "1", "--out", out.to_str().unwrap(),
+        "simulate",
+        "examples/gmm.model",
+        "--set",
+        "w=[0.4,0.6]",
+        "--set",
+        "mu=[-1,1]",
+        "--set",
+        "sigma=[0.5,0.8]",
+        "--n",
+        "1000",
+        "--seed",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
     ]);
-    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let written = std::fs::read_to_string(&out).unwrap();
     std::fs::remove_file(&out).ok();
-    assert_eq!(written, std::fs::read_to_string(root().join("examples/data/gmm.csv")).unwrap());
+    assert_eq!(
+        written,
+        std::fs::read_to_string(root().join("examples/data/gmm.csv")).unwrap()
+    );
 }
 
 /// The GMM estimates on the example file are close to the truth, where "close" is measured by
@@ -228,7 +248,14 @@ fn gmm_data_is_exactly_what_simulate_writes() {
 /// over replications within 4 standard errors (no bias).
 #[test]
 fn gmm_estimates_recover_the_truth() {
-    let truth = [("w[1]", 0.4), ("w[2]", 0.6), ("mu[1]", -1.0), ("mu[2]", 1.0), ("sigma[1]", 0.5), ("sigma[2]", 0.8)];
+    let truth = [
+        ("w[1]", 0.4),
+        ("w[2]", 0.6),
+        ("mu[1]", -1.0),
+        ("mu[2]", 1.0),
+        ("sigma[1]", 0.5),
+        ("sigma[2]", 0.8),
+    ];
     let replications = 40;
     let mut estimates: Vec<Vec<f64>> = vec![Vec::new(); truth.len()];
     let dir = std::env::temp_dir().join(format!("ppl-gmm-reps-{}", std::process::id()));
@@ -238,8 +265,20 @@ fn gmm_estimates_recover_the_truth() {
         let file = file.to_str().unwrap();
         let seed = seed.to_string();
         let output = ppl(&[
-            "simulate", "examples/gmm.model", "--set", "w=[0.4,0.6]", "--set", "mu=[-1,1]",
-            "--set", "sigma=[0.5,0.8]", "--n", "1000", "--seed", &seed, "--out", file,
+            "simulate",
+            "examples/gmm.model",
+            "--set",
+            "w=[0.4,0.6]",
+            "--set",
+            "mu=[-1,1]",
+            "--set",
+            "sigma=[0.5,0.8]",
+            "--n",
+            "1000",
+            "--seed",
+            &seed,
+            "--out",
+            file,
         ]);
         assert_eq!(output.status.code(), Some(0));
         let json = run_json("examples/gmm.model", &["--data", file, "--restarts", "3"]);
@@ -252,10 +291,18 @@ fn gmm_estimates_recover_the_truth() {
     for (k, (name, true_value)) in truth.iter().enumerate() {
         let values = &estimates[k];
         let mean = values.iter().sum::<f64>() / values.len() as f64;
-        let sd = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (values.len() - 1) as f64).sqrt();
+        let sd = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>()
+            / (values.len() - 1) as f64)
+            .sqrt();
         let standard_error = sd / (values.len() as f64).sqrt();
-        assert!((mean - true_value).abs() < 4.0 * standard_error + 1e-3 * sd, "{name}: mean estimate {mean} vs truth {true_value} (se {standard_error})");
+        assert!(
+            (mean - true_value).abs() < 4.0 * standard_error + 1e-3 * sd,
+            "{name}: mean estimate {mean} vs truth {true_value} (se {standard_error})"
+        );
         let ours = fitted["estimates"][*name].as_f64().unwrap();
-        assert!((ours - true_value).abs() < 4.0 * sd, "{name}: {ours} vs truth {true_value} (sd {sd})");
+        assert!(
+            (ours - true_value).abs() < 4.0 * sd,
+            "{name}: {ours} vs truth {true_value} (sd {sd})"
+        );
     }
 }

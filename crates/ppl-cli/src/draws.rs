@@ -170,10 +170,6 @@ impl ChainFile {
             max_depth,
         })
     }
-
-    pub fn column(&self, index: usize) -> Vec<f64> {
-        self.rows.iter().map(|r| r[index]).collect()
-    }
 }
 
 /// CmdStan's `theta.1.2` → Stan's display form `theta[1,2]`.

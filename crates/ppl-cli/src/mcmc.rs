@@ -3,7 +3,7 @@
 //! terminal, and the summary and plain-words warnings of LANGUAGE.md §8.
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -385,9 +385,4 @@ fn show_progress(progress: &[AtomicUsize], total: usize, done: &AtomicBool) {
         std::thread::sleep(Duration::from_millis(100));
     }
     eprint!("\r{:60}\r", "");
-}
-
-/// Where a run's draws go: `--out DIR`, if given.
-pub fn out_dir(out: Option<&PathBuf>) -> Option<&Path> {
-    out.map(PathBuf::as_path)
 }

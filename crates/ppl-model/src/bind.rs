@@ -296,7 +296,7 @@ impl<'a> Binder<'a> {
                     ),
                 )
                 .with_label(format!("declared as `{}`", variable.declared_as))
-                .with_hint(format!("declare it `real` if the values are measurements")),
+                .with_hint("declare it `real` if the values are measurements"),
             );
             return None;
         }

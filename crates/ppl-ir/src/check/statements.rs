@@ -420,7 +420,7 @@ impl Checker<'_> {
                 }
                 let low = self.bound_value(low)?;
                 let high = self.bound_value(high)?;
-                if low >= high && !(low == high && !open) {
+                if low > high || (low == high && open) {
                     return Err(self.report(
                         Diagnostic::error(
                             codes::BAD_BOUND,

@@ -8,6 +8,7 @@ mod frontend;
 mod mcmc;
 mod output;
 mod render;
+mod repl;
 
 use std::process::ExitCode;
 
@@ -37,6 +38,8 @@ enum Command {
     Simulate(commands::simulate::SimulateArgs),
     /// Merge chains from one or many runs (directories or draws CSV files) and print diagnostics.
     Summary(commands::summary::SummaryArgs),
+    /// Build a model line by line, fit it, and evaluate expressions over the posterior.
+    Repl(repl::ReplArgs),
 }
 
 /// Runs the command line and returns the exit status.
@@ -53,6 +56,7 @@ pub fn main() -> ExitCode {
         Command::Check(args) => commands::check::run(args),
         Command::Simulate(args) => commands::simulate::run(args),
         Command::Summary(args) => commands::summary::run(args),
+        Command::Repl(args) => repl::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -364,10 +364,22 @@ fn sampler_error(error: &ppl_infer::SamplerError) -> CommandError {
         ppl_infer::SamplerError::Settings(_) => codes::BAD_SETTING,
         _ => codes::METHOD_NOT_APPLICABLE,
     };
-    let mut diagnostic = ppl_syntax::Diagnostic::unplaced(code, error.to_string());
+    // Users count chains from 1, as in the draws file names.
+    let message = match error {
+        ppl_infer::SamplerError::Initialization {
+            chain_id,
+            attempts,
+            last_error,
+        } => format!(
+            "chain {}: no initial value with a finite log density after {attempts} attempts: {last_error}",
+            chain_id + 1
+        ),
+        other => other.to_string(),
+    };
+    let mut diagnostic = ppl_syntax::Diagnostic::unplaced(code, message);
     if code == codes::NO_START {
         diagnostic = diagnostic.with_hint(
-            "no starting point in (-2, 2) on the unconstrained scale gives a finite log density: check the statement named above for impossible values (a scale <= 0, data outside the support)",
+            "no starting point in (-2, 2) on the unconstrained scale gives a finite log density: check this statement for impossible values (a scale <= 0, data outside the support)",
         );
     }
     CommandError::new(vec![diagnostic], None, Exit::InferenceFailed)

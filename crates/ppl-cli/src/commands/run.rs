@@ -126,6 +126,12 @@ fn run_inner(args: &RunArgs) -> Result<(), CommandError> {
         Format::Json => println!("{}", report.to_json()),
         Format::Table => print!("{}", report.to_table()),
     }
+    if report.diagnostics.get("interrupted") == Some(&json!(true)) {
+        // Everything drawn so far is written and summarised; the exit status still says the run
+        // did not finish.
+        eprintln!("interrupted: the draws so far are saved and summarised");
+        return Err(CommandError::new(Vec::new(), None, Exit::InferenceFailed));
+    }
     Ok(())
 }
 
@@ -174,7 +180,8 @@ pub(crate) fn fit(
                     .unwrap_or_default(),
                 centred: ppl_model::posterior::centred_latents(&loaded.model),
             };
-            let (report, mcmc_draws) = crate::mcmc::run(&posterior, &options)?;
+            let (report, mcmc_draws) =
+                crate::mcmc::run(&posterior, &options).map_err(|e| place_on_term(e, loaded))?;
             draws = Some(mcmc_draws);
             report
         }
@@ -549,4 +556,24 @@ fn run_em(
             .push("--responsibilities writes OUT/responsibilities.csv: give --out DIR".into());
     }
     Ok(report)
+}
+
+/// A sampler error that names a statement (`at line 4: ...`) is pointed at that statement's text.
+fn place_on_term(mut error: CommandError, loaded: &LoadedModel) -> CommandError {
+    for diagnostic in &mut error.diagnostics {
+        if diagnostic.span.is_some() {
+            continue;
+        }
+        let term = loaded.model.terms.iter().find(|t| {
+            let label = ppl_model::posterior::statement_label(&loaded.source, t.span);
+            diagnostic.message.contains(&label)
+        });
+        if let Some(term) = term {
+            diagnostic.span = Some(term.span);
+            diagnostic.label = "the log density of this statement is not finite".into();
+        }
+    }
+    error.source = loaded.source.clone();
+    error.file_name = loaded.file_name.clone();
+    error
 }

@@ -13,7 +13,9 @@ pub enum ReplCommand {
     /// Print the model text.
     Show,
     /// Run the checker; `ir` prints the checked IR.
-    Check { ir: bool },
+    Check {
+        ir: bool,
+    },
     /// Fit the model; the words after `:run` (a method, then `ppl run` flags).
     Run(Vec<String>),
     /// Reprint the last run's table.
@@ -76,8 +78,18 @@ pub const COMMANDS: &[(&str, &[&str], &str, &str)] = &[
         "fit the model as `ppl run` does, e.g. `:run nuts --draws 500 --seed 2`",
     ),
     ("summary", &[], ":summary", "reprint the last run's table"),
-    ("plot", &[], ":plot VAR", "plot a variable (not in this version)"),
-    ("reset", &[], ":reset", "forget the model, the data and the last run"),
+    (
+        "plot",
+        &[],
+        ":plot VAR",
+        "plot a variable (not in this version)",
+    ),
+    (
+        "reset",
+        &[],
+        ":reset",
+        "forget the model, the data and the last run",
+    ),
     ("help", &["h", "?"], ":help", "this list"),
     ("quit", &["q", "exit"], ":quit", "leave (also Ctrl-D)"),
 ];
@@ -115,10 +127,7 @@ pub fn parse(line: &str) -> Result<ReplCommand, CommandParseError> {
             closest: ppl_syntax::diagnostic::closest(word, COMMANDS.iter().map(|c| c.0))
                 .map(str::to_string),
         })?;
-    let usage = COMMANDS
-        .iter()
-        .find(|c| c.0 == name)
-        .map_or("", |c| c.2);
+    let usage = COMMANDS.iter().find(|c| c.0 == name).map_or("", |c| c.2);
     let no_argument = |command| {
         if rest.is_empty() {
             Ok(())

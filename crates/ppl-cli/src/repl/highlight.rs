@@ -37,9 +37,7 @@ pub fn colourise(input: &str) -> String {
     if super::commands::is_command(input) {
         let trimmed = input.trim_start();
         let leading = &input[..input.len() - trimmed.len()];
-        let word_end = trimmed
-            .find(char::is_whitespace)
-            .unwrap_or(trimmed.len());
+        let word_end = trimmed.find(char::is_whitespace).unwrap_or(trimmed.len());
         return format!(
             "{leading}\x1b[1m{}{RESET}{}",
             &trimmed[..word_end],
@@ -178,6 +176,9 @@ mod tests {
         assert!(!needs_more("for i in 1..N {\n  x[i] ~ Normal(0, 1)\n}"));
         assert!(!needs_more("x ~ Normal(mu, 1)"));
         assert!(!needs_more(":load dir/"));
-        assert!(!needs_more("x ~ Normal(mu,\n"), "a blank line ends the input");
+        assert!(
+            !needs_more("x ~ Normal(mu,\n"),
+            "a blank line ends the input"
+        );
     }
 }

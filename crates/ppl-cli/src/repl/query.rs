@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 use std::ops::Range;
 
 use ppl_ir::{CheckOptions, VarId};
+use ppl_model::TapeError;
 use ppl_model::query::{Query, QueryError};
 use ppl_syntax::{Diagnostic, Expr, ExprKind, Span};
 
@@ -143,10 +144,7 @@ impl FitValues {
 /// The first run of consecutive columns that match.
 fn contiguous(columns: &[String], matches: impl Fn(&str) -> bool) -> Option<Range<usize>> {
     let start = columns.iter().position(|c| matches(c))?;
-    let length = columns[start..]
-        .iter()
-        .take_while(|c| matches(c))
-        .count();
+    let length = columns[start..].iter().take_while(|c| matches(c)).count();
     Some(start..start + length)
 }
 
@@ -244,16 +242,6 @@ pub fn evaluate(
     let bound = ppl_model::bind(&model, data, &[])
         .map_err(|diagnostics| QueryFailure::on_query(diagnostics, &query_source))?;
     let query = Query::new(&model, &bound, QUERY_LET).map_err(|e| unplaced(e.to_string()))?;
-    let is_condition = model
-        .lets
-        .iter()
-        .find(|l| l.name == QUERY_LET)
-        .is_some_and(|l| l.value.ty.elem == ppl_ir::ElemType::Bool);
-    if request.reducer == Reducer::Prob && !is_condition {
-        return Err(unplaced(format!(
-            "`prob(...)` takes a condition such as `{inner_text} > 0`, not a number"
-        )));
-    }
     if values.point && !matches!(request.reducer, Reducer::Mean | Reducer::MeanAndSd) {
         return Err(unplaced(
             "the last run gave point estimates (EM), not posterior draws: `sd`, `quantile` and `prob` need draws; a bare expression or `mean(...)` prints its value at the estimates".into(),
@@ -280,6 +268,21 @@ pub fn evaluate(
                 .filter_map(|(var, range)| row.get(range.clone()).map(|v| (*var, v)))
                 .collect();
             let value = query.evaluate(&unknowns).map_err(|error| match error {
+                QueryError::Tape(TapeError::Unbound { what, .. }) => {
+                    let fitted: Vec<String> = values
+                        .unknowns
+                        .iter()
+                        .map(|(n, _)| format!("`{n}`"))
+                        .collect();
+                    unplaced(format!(
+                        "the last run has no value of {what} (it fitted {})",
+                        if fitted.is_empty() {
+                            "nothing".to_string()
+                        } else {
+                            fitted.join(", ")
+                        }
+                    ))
+                }
                 QueryError::Tape(tape) => {
                     let diagnostic = ppl_model::posterior::tape_diagnostic(&tape);
                     match to_input(diagnostic.clone()) {
@@ -308,8 +311,23 @@ pub fn evaluate(
         }
     }
     let Some(shape) = shape else {
-        return Err(unplaced("the last run left no draws to evaluate over".into()));
+        return Err(unplaced(
+            "the last run left no draws to evaluate over".into(),
+        ));
     };
+    // A condition (a comparison, `true`, a product of comparisons) is 0 or 1 at every draw.
+    let is_condition = || {
+        per_element
+            .iter()
+            .flatten()
+            .flatten()
+            .all(|v| *v == 0.0 || *v == 1.0)
+    };
+    if request.reducer == Reducer::Prob && !is_condition() {
+        return Err(unplaced(format!(
+            "`prob(...)` takes a condition such as `prob({inner_text} > 0)`, not a number"
+        )));
+    }
     let label_base = match &ppl_syntax::parse_expression(inner_text) {
         Ok(Expr {
             kind: ExprKind::Name(name),
@@ -423,7 +441,11 @@ mod tests {
     fn malformed_reducers_are_explained() {
         assert!(parsed("mean(mu, 2)").unwrap_err().contains("mean(EXPR)"));
         assert!(parsed("quantile(mu)").is_err());
-        assert!(parsed("quantile(mu, 1.5)").unwrap_err().contains("from 0 to 1"));
+        assert!(
+            parsed("quantile(mu, 1.5)")
+                .unwrap_err()
+                .contains("from 0 to 1")
+        );
         assert!(parsed("quantile(mu, p)").is_err());
         assert!(parsed("prob(a > 1, b)").is_err());
     }
@@ -466,8 +488,7 @@ mod tests {
         let fit = FitValues::from_draws(&["mu".to_string()], &columns, chains);
         let run = |input: &str| {
             let request = parsed(input).unwrap();
-            evaluate(input, &request, source, &[], None, &fit)
-                .map_err(|f| format!("{f:?}"))
+            evaluate(input, &request, source, &[], None, &fit).map_err(|f| format!("{f:?}"))
         };
         let text = run("mean(mu[2] - mu[1])").unwrap();
         assert!(text.starts_with("21.0000"), "{text}");
@@ -479,8 +500,8 @@ mod tests {
             "{text}"
         );
         let text = run("prob(mu > 4)").unwrap();
-        assert!(text.contains("mu[1]  0.5000"), "{text}");
-        assert!(text.contains("mu[2]  1.0000"), "{text}");
+        assert!(text.contains("[1]  0.5000"), "{text}");
+        assert!(text.contains("[2]  1.0000"), "{text}");
         let text = run("quantile(mu[1], 0.5)").unwrap();
         assert!(text.starts_with("4.0000"), "{text}");
         assert!(run("prob(mu[1])").unwrap_err().contains("condition"));

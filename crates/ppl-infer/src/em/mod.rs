@@ -7,17 +7,22 @@
 //! recognises a mixture and builds the problem.
 //!
 //! # Algorithm
-//! * **Initialisation**: greedy k-means++ seeding (Arthur & Vassilvitskii 2007, with
-//!   `2 + ln K` candidate centres per step as in their greedy variant and scikit-learn) and up to
-//!   [`LLOYD_ITERATIONS`] Lloyd iterations on standardised features, then an M-step from the
-//!   hard assignments. Features are the columns of the Normal, MvNormal, Poisson and Exponential
-//!   blocks (each standardised); a problem with none of those clusters the raw 0/1 Bernoulli
+//! * **Initialisation**: k-means++ seeding (Arthur & Vassilvitskii 2007) in its greedy form, as
+//!   scikit-learn uses it (the best of `2 + ⌊ln K⌋` candidates per new centre), and up to
+//!   [`LLOYD_ITERATIONS`] Lloyd iterations (until no label changes) on standardised features,
+//!   then two M-steps from the hard assignments (the second only re-centres the covariance
+//!   sums, see below). Features are the columns of the Normal, MvNormal, Poisson and Exponential
+//!   blocks, each standardised; a problem with none of those clusters the raw 0/1 Bernoulli
 //!   columns and one-hot Categorical columns instead.
 //! * **EM** (Dempster, Laird & Rubin 1977): one pass over the data per iteration computes the
 //!   responsibilities and, in the same cache-resident chunk, the sufficient statistics; the
 //!   M-step is closed-form for every family. The pass runs on rayon over fixed chunks of
 //!   [`CHUNK_ROWS`] rows whose partial sums are added in chunk order, so a seed gives the
-//!   same bits whatever the number of threads.
+//!   same bits whatever the number of threads. The pass that evaluates the objective at θₜ also
+//!   gathers the statistics for θₜ₊₁; the run stops when the objective per point changed by
+//!   less than `tolerance` and returns θₜ, whose objective is the one reported.
+//!   [`EmFit::iterations`] counts M-steps after the initialisation (scikit-learn's `n_iter_`
+//!   counts E-steps including the one that detects convergence, one more than ours).
 //! * **Restarts**: `restarts` independent initialisations with seeds derived from `seed`; the
 //!   highest final objective wins (the first one on ties).
 //!
@@ -31,8 +36,9 @@
 //! can never decrease, and it is bounded above, so a component cannot collapse onto one point.
 //! [`EmFit::trace`] and [`EmFit::objective`] report the penalised value;
 //! [`EmFit::log_likelihood`], the BIC and the responsibilities use the plain likelihood of the
-//! final parameters (what scikit-learn's `score` reports). With λ = 1e-6 the two differ by a few
-//! parts in a million per point. Should rounding ever make the objective go down (only possible at
+//! final parameters (what scikit-learn's `score` reports). Each pass gets the plain value at
+//! almost no cost from the penalised responsibilities (see `pass::normalise_rows`). With
+//! λ = 1e-6 the two differ by a few parts in a million per point. Should rounding ever make the objective go down (only possible at
 //! convergence), the run stops and returns the previous, better parameters.
 //!
 //! # Degenerate components
@@ -42,7 +48,8 @@
 //! left empty by k-means (for instance `K` greater than the number of distinct rows) starts from
 //! the estimates of the whole data set with weight zero. The same "keep the previous parameters"
 //! rule applies when an update is not usable (a singular covariance with λ = 0, an infinite
-//! Exponential rate), as in McLachlan & Peel (2000, §3.10). Nothing produces NaN.
+//! Exponential rate); McLachlan & Peel (2000) discuss both remedies, regularising and
+//! re-seeding; re-seeding would break monotonicity, so it is not done. Nothing produces NaN.
 //!
 //! # Output
 //! Components are sorted by the first block's leading parameter (mean, first mean coordinate,

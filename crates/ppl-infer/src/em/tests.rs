@@ -615,7 +615,8 @@ fn restarts_keep_the_best() {
 
 #[test]
 fn a_seed_gives_the_same_bits_whatever_the_thread_count() {
-    let (n, weights) = (20_000, [0.5, 0.5]);
+    // Three chunks of rows, overlapping clusters so that EM runs a while.
+    let (n, weights) = (3 * CHUNK_ROWS - 100, [0.5, 0.5]);
     let mut rng = rng(10);
     let labels = draw_labels(&mut rng, &weights, n);
     let values = mvnormal_values(
@@ -631,6 +632,7 @@ fn a_seed_gives_the_same_bits_whatever_the_thread_count() {
     };
     let settings = EmSettings {
         restarts: 2,
+        max_iterations: 25,
         keep_responsibilities: true,
         seed: 42,
         ..EmSettings::default()

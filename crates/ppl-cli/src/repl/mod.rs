@@ -1,0 +1,504 @@
+//! `ppl repl` (LANGUAGE.md §9): a model built line by line. Each input is a `:command`, an
+//! expression over the last fit, or a declaration or statement appended to the model text when
+//! the whole text still parses and checks (so the model is always valid). `:run` goes through the
+//! same pipeline as `ppl run` (`commands::run::fit`). On a terminal, input is highlighted and
+//! history persists; with stdin piped it reads plain lines, so it can be scripted.
+
+mod commands;
+mod highlight;
+mod query;
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use clap::{Args, Parser};
+use ppl_data::DataSet;
+use ppl_ir::CheckOptions;
+use ppl_syntax::Diagnostic;
+use rustyline::error::ReadlineError;
+use rustyline::history::FileHistory;
+use rustyline::{Config, Editor};
+
+use crate::commands::run::{Fitted, RunArgs, check_sets, fit, parse_const_sets};
+use crate::frontend::{CommandError, Exit, LoadedModel};
+use crate::output::RunReport;
+use commands::ReplCommand;
+use highlight::ReplHelper;
+use query::FitValues;
+
+#[derive(Args, Debug)]
+pub struct ReplArgs {
+    /// A model file to start from (as `:load FILE`).
+    pub model: Option<PathBuf>,
+}
+
+/// Whether the loop goes on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Flow {
+    Continue,
+    Quit,
+}
+
+/// The name diagnostics give a model typed at the prompt.
+const TYPED_MODEL: &str = "<repl>";
+
+/// The last fit and everything needed to evaluate expressions over it, kept as it was even when
+/// the model changes afterwards.
+struct LastRun {
+    source: String,
+    sets: Vec<(String, f64)>,
+    data: Option<DataSet>,
+    report: RunReport,
+    values: FitValues,
+}
+
+/// The REPL's state: the model text, where it came from, the data file, and the last fit.
+struct Session {
+    source: String,
+    /// The file the model was loaded from; its `data "..."` resolves relative to it.
+    path: Option<PathBuf>,
+    data: Option<PathBuf>,
+    last_run: Option<LastRun>,
+}
+
+/// Runs the REPL until `:quit` or end of input.
+pub fn run(args: ReplArgs) -> Result<(), CommandError> {
+    let interactive = std::io::stdin().is_terminal();
+    let colour =
+        interactive && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let config = Config::builder().auto_add_history(false).build();
+    let mut editor: Editor<ReplHelper, FileHistory> =
+        Editor::with_config(config).map_err(|error| {
+            CommandError::message(
+                ppl_syntax::codes::UNSUPPORTED,
+                format!("cannot start the line editor: {error}"),
+                Exit::Usage,
+            )
+        })?;
+    editor.set_helper(Some(ReplHelper { colour }));
+    let history = history_path();
+    if interactive {
+        if let Some(path) = &history {
+            let _ = editor.load_history(path);
+        }
+        println!(
+            "ppl repl: type declarations and statements, `:help` for the commands, Ctrl-D to leave"
+        );
+    }
+    let mut session = Session::new();
+    if let Some(path) = &args.model {
+        session.load(path);
+    }
+    loop {
+        let prompt = if interactive { "ppl> " } else { "" };
+        match editor.readline(prompt) {
+            Ok(line) => {
+                if interactive && !line.trim().is_empty() {
+                    let _ = editor.add_history_entry(line.as_str());
+                    if let Some(path) = &history {
+                        let _ = editor.save_history(path);
+                    }
+                }
+                let flow = session.handle(&line);
+                let _ = std::io::stdout().flush();
+                if flow == Flow::Quit {
+                    break;
+                }
+            }
+            // Ctrl-C drops the line being typed, as in a shell.
+            Err(ReadlineError::Interrupted) => continue,
+            Err(ReadlineError::Eof) => break,
+            Err(error) => {
+                eprintln!("error: cannot read input: {error}");
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `$PPL_HISTORY`, else `~/.ppl_history`.
+fn history_path() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("PPL_HISTORY") {
+        return Some(PathBuf::from(path));
+    }
+    std::env::var_os("HOME").map(|home| Path::new(&home).join(".ppl_history"))
+}
+
+/// Prints a plain error message (not tied to the model text) on stderr.
+fn complain(message: impl std::fmt::Display) {
+    eprintln!("error: {message}");
+}
+
+impl Session {
+    fn new() -> Session {
+        Session {
+            source: String::new(),
+            path: None,
+            data: None,
+            last_run: None,
+        }
+    }
+
+    fn file_name(&self) -> String {
+        self.path
+            .as_ref()
+            .map_or(TYPED_MODEL.to_string(), |p| p.display().to_string())
+    }
+
+    /// Parses and checks `source` as this session's model would be.
+    fn check(&self, source: &str, sets: &[(String, f64)]) -> LoadedModel {
+        let (program, mut diagnostics) = ppl_syntax::parse(source);
+        let options = CheckOptions {
+            const_overrides: sets.to_vec(),
+        };
+        let (model, check_diagnostics) = ppl_ir::check(&program, source, &options);
+        diagnostics.extend(check_diagnostics);
+        LoadedModel {
+            // A typed model has no file: its data file is relative to the working directory.
+            path: self.path.clone().unwrap_or_else(|| PathBuf::from("repl")),
+            file_name: self.file_name(),
+            source: source.to_string(),
+            model,
+            warnings: diagnostics,
+        }
+    }
+
+    fn handle(&mut self, line: &str) -> Flow {
+        let trimmed = line.trim();
+        if trimmed.is_empty() {
+            return Flow::Continue;
+        }
+        if commands::is_command(trimmed) {
+            return match commands::parse(trimmed) {
+                Ok(command) => self.command(command),
+                Err(error) => {
+                    complain(error);
+                    Flow::Continue
+                }
+            };
+        }
+        match expression(line) {
+            Some(expr) => self.evaluate(line, &expr),
+            None => self.add(line),
+        }
+        Flow::Continue
+    }
+
+    /// Appends a declaration or statement if the whole model still checks.
+    fn add(&mut self, line: &str) {
+        let mut candidate = self.source.clone();
+        if !candidate.is_empty() && !candidate.ends_with('\n') {
+            candidate.push('\n');
+        }
+        candidate.push_str(line.trim_end());
+        candidate.push('\n');
+        let loaded = self.check(&candidate, &[]);
+        let errors: Vec<Diagnostic> = loaded
+            .warnings
+            .iter()
+            .filter(|d| d.is_error())
+            .cloned()
+            .collect();
+        if errors.is_empty() {
+            self.source = candidate;
+        } else {
+            crate::render::write_all(&errors, &loaded.file_name, &candidate);
+            eprintln!("(not added: the model is unchanged)");
+        }
+    }
+
+    fn command(&mut self, command: ReplCommand) -> Flow {
+        match command {
+            ReplCommand::Load(path) => self.load(&path),
+            ReplCommand::Data(path) => match DataSet::load(&path) {
+                Ok(data) => {
+                    let names: Vec<&str> = data.names().collect();
+                    println!("data: {} ({})", path.display(), names.join(", "));
+                    self.data = Some(path);
+                }
+                Err(error) => complain(format!("{error} (the data file is unchanged)")),
+            },
+            ReplCommand::Show => {
+                if self.source.is_empty() {
+                    println!("(the model is empty)");
+                } else {
+                    print!("{}", self.source);
+                }
+            }
+            ReplCommand::Check { ir } => self.check_command(ir),
+            ReplCommand::Run(words) => self.run(&words),
+            ReplCommand::Summary => match &self.last_run {
+                Some(run) => print!("{}", run.report.to_table()),
+                None => complain("no run yet: `:run` fits the model"),
+            },
+            ReplCommand::Plot(variable) => complain(format!(
+                "plotting is not available in this version of ppl (`:plot {variable}`); `:summary` prints the table, and `:run --out DIR` writes the draws as CmdStan CSV files that other tools can plot"
+            )),
+            ReplCommand::Reset => {
+                *self = Session::new();
+                println!("the model is empty");
+            }
+            ReplCommand::Help => print!("{}", commands::help()),
+            ReplCommand::Quit => return Flow::Quit,
+        }
+        Flow::Continue
+    }
+
+    /// `:load FILE`: replaces the model when the file checks.
+    fn load(&mut self, path: &Path) {
+        let text = match std::fs::read(path) {
+            Ok(bytes) => match String::from_utf8(bytes) {
+                Ok(text) => text,
+                Err(_) => {
+                    complain(format!("`{}` is not UTF-8 text", path.display()));
+                    return;
+                }
+            },
+            Err(error) => {
+                complain(format!("cannot read `{}`: {error}", path.display()));
+                return;
+            }
+        };
+        let mut candidate = Session::new();
+        candidate.path = Some(path.to_path_buf());
+        let loaded = candidate.check(&text, &[]);
+        let errors: Vec<Diagnostic> = loaded
+            .warnings
+            .iter()
+            .filter(|d| d.is_error())
+            .cloned()
+            .collect();
+        if !errors.is_empty() {
+            crate::render::write_all(&errors, &loaded.file_name, &text);
+            eprintln!("(not loaded: the model is unchanged)");
+            return;
+        }
+        if let Some(data) = self.data.take() {
+            println!(
+                "note: `:data {}` no longer applies; the loaded model's own `data` does",
+                data.display()
+            );
+        }
+        self.source = text;
+        self.path = Some(path.to_path_buf());
+        let statements = ppl_syntax::parse(&self.source).0.statements.len();
+        println!(
+            "loaded {} ({statements} statement{})",
+            path.display(),
+            if statements == 1 { "" } else { "s" }
+        );
+    }
+
+    fn check_command(&self, ir: bool) {
+        let loaded = self.check(&self.source, &[]);
+        crate::render::write_all(&loaded.warnings, &loaded.file_name, &self.source);
+        if loaded.warnings.iter().any(Diagnostic::is_error) {
+            return;
+        }
+        if ir {
+            print!("{}", ppl_ir::printer::print(&loaded.model));
+            return;
+        }
+        let model = &loaded.model;
+        let count = |role| model.variables.iter().filter(|v| v.role == role).count();
+        println!(
+            "ok ({} observed, {} latent, {} param, {} term{})",
+            count(ppl_ir::Role::Observed),
+            count(ppl_ir::Role::Latent),
+            count(ppl_ir::Role::Param),
+            model.terms.len(),
+            if model.terms.len() == 1 { "" } else { "s" },
+        );
+    }
+
+    /// `:run [method] [flags]`: the flags of `ppl run`, the model from the session.
+    fn run(&mut self, words: &[String]) {
+        let args = match run_args(words) {
+            Ok(args) => args,
+            Err(message) => {
+                eprint!("{message}");
+                return;
+            }
+        };
+        let mut args = args;
+        if args.data.is_none() {
+            args.data = self.data.clone();
+        }
+        let started = Instant::now();
+        let sets = match parse_const_sets(&args.sets) {
+            Ok(sets) => sets,
+            Err(error) => return error.report(),
+        };
+        let loaded = self.check(&self.source, &sets);
+        if loaded.warnings.iter().any(Diagnostic::is_error) {
+            // Only a `--set` can make a valid model fail here (e.g. a negative size).
+            crate::render::write_all(&loaded.warnings, &loaded.file_name, &loaded.source);
+            return;
+        }
+        if let Err(error) = check_sets(&loaded, &sets) {
+            return error.report();
+        }
+        crate::render::write_all(&loaded.warnings, &loaded.file_name, &loaded.source);
+        let fitted = match fit(&args, &loaded, started) {
+            Ok(fitted) => fitted,
+            Err(error) => return error.report(),
+        };
+        let Fitted {
+            report,
+            draws,
+            data,
+        } = fitted;
+        match args.format {
+            crate::commands::run::Format::Json => println!("{}", report.to_json()),
+            crate::commands::run::Format::Table => print!("{}", report.to_table()),
+        }
+        let unknowns: Vec<String> = loaded.model.unknowns().map(|v| v.name.clone()).collect();
+        let values = match draws {
+            Some(draws) => FitValues::from_draws(&unknowns, &draws.columns, draws.chains),
+            None => FitValues::from_estimates(&unknowns, &report.estimates),
+        };
+        self.last_run = Some(LastRun {
+            source: loaded.source,
+            sets,
+            data,
+            report,
+            values,
+        });
+    }
+
+    /// An expression over the last fit.
+    fn evaluate(&self, input: &str, expr: &ppl_syntax::Expr) {
+        let Some(run) = &self.last_run else {
+            complain(
+                "that is an expression: after `:run`, expressions are evaluated over the fit (e.g. `mean(mu)`); declarations and statements build the model",
+            );
+            return;
+        };
+        let request = match query::request(expr) {
+            Ok(request) => request,
+            Err(message) => return complain(message),
+        };
+        match query::evaluate(
+            input,
+            &request,
+            &run.source,
+            &run.sets,
+            run.data.as_ref(),
+            &run.values,
+        ) {
+            Ok(text) => print!("{text}"),
+            Err(query::QueryFailure::Message(message)) => complain(message),
+            Err(query::QueryFailure::Diagnostics {
+                diagnostics,
+                source,
+                file_name,
+            }) => crate::render::write_all(&diagnostics, &file_name, &source),
+        }
+    }
+}
+
+/// The input as an expression, or `None` for declarations and statements. Braces only ever
+/// open a statement block, and `parse_expression` is not asked about them.
+fn expression(line: &str) -> Option<ppl_syntax::Expr> {
+    let has_block = ppl_syntax::tokens(line)
+        .iter()
+        .any(|(token, _)| *token == ppl_syntax::Token::LeftBrace);
+    if has_block {
+        return None;
+    }
+    ppl_syntax::parse_expression(line).ok()
+}
+
+/// `:run`'s words as `ppl run` flags: a leading word is the method.
+#[derive(Parser, Debug)]
+#[command(name = ":run", no_binary_name = true)]
+struct RunLine {
+    #[command(flatten)]
+    args: RunArgs,
+}
+
+fn run_args(words: &[String]) -> Result<RunArgs, String> {
+    // `RunArgs` needs a model path; the REPL's model is its text, so the path is never read.
+    let mut argv = vec![TYPED_MODEL.to_string()];
+    let mut rest = words;
+    if let Some(first) = words.first()
+        && !first.starts_with('-')
+    {
+        argv.push("--method".into());
+        argv.push(first.clone());
+        rest = &words[1..];
+    }
+    argv.extend(rest.iter().cloned());
+    RunLine::try_parse_from(argv)
+        .map(|line| line.args)
+        .map_err(|error| {
+            let text = error.render().to_string();
+            if error.use_stderr() {
+                // The first paragraph says what is wrong; clap's usage line would show the
+                // placeholder model path.
+                let first = text.split("\n\n").next().unwrap_or(&text).trim_end();
+                format!("{first}\n  `:run [method] [flags]` takes the flags of `ppl run`, e.g. `:run nuts --draws 500 --seed 2`\n")
+            } else {
+                text
+            }
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::run::MethodArg;
+
+    #[test]
+    fn run_words_become_run_flags() {
+        let args = run_args(&[]).unwrap();
+        assert_eq!(args.method, MethodArg::Auto);
+        let words: Vec<String> = ["nuts", "--draws", "200", "--chains", "2"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let args = run_args(&words).unwrap();
+        assert_eq!(args.method, MethodArg::Nuts);
+        assert_eq!((args.draws, args.chains), (200, 2));
+        let args = run_args(&["--seed".to_string(), "7".to_string()]).unwrap();
+        assert_eq!((args.method, args.seed), (MethodArg::Auto, 7));
+        let error = run_args(&["nutz".to_string()]).unwrap_err();
+        assert!(error.contains("nutz"), "{error}");
+        assert!(!error.contains("<repl>"), "{error}");
+    }
+
+    #[test]
+    fn lines_are_added_only_when_the_model_checks() {
+        let mut session = Session::new();
+        session.handle("latent mu: real");
+        session.handle("mu ~ Normal(0, sigma)");
+        assert_eq!(session.source, "latent mu: real\n");
+        session.handle("mu ~ Normal(1,");
+        assert_eq!(session.source, "latent mu: real\n");
+        session.handle("mu ~ Normal(1,\n  2)");
+        assert_eq!(session.source, "latent mu: real\nmu ~ Normal(1,\n  2)\n");
+        session.handle("# a comment");
+        session.handle(":reset");
+        assert_eq!(session.source, "");
+        assert_eq!(session.handle(":quit"), Flow::Quit);
+    }
+
+    #[test]
+    fn expressions_are_told_from_statements() {
+        for statement in [
+            "latent mu: real",
+            "mu ~ Normal(0, 1)",
+            "let a = mu + 1",
+            "const K = 2",
+            "data \"x.csv\"",
+            "for i in 1..N { x[i] ~ Normal(mu, 1) }",
+        ] {
+            assert!(expression(statement).is_none(), "{statement}");
+        }
+        for expression in ["mu", "mean(mu[1] - mu[2])", "prob(tau > 5)", "sd(mu) * 2"] {
+            assert!(super::expression(expression).is_some(), "{expression}");
+        }
+    }
+}

@@ -88,11 +88,17 @@ pub fn parse_expression(source: &str) -> Result<Expr, Box<Diagnostic>> {
                 "expected an expression",
             )));
         }
-        _ => {
-            let second = chunks[1].span();
+        [only] => {
             return Err(Box::new(Diagnostic::error(
                 codes::SYNTAX,
-                second,
+                only.span(),
+                "expected an expression, found a `for` block",
+            )));
+        }
+        [_, second, ..] => {
+            return Err(Box::new(Diagnostic::error(
+                codes::SYNTAX,
+                second.span(),
                 "expected one expression, found more than one statement",
             )));
         }
@@ -1307,5 +1313,17 @@ mod tests {
         let (_, diagnostics) = parse_bytes(b"const K = 2\nx \xff ~ Normal(0, 1)");
         assert_eq!(diagnostics[0].code, codes::INVALID_UTF8);
         assert_eq!(diagnostics[0].span, Some(Span::new(14, 15)));
+    }
+}
+
+#[cfg(test)]
+mod parse_expression_tests {
+    use super::*;
+
+    #[test]
+    fn a_block_is_not_an_expression_and_does_not_panic() {
+        let error = parse_expression("for i in 1..3 { x[i] ~ Normal(0, 1) }").unwrap_err();
+        assert_eq!(error.code, codes::SYNTAX);
+        assert!(parse_expression("mean(mu[1] - mu[2])").is_ok());
     }
 }

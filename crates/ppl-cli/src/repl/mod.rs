@@ -411,9 +411,14 @@ fn expression(line: &str) -> Option<ppl_syntax::Expr> {
     ppl_syntax::parse_expression(line).ok()
 }
 
-/// `:run`'s words as `ppl run` flags: a leading word is the method.
+/// Fit the REPL's model as `ppl run` does: a leading word is the method, then the flags of
+/// `ppl run` (its MODEL argument is not used: the model is the REPL's).
 #[derive(Parser, Debug)]
-#[command(name = ":run", no_binary_name = true)]
+#[command(
+    name = ":run",
+    no_binary_name = true,
+    override_usage = ":run [METHOD] [OPTIONS]"
+)]
 struct RunLine {
     #[command(flatten)]
     args: RunArgs,

@@ -8,7 +8,7 @@
 //! specialised for dimensions 1 to 4 through const generics and read each row once per component
 //! from a cache-resident chunk.
 
-use nalgebra::DMatrix;
+use nalgebra::{DMatrix, DMatrixView, DMatrixViewMut};
 
 use super::{BlockEstimates, ComponentFamily, DEAD_COMPONENT_MASS, EmError, EmissionBlock};
 
@@ -778,27 +778,33 @@ fn mv_log_densities<const D: usize>(inputs: &MvInputs<'_>, buffer: &mut [f64]) {
 /// The same for any dimension.
 fn mv_log_densities_any(inputs: &MvInputs<'_>, d: usize, buffer: &mut [f64]) {
     let k = inputs.k;
-    let mut deviation = vec![0.0; d];
+    let rows = inputs.values.len() / d;
+    // Row-major `rows x d` buffers; the whitening is one matrix product per component
+    // (matrixmultiply's SIMD kernels through nalgebra once every side exceeds 5).
+    let mut deviation = vec![0.0; rows * d];
+    let mut whitened = vec![0.0; rows * d];
     for c in 0..k {
         let mean = &inputs.means[c * d..(c + 1) * d];
         let inverse = &inputs.inverse_cholesky[c * d * d..(c + 1) * d * d];
         let constant = inputs.constants[c];
-        for (row, x) in buffer
-            .chunks_exact_mut(k)
+        for (deviation, x) in deviation
+            .chunks_exact_mut(d)
             .zip(inputs.values.chunks_exact(d))
         {
             for ((dev, &value), &m) in deviation.iter_mut().zip(x).zip(mean) {
                 *dev = value - m;
             }
-            let mut squared = 0.0;
-            for (a, inverse_row) in inverse.chunks_exact(d).enumerate() {
-                let z: f64 = inverse_row[..=a]
-                    .iter()
-                    .zip(&deviation)
-                    .map(|(l, v)| l * v)
-                    .sum();
-                squared += z * z;
-            }
+        }
+        {
+            let deviations = DMatrixView::from_slice_with_strides(&deviation, rows, d, d, 1);
+            // L⁻ᵀ: the row-major L⁻¹ read column-major.
+            let inverse_transposed = DMatrixView::from_slice(inverse, d, d);
+            let mut product =
+                DMatrixViewMut::from_slice_with_strides_mut(&mut whitened, rows, d, d, 1);
+            product.gemm(1.0, &deviations, &inverse_transposed, 0.0);
+        }
+        for (row, z) in buffer.chunks_exact_mut(k).zip(whitened.chunks_exact(d)) {
+            let squared: f64 = z.iter().map(|v| v * v).sum();
             row[c] += constant - 0.5 * squared;
         }
     }
@@ -820,6 +826,10 @@ fn mv_accumulate<const D: usize>(
         let mut second = [[0.0; D]; D];
         for (row, x) in responsibilities.chunks_exact(k).zip(values.chunks_exact(D)) {
             let r = row[c];
+            if r == 0.0 {
+                // Most rows of a hard (k-means) assignment: nothing to add.
+                continue;
+            }
             let deviation: [f64; D] = std::array::from_fn(|j| x[j] - shift[j]);
             for a in 0..D {
                 let weighted = r * deviation[a];
@@ -849,22 +859,42 @@ fn mv_accumulate_any(
     statistics: &mut [f64],
 ) {
     let stride = d + d * d;
-    let mut deviation = vec![0.0; d];
+    let rows = values.len() / d;
+    // Σ r (x−s)(x−s)ᵀ = Dᵀ (R D): one matrix product per component, as in the E-step.
+    let mut deviation = vec![0.0; rows * d];
+    let mut weighted = vec![0.0; rows * d];
+    let mut second = DMatrix::<f64>::zeros(d, d);
     for c in 0..k {
         let shift = &means[c * d..(c + 1) * d];
         let out = &mut statistics[c * stride..(c + 1) * stride];
-        let (first, second) = out.split_at_mut(d);
-        for (row, x) in responsibilities.chunks_exact(k).zip(values.chunks_exact(d)) {
+        for (((deviation, weighted), x), row) in deviation
+            .chunks_exact_mut(d)
+            .zip(weighted.chunks_exact_mut(d))
+            .zip(values.chunks_exact(d))
+            .zip(responsibilities.chunks_exact(k))
+        {
             let r = row[c];
-            for ((dev, &value), &s) in deviation.iter_mut().zip(x).zip(shift) {
+            for (((dev, w), &value), &s) in deviation
+                .iter_mut()
+                .zip(weighted.iter_mut())
+                .zip(x)
+                .zip(shift)
+            {
                 *dev = value - s;
+                *w = r * *dev;
             }
-            for a in 0..d {
-                let weighted = r * deviation[a];
-                first[a] += weighted;
-                for b in a..d {
-                    second[a * d + b] += weighted * deviation[b];
-                }
+        }
+        for w in weighted.chunks_exact(d) {
+            for (first, value) in out[..d].iter_mut().zip(w) {
+                *first += value;
+            }
+        }
+        let deviations_transposed = DMatrixView::from_slice(&deviation, d, rows);
+        let weighted_rows = DMatrixView::from_slice_with_strides(&weighted, rows, d, d, 1);
+        second.gemm(1.0, &deviations_transposed, &weighted_rows, 0.0);
+        for a in 0..d {
+            for b in 0..d {
+                out[d + a * d + b] += second[(a, b)];
             }
         }
     }

@@ -131,6 +131,11 @@ fn z_score(label: &str, estimate: f64, mcse: f64, exact: f64) -> f64 {
     z
 }
 
+/// A NaN z-score (an MCSE of zero or NaN) fails too.
+fn within_tolerance(z: f64) -> bool {
+    z.abs() < TOLERANCE_MCSE
+}
+
 /// Checks the mean and the sd of column `name` against the exact values; returns failures.
 fn check_moments(draws: &Draws, name: &str, exact_mean: f64, exact_sd: f64) -> Vec<String> {
     let estimate = moments(draws.column(name));
@@ -141,7 +146,7 @@ fn check_moments(draws: &Draws, name: &str, exact_mean: f64, exact_sd: f64) -> V
         estimate.mean_mcse,
         exact_mean,
     );
-    if !(z.abs() < TOLERANCE_MCSE) {
+    if !within_tolerance(z) {
         failures.push(format!("{name}: mean z = {z:.2}"));
     }
     let z = z_score(
@@ -150,7 +155,7 @@ fn check_moments(draws: &Draws, name: &str, exact_mean: f64, exact_sd: f64) -> V
         estimate.sd_mcse,
         exact_sd,
     );
-    if !(z.abs() < TOLERANCE_MCSE) {
+    if !within_tolerance(z) {
         failures.push(format!("{name}: sd z = {z:.2}"));
     }
     failures
@@ -179,7 +184,7 @@ fn check_covariance(draws: &Draws, first: &str, second: &str, exact: f64) -> Vec
         mcse_mean(&slices),
         exact,
     );
-    if z.abs() < TOLERANCE_MCSE {
+    if within_tolerance(z) {
         Vec::new()
     } else {
         vec![format!("cov({first}, {second}): z = {z:.2}")]

@@ -42,6 +42,9 @@ const PILOT_DRAWS: usize = 500;
 /// The largest thinning factor used; a replication needing more is counted and reported.
 const MAX_THIN: usize = 40;
 
+/// The unknowns drawn from the prior, as `(name, flat values)`: `SimulationRequest::fixed`.
+type PriorDraw = Vec<(String, Vec<f64>)>;
+
 /// One model under calibration.
 struct SbcModel {
     name: &'static str,
@@ -49,7 +52,7 @@ struct SbcModel {
     /// `SimulationRequest::n`: the length of the observed data.
     data_length: usize,
     /// One draw of the unknowns from the prior, as `(name, flat values)`.
-    draw_prior: fn(&mut ChaCha8Rng) -> Vec<(String, Vec<f64>)>,
+    draw_prior: fn(&mut ChaCha8Rng) -> PriorDraw,
 }
 
 /// What the harness does to the sampler: nothing, or one deliberate fault.
@@ -60,8 +63,8 @@ enum Fault {
     DropPositiveJacobian {
         variable: &'static str,
     },
-    /// The constrained draws are spread 1.2 times wider around their mean.
-    WidenDraws,
+    /// The kept constrained draws are spread this many times wider around their mean.
+    WidenDraws(f64),
 }
 
 /// The outcome for one scalar quantity.
@@ -103,7 +106,7 @@ impl SbcReport {
     fn failures(&self) -> Vec<String> {
         self.quantities
             .iter()
-            .filter(|q| !(q.p_value > SIGNIFICANCE))
+            .filter(|q| q.p_value.is_nan() || q.p_value <= SIGNIFICANCE)
             .map(|q| format!("{}: p = {:.5}, bins {:?}", q.name, q.p_value, q.histogram))
             .collect()
     }
@@ -250,7 +253,9 @@ fn replicate(
             num_draws,
             seed,
         ),
-        Fault::None | Fault::WidenDraws => run_nuts(&posterior.tape, &posterior, num_draws, seed),
+        Fault::None | Fault::WidenDraws(_) => {
+            run_nuts(&posterior.tape, &posterior, num_draws, seed)
+        }
     };
     let (mut rows, mut divergences) = sample(PILOT_DRAWS, replication_seed);
     // Talts et al.: thin so the kept draws are roughly independent. The smaller of the bulk and
@@ -284,9 +289,9 @@ fn replicate(
         .map(|(column, value)| {
             let draws: Vec<f64> = kept.iter().map(|r| r[*column]).collect();
             let draws = match fault {
-                Fault::WidenDraws => {
+                Fault::WidenDraws(factor) => {
                     let mean = draws.iter().sum::<f64>() / draws.len() as f64;
-                    draws.iter().map(|x| mean + 1.2 * (x - mean)).collect()
+                    draws.iter().map(|x| mean + factor * (x - mean)).collect()
                 }
                 _ => draws,
             };
@@ -578,11 +583,13 @@ fn negative_control_a_dropped_jacobian_is_caught() {
     );
 }
 
-/// The harness has power: regression draws spread 1.2 times too wide must be rejected.
+/// The harness has power: regression draws spread 1.5 times too wide must be rejected. (At 1.2
+/// the rejection is there but marginal, p = 0.0013 for `beta[1]` alone with these seeds, and a
+/// permanent control should not hang on one borderline p-value.)
 #[test]
 fn negative_control_overdispersed_draws_are_caught() {
-    let report = calibrate(&REGRESSION, Fault::WidenDraws, 20);
-    report.print("linear regression with draws widened 1.2x");
+    let report = calibrate(&REGRESSION, Fault::WidenDraws(1.5), 20);
+    report.print("linear regression with draws widened 1.5x");
     assert!(
         !report.failures().is_empty(),
         "overdispersed draws went unnoticed"

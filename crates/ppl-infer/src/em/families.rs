@@ -8,7 +8,7 @@
 //! specialised for dimensions 1 to 4 through const generics and read each row once per component
 //! from a cache-resident chunk.
 
-use nalgebra::{DMatrix, DMatrixView, DMatrixViewMut};
+use nalgebra::DMatrix;
 
 use super::{BlockEstimates, ComponentFamily, DEAD_COMPONENT_MASS, EmError, EmissionBlock};
 
@@ -779,15 +779,18 @@ fn mv_log_densities<const D: usize>(inputs: &MvInputs<'_>, buffer: &mut [f64]) {
 fn mv_log_densities_any(inputs: &MvInputs<'_>, d: usize, buffer: &mut [f64]) {
     let k = inputs.k;
     let rows = inputs.values.len() / d;
-    // Row-major `rows x d` buffers; the whitening is one matrix product per component
-    // (matrixmultiply's SIMD kernels through nalgebra once every side exceeds 5).
-    let mut deviation = vec![0.0; rows * d];
-    let mut whitened = vec![0.0; rows * d];
+    // Deviations as the columns of a `d x rows` matrix (the same memory order as the rows), so
+    // that whitening is one matrix product per component: nalgebra hands it to matrixmultiply's
+    // SIMD kernels once every side exceeds 5.
+    let mut deviations = DMatrix::<f64>::zeros(d, rows);
+    let mut whitened = DMatrix::<f64>::zeros(d, rows);
     for c in 0..k {
         let mean = &inputs.means[c * d..(c + 1) * d];
-        let inverse = &inputs.inverse_cholesky[c * d * d..(c + 1) * d * d];
+        let inverse =
+            DMatrix::from_row_slice(d, d, &inputs.inverse_cholesky[c * d * d..(c + 1) * d * d]);
         let constant = inputs.constants[c];
-        for (deviation, x) in deviation
+        for (deviation, x) in deviations
+            .as_mut_slice()
             .chunks_exact_mut(d)
             .zip(inputs.values.chunks_exact(d))
         {
@@ -795,15 +798,11 @@ fn mv_log_densities_any(inputs: &MvInputs<'_>, d: usize, buffer: &mut [f64]) {
                 *dev = value - m;
             }
         }
+        whitened.gemm(1.0, &inverse, &deviations, 0.0);
+        for (row, z) in buffer
+            .chunks_exact_mut(k)
+            .zip(whitened.as_slice().chunks_exact(d))
         {
-            let deviations = DMatrixView::from_slice_with_strides(&deviation, rows, d, d, 1);
-            // L⁻ᵀ: the row-major L⁻¹ read column-major.
-            let inverse_transposed = DMatrixView::from_slice(inverse, d, d);
-            let mut product =
-                DMatrixViewMut::from_slice_with_strides_mut(&mut whitened, rows, d, d, 1);
-            product.gemm(1.0, &deviations, &inverse_transposed, 0.0);
-        }
-        for (row, z) in buffer.chunks_exact_mut(k).zip(whitened.chunks_exact(d)) {
             let squared: f64 = z.iter().map(|v| v * v).sum();
             row[c] += constant - 0.5 * squared;
         }
@@ -860,38 +859,30 @@ fn mv_accumulate_any(
 ) {
     let stride = d + d * d;
     let rows = values.len() / d;
-    // Σ r (x−s)(x−s)ᵀ = Dᵀ (R D): one matrix product per component, as in the E-step.
-    let mut deviation = vec![0.0; rows * d];
-    let mut weighted = vec![0.0; rows * d];
+    // Σ r (x−s)(x−s)ᵀ = Dᵀ (R D) with D the `rows x d` deviations: one matrix product per
+    // component, as in the E-step (`deviations` holds Dᵀ, `weighted` holds R D).
+    let mut deviations = DMatrix::<f64>::zeros(d, rows);
+    let mut weighted = DMatrix::<f64>::zeros(rows, d);
     let mut second = DMatrix::<f64>::zeros(d, d);
     for c in 0..k {
         let shift = &means[c * d..(c + 1) * d];
         let out = &mut statistics[c * stride..(c + 1) * stride];
-        for (((deviation, weighted), x), row) in deviation
+        for (i, (deviation, x)) in deviations
+            .as_mut_slice()
             .chunks_exact_mut(d)
-            .zip(weighted.chunks_exact_mut(d))
             .zip(values.chunks_exact(d))
-            .zip(responsibilities.chunks_exact(k))
+            .enumerate()
         {
-            let r = row[c];
-            for (((dev, w), &value), &s) in deviation
-                .iter_mut()
-                .zip(weighted.iter_mut())
-                .zip(x)
-                .zip(shift)
-            {
+            let r = responsibilities[i * k + c];
+            for (j, ((dev, &value), &s)) in deviation.iter_mut().zip(x).zip(shift).enumerate() {
                 *dev = value - s;
-                *w = r * *dev;
+                weighted[(i, j)] = r * *dev;
             }
         }
-        for w in weighted.chunks_exact(d) {
-            for (first, value) in out[..d].iter_mut().zip(w) {
-                *first += value;
-            }
+        for (first, column) in out[..d].iter_mut().zip(weighted.column_iter()) {
+            *first += column.iter().sum::<f64>();
         }
-        let deviations_transposed = DMatrixView::from_slice(&deviation, d, rows);
-        let weighted_rows = DMatrixView::from_slice_with_strides(&weighted, rows, d, d, 1);
-        second.gemm(1.0, &deviations_transposed, &weighted_rows, 0.0);
+        second.gemm(1.0, &deviations, &weighted, 0.0);
         for a in 0..d {
             for b in 0..d {
                 out[d + a * d + b] += second[(a, b)];

@@ -245,10 +245,9 @@ successes ~ Binomial(trials, p)
     assert_no_failures(check_moments(&draws, "p", mean, sd), &draws);
 }
 
-/// The brief's literal form. Today `ppl_ir::check` takes a scalar `observed k: int` for a
-/// dimension, which cannot stand on the left of `~` (E0303).
+/// The literal form with scalar counts: a scalar `observed k: int` is also a dimension, and as
+/// data it can stand on the left of `~`.
 #[test]
-#[ignore = "ppl-ir: a scalar `observed k: int` is a dimension and cannot be the left of `~` (E0303)"]
 fn beta_binomial_with_scalar_counts() {
     let source = "
 observed n: int

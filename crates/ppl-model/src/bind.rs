@@ -150,14 +150,22 @@ impl<'a> Binder<'a> {
             self.dims[dim.id.0] = Some(value.values[0] as usize);
         }
         for variable in &self.model.variables {
-            if variable.role != Role::Observed || variable.init.is_some() {
+            if variable.role != Role::Observed {
                 continue;
             }
-            let Some(value) = self.data_value(&variable.name) else {
-                continue;
+            // Lengths come from the data file, or from an inline value's (constant) shape.
+            let lengths: Vec<usize> = match (&variable.init, self.data_value(&variable.name)) {
+                (Some(init), _) => init
+                    .ty
+                    .shape
+                    .iter()
+                    .map(|s| s.as_constant().unwrap_or(0).max(0) as usize)
+                    .collect(),
+                (None, Some(value)) => value.shape.clone(),
+                (None, None) => continue,
             };
             for (axis, size) in variable.ty.shape.iter().enumerate() {
-                let Some(&length) = value.shape.get(axis) else {
+                let Some(&length) = lengths.get(axis) else {
                     continue;
                 };
                 if let [(dim, 1)] = size.terms.as_slice()
@@ -180,7 +188,32 @@ impl<'a> Binder<'a> {
             }
             if let Some(init) = &variable.init {
                 match literal_values(init) {
-                    Some(values) => observed[variable.id.0] = Some(values),
+                    Some(values) => {
+                        let expected: Option<i64> =
+                            variable.ty.shape.iter().map(|s| self.evaluate(s)).product();
+                        match expected {
+                            // A scalar broadcasts to the declared shape.
+                            Some(count) if values.len() == 1 && count != 1 => {
+                                observed[variable.id.0] =
+                                    Some(vec![values[0]; count.max(0) as usize])
+                            }
+                            Some(count) if count != values.len() as i64 => {
+                                self.diagnostics.push(
+                                    Diagnostic::error(
+                                        codes::DATA_LENGTH,
+                                        init.span,
+                                        format!(
+                                            "`{}` is given {} values inline but its shape holds {count}",
+                                            variable.name,
+                                            values.len()
+                                        ),
+                                    )
+                                    .with_label(format!("declared as `{}`", variable.declared_as)),
+                                );
+                            }
+                            _ => observed[variable.id.0] = Some(values),
+                        }
+                    }
                     None => self.diagnostics.push(
                         Diagnostic::error(
                             codes::NOT_CONSTANT,

@@ -8,6 +8,8 @@
 //! specialised for dimensions 1 to 4 through const generics and read each row once per component
 //! from a cache-resident chunk.
 
+use std::cell::RefCell;
+
 use nalgebra::DMatrix;
 
 use super::{BlockEstimates, ComponentFamily, DEAD_COMPONENT_MASS, EmError, EmissionBlock};
@@ -775,38 +777,68 @@ fn mv_log_densities<const D: usize>(inputs: &MvInputs<'_>, buffer: &mut [f64]) {
     }
 }
 
-/// The same for any dimension.
+thread_local! {
+    /// Per-thread matrices of the general-dimension kernels, reused across chunks: allocating
+    /// them per chunk costs page faults that serialise the threads.
+    static MATRICES: RefCell<[DMatrix<f64>; 3]> =
+        RefCell::new(std::array::from_fn(|_| DMatrix::zeros(0, 0)));
+}
+
+/// Resizes (without reallocating once large enough) and returns the thread's matrices.
+fn with_matrices<T>(
+    shapes: [(usize, usize); 3],
+    work: impl FnOnce(&mut [DMatrix<f64>; 3]) -> T,
+) -> T {
+    MATRICES.with(|cell| {
+        let mut matrices = cell.borrow_mut();
+        for (matrix, &(rows, columns)) in matrices.iter_mut().zip(&shapes) {
+            if matrix.shape() != (rows, columns) {
+                // Every kernel overwrites all entries, so stale values do not matter.
+                let mut storage: Vec<f64> =
+                    std::mem::replace(matrix, DMatrix::zeros(0, 0)).data.into();
+                storage.resize(rows * columns, 0.0);
+                *matrix = DMatrix::from_vec(rows, columns, storage);
+            }
+        }
+        work(&mut matrices)
+    })
+}
+
+/// The same for any dimension. Deviations are the columns of a `d x rows` matrix (the same
+/// memory order as the rows), so that whitening is one matrix product per component: nalgebra
+/// hands it to matrixmultiply's SIMD kernels once every side exceeds 5.
 fn mv_log_densities_any(inputs: &MvInputs<'_>, d: usize, buffer: &mut [f64]) {
     let k = inputs.k;
     let rows = inputs.values.len() / d;
-    // Deviations as the columns of a `d x rows` matrix (the same memory order as the rows), so
-    // that whitening is one matrix product per component: nalgebra hands it to matrixmultiply's
-    // SIMD kernels once every side exceeds 5.
-    let mut deviations = DMatrix::<f64>::zeros(d, rows);
-    let mut whitened = DMatrix::<f64>::zeros(d, rows);
-    for c in 0..k {
-        let mean = &inputs.means[c * d..(c + 1) * d];
-        let inverse =
-            DMatrix::from_row_slice(d, d, &inputs.inverse_cholesky[c * d * d..(c + 1) * d * d]);
-        let constant = inputs.constants[c];
-        for (deviation, x) in deviations
-            .as_mut_slice()
-            .chunks_exact_mut(d)
-            .zip(inputs.values.chunks_exact(d))
-        {
-            for ((dev, &value), &m) in deviation.iter_mut().zip(x).zip(mean) {
-                *dev = value - m;
+    with_matrices(
+        [(d, rows), (d, rows), (d, d)],
+        |[deviations, whitened, inverse]| {
+            for c in 0..k {
+                let mean = &inputs.means[c * d..(c + 1) * d];
+                // The row-major L⁻¹ read column-major is L⁻ᵀ; transpose it back.
+                inverse.copy_from_slice(&inputs.inverse_cholesky[c * d * d..(c + 1) * d * d]);
+                inverse.transpose_mut();
+                let constant = inputs.constants[c];
+                for (deviation, x) in deviations
+                    .as_mut_slice()
+                    .chunks_exact_mut(d)
+                    .zip(inputs.values.chunks_exact(d))
+                {
+                    for ((dev, &value), &m) in deviation.iter_mut().zip(x).zip(mean) {
+                        *dev = value - m;
+                    }
+                }
+                whitened.gemm(1.0, inverse, deviations, 0.0);
+                for (row, z) in buffer
+                    .chunks_exact_mut(k)
+                    .zip(whitened.as_slice().chunks_exact(d))
+                {
+                    let squared: f64 = z.iter().map(|v| v * v).sum();
+                    row[c] += constant - 0.5 * squared;
+                }
             }
-        }
-        whitened.gemm(1.0, &inverse, &deviations, 0.0);
-        for (row, z) in buffer
-            .chunks_exact_mut(k)
-            .zip(whitened.as_slice().chunks_exact(d))
-        {
-            let squared: f64 = z.iter().map(|v| v * v).sum();
-            row[c] += constant - 0.5 * squared;
-        }
-    }
+        },
+    )
 }
 
 /// Σ r (x − s) and the upper triangle of Σ r (x − s)(x − s)ᵀ per component, s the component's
@@ -848,7 +880,8 @@ fn mv_accumulate<const D: usize>(
     }
 }
 
-/// The same for any dimension.
+/// The same for any dimension: Σ r (x−s)(x−s)ᵀ = Dᵀ (R D) with D the `rows x d` deviations,
+/// one matrix product per component as in the E-step (`deviations` holds Dᵀ, `weighted` R D).
 fn mv_accumulate_any(
     values: &[f64],
     d: usize,
@@ -859,36 +892,41 @@ fn mv_accumulate_any(
 ) {
     let stride = d + d * d;
     let rows = values.len() / d;
-    // Σ r (x−s)(x−s)ᵀ = Dᵀ (R D) with D the `rows x d` deviations: one matrix product per
-    // component, as in the E-step (`deviations` holds Dᵀ, `weighted` holds R D).
-    let mut deviations = DMatrix::<f64>::zeros(d, rows);
-    let mut weighted = DMatrix::<f64>::zeros(rows, d);
-    let mut second = DMatrix::<f64>::zeros(d, d);
-    for c in 0..k {
-        let shift = &means[c * d..(c + 1) * d];
-        let out = &mut statistics[c * stride..(c + 1) * stride];
-        for (i, (deviation, x)) in deviations
-            .as_mut_slice()
-            .chunks_exact_mut(d)
-            .zip(values.chunks_exact(d))
-            .enumerate()
-        {
-            let r = responsibilities[i * k + c];
-            for (j, ((dev, &value), &s)) in deviation.iter_mut().zip(x).zip(shift).enumerate() {
-                *dev = value - s;
-                weighted[(i, j)] = r * *dev;
+    with_matrices(
+        [(d, rows), (rows, d), (d, d)],
+        |[deviations, weighted, second]| {
+            for c in 0..k {
+                let shift = &means[c * d..(c + 1) * d];
+                let out = &mut statistics[c * stride..(c + 1) * stride];
+                for (deviation, x) in deviations
+                    .as_mut_slice()
+                    .chunks_exact_mut(d)
+                    .zip(values.chunks_exact(d))
+                {
+                    for ((dev, &value), &s) in deviation.iter_mut().zip(x).zip(shift) {
+                        *dev = value - s;
+                    }
+                }
+                for (j, mut column) in weighted.column_iter_mut().enumerate() {
+                    let column = column.as_mut_slice();
+                    for ((w, deviation), row) in column
+                        .iter_mut()
+                        .zip(deviations.as_slice().chunks_exact(d))
+                        .zip(responsibilities.chunks_exact(k))
+                    {
+                        *w = row[c] * deviation[j];
+                    }
+                    out[j] += column.iter().sum::<f64>();
+                }
+                second.gemm(1.0, deviations, weighted, 0.0);
+                for a in 0..d {
+                    for b in 0..d {
+                        out[d + a * d + b] += second[(a, b)];
+                    }
+                }
             }
-        }
-        for (first, column) in out[..d].iter_mut().zip(weighted.column_iter()) {
-            *first += column.iter().sum::<f64>();
-        }
-        second.gemm(1.0, &deviations, &weighted, 0.0);
-        for a in 0..d {
-            for b in 0..d {
-                out[d + a * d + b] += second[(a, b)];
-            }
-        }
-    }
+        },
+    )
 }
 
 /// `L⁻¹` (row-major) and `ln det Σ` of a symmetric matrix, or `None` if it is not positive

@@ -450,7 +450,16 @@ impl Checker<'_> {
                         (&value_type.shape[..], ty.span),
                         (&checked.ty.shape[..], init.span),
                     ];
-                    let broadcast_ok = checked.ty.shape.is_empty();
+                    // A scalar broadcasts; a size that names a dimension is bound from the
+                    // inline value's length when the data are bound (as from a data file).
+                    let broadcast_ok = checked.ty.shape.is_empty()
+                        || (checked.ty.shape.len() == value_type.shape.len()
+                            && checked
+                                .ty
+                                .shape
+                                .iter()
+                                .zip(&value_type.shape)
+                                .all(|(a, b)| a == b || !b.terms.is_empty()));
                     if !broadcast_ok {
                         return Err(self.shape_mismatch(&shapes, init.span));
                     }
@@ -672,7 +681,8 @@ impl Checker<'_> {
         let checked = self.expr(target)?;
         let root = self.expr(root)?;
         match root.kind {
-            ExprKind::Variable(_) => {}
+            // A scalar `observed k: int` is also a dimension; as data it can be modelled.
+            ExprKind::Variable(_) | ExprKind::Dim(_) => {}
             ExprKind::Let(id) => {
                 if self.model.lets[id.0].depends_on_unknowns {
                     let let_span = self.model.lets[id.0].span;

@@ -205,18 +205,9 @@ pub fn summarise(columns: &[String], chains: &[Vec<Vec<f64>>]) -> Vec<SummaryRow
         if slices.is_empty() {
             continue;
         }
-        let s = ppl_infer::diagnostics::summarize(&slices);
         out.push(SummaryRow {
             name: display_name(name),
-            mean: s.mean,
-            sd: s.sd,
-            q5: s.q5,
-            q50: s.q50,
-            q95: s.q95,
-            mcse_mean: s.mcse_mean,
-            ess_bulk: s.ess_bulk,
-            ess_tail: s.ess_tail,
-            rhat: s.rhat,
+            stats: ppl_infer::diagnostics::summarize(&slices),
         });
     }
     out
@@ -229,6 +220,24 @@ pub struct SamplerTotals {
     pub max_depth_hits: usize,
     pub ebfmi: Vec<f64>,
     pub draws: usize,
+    pub chains: usize,
+}
+
+impl SamplerTotals {
+    /// Adds the totals to a report's `diagnostics` object.
+    pub fn describe(&self, report: &mut crate::output::RunReport) {
+        use crate::output::number;
+        use serde_json::json;
+        let diagnostics = &mut report.diagnostics;
+        diagnostics.insert("divergences".into(), json!(self.divergences));
+        diagnostics.insert("max_treedepth_hits".into(), json!(self.max_depth_hits));
+        diagnostics.insert(
+            "ebfmi".into(),
+            json!(self.ebfmi.iter().map(|v| number(*v)).collect::<Vec<_>>()),
+        );
+        diagnostics.insert("chains".into(), json!(self.chains));
+        diagnostics.insert("draws".into(), json!(self.draws));
+    }
 }
 
 pub fn sampler_totals(chains: &[Vec<Vec<f64>>], max_depth: u32) -> SamplerTotals {
@@ -237,6 +246,7 @@ pub fn sampler_totals(chains: &[Vec<Vec<f64>>], max_depth: u32) -> SamplerTotals
         max_depth_hits: 0,
         ebfmi: Vec::new(),
         draws: 0,
+        chains: chains.len(),
     };
     for chain in chains {
         totals.draws += chain.len();

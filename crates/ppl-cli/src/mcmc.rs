@@ -214,16 +214,7 @@ pub fn run(
         }
     ));
     let step_sizes: Vec<f64> = outputs.iter().map(|o| o.step_size).collect();
-    report
-        .diagnostics
-        .insert("divergences".into(), json!(totals.divergences));
-    report
-        .diagnostics
-        .insert("max_treedepth_hits".into(), json!(totals.max_depth_hits));
-    report.diagnostics.insert(
-        "ebfmi".into(),
-        json!(totals.ebfmi.iter().map(|v| number(*v)).collect::<Vec<_>>()),
-    );
+    totals.describe(&mut report);
     report.diagnostics.insert(
         "step_size".into(),
         json!(step_sizes.iter().map(|v| number(*v)).collect::<Vec<_>>()),
@@ -234,22 +225,16 @@ pub fn run(
     );
     report
         .diagnostics
-        .insert("chains".into(), json!(options.chains));
-    report
-        .diagnostics
-        .insert("draws".into(), json!(totals.draws));
-    report
-        .diagnostics
         .insert("interrupted".into(), json!(interrupted));
     let max_rhat = report
         .summary
         .iter()
-        .map(|r| r.rhat)
+        .map(|r| r.stats.rhat)
         .fold(f64::NAN, f64::max);
     let min_ess = report
         .summary
         .iter()
-        .map(|r| r.ess_bulk)
+        .map(|r| r.stats.ess_bulk)
         .fold(f64::NAN, f64::min);
     report
         .diagnostics
@@ -257,7 +242,15 @@ pub fn run(
     report
         .diagnostics
         .insert("min_ess_bulk".into(), number(min_ess));
-    report.warnings = warnings(&report, &totals, options);
+    report.warnings = warnings(
+        &report,
+        &totals,
+        &WarningContext {
+            chains: options.chains,
+            max_depth: options.max_depth,
+            centred: &options.centred,
+        },
+    );
     if let Some(dir) = options.out {
         report
             .notes
@@ -273,15 +266,23 @@ fn kernel_name(kernel: Kernel) -> &'static str {
     }
 }
 
+/// What the warnings need to know beyond the draws.
+pub struct WarningContext<'a> {
+    pub chains: usize,
+    pub max_depth: u32,
+    /// Latents in centred form (see `ppl_model::posterior::centred_latents`); empty when unknown.
+    pub centred: &'a [String],
+}
+
 /// Plain-words warnings, as a statistician would want them.
-fn warnings(
+pub fn warnings(
     report: &RunReport,
     totals: &crate::draws::SamplerTotals,
-    options: &McmcOptions<'_>,
+    options: &WarningContext<'_>,
 ) -> Vec<String> {
     let mut out = Vec::new();
     if totals.divergences > 0 {
-        let advice = match options.centred.as_slice() {
+        let advice = match options.centred {
             [] => {
                 "consider reparameterising, or raising the target acceptance (`--adapt-delta 0.95`)"
                     .to_string()
@@ -323,7 +324,7 @@ fn warnings(
     let high_rhat: Vec<&str> = report
         .summary
         .iter()
-        .filter(|r| r.rhat > 1.01)
+        .filter(|r| r.stats.rhat > 1.01)
         .map(|r| r.name.as_str())
         .collect();
     if !high_rhat.is_empty() && options.chains > 1 {
@@ -335,7 +336,7 @@ fn warnings(
     let low_ess: Vec<&str> = report
         .summary
         .iter()
-        .filter(|r| r.ess_bulk < 100.0 * options.chains as f64)
+        .filter(|r| r.stats.ess_bulk < 100.0 * options.chains as f64)
         .map(|r| r.name.as_str())
         .collect();
     if !low_ess.is_empty() {

@@ -5,19 +5,11 @@ use std::path::Path;
 
 use serde_json::{Map, Value, json};
 
-/// One row of the posterior summary table.
+/// One row of the posterior summary table: a quantity's name and its statistics.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SummaryRow {
     pub name: String,
-    pub mean: f64,
-    pub sd: f64,
-    pub q5: f64,
-    pub q50: f64,
-    pub q95: f64,
-    pub mcse_mean: f64,
-    pub ess_bulk: f64,
-    pub ess_tail: f64,
-    pub rhat: f64,
+    pub stats: ppl_infer::diagnostics::Summary,
 }
 
 /// Everything a run reports.
@@ -51,12 +43,13 @@ impl RunReport {
     pub fn to_json(&self) -> Value {
         let mut summary = Map::new();
         for row in &self.summary {
+            let stats = &row.stats;
             summary.insert(
                 row.name.clone(),
                 json!({
-                    "mean": number(row.mean), "sd": number(row.sd), "q5": number(row.q5),
-                    "q50": number(row.q50), "q95": number(row.q95), "mcse_mean": number(row.mcse_mean),
-                    "ess_bulk": number(row.ess_bulk), "ess_tail": number(row.ess_tail), "rhat": number(row.rhat),
+                    "mean": number(stats.mean), "sd": number(stats.sd), "q5": number(stats.q5),
+                    "q50": number(stats.q50), "q95": number(stats.q95), "mcse_mean": number(stats.mcse_mean),
+                    "ess_bulk": number(stats.ess_bulk), "ess_tail": number(stats.ess_tail), "rhat": number(stats.rhat),
                 }),
             );
         }
@@ -115,10 +108,11 @@ impl RunReport {
             // A long table hides the warnings below it: show the first rows, the rest are in the
             // JSON and the draws files.
             const SHOWN: usize = 40;
-            for r in self.summary.iter().take(SHOWN) {
+            for row in self.summary.iter().take(SHOWN) {
+                let r = &row.stats;
                 out.push_str(&format!(
                     "{:<width$} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8.0} {:>8.0} {:>6.3}\n",
-                    r.name,
+                    row.name,
                     format_number(r.mean),
                     format_number(r.sd),
                     format_number(r.q5),

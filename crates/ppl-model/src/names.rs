@@ -1,31 +1,38 @@
 //! Element names in Stan's display form (`beta[1]`, `theta[1,2]`; scalars by their name) and
 //! CmdStan's CSV column form (`theta.1.2`).
 
-/// Display names of every element of an array of `shape` (row-major), `count` elements in all.
+/// Display names of every element of an array of `shape` (row-major), `count` elements in all:
+/// `theta[1,2]`.
 pub fn element_names(name: &str, count: usize, shape: &[usize]) -> Vec<String> {
-    if shape.is_empty() {
-        return vec![name.to_string()];
-    }
-    (0..count)
-        .map(|flat| {
-            let index = unravel(flat, shape);
-            let parts: Vec<String> = index.iter().map(|i| (i + 1).to_string()).collect();
-            format!("{name}[{}]", parts.join(","))
-        })
-        .collect()
+    names(name, count, shape, |parts| {
+        format!("{name}[{}]", parts.join(","))
+    })
 }
 
 /// CmdStan column names (`theta.1.2`) for the same elements.
 pub fn column_names(name: &str, shape: &[usize]) -> Vec<String> {
-    let count: usize = shape.iter().product();
+    let count = shape.iter().product();
+    names(name, count, shape, |parts| {
+        format!("{name}.{}", parts.join("."))
+    })
+}
+
+fn names(
+    name: &str,
+    count: usize,
+    shape: &[usize],
+    render: impl Fn(&[String]) -> String,
+) -> Vec<String> {
     if shape.is_empty() {
         return vec![name.to_string()];
     }
     (0..count)
         .map(|flat| {
-            let index = unravel(flat, shape);
-            let parts: Vec<String> = index.iter().map(|i| (i + 1).to_string()).collect();
-            format!("{name}.{}", parts.join("."))
+            let parts: Vec<String> = unravel(flat, shape)
+                .iter()
+                .map(|i| (i + 1).to_string())
+                .collect();
+            render(&parts)
         })
         .collect()
 }

@@ -5,12 +5,11 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use ppl_syntax::codes;
-use serde_json::json;
 
 use crate::commands::run::Format;
 use crate::draws::{ChainFile, sampler_totals, summarise};
 use crate::frontend::{CommandError, Exit};
-use crate::output::{RunReport, number};
+use crate::output::RunReport;
 
 #[derive(Args, Debug)]
 pub struct SummaryArgs {
@@ -79,28 +78,16 @@ fn summary(args: &SummaryArgs) -> Result<(), CommandError> {
         ..RunReport::default()
     };
     report.notes.push(format!("{} draws in all", totals.draws));
-    report
-        .diagnostics
-        .insert("divergences".into(), json!(totals.divergences));
-    report
-        .diagnostics
-        .insert("max_treedepth_hits".into(), json!(totals.max_depth_hits));
-    report.diagnostics.insert(
-        "ebfmi".into(),
-        json!(totals.ebfmi.iter().map(|v| number(*v)).collect::<Vec<_>>()),
+    totals.describe(&mut report);
+    report.warnings = crate::mcmc::warnings(
+        &report,
+        &totals,
+        &crate::mcmc::WarningContext {
+            chains: chains.len(),
+            max_depth,
+            centred: &[],
+        },
     );
-    report
-        .diagnostics
-        .insert("chains".into(), json!(chains.len()));
-    report
-        .diagnostics
-        .insert("draws".into(), json!(totals.draws));
-    if totals.divergences > 0 {
-        report.warnings.push(format!(
-            "{} divergent transitions after warmup",
-            totals.divergences
-        ));
-    }
     match args.format {
         Format::Json => println!("{}", report.to_json()),
         Format::Table => print!("{}", report.to_table()),

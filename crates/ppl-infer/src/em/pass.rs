@@ -5,7 +5,8 @@
 //! responsibilities (adding the row's log-sum-exp to the log-likelihood), and accumulates every
 //! block's sufficient statistics from it while the chunk is still in cache. Chunks run on rayon
 //! and their partial sums are added in chunk order, so the result does not depend on the number
-//! of threads.
+//! of threads. The row normalisation is specialised for small `K` and uses an inlined `exp`
+//! (within 2 ulp of the library's, tested), the largest cost of a pass otherwise.
 
 use rayon::prelude::*;
 

@@ -475,9 +475,12 @@ fn scalar_density_forward(
     total
 }
 
+/// `(y, eta) -> (log p(y | eta), d/d eta)`.
+type GlmKernel = fn(f64, f64) -> (f64, f64);
+
 /// The one-parameter discrete likelihoods with closed-form log density and derivative in their
 /// parameter: `(log p(y | eta), d/d eta)`. Outside the support the value is -inf (slope 0).
-fn glm_kernel(kind: DistKind) -> Option<fn(f64, f64) -> (f64, f64)> {
+fn glm_kernel(kind: DistKind) -> Option<GlmKernel> {
     fn bernoulli_logit(y: f64, eta: f64) -> (f64, f64) {
         if y != 0.0 && y != 1.0 {
             return (f64::NEG_INFINITY, 0.0);

@@ -137,7 +137,7 @@ fn draws_files_match_the_summary_and_merge_across_runs() {
 #[cfg(unix)]
 fn ctrl_c_keeps_complete_draws_and_a_summary() {
     let dir = temp_dir("interrupt");
-    let mut child = ppl()
+    let child = ppl()
         .args([
             "run",
             "examples/eight_schools_noncentered.model",

@@ -48,7 +48,29 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(error) => {
             let _ = error.print();
-            return ExitCode::from(if error.use_stderr() { 2 } else { 0 });
+            if !error.use_stderr() {
+                return ExitCode::SUCCESS; // --help, --version
+            }
+            // `--format json` promises one JSON object on stdout, even for a usage error.
+            let arguments: Vec<String> = std::env::args().collect();
+            let json = arguments
+                .windows(2)
+                .any(|w| w[0] == "--format" && w[1] == "json")
+                || arguments.iter().any(|a| a == "--format=json");
+            if json {
+                let message = error.kind().to_string();
+                let detail = error.to_string();
+                let first_line = detail
+                    .lines()
+                    .next()
+                    .unwrap_or(&message)
+                    .trim_start_matches("error: ");
+                println!(
+                    "{}",
+                    serde_json::json!({"error": {"code": ppl_syntax::codes::USAGE, "message": first_line}})
+                );
+            }
+            return ExitCode::from(2);
         }
     };
     let result = match cli.command {

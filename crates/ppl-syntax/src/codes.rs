@@ -54,6 +54,7 @@ codes! {
     DATA_OUT_OF_SUPPORT = "E0608": "a value outside its distribution's support";
     DATA_CONST_DISAGREES = "E0609": "a data value that disagrees with a const or dimension";
     NO_DATA_FILE = "E0610": "observed variables but no data file";
+    USAGE = "E0700": "a command line that does not parse (unknown flag, missing value)";
     METHOD_NOT_APPLICABLE = "E0701": "a forced method that cannot fit this model";
     BAD_SETTING = "E0702": "an impossible setting (`--chains 0`, an unknown `infer` key, ...)";
     BAD_SET = "E0703": "a `--set NAME=VALUE` that names nothing or does not parse";

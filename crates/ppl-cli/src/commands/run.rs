@@ -47,21 +47,21 @@ pub struct RunArgs {
     /// Data file (CSV with a header, or Stan-style JSON); overrides the model's `data "..."`.
     #[arg(long)]
     pub data: Option<PathBuf>,
-    /// Inference method; `auto` inspects the model and says why it picked one.
-    #[arg(long, value_enum, default_value = "auto")]
-    pub method: MethodArg,
-    /// Number of chains (MCMC).
-    #[arg(long, default_value_t = 4)]
-    pub chains: usize,
-    /// Warmup iterations per chain (MCMC).
-    #[arg(long, default_value_t = 1000)]
-    pub warmup: usize,
-    /// Post-warmup draws per chain (MCMC).
-    #[arg(long, default_value_t = 1000)]
-    pub draws: usize,
-    /// Random seed: the same seed gives the same numbers, whatever the thread count.
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
+    /// Inference method; `auto` inspects the model and says why it picked one [default: auto, or the model's `infer`].
+    #[arg(long, value_enum)]
+    pub method: Option<MethodArg>,
+    /// Number of chains (MCMC) [default: 4].
+    #[arg(long)]
+    pub chains: Option<usize>,
+    /// Warmup iterations per chain (MCMC) [default: 1000].
+    #[arg(long)]
+    pub warmup: Option<usize>,
+    /// Post-warmup draws per chain (MCMC) [default: 1000].
+    #[arg(long)]
+    pub draws: Option<usize>,
+    /// Random seed: the same seed gives the same numbers, whatever the thread count [default: 1].
+    #[arg(long)]
+    pub seed: Option<u64>,
     /// Override a constant: `--set K=3`.
     #[arg(long = "set", value_name = "NAME=VALUE")]
     pub sets: Vec<String>,
@@ -71,37 +71,153 @@ pub struct RunArgs {
     /// Output format on stdout.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
-    /// EM: independent k-means++ initialisations; the best log-likelihood wins.
-    #[arg(long, default_value_t = 1)]
-    pub restarts: usize,
-    /// EM: maximum iterations per restart.
-    #[arg(long = "max-iters", default_value_t = 1000)]
-    pub max_iters: usize,
-    /// EM: convergence tolerance on the change of the mean log-likelihood per point.
-    #[arg(long, default_value_t = 1e-8)]
-    pub tol: f64,
-    /// EM: added to variances and covariance diagonals at each M-step (as scikit-learn's reg_covar).
-    #[arg(long = "reg-covar", default_value_t = 1e-6)]
-    pub reg_covar: f64,
+    /// EM: independent k-means++ initialisations; the best log-likelihood wins [default: 1].
+    #[arg(long)]
+    pub restarts: Option<usize>,
+    /// EM: maximum iterations per restart [default: 1000].
+    #[arg(long = "max-iters")]
+    pub max_iters: Option<usize>,
+    /// EM: convergence tolerance on the change of the mean log-likelihood per point [default: 1e-8].
+    #[arg(long)]
+    pub tol: Option<f64>,
+    /// EM: added to variances and covariance diagonals at each M-step (as scikit-learn's reg_covar) [default: 1e-6].
+    #[arg(long = "reg-covar")]
+    pub reg_covar: Option<f64>,
     /// EM: also report each point's component probabilities (written to OUT/responsibilities.csv).
     #[arg(long)]
     pub responsibilities: bool,
     /// MCMC: the chain id of the first chain (`--chain-id 5` gives chains 5, 6, ...), so that
-    /// chains run on many machines have distinct random streams and files; merge with `ppl summary`.
-    #[arg(long = "chain-id", default_value_t = 1)]
-    pub chain_id: u64,
-    /// NUTS: the maximum tree depth (at most 2^depth leapfrog steps per draw).
-    #[arg(long = "max-depth", default_value_t = 10)]
-    pub max_depth: u32,
-    /// MCMC: the target acceptance statistic of step-size adaptation (Stan's adapt_delta).
-    #[arg(long = "adapt-delta", default_value_t = 0.8)]
-    pub adapt_delta: f64,
+    /// chains run on many machines have distinct random streams and files; merge with `ppl summary`
+    /// [default: 1].
+    #[arg(long = "chain-id")]
+    pub chain_id: Option<u64>,
+    /// NUTS: the maximum tree depth (at most 2^depth leapfrog steps per draw) [default: 10].
+    #[arg(long = "max-depth")]
+    pub max_depth: Option<u32>,
+    /// MCMC: the target acceptance statistic of step-size adaptation (Stan's adapt_delta) [default: 0.8].
+    #[arg(long = "adapt-delta")]
+    pub adapt_delta: Option<f64>,
     /// MCMC: adapt a dense mass matrix (full covariance) instead of a diagonal one.
     #[arg(long)]
     pub dense: bool,
     /// List data keys the model does not use.
     #[arg(short, long)]
     pub verbose: bool,
+}
+
+/// The settings of one run, from (first wins) the command-line flags, the model's `infer`
+/// statement, and the defaults.
+pub(crate) struct RunSettings {
+    pub method: MethodArg,
+    pub chains: usize,
+    pub warmup: usize,
+    pub draws: usize,
+    pub seed: u64,
+    pub restarts: usize,
+    pub max_iters: usize,
+    pub tol: f64,
+    pub reg_covar: f64,
+    pub chain_id: u64,
+    pub max_depth: u32,
+    pub adapt_delta: f64,
+    pub dense: bool,
+    /// Set when the method came from the model's `infer` statement, for the reason.
+    pub method_from_model: bool,
+}
+
+/// The keys `infer METHOD(key = value)` accepts.
+const INFER_KEYS: &[&str] = &[
+    "chains",
+    "warmup",
+    "draws",
+    "seed",
+    "restarts",
+    "max_iters",
+    "tol",
+    "reg_covar",
+    "chain_id",
+    "max_depth",
+    "adapt_delta",
+    "dense",
+];
+
+impl RunSettings {
+    fn resolve(args: &RunArgs, loaded: &LoadedModel) -> Result<RunSettings, CommandError> {
+        let infer = loaded.model.infer.as_ref();
+        let setting = |key: &str| {
+            infer.and_then(|i| i.settings.iter().find(|(k, _)| k == key).map(|(_, v)| *v))
+        };
+        if let Some(infer) = infer {
+            for (key, value) in &infer.settings {
+                let integer = !matches!(key.as_str(), "tol" | "reg_covar" | "adapt_delta");
+                let problem = if !INFER_KEYS.contains(&key.as_str()) {
+                    let hint =
+                        match ppl_syntax::diagnostic::closest(key, INFER_KEYS.iter().copied()) {
+                            Some(s) => format!("did you mean `{s}`?"),
+                            None => format!("settings: {}", INFER_KEYS.join(", ")),
+                        };
+                    Some((format!("`infer` has no setting `{key}`"), hint))
+                } else if integer && (value.fract() != 0.0 || *value < 0.0) {
+                    Some((
+                        format!("`{key}` must be a whole number, not {value}"),
+                        "e.g. `chains = 4`".to_string(),
+                    ))
+                } else {
+                    None
+                };
+                if let Some((message, hint)) = problem {
+                    let diagnostic = Diagnostic::error(codes::BAD_SETTING, infer.span, message)
+                        .with_label("in this `infer` statement")
+                        .with_hint(hint);
+                    return Err(CommandError::new(
+                        vec![diagnostic],
+                        Some(loaded),
+                        Exit::ModelOrData,
+                    ));
+                }
+            }
+        }
+        let model_method = infer.and_then(|i| MethodArg::from_str(&i.method, true).ok());
+        let method_from_model =
+            args.method.is_none() && model_method.is_some_and(|m| m != MethodArg::Auto);
+        Ok(RunSettings {
+            method: args.method.or(model_method).unwrap_or(MethodArg::Auto),
+            chains: args
+                .chains
+                .or(setting("chains").map(|v| v as usize))
+                .unwrap_or(4),
+            warmup: args
+                .warmup
+                .or(setting("warmup").map(|v| v as usize))
+                .unwrap_or(1000),
+            draws: args
+                .draws
+                .or(setting("draws").map(|v| v as usize))
+                .unwrap_or(1000),
+            seed: args.seed.or(setting("seed").map(|v| v as u64)).unwrap_or(1),
+            restarts: args
+                .restarts
+                .or(setting("restarts").map(|v| v as usize))
+                .unwrap_or(1),
+            max_iters: args
+                .max_iters
+                .or(setting("max_iters").map(|v| v as usize))
+                .unwrap_or(1000),
+            tol: args.tol.or(setting("tol")).unwrap_or(1e-8),
+            reg_covar: args.reg_covar.or(setting("reg_covar")).unwrap_or(1e-6),
+            chain_id: args
+                .chain_id
+                .or(setting("chain_id").map(|v| v as u64))
+                .unwrap_or(1),
+            max_depth: args
+                .max_depth
+                .or(setting("max_depth").map(|v| v as u32))
+                .unwrap_or(10),
+            adapt_delta: args.adapt_delta.or(setting("adapt_delta")).unwrap_or(0.8),
+            dense: args.dense || setting("dense").is_some_and(|v| v != 0.0),
+            method_from_model,
+        })
+    }
 }
 
 /// What `auto` picked, with its reason.
@@ -149,7 +265,8 @@ pub(crate) fn fit(
     loaded: &LoadedModel,
     started: Instant,
 ) -> Result<Fitted, CommandError> {
-    validate_settings(args)?;
+    let settings = &RunSettings::resolve(args, loaded)?;
+    validate_settings(settings)?;
     let (bound, data) = load_and_bind(loaded, args.data.as_deref(), &[])?;
     if args.verbose && !bound.unused_keys.is_empty() {
         eprintln!(
@@ -157,21 +274,21 @@ pub(crate) fn fit(
             bound.unused_keys.join(", ")
         );
     }
-    let (plan, reason) = choose(loaded, &bound, args)?;
+    let (plan, reason) = choose(loaded, &bound, settings)?;
     let mut draws = None;
     let mut report = match plan {
-        Plan::Em(spec) => run_em(args, loaded, &bound, &spec)?,
+        Plan::Em(spec) => run_em(args, settings, loaded, &bound, &spec)?,
         Plan::Mcmc(posterior, kernel) => {
             let options = crate::mcmc::McmcOptions {
                 kernel,
-                chains: args.chains,
-                warmup: args.warmup,
-                draws: args.draws,
-                seed: args.seed,
-                chain_id: args.chain_id.saturating_sub(1),
-                max_depth: args.max_depth,
-                target_accept: args.adapt_delta,
-                dense: args.dense,
+                chains: settings.chains,
+                warmup: settings.warmup,
+                draws: settings.draws,
+                seed: settings.seed,
+                chain_id: settings.chain_id.saturating_sub(1),
+                max_depth: settings.max_depth,
+                target_accept: settings.adapt_delta,
+                dense: settings.dense,
                 out: args.out.as_deref(),
                 model_name: loaded
                     .path
@@ -248,25 +365,25 @@ pub(crate) fn check_sets(loaded: &LoadedModel, sets: &[(String, f64)]) -> Result
     Ok(())
 }
 
-fn validate_settings(args: &RunArgs) -> Result<(), CommandError> {
+fn validate_settings(settings: &RunSettings) -> Result<(), CommandError> {
     let problems = [
-        (args.chains == 0, "`--chains` must be at least 1"),
-        (args.draws == 0, "`--draws` must be at least 1"),
-        (args.restarts == 0, "`--restarts` must be at least 1"),
+        (settings.chains == 0, "`--chains` must be at least 1"),
+        (settings.draws == 0, "`--draws` must be at least 1"),
+        (settings.restarts == 0, "`--restarts` must be at least 1"),
         (
-            !(args.adapt_delta > 0.0 && args.adapt_delta < 1.0),
+            !(settings.adapt_delta > 0.0 && settings.adapt_delta < 1.0),
             "`--adapt-delta` must lie strictly between 0 and 1",
         ),
         (
-            args.max_depth == 0 || args.max_depth > 30,
+            settings.max_depth == 0 || settings.max_depth > 30,
             "`--max-depth` must be between 1 and 30",
         ),
         (
-            !(args.tol > 0.0 && args.tol.is_finite()),
+            !(settings.tol > 0.0 && settings.tol.is_finite()),
             "`--tol` must be a positive number",
         ),
         (
-            !(args.reg_covar >= 0.0 && args.reg_covar.is_finite()),
+            !(settings.reg_covar >= 0.0 && settings.reg_covar.is_finite()),
             "`--reg-covar` must be 0 or more",
         ),
     ];
@@ -284,9 +401,9 @@ fn validate_settings(args: &RunArgs) -> Result<(), CommandError> {
 fn choose(
     loaded: &LoadedModel,
     bound: &BoundData,
-    args: &RunArgs,
+    settings: &RunSettings,
 ) -> Result<(Plan, String), CommandError> {
-    let method = args.method;
+    let method = settings.method;
     let model = &loaded.model;
     if let Some((what, span)) = model.unsupported.first() {
         let diagnostic = Diagnostic::error(
@@ -330,14 +447,20 @@ fn choose(
         let names = preview_names(&continuous);
         let reason = match kernel {
             Kernel::Nuts if method == MethodArg::Nuts => {
-                format!("asked for with --method nuts; the unknowns {names} are continuous")
+                format!(
+                    "{}; the unknowns {names} are continuous",
+                    asked(settings, "nuts")
+                )
             }
             Kernel::Nuts => format!(
                 "every unknown ({names}) is continuous and the log density is differentiable, so NUTS samples the posterior (Stan's adaptation: dual-averaging step size, windowed {} mass matrix)",
-                if args.dense { "dense" } else { "diagonal" }
+                if settings.dense { "dense" } else { "diagonal" }
             ),
             Kernel::StaticHmc(_) => {
-                format!("asked for with --method hmc; the unknowns {names} are continuous")
+                format!(
+                    "{}; the unknowns {names} are continuous",
+                    asked(settings, "hmc")
+                )
             }
         };
         Ok((Plan::Mcmc(Box::new(posterior), kernel), reason))
@@ -359,7 +482,7 @@ fn choose(
         },
         MethodArg::Em => match mixture {
             Ok(spec) => {
-                let reason = format!("asked for with --method em; {}", em_reason(model, &spec));
+                let reason = format!("{}; {}", asked(settings, "em"), em_reason(model, &spec));
                 Ok((Plan::Em(spec), reason))
             }
             Err(why) => Err(not_applicable(loaded, "em", &why)),
@@ -374,6 +497,15 @@ fn choose(
                 "this method is not implemented in this version",
             ))
         }
+    }
+}
+
+/// Who asked for a method: the command line or the model's `infer` statement.
+fn asked(settings: &RunSettings, method: &str) -> String {
+    if settings.method_from_model {
+        format!("asked for by the model's `infer {method}(...)`")
+    } else {
+        format!("asked for with --method {method}")
     }
 }
 
@@ -437,22 +569,23 @@ fn no_engine(loaded: &LoadedModel, why: &str) -> CommandError {
 
 fn run_em(
     args: &RunArgs,
+    settings: &RunSettings,
     loaded: &LoadedModel,
     bound: &BoundData,
     spec: &MixtureSpec,
 ) -> Result<RunReport, CommandError> {
     let model = &loaded.model;
     let problem = mixture::problem(model, bound, spec);
-    let settings = ppl_infer::em::EmSettings {
-        restarts: args.restarts,
-        max_iterations: args.max_iters,
-        tolerance: args.tol,
-        covariance_regularisation: args.reg_covar,
-        seed: args.seed,
+    let em_settings = ppl_infer::em::EmSettings {
+        restarts: settings.restarts,
+        max_iterations: settings.max_iters,
+        tolerance: settings.tol,
+        covariance_regularisation: settings.reg_covar,
+        seed: settings.seed,
         keep_responsibilities: args.responsibilities,
     };
     let started = Instant::now();
-    let fit = ppl_infer::em::fit_mixture(&problem, &settings).map_err(|error| {
+    let fit = ppl_infer::em::fit_mixture(&problem, &em_settings).map_err(|error| {
         CommandError::message(
             codes::METHOD_NOT_APPLICABLE,
             format!("EM failed: {error}"),
@@ -466,7 +599,7 @@ fn run_em(
         seconds,
         estimates: mixture::estimates(model, spec, &fit),
         objective: fit.trace.clone(),
-        objective_name: if args.reg_covar > 0.0
+        objective_name: if settings.reg_covar > 0.0
             && spec.blocks.iter().any(|b| {
                 use ppl_infer::em::ComponentFamily::*;
                 matches!(b.family, Normal | MvNormal | Exponential)
@@ -482,9 +615,9 @@ fn run_em(
         if fit.converged { "converged" } else { "did NOT converge" },
         fit.iterations,
         if fit.iterations == 1 { "" } else { "s" },
-        args.tol,
-        args.restarts,
-        if args.restarts == 1 { "" } else { "s" },
+        settings.tol,
+        settings.restarts,
+        if settings.restarts == 1 { "" } else { "s" },
     ));
     report.notes.push(format!(
         "log-likelihood {} ({} per point), BIC {}",
@@ -495,7 +628,7 @@ fn run_em(
     if !fit.converged {
         report.warnings.push(format!(
             "EM stopped at --max-iters {} before converging: raise --max-iters or loosen --tol",
-            args.max_iters
+            settings.max_iters
         ));
     }
     report.diagnostics.insert(

@@ -459,16 +459,16 @@ mod tests {
     #[test]
     fn run_words_become_run_flags() {
         let args = run_args(&[]).unwrap();
-        assert_eq!(args.method, MethodArg::Auto);
+        assert_eq!(args.method, None);
         let words: Vec<String> = ["nuts", "--draws", "200", "--chains", "2"]
             .iter()
             .map(|s| s.to_string())
             .collect();
         let args = run_args(&words).unwrap();
-        assert_eq!(args.method, MethodArg::Nuts);
-        assert_eq!((args.draws, args.chains), (200, 2));
+        assert_eq!(args.method, Some(MethodArg::Nuts));
+        assert_eq!((args.draws, args.chains), (Some(200), Some(2)));
         let args = run_args(&["--seed".to_string(), "7".to_string()]).unwrap();
-        assert_eq!((args.method, args.seed), (MethodArg::Auto, 7));
+        assert_eq!((args.method, args.seed), (None, Some(7)));
         let error = run_args(&["nutz".to_string()]).unwrap_err();
         assert!(error.contains("nutz"), "{error}");
         assert!(!error.contains("<repl>"), "{error}");

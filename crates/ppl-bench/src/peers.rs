@@ -1,0 +1,132 @@
+//! Where things are: the workspace, the `ppl` binary beside this one, and the peer baselines in
+//! `shared/peers` (found relative to the workspace, never at a fixed absolute path).
+
+use std::path::{Path, PathBuf};
+
+use crate::error::BenchError;
+
+/// The workspace root: this crate lives in `<root>/crates/ppl-bench`.
+pub fn workspace_root() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = manifest.join("../..");
+    root.canonicalize().unwrap_or(root)
+}
+
+/// The benchmark's own model files (`crates/ppl-bench/models`).
+pub fn models_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("models")
+}
+
+/// The peers folder: `--peers DIR` if given, else `../shared/peers` next to the workspace.
+pub fn peers_dir(explicit: Option<&Path>) -> PathBuf {
+    match explicit {
+        Some(dir) => dir.to_path_buf(),
+        None => {
+            let dir = workspace_root().join("../shared/peers");
+            dir.canonicalize().unwrap_or(dir)
+        }
+    }
+}
+
+/// The peers' Python and scripts, when their virtual environment is installed.
+pub struct Peers {
+    pub dir: PathBuf,
+    pub python: PathBuf,
+}
+
+impl Peers {
+    /// The peers in `dir` with `python` (default: the peers' `.venv`), or the reason they cannot
+    /// run, which the caller reports before benchmarking ppl alone.
+    pub fn locate(dir: &Path, python: Option<&Path>) -> Result<Peers, String> {
+        let python = python
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| dir.join(".venv/bin/python"));
+        if !python.exists() {
+            return Err(format!(
+                "the peers' Python {} is missing (run `bash setup.sh` in {})",
+                python.display(),
+                dir.display()
+            ));
+        }
+        Ok(Peers {
+            dir: dir.to_path_buf(),
+            python,
+        })
+    }
+
+    /// The path of one peer script, checked to exist.
+    pub fn script(&self, name: &str) -> Result<PathBuf, BenchError> {
+        let path = self.dir.join(name);
+        if path.exists() {
+            Ok(path)
+        } else {
+            Err(BenchError::Process {
+                program: name.to_string(),
+                message: format!("not found in {}", self.dir.display()),
+            })
+        }
+    }
+}
+
+/// The `ppl` binary: `--ppl PATH` if given, else the one built next to this executable (both are
+/// in `target/release` after `cargo build --release`).
+pub fn ppl_binary(explicit: Option<&Path>) -> Result<PathBuf, BenchError> {
+    let path = match explicit {
+        Some(path) => path.to_path_buf(),
+        None => {
+            let me = std::env::current_exe().map_err(BenchError::io("current executable"))?;
+            me.with_file_name(format!("ppl{}", std::env::consts::EXE_SUFFIX))
+        }
+    };
+    if path.exists() {
+        Ok(path)
+    } else {
+        Err(BenchError::Usage(format!(
+            "the `ppl` binary {} does not exist: run `cargo build --release` (or pass --ppl PATH)",
+            path.display()
+        )))
+    }
+}
+
+/// A scratch folder for converted data and the peers' build leftovers, removed on drop.
+pub struct ScratchDir {
+    pub path: PathBuf,
+}
+
+impl ScratchDir {
+    pub fn new() -> Result<ScratchDir, BenchError> {
+        let path = std::env::temp_dir().join(format!("ppl-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&path).map_err(BenchError::io(&path))?;
+        Ok(ScratchDir { path })
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        // Best effort: a leftover temp folder is harmless.
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_models_and_the_peers_are_found_relative_to_the_workspace() {
+        assert!(models_dir().join("logreg.model").exists());
+        assert!(workspace_root().join("Cargo.toml").exists());
+        assert!(peers_dir(None).ends_with("shared/peers"));
+        let explicit = Path::new("/somewhere/else");
+        assert_eq!(peers_dir(Some(explicit)), explicit);
+    }
+
+    #[test]
+    fn a_missing_python_is_a_reason_not_a_crash() {
+        let missing = Path::new("/nonexistent/python3");
+        let reason = Peers::locate(Path::new("/nonexistent"), Some(missing))
+            .err()
+            .expect("a missing interpreter is reported");
+        assert!(reason.contains("missing"));
+    }
+}

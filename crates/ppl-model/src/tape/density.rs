@@ -33,6 +33,10 @@ pub struct Tape {
     labels: Vec<String>,
     /// Log |J| of each layout entry at the last forward pass.
     log_jacobians: Vec<f64>,
+    /// Whether the constraints' log-Jacobians are part of the density: yes for sampling (the
+    /// density of the unconstrained parameters), no for MAP (the mode on the constrained scale,
+    /// as Stan's optimizer does by default).
+    include_jacobian: bool,
 }
 
 impl Tape {
@@ -59,7 +63,15 @@ impl Tape {
             values,
             adjoints,
             labels,
+            include_jacobian: true,
         })
+    }
+
+    /// The same density without the constraints' log-Jacobians: its maximum is the mode on the
+    /// constrained scale (MAP), not on the unconstrained one.
+    pub fn without_jacobian(mut self) -> Tape {
+        self.include_jacobian = false;
+        self
     }
 
     /// Where each sampled unknown lives in the position vector.
@@ -213,7 +225,9 @@ impl Tape {
                     term: Some(format!("the constraint of `{}`", entry.name)),
                 });
             }
-            total += log_jacobian;
+            if self.include_jacobian {
+                total += log_jacobian;
+            }
         }
         Ok(total)
     }
@@ -261,6 +275,26 @@ impl Tape {
                 &self.adjoints[info.start..info.start + info.len],
                 &mut gradient[entry.offset..entry.offset + entry.len],
             );
+        }
+        if !self.include_jacobian {
+            // The transforms' reverse rule always adds the log-Jacobian's gradient; with a zero
+            // adjoint it is that gradient alone, which is taken back out.
+            for (index, entry) in self.layout.entries.iter().enumerate() {
+                let info = self.program.infos[self.program.inputs[index]];
+                let zero_adjoint = vec![0.0; info.len];
+                let mut jacobian_gradient = vec![0.0; entry.len];
+                let range = entry.offset..entry.offset + entry.len;
+                numerics::constrain_gradient(
+                    &entry.constraint,
+                    &entry.shape,
+                    &position[range.clone()],
+                    &zero_adjoint,
+                    &mut jacobian_gradient,
+                );
+                for (g, j) in gradient[range].iter_mut().zip(&jacobian_gradient) {
+                    *g -= j;
+                }
+            }
         }
         if gradient.iter().any(|g| !g.is_finite()) {
             return Err(LogDensityError::NotFinite {

@@ -1311,3 +1311,27 @@ fn constraint_errors_are_reported() {
         Err(TapeError::NotSampleable { .. })
     ));
 }
+
+#[test]
+fn without_jacobian_is_the_density_on_the_constrained_scale() {
+    // x: positive, x ~ Gamma(2, 1): without the Jacobian, log p = ln x - x (+ const) with x = e^u,
+    // so d/du = (1/x - 1) x = 1 - x; with it, log|J| = u is added and d/du = 2 - x.
+    let mut b = Builder::default();
+    let (x, target) = b.param("x", vec![], positive());
+    b.tilde(target, DistKind::Gamma, vec![lit(2.0), lit(1.0)]);
+    let bindings = Bindings::new(&b.model, vec![]);
+    let with = Tape::new(&b.model, &bindings, &[x], Vec::new()).unwrap();
+    let mut without = with.clone().without_jacobian();
+    let mut with = with;
+    let u = 0.3_f64;
+    let mut gradient = [0.0];
+    let value = without
+        .log_density_and_gradient(&[u], &mut gradient)
+        .unwrap();
+    let x_value = u.exp();
+    assert!((value - (x_value.ln() - x_value)).abs() < 1e-12);
+    assert!((gradient[0] - (1.0 - x_value)).abs() < 1e-12);
+    let value_with = with.log_density_and_gradient(&[u], &mut gradient).unwrap();
+    assert!((value_with - value - u).abs() < 1e-12);
+    assert!((gradient[0] - (2.0 - x_value)).abs() < 1e-12);
+}

@@ -92,7 +92,22 @@ impl EmCommand {
         Ok(command)
     }
 
-    pub fn run(&self) -> Result<Value, BenchError> {
+    /// The same command with its file paths made absolute, since the child processes run in a
+    /// scratch folder.
+    fn with_absolute_paths(mut self) -> Result<EmCommand, BenchError> {
+        self.data = absolute(&self.data)?;
+        if let Some(model) = &self.model {
+            self.model = Some(absolute(model)?);
+        }
+        Ok(self)
+    }
+
+    pub fn run(self) -> Result<Value, BenchError> {
+        let command = self.with_absolute_paths()?;
+        command.run_with_absolute_paths()
+    }
+
+    fn run_with_absolute_paths(&self) -> Result<Value, BenchError> {
         let load_before = load_average();
         let load_start = Instant::now();
         let table = load_numeric_csv(&self.data)?;
@@ -264,6 +279,11 @@ impl EmCommand {
         value["process_s"] = json!(round(run.process_seconds));
         Ok(value)
     }
+}
+
+/// `path` made absolute (it must exist).
+fn absolute(path: &Path) -> Result<PathBuf, BenchError> {
+    path.canonicalize().map_err(BenchError::io(path))
 }
 
 /// The true log-likelihood per point from the `FILE.truth.json` sidecar of `make_gmm_data.py`.

@@ -20,7 +20,7 @@ pub fn models_dir() -> PathBuf {
 /// The peers folder: `--peers DIR` if given, else `../shared/peers` next to the workspace.
 pub fn peers_dir(explicit: Option<&Path>) -> PathBuf {
     match explicit {
-        Some(dir) => dir.to_path_buf(),
+        Some(dir) => dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf()),
         None => {
             let dir = workspace_root().join("../shared/peers");
             dir.canonicalize().unwrap_or(dir)
@@ -39,7 +39,7 @@ impl Peers {
     /// run, which the caller reports before benchmarking ppl alone.
     pub fn locate(dir: &Path, python: Option<&Path>) -> Result<Peers, String> {
         let python = python
-            .map(Path::to_path_buf)
+            .map(|path| path.canonicalize().unwrap_or_else(|_| path.to_path_buf()))
             .unwrap_or_else(|| dir.join(".venv/bin/python"));
         if !python.exists() {
             return Err(format!(
@@ -72,7 +72,7 @@ impl Peers {
 /// in `target/release` after `cargo build --release`).
 pub fn ppl_binary(explicit: Option<&Path>) -> Result<PathBuf, BenchError> {
     let path = match explicit {
-        Some(path) => path.to_path_buf(),
+        Some(path) => path.canonicalize().unwrap_or_else(|_| path.to_path_buf()),
         None => {
             let me = std::env::current_exe().map_err(BenchError::io("current executable"))?;
             me.with_file_name(format!("ppl{}", std::env::consts::EXE_SUFFIX))

@@ -30,6 +30,8 @@ pub struct McmcOptions<'a> {
     pub dense: bool,
     pub out: Option<&'a Path>,
     pub model_name: String,
+    /// Initial values the model gives (`latent v: real = 1.5`), if any.
+    pub initial: Option<ppl_model::posterior::InitialValues>,
     /// Latents whose prior scale depends on other unknowns: the usual cure for divergences is a
     /// non-centred form of these.
     pub centred: Vec<String>,
@@ -134,7 +136,30 @@ pub fn run(
         rows[event.chain_index].lock().expect("rows lock").push(row);
     };
     let progress: Vec<AtomicUsize> = (0..options.chains).map(|_| AtomicUsize::new(0)).collect();
-    let initial: Vec<Option<Vec<f64>>> = vec![None; options.chains];
+    // Coordinates the model gives an initial value keep it; the others start uniform in (-2, 2)
+    // on the unconstrained scale, as Stan does, from a stream of their own.
+    let initial: Vec<Option<Vec<f64>>> = (0..options.chains)
+        .map(|chain| {
+            options.initial.as_ref().map(|init| {
+                use rand::RngExt;
+                let mut rng = ppl_infer::mcmc::chains::chain_rng(
+                    options.seed ^ 0x5eed_1417,
+                    options.chain_id + chain as u64,
+                );
+                init.position
+                    .iter()
+                    .zip(&init.fixed)
+                    .map(|(value, fixed)| {
+                        if *fixed {
+                            *value
+                        } else {
+                            rng.random_range(-2.0..2.0)
+                        }
+                    })
+                    .collect()
+            })
+        })
+        .collect();
     let control = RunControl {
         initial_positions: &initial,
         stop: Some(&STOP),

@@ -5,6 +5,7 @@ pub mod density;
 pub mod diagnostics;
 pub mod em;
 pub mod mcmc;
+pub mod optimize;
 
 pub use density::{LogDensity, LogDensityError};
 pub use em::{
@@ -12,3 +13,8 @@ pub use em::{
     fit_mixture,
 };
 pub use mcmc::{ChainOutput, SamplerError, SamplerSettings, sample_chains};
+pub use optimize::{
+    DEFAULT_HESSIAN_STEP, MultiStartResult, OptimizeError, OptimizeResult, OptimizeSettings,
+    RandomStarts, StopReason, hessian_by_differences, maximize, maximize_from_random_starts,
+    standard_errors,
+};

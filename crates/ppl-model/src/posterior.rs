@@ -147,3 +147,85 @@ pub fn centred_latents(model: &Model) -> Vec<String> {
     }
     out
 }
+
+/// The initial values the model gives its unknowns (`latent v: real[K] = [...]`), on the
+/// unconstrained scale: the position, and which coordinates it fixes (the others are drawn at
+/// random by the engine, as Stan does for parameters without an init). `None` when no sampled
+/// unknown has an init.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InitialValues {
+    pub position: Vec<f64>,
+    pub fixed: Vec<bool>,
+}
+
+impl Posterior {
+    pub fn initial_values(&self, model: &Model) -> Result<Option<InitialValues>, Diagnostic> {
+        let layout = self.tape.layout();
+        if !layout
+            .entries
+            .iter()
+            .any(|e| model.variables[e.var.0].init.is_some())
+        {
+            return Ok(None);
+        }
+        // Valid constrained values for the entries without an init (overwritten by random draws).
+        let defaults = self
+            .tape
+            .constrain(&vec![0.0; layout.dim])
+            .map_err(|e| tape_diagnostic(&e))?;
+        let mut values = Vec::with_capacity(layout.entries.len());
+        let mut fixed = vec![false; layout.dim];
+        for (entry, (_, default)) in layout.entries.iter().zip(&defaults.variables) {
+            let variable = &model.variables[entry.var.0];
+            let count: usize = entry.shape.iter().product();
+            match &variable.init {
+                None => values.push(default.values.clone()),
+                Some(init) => {
+                    let Some(mut given) = crate::bind::literal_values(init) else {
+                        return Err(Diagnostic::error(
+                            codes::NOT_CONSTANT,
+                            init.span,
+                            "an initial value must be numbers",
+                        )
+                        .with_label("expected a number or a list of numbers"));
+                    };
+                    if given.len() == 1 && count != 1 {
+                        given = vec![given[0]; count];
+                    }
+                    if given.len() != count {
+                        return Err(Diagnostic::error(
+                            codes::DATA_LENGTH,
+                            init.span,
+                            format!(
+                                "`{}` has {count} elements but {} initial values",
+                                variable.name,
+                                given.len()
+                            ),
+                        )
+                        .with_label(format!("declared as `{}`", variable.declared_as)));
+                    }
+                    fixed[entry.offset..entry.offset + entry.len].fill(true);
+                    values.push(given);
+                }
+            }
+        }
+        let position = layout.unconstrain(&values).map_err(|error| {
+            let span = layout
+                .entries
+                .iter()
+                .filter_map(|e| model.variables[e.var.0].init.as_ref())
+                .map(|i| i.span)
+                .next();
+            match span {
+                Some(span) => Diagnostic::error(
+                    codes::DATA_OUT_OF_BOUNDS,
+                    span,
+                    format!("an initial value is outside its constraint: {error}"),
+                )
+                .with_label("not a valid value of the declared type"),
+                None => tape_diagnostic(&error),
+            }
+        })?;
+        Ok(Some(InitialValues { position, fixed }))
+    }
+}

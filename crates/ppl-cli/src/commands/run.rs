@@ -296,6 +296,9 @@ pub(crate) fn fit(
                     .map(|s| s.to_string_lossy().to_string())
                     .unwrap_or_default(),
                 centred: ppl_model::posterior::centred_latents(&loaded.model),
+                initial: posterior
+                    .initial_values(&loaded.model)
+                    .map_err(|d| CommandError::new(vec![d], Some(loaded), Exit::ModelOrData))?,
             };
             let (report, mcmc_draws) =
                 crate::mcmc::run(&posterior, &options).map_err(|e| place_on_term(e, loaded))?;

@@ -132,7 +132,10 @@ pub enum StopReason {
 impl StopReason {
     /// Whether this is one of the convergence tests rather than giving up.
     pub fn is_convergence(self) -> bool {
-        !matches!(self, StopReason::MaxIterations | StopReason::LineSearchFailed)
+        !matches!(
+            self,
+            StopReason::MaxIterations | StopReason::LineSearchFailed
+        )
     }
 }
 
@@ -191,7 +194,9 @@ pub enum OptimizeError {
         attempts: usize,
         last_error: LogDensityError,
     },
-    #[error("the gradient is not finite at a finite-difference step along coordinate {coordinate}: {error}")]
+    #[error(
+        "the gradient is not finite at a finite-difference step along coordinate {coordinate}: {error}"
+    )]
     HessianEvaluation {
         coordinate: usize,
         error: LogDensityError,
@@ -280,7 +285,6 @@ pub fn maximize<D: LogDensity>(
         objective,
         settings,
         current: LinePoint {
-            step: 0.0,
             position: start.to_vec(),
             value,
             gradient,
@@ -316,7 +320,7 @@ pub fn maximize<D: LogDensity>(
 struct Run<'a, D: LogDensity> {
     objective: NegatedDensity<'a, D>,
     settings: &'a OptimizeSettings,
-    /// The current iterate (of the minimised function; `step` is unused).
+    /// The current iterate, with the minimised function's value and gradient.
     current: LinePoint,
     history: LbfgsHistory,
     direction: Vec<f64>,

@@ -434,49 +434,9 @@ impl Checker<'_> {
             }
         };
         let value_type = ValueType { elem, shape };
-        let init = match init {
-            None => None,
-            Some(init) => {
-                let checked = self.expr(init)?;
-                if checked.ty.shape.len() != value_type.shape.len()
-                    || checked
-                        .ty
-                        .shape
-                        .iter()
-                        .zip(&value_type.shape)
-                        .any(|(a, b)| a != b)
-                {
-                    let shapes = [
-                        (&value_type.shape[..], ty.span),
-                        (&checked.ty.shape[..], init.span),
-                    ];
-                    // A scalar broadcasts; a size that names a dimension is bound from the
-                    // inline value's length when the data are bound (as from a data file).
-                    let broadcast_ok = checked.ty.shape.is_empty()
-                        || (checked.ty.shape.len() == value_type.shape.len()
-                            && checked
-                                .ty
-                                .shape
-                                .iter()
-                                .zip(&value_type.shape)
-                                .all(|(a, b)| a == b || !b.terms.is_empty()));
-                    if !broadcast_ok {
-                        return Err(self.shape_mismatch(&shapes, init.span));
-                    }
-                }
-                if checked.ty.elem > value_type.elem {
-                    return Err(self.report(
-                        Diagnostic::error(
-                            codes::TYPE_MISMATCH,
-                            init.span,
-                            format!("a real value for the int variable `{}`", name.name),
-                        )
-                        .with_label("this is real"),
-                    ));
-                }
-                Some(checked)
-            }
-        };
+        // A bad initial value is reported, and the variable is still declared, so that its later
+        // uses do not report it as unknown.
+        let init = init.and_then(|init| self.initial_value(init, &value_type, ty, name).ok());
         let role = match kind {
             DeclKind::Observed => Role::Observed,
             DeclKind::Latent => Role::Latent,
@@ -497,6 +457,55 @@ impl Checker<'_> {
             name_span: name.span,
         });
         Ok(())
+    }
+
+    /// Checks `= init` against the declared type: same shape (a scalar broadcasts; a dimension
+    /// is bound from the value's length at load), and no real for an int.
+    fn initial_value(
+        &mut self,
+        init: &syntax::Expr,
+        value_type: &ValueType,
+        ty: &syntax::TypeExpr,
+        name: &syntax::Ident,
+    ) -> Checked<Expr> {
+        let checked = self.expr(init)?;
+        if checked.ty.shape.len() != value_type.shape.len()
+            || checked
+                .ty
+                .shape
+                .iter()
+                .zip(&value_type.shape)
+                .any(|(a, b)| a != b)
+        {
+            let shapes = [
+                (&value_type.shape[..], ty.span),
+                (&checked.ty.shape[..], init.span),
+            ];
+            // A scalar broadcasts; a size that names a dimension is bound from the
+            // inline value's length when the data are bound (as from a data file).
+            let broadcast_ok = checked.ty.shape.is_empty()
+                || (checked.ty.shape.len() == value_type.shape.len()
+                    && checked
+                        .ty
+                        .shape
+                        .iter()
+                        .zip(&value_type.shape)
+                        .all(|(a, b)| a == b || !b.terms.is_empty()));
+            if !broadcast_ok {
+                return Err(self.shape_mismatch(&shapes, init.span));
+            }
+        }
+        if checked.ty.elem > value_type.elem {
+            return Err(self.report(
+                Diagnostic::error(
+                    codes::TYPE_MISMATCH,
+                    init.span,
+                    format!("a real value for the int variable `{}`", name.name),
+                )
+                .with_label("this is real"),
+            ));
+        }
+        Ok(checked)
     }
 
     fn bound_value(&mut self, expr: &syntax::Expr) -> Checked<f64> {

@@ -61,10 +61,10 @@ fn every_example_runs_and_matches_its_golden_table() {
             continue;
         }
         // Sampled output depends on every last bit of floating point (a different libm on another
-        // CPU changes the trajectories), so only the deterministic EM fits have golden tables; the
+        // CPU changes the trajectories), so only the deterministic fits (EM, MAP) have golden tables; the
         // sampled examples are checked by `sampled_examples_converge`.
         let stdout = String::from_utf8_lossy(&output.stdout).to_string();
-        if !stdout.starts_with("method: em") {
+        if !stdout.starts_with("method: em") && !stdout.starts_with("method: map") {
             continue;
         }
         let table: String = stdout
@@ -351,4 +351,60 @@ fn centred_eight_schools_reports_divergences_and_the_cure() {
     let json = run_json("examples/eight_schools_noncentered.model", &[]);
     let divergences = json["diagnostics"]["divergences"].as_u64().unwrap();
     assert!(divergences <= 4, "non-centred: {divergences} divergences");
+}
+
+/// Maximum likelihood for a linear regression is least squares: the estimates and standard errors
+/// must equal the closed form (normal equations, sigma^2 = RSS / N) to optimiser precision.
+#[test]
+fn regression_mle_equals_least_squares() {
+    let data: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("examples/data/kidiq.json")).unwrap(),
+    )
+    .unwrap();
+    let y: Vec<f64> = data["kid_score"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    let x: Vec<f64> = data["mom_iq"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| (v.as_f64().unwrap() - 100.0) / 15.0)
+        .collect();
+    let n = y.len() as f64;
+    let (mean_x, mean_y) = (x.iter().sum::<f64>() / n, y.iter().sum::<f64>() / n);
+    let sxx: f64 = x.iter().map(|v| (v - mean_x).powi(2)).sum();
+    let sxy: f64 = x
+        .iter()
+        .zip(&y)
+        .map(|(a, b)| (a - mean_x) * (b - mean_y))
+        .sum();
+    let beta = sxy / sxx;
+    let alpha = mean_y - beta * mean_x;
+    let rss: f64 = x
+        .iter()
+        .zip(&y)
+        .map(|(a, b)| (b - alpha - beta * a).powi(2))
+        .sum();
+    let sigma = (rss / n).sqrt();
+    let se_beta = sigma / sxx.sqrt();
+    let json = run_json("examples/regression_mle.model", &[]);
+    assert_eq!(json["method"], "map");
+    let estimate = |name: &str| json["estimates"][name].as_f64().unwrap();
+    for (name, expected) in [("alpha", alpha), ("beta", beta), ("sigma", sigma)] {
+        assert!(
+            (estimate(name) - expected).abs() < 1e-6 * expected.abs().max(1.0),
+            "{name}: {} vs {expected}",
+            estimate(name)
+        );
+    }
+    let se = json["diagnostics"]["standard_errors"]["beta"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        (se - se_beta).abs() < 1e-4 * se_beta,
+        "se(beta) {se} vs {se_beta}"
+    );
 }

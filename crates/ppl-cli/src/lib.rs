@@ -5,6 +5,7 @@
 mod commands;
 mod draws;
 mod frontend;
+mod map;
 mod mcmc;
 mod output;
 mod render;

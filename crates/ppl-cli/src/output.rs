@@ -21,6 +21,8 @@ pub struct RunReport {
     pub total_seconds: f64,
     pub summary: Vec<SummaryRow>,
     pub estimates: Vec<(String, f64)>,
+    /// Standard errors of the estimates, where known (MAP); empty when none are reported.
+    pub estimate_errors: Vec<Option<f64>>,
     pub objective: Vec<f64>,
     /// What the objective is, for the table ("log-likelihood").
     pub objective_name: String,
@@ -88,9 +90,23 @@ impl RunReport {
                 .max()
                 .unwrap_or(8)
                 .max(8);
-            out.push_str(&format!("\n{:<width$}  {:>12}\n", "estimate", "value"));
-            for (name, value) in &self.estimates {
-                out.push_str(&format!("{name:<width$}  {:>12}\n", format_number(*value)));
+            if self.estimate_errors.is_empty() {
+                out.push_str(&format!("\n{:<width$}  {:>12}\n", "estimate", "value"));
+                for (name, value) in &self.estimates {
+                    out.push_str(&format!("{name:<width$}  {:>12}\n", format_number(*value)));
+                }
+            } else {
+                out.push_str(&format!(
+                    "\n{:<width$}  {:>12}  {:>12}\n",
+                    "estimate", "value", "std. error"
+                ));
+                for ((name, value), error) in self.estimates.iter().zip(&self.estimate_errors) {
+                    let error = error.map(format_number).unwrap_or_else(|| "-".into());
+                    out.push_str(&format!(
+                        "{name:<width$}  {:>12}  {error:>12}\n",
+                        format_number(*value)
+                    ));
+                }
             }
         }
         if !self.summary.is_empty() {

@@ -229,3 +229,21 @@ impl Posterior {
         Ok(Some(InitialValues { position, fixed }))
     }
 }
+
+/// The variable a `~` target names: `x`, `x[i]`, `x[2:3]`.
+pub fn root_variable(target: &ppl_ir::Expr) -> Option<VarId> {
+    match &target.kind {
+        ppl_ir::ExprKind::Variable(id) => Some(*id),
+        ppl_ir::ExprKind::Index { base, .. } => root_variable(base),
+        _ => None,
+    }
+}
+
+/// Whether any unknown has a distribution (a prior): MAP rather than maximum likelihood.
+pub fn has_prior(model: &Model) -> bool {
+    model.terms.iter().any(|t| match &t.kind {
+        ppl_ir::TermKind::Tilde { target, .. } => root_variable(target)
+            .is_some_and(|id| model.variables[id.0].role != ppl_ir::Role::Observed),
+        _ => false,
+    })
+}

@@ -224,6 +224,7 @@ impl RunSettings {
 enum Plan {
     Em(MixtureSpec),
     Mcmc(Box<Posterior>, Kernel),
+    Map(Box<Posterior>),
 }
 
 pub fn run(args: RunArgs) -> Result<(), CommandError> {
@@ -278,6 +279,15 @@ pub(crate) fn fit(
     let mut draws = None;
     let mut report = match plan {
         Plan::Em(spec) => run_em(args, settings, loaded, &bound, &spec)?,
+        Plan::Map(posterior) => {
+            let options = crate::map::MapOptions {
+                restarts: settings.restarts,
+                seed: settings.seed,
+                max_iterations: settings.max_iters,
+            };
+            crate::map::run(&posterior, &loaded.model, &options)
+                .map_err(|e| place_on_term(e, loaded))?
+        }
         Plan::Mcmc(posterior, kernel) => {
             let options = crate::mcmc::McmcOptions {
                 kernel,
@@ -434,7 +444,8 @@ fn choose(
         .map(|v| v.name.as_str())
         .collect();
     let has_latent = model.unknowns().any(|v| v.role == Role::Latent);
-    let mcmc = |kernel: Kernel| -> Result<(Plan, String), CommandError> {
+    // The tape over every continuous unknown, for the gradient-based methods.
+    let posterior = || -> Result<Posterior, CommandError> {
         if let Some(name) = discrete.first() {
             let why = format!(
                 "the discrete unknown `{name}` would need marginalisation or Gibbs steps, which this version does not do (EM does not apply: {})",
@@ -445,8 +456,12 @@ fn choose(
         if continuous.is_empty() {
             return Err(no_engine(loaded, "the model has no unknowns"));
         }
-        let posterior = Posterior::new(model, bound, &loaded.source)
-            .map_err(|d| CommandError::new(vec![d], Some(loaded), Exit::ModelOrData))?;
+        Posterior::new(model, bound, &loaded.source)
+            .map_err(|d| CommandError::new(vec![d], Some(loaded), Exit::ModelOrData))
+    };
+    let has_param = model.unknowns().any(|v| v.role == Role::Param);
+    let mcmc = |kernel: Kernel| -> Result<(Plan, String), CommandError> {
+        let posterior = posterior()?;
         let names = preview_names(&continuous);
         let reason = match kernel {
             Kernel::Nuts if method == MethodArg::Nuts => {
@@ -456,8 +471,13 @@ fn choose(
                 )
             }
             Kernel::Nuts => format!(
-                "every unknown ({names}) is continuous and the log density is differentiable, so NUTS samples the posterior (Stan's adaptation: dual-averaging step size, windowed {} mass matrix)",
-                if settings.dense { "dense" } else { "diagonal" }
+                "every unknown ({names}) is continuous and the log density is differentiable, so NUTS samples the posterior (Stan's adaptation: dual-averaging step size, windowed {} mass matrix){}",
+                if settings.dense { "dense" } else { "diagonal" },
+                if has_param {
+                    "; the params are sampled like latents (variational EM for params with latents is not in this version)"
+                } else {
+                    ""
+                }
             ),
             Kernel::StaticHmc(_) => {
                 format!(
@@ -475,12 +495,18 @@ fn choose(
                 Ok((Plan::Em(spec), reason))
             }
             Err(_) if discrete.is_empty() && has_latent => mcmc(Kernel::Nuts),
-            Err(why) if discrete.is_empty() && !continuous.is_empty() => Err(no_engine(
-                loaded,
-                &format!(
-                    "the model has only params, to be point-estimated by MAP/L-BFGS, which this version does not do yet (declare them `latent` to sample the posterior with NUTS; EM does not apply: {why})"
-                ),
-            )),
+            Err(_) if discrete.is_empty() && !continuous.is_empty() => {
+                let reason = format!(
+                    "the model has only params ({}), no latents, so they are point-estimated: L-BFGS finds the {} (the mode on the constrained scale)",
+                    preview_names(&continuous),
+                    if ppl_model::posterior::has_prior(model) {
+                        "MAP estimate"
+                    } else {
+                        "maximum-likelihood estimate"
+                    }
+                );
+                Ok((Plan::Map(Box::new(posterior()?)), reason))
+            }
             Err(why) => Err(no_engine(loaded, &why)),
         },
         MethodArg::Em => match mixture {
@@ -490,6 +516,18 @@ fn choose(
             }
             Err(why) => Err(not_applicable(loaded, "em", &why)),
         },
+        MethodArg::Map => {
+            let reason = format!(
+                "{}; L-BFGS finds the mode of the {} on the constrained scale",
+                asked(settings, "map"),
+                if ppl_model::posterior::has_prior(model) {
+                    "posterior"
+                } else {
+                    "likelihood"
+                }
+            );
+            Ok((Plan::Map(Box::new(posterior()?)), reason))
+        }
         MethodArg::Nuts => mcmc(Kernel::Nuts),
         MethodArg::Hmc => mcmc(Kernel::StaticHmc(TrajectoryLength::default())),
         other => {

@@ -47,7 +47,9 @@ impl LbfgsHistory {
     pub(crate) fn push(&mut self, step: Vec<f64>, gradient_change: Vec<f64>) -> bool {
         let curvature = dot(&step, &gradient_change);
         let change_squared = dot(&gradient_change, &gradient_change);
-        if !(curvature > f64::EPSILON * change_squared) || !curvature.is_finite() {
+        // NaN fails both comparisons and is skipped too.
+        let clearly_positive = curvature > f64::EPSILON * change_squared && curvature.is_finite();
+        if !clearly_positive {
             return false;
         }
         if self.pairs.len() == self.capacity {

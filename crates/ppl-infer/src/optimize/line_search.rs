@@ -137,7 +137,8 @@ pub(crate) fn strong_wolfe_search<M: Minimand>(
     conditions: &WolfeConditions,
 ) -> Result<LinePoint, LineSearchFailure> {
     let origin_slope = super::lbfgs::dot(origin_gradient, direction);
-    if !(origin_slope < 0.0) || !origin_value.is_finite() || !origin_slope.is_finite() {
+    let downhill = origin_slope < 0.0 && origin_slope.is_finite();
+    if !downhill || !origin_value.is_finite() {
         return Err(LineSearchFailure::NotADescentDirection);
     }
     let max_abs = |v: &[f64]| v.iter().fold(0.0_f64, |m, x| m.max(x.abs()));
@@ -255,7 +256,7 @@ fn safeguarded_cubic_minimizer(a: Sample, b: Sample) -> f64 {
     let d1 = a.slope + b.slope - 3.0 * (a.value - b.value) / (a.step - b.step);
     let discriminant = d1 * d1 - a.slope * b.slope;
     let midpoint = 0.5 * (lower + upper);
-    if !(discriminant >= 0.0) {
+    if discriminant.is_nan() || discriminant < 0.0 {
         return midpoint;
     }
     let d2 = (b.step - a.step).signum() * discriminant.sqrt();

@@ -99,7 +99,7 @@ impl OptimizeSettings {
             self.tol_param,
         ]
         .iter()
-        .any(|tolerance| !(*tolerance >= 0.0))
+        .any(|tolerance| tolerance.is_nan() || *tolerance < 0.0)
         {
             "tolerances must be non-negative numbers"
         } else {
@@ -398,7 +398,8 @@ impl<D: LogDensity> Run<'_, D> {
             self.history
                 .descent_direction(&self.current.gradient, &mut self.direction);
             let slope = dot(&self.direction, &self.current.gradient);
-            if !steepest && !(slope < 0.0) {
+            let downhill = slope < 0.0;
+            if !steepest && !downhill {
                 // Rounding made the approximation indefinite: start it afresh.
                 self.history.clear();
                 continue;
@@ -450,7 +451,8 @@ impl Default for RandomStarts {
     }
 }
 
-/// All runs of [`maximize_from_random_starts`] and which one is best.
+/// All runs of [`maximize_from_random_starts`] and which one is best. Each run's `evaluations`
+/// leave out the draws spent finding its start.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MultiStartResult {
     pub starts: Vec<Vec<f64>>,

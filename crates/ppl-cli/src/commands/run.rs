@@ -466,7 +466,7 @@ fn choose(
         let reason = match kernel {
             Kernel::Nuts if method == MethodArg::Nuts => {
                 format!(
-                    "{}; the unknowns {names} are continuous",
+                    "{}; continuous unknowns: {names}",
                     asked(settings, "nuts")
                 )
             }
@@ -481,7 +481,7 @@ fn choose(
             ),
             Kernel::StaticHmc(_) => {
                 format!(
-                    "{}; the unknowns {names} are continuous",
+                    "{}; continuous unknowns: {names}",
                     asked(settings, "hmc")
                 )
             }

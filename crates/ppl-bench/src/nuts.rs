@@ -169,7 +169,11 @@ impl NutsCommand {
         let peers = peers.as_ref();
         let scratch = ScratchDir::new()?;
         let peer_data = match self.model {
-            BenchModel::Logreg => Some(ensure_logreg_data(&peers_folder, peers.ok())?),
+            BenchModel::Logreg => {
+                // The data generator needs only the peers' Python, even with --no-peer.
+                let generator = Peers::locate(&peers_folder, self.peer_python.as_deref()).ok();
+                Some(ensure_logreg_data(&peers_folder, generator.as_ref())?)
+            }
             _ => None,
         };
         let ppl_data = match &peer_data {

@@ -465,10 +465,7 @@ fn choose(
         let names = preview_names(&continuous);
         let reason = match kernel {
             Kernel::Nuts if method == MethodArg::Nuts => {
-                format!(
-                    "{}; continuous unknowns: {names}",
-                    asked(settings, "nuts")
-                )
+                format!("{}; continuous unknowns: {names}", asked(settings, "nuts"))
             }
             Kernel::Nuts => format!(
                 "every unknown ({names}) is continuous and the log density is differentiable, so NUTS samples the posterior (Stan's adaptation: dual-averaging step size, windowed {} mass matrix){}",
@@ -480,10 +477,7 @@ fn choose(
                 }
             ),
             Kernel::StaticHmc(_) => {
-                format!(
-                    "{}; continuous unknowns: {names}",
-                    asked(settings, "hmc")
-                )
+                format!("{}; continuous unknowns: {names}", asked(settings, "hmc"))
             }
         };
         Ok((Plan::Mcmc(Box::new(posterior), kernel), reason))

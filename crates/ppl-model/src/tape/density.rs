@@ -50,6 +50,9 @@ impl Tape {
         sampled: &[VarId],
         labels: Vec<String>,
     ) -> Result<Tape, TapeError> {
+        // Loops whose body is elementwise in the loop variable become single array statements.
+        let vectorised = super::vectorise::vectorise_loops(model);
+        let model = &vectorised;
         let layout = ParameterLayout::new(model, bindings, sampled)?;
         let program = Builder::new(model, bindings, &layout)?.build()?;
         let values = program.values.clone();

@@ -29,6 +29,7 @@ mod graph;
 mod layout;
 mod lower;
 mod numerics;
+mod vectorise;
 
 pub use array::Array;
 pub use density::Tape;
@@ -37,6 +38,7 @@ pub(crate) use eval::Evaluator;
 pub use layout::{
     Bindings, Draw, ParameterEntry, ParameterLayout, log_density_oracle, oracle_gradient,
 };
+pub use vectorise::vectorise_loops;
 
 #[cfg(test)]
 mod tests;

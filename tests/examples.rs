@@ -408,3 +408,13 @@ fn regression_mle_equals_least_squares() {
         "se(beta) {se} vs {se_beta}"
     );
 }
+
+#[test]
+fn static_hmc_converges_on_a_regression() {
+    let json = run_json("examples/linear_regression.model", &["--method", "hmc"]);
+    assert_eq!(json["method"], "hmc");
+    for (name, row) in json["summary"].as_object().unwrap() {
+        assert!(row["rhat"].as_f64().unwrap() < 1.01, "{name}: {row}");
+        assert!(row["ess_bulk"].as_f64().unwrap() > 400.0, "{name}: {row}");
+    }
+}

@@ -523,7 +523,12 @@ fn choose(
             Ok((Plan::Map(Box::new(posterior()?)), reason))
         }
         MethodArg::Nuts => mcmc(Kernel::Nuts),
-        MethodArg::Hmc => mcmc(Kernel::StaticHmc(TrajectoryLength::default())),
+        // Stan's default integration time 2π is a full period on a unit-scale Gaussian, which after
+        // metric adaptation sends a trajectory back near its start; a quarter period gives nearly
+        // independent draws there.
+        MethodArg::Hmc => mcmc(Kernel::StaticHmc(TrajectoryLength::IntegrationTime(
+            std::f64::consts::FRAC_PI_2,
+        ))),
         other => {
             let name = format!("{other:?}").to_lowercase();
             Err(not_applicable(

@@ -190,27 +190,29 @@ pub fn display_name(csv_name: &str) -> String {
 /// The summary rows of every non-sampler column over the given chains (each chain a list of rows
 /// with the same columns).
 pub fn summarise(columns: &[String], chains: &[Vec<Vec<f64>>]) -> Vec<SummaryRow> {
+    use rayon::prelude::*;
     let first_value = SAMPLER_COLUMNS.len();
-    let mut out = Vec::new();
-    for (index, name) in columns.iter().enumerate().skip(first_value) {
-        let per_chain: Vec<Vec<f64>> = chains
-            .iter()
-            .map(|c| c.iter().map(|r| r[index]).collect())
-            .collect();
-        let slices: Vec<&[f64]> = per_chain
-            .iter()
-            .map(Vec::as_slice)
-            .filter(|s| !s.is_empty())
-            .collect();
-        if slices.is_empty() {
-            continue;
-        }
-        out.push(SummaryRow {
-            name: display_name(name),
-            stats: ppl_infer::diagnostics::summarize(&slices),
-        });
-    }
-    out
+    // Columns are independent: summarised in parallel, collected in order.
+    columns
+        .par_iter()
+        .enumerate()
+        .skip(first_value)
+        .filter_map(|(index, name)| {
+            let per_chain: Vec<Vec<f64>> = chains
+                .iter()
+                .map(|c| c.iter().map(|r| r[index]).collect())
+                .collect();
+            let slices: Vec<&[f64]> = per_chain
+                .iter()
+                .map(Vec::as_slice)
+                .filter(|s| !s.is_empty())
+                .collect();
+            (!slices.is_empty()).then(|| SummaryRow {
+                name: display_name(name),
+                stats: ppl_infer::diagnostics::summarize(&slices),
+            })
+        })
+        .collect()
 }
 
 /// Totals of the sampler columns over chains: divergences, tree-depth hits (given the maximum

@@ -251,16 +251,18 @@ pub fn run(
     report
         .diagnostics
         .insert("interrupted".into(), json!(interrupted));
-    let max_rhat = report
-        .summary
-        .iter()
-        .map(|r| r.stats.rhat)
-        .fold(f64::NAN, f64::max);
-    let min_ess = report
-        .summary
-        .iter()
-        .map(|r| r.stats.ess_bulk)
-        .fold(f64::NAN, f64::min);
+    // Over the sampled unknowns only, as Stan and ArviZ report them: a `let` such as eight
+    // schools' `theta` is a function of them.
+    let sampled_rows = || {
+        report
+            .summary
+            .iter()
+            .zip(&posterior.columns)
+            .filter(|(_, column)| !column.generated)
+            .map(|(row, _)| &row.stats)
+    };
+    let max_rhat = sampled_rows().map(|s| s.rhat).fold(f64::NAN, f64::max);
+    let min_ess = sampled_rows().map(|s| s.ess_bulk).fold(f64::NAN, f64::min);
     report
         .diagnostics
         .insert("max_rhat".into(), number(max_rhat));

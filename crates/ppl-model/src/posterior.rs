@@ -17,6 +17,8 @@ pub struct OutputColumn {
     pub display: String,
     /// CmdStan's CSV form: `theta.1.2`.
     pub csv: String,
+    /// A `let` recorded per draw (Stan's generated quantities), not a sampled unknown.
+    pub generated: bool,
 }
 
 /// The posterior of a model bound to data.
@@ -51,12 +53,12 @@ impl Posterior {
             Tape::new(model, &bindings, &sampled, labels).map_err(|e| tape_diagnostic(&e))?;
         let mut columns = Vec::new();
         for entry in &tape.layout().entries {
-            push_columns(&mut columns, &entry.name, &entry.shape);
+            push_columns(&mut columns, &entry.name, &entry.shape, false);
         }
         let zero = vec![0.0; tape.layout().dim];
         if let Ok(draw) = tape.constrain(&zero) {
             for (id, value) in &draw.lets {
-                push_columns(&mut columns, &model.lets[id.0].name, &value.shape);
+                push_columns(&mut columns, &model.lets[id.0].name, &value.shape, true);
             }
         }
         Ok(Posterior {
@@ -83,13 +85,17 @@ impl Posterior {
     }
 }
 
-fn push_columns(columns: &mut Vec<OutputColumn>, name: &str, shape: &[usize]) {
+fn push_columns(columns: &mut Vec<OutputColumn>, name: &str, shape: &[usize], generated: bool) {
     let count = shape.iter().product();
     for (display, csv) in element_names(name, count, shape)
         .into_iter()
         .zip(column_names(name, shape))
     {
-        columns.push(OutputColumn { display, csv });
+        columns.push(OutputColumn {
+            display,
+            csv,
+            generated,
+        });
     }
 }
 

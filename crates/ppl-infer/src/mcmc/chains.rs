@@ -153,11 +153,33 @@ pub fn sample_chains<D: LogDensity>(
     // Each chain owns a clone (densities keep scratch space), made here so that `D` need not be
     // `Sync`.
     let densities: Vec<D> = (0..settings.num_chains).map(|_| density.clone()).collect();
-    let results: Vec<Result<ChainOutput, SamplerError>> = densities
-        .into_par_iter()
-        .enumerate()
-        .map(|(index, density)| run_chain(density, settings, control, index))
-        .collect();
+    // One thread per chain (up to a few dozen): with more chains than cores, a pool would run
+    // them in waves and leave cores idle at the end; threads share the cores to the last draw.
+    // Each chain's stream is its own, so the draws do not depend on how they are scheduled.
+    let results: Vec<Result<ChainOutput, SamplerError>> = if settings.num_chains <= 64 {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = densities
+                .into_iter()
+                .enumerate()
+                .map(|(index, density)| {
+                    scope.spawn(move || run_chain(density, settings, control, index))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect()
+        })
+    } else {
+        densities
+            .into_par_iter()
+            .enumerate()
+            .map(|(index, density)| run_chain(density, settings, control, index))
+            .collect()
+    };
     results.into_iter().collect()
 }
 

@@ -226,8 +226,7 @@ pub(crate) fn forward_node(
             let b = slice!(before, nodes, *rhs);
             if *columns == 1 {
                 for (i, out) in output.iter_mut().enumerate() {
-                    let row = &a[i * *inner..(i + 1) * *inner];
-                    *out = row.iter().zip(b).map(|(x, y)| x * y).sum();
+                    *out = dot(&a[i * *inner..(i + 1) * *inner], b);
                 }
             } else {
                 output.fill(0.0);
@@ -475,6 +474,23 @@ fn scalar_density_forward(
     total
 }
 
+/// A dot product with four running sums, which the compiler can vectorise (one running sum must
+/// keep the additions in order and cannot).
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let mut sums = [0.0; 4];
+    let chunks = a.len() / 4;
+    for c in 0..chunks {
+        for lane in 0..4 {
+            sums[lane] += a[4 * c + lane] * b[4 * c + lane];
+        }
+    }
+    let mut total = (sums[0] + sums[1]) + (sums[2] + sums[3]);
+    for i in 4 * chunks..a.len().min(b.len()) {
+        total += a[i] * b[i];
+    }
+    total
+}
+
 /// `(y, eta) -> (log p(y | eta), d/d eta)`.
 type GlmKernel = fn(f64, f64) -> (f64, f64);
 
@@ -482,12 +498,26 @@ type GlmKernel = fn(f64, f64) -> (f64, f64);
 /// parameter: `(log p(y | eta), d/d eta)`. Outside the support the value is -inf (slope 0).
 fn glm_kernel(kind: DistKind) -> Option<GlmKernel> {
     fn bernoulli_logit(y: f64, eta: f64) -> (f64, f64) {
-        if y != 0.0 && y != 1.0 {
-            return (f64::NEG_INFINITY, 0.0);
+        if y != 0.0 && y != 1.0 || eta.is_nan() {
+            return (
+                if eta.is_nan() {
+                    f64::NAN
+                } else {
+                    f64::NEG_INFINITY
+                },
+                0.0,
+            );
         }
-        // log p = y * eta - log(1 + e^eta); d/d eta = y - sigmoid(eta).
-        let value = y * eta - ppl_dist::special::log1p_exp(eta);
-        (value, y - ppl_dist::special::inv_logit(eta))
+        // log p = y * eta - log(1 + e^eta); d/d eta = y - sigmoid(eta). One exponential serves
+        // both, taken of -|eta| so that it never overflows.
+        let small = (-eta.abs()).exp();
+        let log1p_exp = eta.max(0.0) + small.ln_1p();
+        let sigmoid = if eta >= 0.0 {
+            1.0 / (1.0 + small)
+        } else {
+            small / (1.0 + small)
+        };
+        (y * eta - log1p_exp, y - sigmoid)
     }
     fn bernoulli(y: f64, p: f64) -> (f64, f64) {
         if !(0.0..=1.0).contains(&p) || (y != 0.0 && y != 1.0) {

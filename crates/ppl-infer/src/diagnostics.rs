@@ -374,19 +374,36 @@ fn fft_in_place(real: &mut [f64], imaginary: &mut [f64], inverse: bool) {
         }
     }
     let sign = if inverse { 1.0 } else { -1.0 };
-    let twiddles: Vec<(f64, f64)> = (0..n / 2)
-        .map(|k| {
-            let angle = sign * 2.0 * std::f64::consts::PI * k as f64 / n as f64;
-            (angle.cos(), angle.sin())
-        })
-        .collect();
+    // A summary runs thousands of transforms of one size: the factors for each size are
+    // computed once per thread (for the forward sign; the inverse conjugates them).
+    thread_local! {
+        static TWIDDLES: std::cell::RefCell<std::collections::HashMap<usize, std::rc::Rc<Vec<(f64, f64)>>>> =
+            std::cell::RefCell::new(std::collections::HashMap::new());
+    }
+    let twiddles = TWIDDLES.with(|cache| {
+        cache
+            .borrow_mut()
+            .entry(n)
+            .or_insert_with(|| {
+                std::rc::Rc::new(
+                    (0..n / 2)
+                        .map(|k| {
+                            let angle = -2.0 * std::f64::consts::PI * k as f64 / n as f64;
+                            (angle.cos(), angle.sin())
+                        })
+                        .collect(),
+                )
+            })
+            .clone()
+    });
     let mut length = 2;
     while length <= n {
         let half = length / 2;
         let stride = n / length;
         for start in (0..n).step_by(length) {
             for k in 0..half {
-                let (w_re, w_im) = twiddles[k * stride];
+                let (w_re, forward_im) = twiddles[k * stride];
+                let w_im = -sign * forward_im;
                 let (a, b) = (start + k, start + k + half);
                 let t_re = real[b] * w_re - imaginary[b] * w_im;
                 let t_im = real[b] * w_im + imaginary[b] * w_re;

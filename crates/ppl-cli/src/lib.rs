@@ -4,6 +4,7 @@
 
 mod commands;
 mod draws;
+mod em;
 mod frontend;
 mod map;
 mod mcmc;

@@ -16,7 +16,7 @@ use serde_json::json;
 use crate::frontend::{
     CommandError, Exit, LoadedModel, load_and_bind, load_model, parse_numbers, parse_set,
 };
-use crate::output::{RunReport, format_number};
+use crate::output::RunReport;
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 pub enum MethodArg {
@@ -278,7 +278,7 @@ pub(crate) fn fit(
     let (plan, reason) = choose(loaded, &bound, settings)?;
     let mut draws = None;
     let mut report = match plan {
-        Plan::Em(spec) => run_em(args, settings, loaded, &bound, &spec)?,
+        Plan::Em(spec) => crate::em::run_em(args, settings, loaded, &bound, &spec)?,
         Plan::Map(posterior) => {
             let options = crate::map::MapOptions {
                 restarts: settings.restarts,
@@ -607,129 +607,6 @@ fn no_engine(loaded: &LoadedModel, why: &str) -> CommandError {
     )
 }
 
-fn run_em(
-    args: &RunArgs,
-    settings: &RunSettings,
-    loaded: &LoadedModel,
-    bound: &BoundData,
-    spec: &MixtureSpec,
-) -> Result<RunReport, CommandError> {
-    let model = &loaded.model;
-    let problem = mixture::problem(model, bound, spec);
-    let em_settings = ppl_infer::em::EmSettings {
-        restarts: settings.restarts,
-        max_iterations: settings.max_iters,
-        tolerance: settings.tol,
-        covariance_regularisation: settings.reg_covar,
-        seed: settings.seed,
-        keep_responsibilities: args.responsibilities,
-    };
-    let started = Instant::now();
-    let fit = ppl_infer::em::fit_mixture(&problem, &em_settings).map_err(|error| {
-        CommandError::message(
-            codes::METHOD_NOT_APPLICABLE,
-            format!("EM failed: {error}"),
-            Exit::InferenceFailed,
-        )
-    })?;
-    let seconds = started.elapsed().as_secs_f64();
-    let n = problem.n as f64;
-    let mut report = RunReport {
-        method: "em".into(),
-        seconds,
-        estimates: mixture::estimates(model, spec, &fit),
-        objective: fit.trace.clone(),
-        objective_name: if settings.reg_covar > 0.0
-            && spec.blocks.iter().any(|b| {
-                use ppl_infer::em::ComponentFamily::*;
-                matches!(b.family, Normal | MvNormal | Exponential)
-            }) {
-            "log-likelihood (penalised by --reg-covar)".into()
-        } else {
-            "log-likelihood".into()
-        },
-        ..RunReport::default()
-    };
-    report.notes.push(format!(
-        "{} after {} iteration{} (tolerance {:e} on the mean log-likelihood per point); best of {} restart{}",
-        if fit.converged { "converged" } else { "did NOT converge" },
-        fit.iterations,
-        if fit.iterations == 1 { "" } else { "s" },
-        settings.tol,
-        settings.restarts,
-        if settings.restarts == 1 { "" } else { "s" },
-    ));
-    report.notes.push(format!(
-        "log-likelihood {} ({} per point), BIC {}",
-        format_number(fit.log_likelihood),
-        format_number(fit.log_likelihood / n),
-        format_number(fit.bic)
-    ));
-    if !fit.converged {
-        report.warnings.push(format!(
-            "EM stopped at --max-iters {} before converging: raise --max-iters or loosen --tol",
-            settings.max_iters
-        ));
-    }
-    report.diagnostics.insert(
-        "log_likelihood".into(),
-        crate::output::number(fit.log_likelihood),
-    );
-    report.diagnostics.insert(
-        "log_likelihood_per_point".into(),
-        crate::output::number(fit.log_likelihood / n),
-    );
-    report
-        .diagnostics
-        .insert("bic".into(), crate::output::number(fit.bic));
-    report
-        .diagnostics
-        .insert("iterations".into(), json!(fit.iterations));
-    report
-        .diagnostics
-        .insert("converged".into(), json!(fit.converged));
-    report.diagnostics.insert(
-        "restarts".into(),
-        json!(
-            fit.restarts
-                .iter()
-                .map(|v| crate::output::number(*v))
-                .collect::<Vec<_>>()
-        ),
-    );
-    report
-        .diagnostics
-        .insert("parameter_count".into(), json!(fit.parameter_count));
-    if let (Some(responsibilities), Some(dir)) = (&fit.responsibilities, &args.out) {
-        let k = spec.components;
-        let mut text = (1..=k)
-            .map(|c| format!("component.{c}"))
-            .collect::<Vec<_>>()
-            .join(",");
-        text.push('\n');
-        for row in responsibilities.chunks(k) {
-            let cells: Vec<String> = row.iter().map(|v| format!("{v}")).collect();
-            text.push_str(&cells.join(","));
-            text.push('\n');
-        }
-        std::fs::create_dir_all(dir)
-            .and_then(|_| {
-                crate::output::write_atomically(&dir.join("responsibilities.csv"), text.as_bytes())
-            })
-            .map_err(|e| {
-                CommandError::message(
-                    codes::DATA_UNREADABLE,
-                    format!("cannot write to `{}`: {e}", dir.display()),
-                    Exit::Usage,
-                )
-            })?;
-    } else if args.responsibilities {
-        report
-            .warnings
-            .push("--responsibilities writes OUT/responsibilities.csv: give --out DIR".into());
-    }
-    Ok(report)
-}
 
 /// A sampler error that names a statement (`at line 4: ...`) is pointed at that statement's text.
 fn place_on_term(mut error: CommandError, loaded: &LoadedModel) -> CommandError {

@@ -607,7 +607,6 @@ fn no_engine(loaded: &LoadedModel, why: &str) -> CommandError {
     )
 }
 
-
 /// A sampler error that names a statement (`at line 4: ...`) is pointed at that statement's text.
 fn place_on_term(mut error: CommandError, loaded: &LoadedModel) -> CommandError {
     for diagnostic in &mut error.diagnostics {

@@ -354,6 +354,9 @@ fn autocovariance(chain: &[f64]) -> Vec<f64> {
     real
 }
 
+/// Forward twiddle factors by transform size.
+type TwiddleCache = std::collections::HashMap<usize, std::rc::Rc<Vec<(f64, f64)>>>;
+
 /// Iterative radix-2 Cooley–Tukey FFT (length a power of two). `inverse` flips the sign of the
 /// exponent and leaves the result unscaled. Twiddle factors are computed directly, not by
 /// recurrence, to keep the rounding error at the level of one multiplication.
@@ -377,8 +380,7 @@ fn fft_in_place(real: &mut [f64], imaginary: &mut [f64], inverse: bool) {
     // A summary runs thousands of transforms of one size: the factors for each size are
     // computed once per thread (for the forward sign; the inverse conjugates them).
     thread_local! {
-        static TWIDDLES: std::cell::RefCell<std::collections::HashMap<usize, std::rc::Rc<Vec<(f64, f64)>>>> =
-            std::cell::RefCell::new(std::collections::HashMap::new());
+        static TWIDDLES: std::cell::RefCell<TwiddleCache> = std::cell::RefCell::new(TwiddleCache::new());
     }
     let twiddles = TWIDDLES.with(|cache| {
         cache

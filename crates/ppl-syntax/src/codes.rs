@@ -65,4 +65,5 @@ codes! {
     IMPROPER_PRIOR = "W0001": "an unknown with an improper flat prior";
     NO_JACOBIAN = "W0002": "a `~` on a transformed unknown: no Jacobian is added";
     UNUSED_DATA = "W0003": "a data key the model does not use";
+    UNCONSTRAINED_SCALE = "W0004": "a positive parameter given by an unconstrained real unknown";
 }

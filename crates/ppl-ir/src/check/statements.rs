@@ -843,6 +843,7 @@ impl Checker<'_> {
             .map(|a| a.expect("checked above"))
             .collect();
         self.check_variate(family, variate, call)?;
+        self.warn_unconstrained_scales(family, parameterisation, &args);
         self.check_distribution_shapes(family, parameterisation, variate, &args, call)?;
         Ok((parameterisation.kind, args))
     }
@@ -917,6 +918,58 @@ impl Checker<'_> {
             None => diagnostic.with_hint(family.signature()),
         };
         Err(self.report(diagnostic))
+    }
+
+    /// A scale, rate or shape given directly by an unconstrained real unknown will wander below
+    /// zero during sampling or optimisation, where the density is -inf: say so, as a statistician
+    /// would want to hear before a run full of divergences.
+    fn warn_unconstrained_scales(
+        &mut self,
+        family: &Family,
+        parameterisation: &ppl_dist::Parameterisation,
+        args: &[Expr],
+    ) {
+        const POSITIVE: &[&str] = &[
+            "sigma", "rate", "shape", "scale", "nu", "lambda", "phi", "eta",
+        ];
+        for (spec, arg) in parameterisation.params.iter().zip(args) {
+            let must_be_positive = POSITIVE.contains(&spec.name)
+                || (matches!(family.name, "Beta" | "Dirichlet")
+                    && matches!(spec.name, "alpha" | "beta"))
+                || (family.name == "NegBinomial" && spec.name == "mu");
+            let root = match &arg.kind {
+                ExprKind::Variable(id) => Some(*id),
+                ExprKind::Index { base, .. } => match base.kind {
+                    ExprKind::Variable(id) => Some(id),
+                    _ => None,
+                },
+                _ => None,
+            };
+            let Some(id) = root else { continue };
+            let variable = &self.model.variables[id.0];
+            if must_be_positive
+                && variable.role != Role::Observed
+                && variable.ty.elem == ElemType::Real
+                && variable.constraint == Constraint::None
+            {
+                self.diagnostics.push(
+                    Diagnostic::warning(
+                        codes::UNCONSTRAINED_SCALE,
+                        arg.span,
+                        format!(
+                            "`{}` of `{}` must be positive, but `{}` is an unconstrained real",
+                            spec.name, family.name, variable.name
+                        ),
+                    )
+                    .with_label("can be negative")
+                    .with_secondary(variable.name_span, "declared here")
+                    .with_hint(format!(
+                        "declare it `positive` (e.g. `{}: positive`)",
+                        variable.name
+                    )),
+                );
+            }
+        }
     }
 
     fn check_variate(

@@ -45,3 +45,24 @@ fn every_language_form_checks_and_prints_its_ir() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[test]
+fn an_unconstrained_scale_is_warned_about_and_a_positive_one_is_not() {
+    let dir = std::env::temp_dir().join(format!("ppl-w4-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let check = |declaration: &str| {
+        let model = dir.join("scale.model");
+        std::fs::write(&model, format!("observed y: real[3] = [1, 2, 3]\nlatent s: {declaration}\ns ~ Normal(0, 1)\ny ~ Normal(0, s)\n")).unwrap();
+        let output = Command::new(env!("CARGO_BIN_EXE_ppl"))
+            .arg("check")
+            .arg(&model)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(0));
+        String::from_utf8_lossy(&output.stderr).to_string()
+    };
+    assert!(check("real").contains("W0004"));
+    assert!(!check("positive").contains("W0004"));
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -122,13 +122,7 @@ pub(crate) fn run_em(
             .and_then(|_| {
                 crate::output::write_atomically(&dir.join("responsibilities.csv"), text.as_bytes())
             })
-            .map_err(|e| {
-                CommandError::message(
-                    codes::DATA_UNREADABLE,
-                    format!("cannot write to `{}`: {e}", dir.display()),
-                    Exit::Usage,
-                )
-            })?;
+            .map_err(|e| CommandError::cannot_write(&dir, &e))?;
     } else if args.responsibilities {
         report
             .warnings

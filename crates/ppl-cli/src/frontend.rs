@@ -42,6 +42,15 @@ impl CommandError {
         CommandError::new(vec![Diagnostic::unplaced(code, message)], None, exit)
     }
 
+    /// An output file or directory that cannot be written (a usage problem: the path given).
+    pub fn cannot_write(path: &Path, error: &std::io::Error) -> Self {
+        CommandError::message(
+            codes::DATA_UNREADABLE,
+            format!("cannot write `{}`: {error}", path.display()),
+            Exit::Usage,
+        )
+    }
+
     pub fn json(mut self, json: bool) -> Self {
         self.json = json;
         self

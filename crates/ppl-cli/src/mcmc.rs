@@ -67,13 +67,7 @@ pub fn run(
         ..SamplerSettings::default()
     };
     let _ = ctrlc::set_handler(|| STOP.store(true, Ordering::SeqCst));
-    let io_error = |e: std::io::Error, path: &Path| {
-        CommandError::message(
-            codes::DATA_UNREADABLE,
-            format!("cannot write `{}`: {e}", path.display()),
-            Exit::Usage,
-        )
-    };
+    let io_error = |e: std::io::Error, path: &Path| CommandError::cannot_write(path, &e);
     let column_names: Vec<String> = posterior.columns.iter().map(|c| c.csv.clone()).collect();
     let mut writers = Vec::new();
     if let Some(dir) = options.out {

@@ -44,13 +44,8 @@ pub fn run(args: SimulateArgs) -> Result<(), CommandError> {
     };
     let table = ppl_model::simulate::simulate(&loaded.model, &request)
         .map_err(|diagnostics| CommandError::new(diagnostics, Some(&loaded), Exit::ModelOrData))?;
-    crate::output::write_atomically(&args.out, table.to_csv().as_bytes()).map_err(|e| {
-        CommandError::message(
-            codes::DATA_UNREADABLE,
-            format!("cannot write `{}`: {e}", args.out.display()),
-            Exit::Usage,
-        )
-    })?;
+    crate::output::write_atomically(&args.out, table.to_csv().as_bytes())
+        .map_err(|e| CommandError::cannot_write(&args.out, &e))?;
     eprintln!("wrote {} rows to {}", table.rows, args.out.display());
     Ok(())
 }

@@ -122,7 +122,7 @@ pub(crate) fn run_em(
             .and_then(|_| {
                 crate::output::write_atomically(&dir.join("responsibilities.csv"), text.as_bytes())
             })
-            .map_err(|e| CommandError::cannot_write(&dir, &e))?;
+            .map_err(|e| CommandError::cannot_write(dir, &e))?;
     } else if args.responsibilities {
         report
             .warnings

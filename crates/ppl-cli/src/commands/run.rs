@@ -321,7 +321,7 @@ pub(crate) fn fit(
     if let Some(dir) = &args.out {
         std::fs::create_dir_all(dir)
             .and_then(|_| report.write_summary(dir))
-            .map_err(|e| CommandError::cannot_write(&dir, &e))?;
+            .map_err(|e| CommandError::cannot_write(dir, &e))?;
     }
     Ok(Fitted {
         report,

@@ -71,10 +71,10 @@ pub struct RunArgs {
     /// Output format on stdout.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
-    /// EM: independent k-means++ initialisations; the best log-likelihood wins [default: 1].
+    /// EM and MAP: independent starts (k-means++ for EM, random for MAP); the best wins [default: 1].
     #[arg(long)]
     pub restarts: Option<usize>,
-    /// EM: maximum iterations per restart [default: 1000].
+    /// EM and MAP: maximum iterations per start [default: 1000].
     #[arg(long = "max-iters")]
     pub max_iters: Option<usize>,
     /// EM: convergence tolerance on the change of the mean log-likelihood per point [default: 1e-8].

@@ -168,6 +168,41 @@ impl Checker<'_> {
                 make(ExprKind::Let(id), ty)
             }
             Some(Symbol::LoopVar(id)) => make(ExprKind::LoopVar(id), scalar(ElemType::Int)),
+            Some(Symbol::SizeList(index)) => {
+                let sizes = self.size_lists[index].clone();
+                let mut items = Vec::with_capacity(sizes.len());
+                for size in &sizes {
+                    match size.as_constant() {
+                        Some(value) => items.push(Expr {
+                            kind: ExprKind::Literal(value as f64),
+                            ty: scalar(ElemType::Int),
+                            span,
+                        }),
+                        None => match size.terms.as_slice() {
+                            [(dim, 1)] if size.constant == 0 => items.push(Expr {
+                                kind: ExprKind::Dim(*dim),
+                                ty: scalar(ElemType::Int),
+                                span,
+                            }),
+                            _ => {
+                                return Err(self.report(
+                                    Diagnostic::error(
+                                        codes::BAD_SIZE,
+                                        span,
+                                        format!("`{name}` is a list of sizes"),
+                                    )
+                                    .with_label("usable in `mlp(...)`"),
+                                ));
+                            }
+                        },
+                    }
+                }
+                let ty = ValueType {
+                    elem: ElemType::Int,
+                    shape: vec![Size::constant(items.len() as i64)],
+                };
+                make(ExprKind::Vector(items), ty)
+            }
             Some(Symbol::Net(_)) => Err(self.report(
                 Diagnostic::error(
                     codes::TYPE_MISMATCH,

@@ -40,6 +40,8 @@ enum Symbol {
     Let(LetId),
     Net(usize),
     LoopVar(LoopId),
+    /// A library signature's int list (`hidden: int[] = [128]`), spliced into `mlp(...)` sizes.
+    SizeList(usize),
 }
 
 /// A failed check: the diagnostic has been recorded; the statement is abandoned.
@@ -60,6 +62,8 @@ struct Checker<'a> {
     /// Which parts of each variable have a distribution, to catch two on one element.
     coverage: HashMap<VarId, Vec<Coverage>>,
     library_signature: bool,
+    /// The int lists of a library signature, by `Symbol::SizeList` index.
+    size_lists: Vec<Vec<Size>>,
 }
 
 /// The part of a variable a `~` statement covers.
@@ -83,6 +87,7 @@ impl<'a> Checker<'a> {
             declared_at: HashMap::new(),
             coverage: HashMap::new(),
             library_signature: false,
+            size_lists: Vec::new(),
         }
     }
 

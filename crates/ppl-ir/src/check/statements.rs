@@ -189,6 +189,17 @@ impl Checker<'_> {
                     let Some(default) = &param.default else {
                         continue;
                     };
+                    // An int list (`hidden: int[] = [128]`) is kept as sizes to splice into nets.
+                    if let syntax::ExprKind::Vector(items) = &default.kind {
+                        let mut sizes = Vec::with_capacity(items.len());
+                        for item in items {
+                            sizes.push(self.size_from_syntax(item)?);
+                        }
+                        let index = self.size_lists.len();
+                        self.declare(&param.name.name, param.name.span, Symbol::SizeList(index))?;
+                        self.size_lists.push(sizes);
+                        continue;
+                    }
                     let value = self.expr(default)?;
                     if let ExprKind::Literal(number) = value.kind {
                         let index = self.model.constants.len();
@@ -579,12 +590,12 @@ impl Checker<'_> {
                         }
                     }
                     syntax::ExprKind::Name(list)
-                        if matches!(
-                            self.scope.get(list),
-                            None | Some(Symbol::Constant(_)) | Some(Symbol::Dim(_))
-                        ) =>
+                        if matches!(self.scope.get(list), Some(Symbol::SizeList(_))) =>
                     {
-                        sizes.push(self.size_from_syntax(&arg.value)?)
+                        let Some(Symbol::SizeList(index)) = self.scope.get(list).copied() else {
+                            unreachable!("matched above")
+                        };
+                        sizes.extend(self.size_lists[index].iter().cloned());
                     }
                     _ => sizes.push(self.size_from_syntax(&arg.value)?),
                 },

@@ -61,7 +61,6 @@ struct Checker<'a> {
     declared_at: HashMap<String, Span>,
     /// Which parts of each variable have a distribution, to catch two on one element.
     coverage: HashMap<VarId, Vec<Coverage>>,
-    library_signature: bool,
     /// The int lists of a library signature, by `Symbol::SizeList` index.
     size_lists: Vec<Vec<Size>>,
 }
@@ -86,7 +85,6 @@ impl<'a> Checker<'a> {
             scope: HashMap::new(),
             declared_at: HashMap::new(),
             coverage: HashMap::new(),
-            library_signature: false,
             size_lists: Vec::new(),
         }
     }
@@ -102,7 +100,6 @@ impl<'a> Checker<'a> {
 
     fn finish(mut self) -> (Model, Vec<Diagnostic>) {
         self.warn_improper_priors();
-        let _ = self.library_signature;
         (self.model, self.diagnostics)
     }
 

@@ -1,7 +1,7 @@
 //! Checking statements: declarations and their types, `~` statements against the distribution
 //! catalogue, loops, and the forms kept for later engines (`guide`, `net`, `infer`, ...).
 
-use ppl_dist::{DistKind, Family, Support};
+use ppl_dist::{DistKind, Family};
 use ppl_syntax::{self as syntax, BaseType, DeclKind, Diagnostic, Span, StatementKind, codes};
 
 use super::shapes::display_shape;
@@ -90,7 +90,6 @@ impl Checker<'_> {
             }
             StatementKind::Factor { value } => {
                 let value = self.expr(value)?;
-                self.real_valued(&value, "`factor`")?;
                 self.model.terms.push(Term {
                     kind: TermKind::Factor(value),
                     loops: loops.to_vec(),
@@ -99,7 +98,6 @@ impl Checker<'_> {
             }
             StatementKind::Energy { value } => {
                 let value = self.expr(value)?;
-                self.real_valued(&value, "`energy`")?;
                 self.model.terms.push(Term {
                     kind: TermKind::Energy(value),
                     loops: loops.to_vec(),
@@ -184,7 +182,6 @@ impl Checker<'_> {
                 });
             }
             StatementKind::ModelSignature { name, params } => {
-                self.library_signature = true;
                 for param in params {
                     let Some(default) = &param.default else {
                         continue;
@@ -233,11 +230,6 @@ impl Checker<'_> {
             )
             .with_label("move it before the loop"),
         ))
-    }
-
-    fn real_valued(&mut self, value: &Expr, what: &str) -> Checked<()> {
-        let _ = (value, what);
-        Ok(())
     }
 
     fn constant(&mut self, name: &syntax::Ident, value: &syntax::Expr) -> Checked<()> {
@@ -1030,7 +1022,6 @@ impl Checker<'_> {
                 ));
             }
         }
-        let _ = Support::Real;
         Ok(())
     }
 

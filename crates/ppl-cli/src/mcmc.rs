@@ -37,6 +37,12 @@ pub struct McmcOptions<'a> {
     pub centred: Vec<String>,
 }
 
+/// Makes Ctrl-C set `STOP` instead of ending the process, so that a run keeps what it has drawn
+/// (and the REPL survives a Ctrl-C during a fit). Installing it again is harmless.
+pub fn install_interrupt_handler() {
+    let _ = ctrlc::set_handler(|| STOP.store(true, Ordering::SeqCst));
+}
+
 /// Set by the Ctrl-C handler; every chain checks it each iteration.
 static STOP: AtomicBool = AtomicBool::new(false);
 
@@ -66,7 +72,7 @@ pub fn run(
         dense_metric: options.dense,
         ..SamplerSettings::default()
     };
-    let _ = ctrlc::set_handler(|| STOP.store(true, Ordering::SeqCst));
+    install_interrupt_handler();
     let io_error = |e: std::io::Error, path: &Path| CommandError::cannot_write(path, &e);
     let column_names: Vec<String> = posterior.columns.iter().map(|c| c.csv.clone()).collect();
     let mut writers = Vec::new();

@@ -65,6 +65,9 @@ struct Session {
 /// Runs the REPL until `:quit` or end of input.
 pub fn run(args: ReplArgs) -> Result<(), CommandError> {
     let interactive = std::io::stdin().is_terminal();
+    if interactive {
+        crate::mcmc::install_interrupt_handler();
+    }
     let colour =
         interactive && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let config = Config::builder().auto_add_history(false).build();

@@ -182,41 +182,54 @@ impl RunSettings {
             args.method.is_none() && model_method.is_some_and(|m| m != MethodArg::Auto);
         Ok(RunSettings {
             method: args.method.or(model_method).unwrap_or(MethodArg::Auto),
-            chains: args
-                .chains
-                .or(setting("chains").map(|v| v as usize))
-                .unwrap_or(4),
-            warmup: args
-                .warmup
-                .or(setting("warmup").map(|v| v as usize))
-                .unwrap_or(1000),
-            draws: args
-                .draws
-                .or(setting("draws").map(|v| v as usize))
-                .unwrap_or(1000),
-            seed: args.seed.or(setting("seed").map(|v| v as u64)).unwrap_or(1),
-            restarts: args
-                .restarts
-                .or(setting("restarts").map(|v| v as usize))
-                .unwrap_or(1),
-            max_iters: args
-                .max_iters
-                .or(setting("max_iters").map(|v| v as usize))
-                .unwrap_or(1000),
-            tol: args.tol.or(setting("tol")).unwrap_or(1e-8),
-            reg_covar: args.reg_covar.or(setting("reg_covar")).unwrap_or(1e-6),
-            chain_id: args
-                .chain_id
-                .or(setting("chain_id").map(|v| v as u64))
-                .unwrap_or(1),
-            max_depth: args
-                .max_depth
-                .or(setting("max_depth").map(|v| v as u32))
-                .unwrap_or(10),
-            adapt_delta: args.adapt_delta.or(setting("adapt_delta")).unwrap_or(0.8),
+            chains: layered(args.chains, setting("chains"), 4),
+            warmup: layered(args.warmup, setting("warmup"), 1000),
+            draws: layered(args.draws, setting("draws"), 1000),
+            seed: layered(args.seed, setting("seed"), 1),
+            restarts: layered(args.restarts, setting("restarts"), 1),
+            max_iters: layered(args.max_iters, setting("max_iters"), 1000),
+            tol: layered(args.tol, setting("tol"), 1e-8),
+            reg_covar: layered(args.reg_covar, setting("reg_covar"), 1e-6),
+            chain_id: layered(args.chain_id, setting("chain_id"), 1),
+            max_depth: layered(args.max_depth, setting("max_depth"), 10),
+            adapt_delta: layered(args.adapt_delta, setting("adapt_delta"), 0.8),
             dense: args.dense || setting("dense").is_some_and(|v| v != 0.0),
             method_from_model,
         })
+    }
+}
+
+/// A setting's value from, first to last: the flag, the model's `infer` statement, the default.
+fn layered<T: FromSetting>(flag: Option<T>, from_model: Option<f64>, default: T) -> T {
+    flag.or(from_model.map(T::from_setting)).unwrap_or(default)
+}
+
+/// Reading an `infer` setting (a number, already checked to be whole where it must be).
+trait FromSetting: Copy {
+    fn from_setting(value: f64) -> Self;
+}
+
+impl FromSetting for usize {
+    fn from_setting(value: f64) -> Self {
+        value as usize
+    }
+}
+
+impl FromSetting for u64 {
+    fn from_setting(value: f64) -> Self {
+        value as u64
+    }
+}
+
+impl FromSetting for u32 {
+    fn from_setting(value: f64) -> Self {
+        value as u32
+    }
+}
+
+impl FromSetting for f64 {
+    fn from_setting(value: f64) -> Self {
+        value
     }
 }
 

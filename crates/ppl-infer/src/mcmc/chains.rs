@@ -216,44 +216,58 @@ fn run_chain<D: LogDensity>(
 ) -> Result<ChainOutput, SamplerError> {
     let dim = density.dim();
     let max_error = settings.max_energy_error;
+    let nuts = || Nuts::new(settings.max_depth, max_error);
     match (settings.kernel, settings.dense_metric) {
-        (Kernel::Nuts, false) => ChainRunner::new(
+        (Kernel::Nuts, false) => run_with(
             density,
             DiagonalMetric::identity(dim),
-            Nuts::new(settings.max_depth, max_error),
+            nuts(),
             settings,
             control,
             index,
-        )
-        .run(),
-        (Kernel::Nuts, true) => ChainRunner::new(
+        ),
+        (Kernel::Nuts, true) => run_with(
             density,
             DenseMetric::identity(dim),
-            Nuts::new(settings.max_depth, max_error),
+            nuts(),
             settings,
             control,
             index,
-        )
-        .run(),
-        (Kernel::StaticHmc(length), false) => ChainRunner::new(
+        ),
+        (Kernel::StaticHmc(length), false) => run_with(
             density,
             DiagonalMetric::identity(dim),
             StaticHmc::new(length, max_error),
             settings,
             control,
             index,
-        )
-        .run(),
-        (Kernel::StaticHmc(length), true) => ChainRunner::new(
+        ),
+        (Kernel::StaticHmc(length), true) => run_with(
             density,
             DenseMetric::identity(dim),
             StaticHmc::new(length, max_error),
             settings,
             control,
             index,
-        )
-        .run(),
+        ),
     }
+}
+
+/// One chain with a given metric and kernel (each pair monomorphised once).
+fn run_with<D, M, K>(
+    density: D,
+    metric: M,
+    kernel: K,
+    settings: &SamplerSettings,
+    control: &RunControl<'_>,
+    index: usize,
+) -> Result<ChainOutput, SamplerError>
+where
+    D: LogDensity,
+    M: Metric,
+    K: super::hmc::Kernel,
+{
+    ChainRunner::new(density, metric, kernel, settings, control, index).run()
 }
 
 /// The random stream of chain `chain_id` under `seed`.

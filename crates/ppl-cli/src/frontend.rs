@@ -1,12 +1,9 @@
 //! The shared first half of every subcommand: read the model file, parse, check, load and bind the
 //! data, and the error value that carries diagnostics to the edge.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use ppl_data::{DataError, DataSet};
-use ppl_ir::{CheckOptions, Model};
-use ppl_model::BoundData;
-use ppl_syntax::{Diagnostic, Span, codes};
+use ppl_syntax::{Diagnostic, codes};
 
 /// Exit statuses (LANGUAGE.md §8).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,49 +69,33 @@ impl CommandError {
     }
 }
 
-/// A parsed and checked model.
-pub struct LoadedModel {
-    pub path: PathBuf,
-    pub file_name: String,
-    pub source: String,
-    pub model: Model,
-    pub warnings: Vec<Diagnostic>,
+pub use ppl_planner::LoadedModel;
+
+impl CommandError {
+    /// A library error, rendered on the model's text when there is one.
+    pub fn from_fit(error: ppl_planner::FitError, loaded: Option<&LoadedModel>) -> Self {
+        let exit = match error.kind {
+            ppl_planner::FailureKind::InferenceFailed => Exit::InferenceFailed,
+            ppl_planner::FailureKind::Usage => Exit::Usage,
+            ppl_planner::FailureKind::ModelOrData => Exit::ModelOrData,
+        };
+        CommandError::new(error.diagnostics, loaded, exit)
+    }
 }
 
-/// Reads, parses and checks a model file.
+/// Reads, parses and checks a model file; its errors are rendered on its text.
 pub fn load_model(path: &Path, sets: &[(String, f64)]) -> Result<LoadedModel, CommandError> {
-    let bytes = std::fs::read(path).map_err(|error| {
-        CommandError::message(
-            codes::DATA_UNREADABLE,
-            format!("cannot read the model file `{}`: {error}", path.display()),
-            Exit::Usage,
-        )
-    })?;
-    let (program, mut diagnostics) = ppl_syntax::parse_bytes(&bytes);
-    let source = String::from_utf8_lossy(&bytes).into_owned();
-    let options = CheckOptions {
-        const_overrides: sets.to_vec(),
-    };
-    let (model, check_diagnostics) = ppl_ir::check(&program, &source, &options);
-    diagnostics.extend(check_diagnostics);
-    let loaded = LoadedModel {
-        path: path.to_path_buf(),
-        file_name: path.display().to_string(),
-        source,
-        model,
-        warnings: Vec::new(),
-    };
-    if diagnostics.iter().any(Diagnostic::is_error) {
-        return Err(CommandError::new(
-            diagnostics,
-            Some(&loaded),
-            Exit::ModelOrData,
-        ));
+    match ppl_planner::load_model(path, sets) {
+        Ok(loaded) => Ok(loaded),
+        Err(error) => {
+            // Model errors point into the text: read it again for the report (a file that could
+            // not be read has no text, and its error has no span).
+            let bytes = std::fs::read(path).unwrap_or_default();
+            let (loaded, _) =
+                ppl_planner::check_model_bytes(&bytes, path, &path.display().to_string(), sets);
+            Err(CommandError::from_fit(error, Some(&loaded)))
+        }
     }
-    Ok(LoadedModel {
-        warnings: diagnostics,
-        ..loaded
-    })
 }
 
 /// Loads the data named by `--data` or by the model's `data "..."` (relative to the model file)
@@ -123,68 +104,13 @@ pub fn load_and_bind(
     loaded: &LoadedModel,
     data_flag: Option<&Path>,
     dim_overrides: &[(String, f64)],
-) -> Result<(BoundData, Option<DataSet>), CommandError> {
-    let model = &loaded.model;
-    let (path, span) = match (data_flag, &model.data_file) {
-        (Some(flag), _) => (Some(flag.to_path_buf()), None),
-        (None, Some((file, span))) => {
-            let base = loaded.path.parent().unwrap_or(Path::new("."));
-            (Some(base.join(file)), Some(*span))
-        }
-        (None, None) => (None, None),
+) -> Result<ppl_planner::BoundModel, CommandError> {
+    let source = match data_flag {
+        Some(path) => ppl_planner::DataSource::File(path),
+        None => ppl_planner::DataSource::ModelDefault,
     };
-    let needs = ppl_model::needs_data(model);
-    let data = match path {
-        Some(path) if needs || data_flag.is_some() => match DataSet::load(&path) {
-            Ok(data) => Some(data),
-            Err(error) => {
-                return Err(CommandError::new(
-                    vec![data_error(&error, span)],
-                    Some(loaded),
-                    Exit::ModelOrData,
-                ));
-            }
-        },
-        _ => None,
-    };
-    if needs && data.is_none() && dim_overrides.is_empty() {
-        let first = model
-            .variables
-            .iter()
-            .find(|v| v.role == ppl_ir::Role::Observed && v.init.is_none());
-        let span = first
-            .map(|v| v.name_span)
-            .or(model.dims.first().map(|d| d.span))
-            .unwrap_or_default();
-        let diagnostic = Diagnostic::error(
-            codes::NO_DATA_FILE,
-            span,
-            "the model has observed data but no data file",
-        )
-        .with_label("observed here")
-        .with_hint("add `data \"file.csv\"` to the model or pass `--data FILE`");
-        return Err(CommandError::new(
-            vec![diagnostic],
-            Some(loaded),
-            Exit::ModelOrData,
-        ));
-    }
-    let bound = ppl_model::bind(model, data.as_ref(), dim_overrides)
-        .map_err(|diagnostics| CommandError::new(diagnostics, Some(loaded), Exit::ModelOrData))?;
-    Ok((bound, data))
-}
-
-/// A data file that cannot be loaded at all, pointed at the `data` statement when the model named it.
-fn data_error(error: &DataError, span: Option<Span>) -> Diagnostic {
-    let code = match error {
-        DataError::Unreadable { .. } | DataError::NotAFile { .. } => codes::DATA_UNREADABLE,
-        _ => codes::DATA_MALFORMED,
-    };
-    let message = error.to_string();
-    match span {
-        Some(span) => Diagnostic::error(code, span, message).with_label("the data file named here"),
-        None => Diagnostic::unplaced(code, message),
-    }
+    ppl_planner::bind(loaded, source, dim_overrides)
+        .map_err(|error| CommandError::from_fit(error, Some(loaded)))
 }
 
 /// Parses `--set NAME=VALUE` into (name, text); the value is interpreted by the caller.

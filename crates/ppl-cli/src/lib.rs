@@ -3,11 +3,7 @@
 //! model or data error). Only this crate touches the terminal.
 
 mod commands;
-mod draws;
-mod em;
 mod frontend;
-mod map;
-mod mcmc;
 mod output;
 mod render;
 mod repl;
@@ -22,6 +18,7 @@ pub use frontend::{CommandError, Exit};
 #[command(
     name = "ppl",
     version,
+    disable_help_subcommand = true,
     about = "A probabilistic programming language: models as short text files, answers in milliseconds",
     long_about = None
 )]
@@ -42,6 +39,8 @@ enum Command {
     Summary(commands::summary::SummaryArgs),
     /// Build a model line by line, fit it, and evaluate expressions over the posterior.
     Repl(repl::ReplArgs),
+    /// Help on a topic: settings, methods, a method's name, or a command's name.
+    Help(commands::help::HelpArgs),
 }
 
 /// Runs the command line and returns the exit status.
@@ -81,6 +80,7 @@ pub fn main() -> ExitCode {
         Command::Simulate(args) => commands::simulate::run(args),
         Command::Summary(args) => commands::summary::run(args),
         Command::Repl(args) => repl::run(args),
+        Command::Help(args) => commands::help::run(args, <Cli as clap::CommandFactory>::command()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -3,9 +3,11 @@
 //! `Model` prints itself (`ppl check --ir`) for snapshot tests.
 
 pub mod builtins;
+pub mod method;
 pub mod model;
 
 pub use builtins::Builtin;
+pub use method::Method;
 pub use model::*;
 
 pub mod check;

@@ -303,9 +303,44 @@ pub struct Guide {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct InferRequest {
-    pub method: String,
-    pub settings: Vec<(String, f64)>,
+    pub method: crate::Method,
+    pub settings: Vec<InferSetting>,
     pub span: Span,
+}
+
+/// One `key = value` of an `infer` statement; the planner checks the key and the value against
+/// its settings table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InferSetting {
+    pub key: String,
+    pub key_span: Span,
+    pub value: f64,
+    pub value_span: Span,
+}
+
+/// A form that parses and checks but that the planner may have no engine for; which form it is
+/// decides which rule of LANGUAGE.md §6 it concerns.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Unsupported {
+    pub feature: Feature,
+    /// For messages: "the neural network `enc`".
+    pub description: String,
+    pub span: Span,
+}
+
+/// The forms kept for the later engines.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Feature {
+    /// `critic NET` (GAN).
+    Critic,
+    /// `x ~ Implicit(...)` (GAN generator).
+    Implicit,
+    /// `net f = mlp(...)`.
+    Net,
+    /// `x ~ VAE(...)` and the other library models.
+    LibraryModel,
+    /// A library model file's own `model NAME(...)` signature, run on its own.
+    LibrarySignature,
 }
 
 /// The whole checked model.
@@ -323,7 +358,7 @@ pub struct Model {
     pub guides: Vec<Guide>,
     /// Statements that parse and check but that no engine here runs yet (`Implicit`, `critic`,
     /// library models), with a description, so `run` can say so precisely.
-    pub unsupported: Vec<(String, Span)>,
+    pub unsupported: Vec<Unsupported>,
     pub infer: Option<InferRequest>,
 }
 

@@ -103,14 +103,14 @@ pub fn print(model: &Model) -> String {
             args.join(", ")
         );
     }
-    for (what, _) in &model.unsupported {
-        let _ = writeln!(out, "unsupported {what}");
+    for item in &model.unsupported {
+        let _ = writeln!(out, "unsupported {}", item.description);
     }
     if let Some(infer) = &model.infer {
         let settings: Vec<String> = infer
             .settings
             .iter()
-            .map(|(k, v)| format!("{k} = {v}"))
+            .map(|s| format!("{} = {}", s.key, s.value))
             .collect();
         let _ = writeln!(out, "infer {}({})", infer.method, settings.join(", "));
     }

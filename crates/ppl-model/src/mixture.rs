@@ -10,6 +10,8 @@ use ppl_dist::DistKind;
 use ppl_infer::em::{BlockEstimates, ComponentFamily, EmFit, EmissionBlock, MixtureProblem};
 use ppl_ir::{Constraint, ElemType, Expr, ExprKind, IndexExpr, Model, Role, TermKind, VarId};
 
+use ppl_syntax::Span;
+
 use crate::BoundData;
 use crate::names::element_names;
 
@@ -30,36 +32,77 @@ pub struct BlockSpec {
     pub params: Vec<VarId>,
 }
 
+/// Why a model is not a mixture EM fits in closed form, with the statement or declaration
+/// responsible when there is one.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NotAMixture {
+    pub reason: String,
+    pub span: Option<Span>,
+}
+
+impl NotAMixture {
+    fn at(span: Span, reason: impl Into<String>) -> Self {
+        NotAMixture {
+            reason: reason.into(),
+            span: Some(span),
+        }
+    }
+
+    fn unplaced(reason: impl Into<String>) -> Self {
+        NotAMixture {
+            reason: reason.into(),
+            span: None,
+        }
+    }
+}
+
+impl std::fmt::Display for NotAMixture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
 /// Recognises the mixture, or says why the model is not one EM fits in closed form.
-pub fn recognise(model: &Model, bound: &BoundData) -> Result<MixtureSpec, String> {
+pub fn recognise(model: &Model, bound: &BoundData) -> Result<MixtureSpec, NotAMixture> {
     let discrete: Vec<&ppl_ir::Variable> = model
         .unknowns()
         .filter(|v| v.ty.elem != ElemType::Real)
         .collect();
     let [assignment] = discrete.as_slice() else {
-        return Err(if discrete.is_empty() {
-            "there is no discrete latent variable".into()
-        } else {
-            "more than one discrete latent variable".into()
+        return Err(match discrete.as_slice() {
+            [] => NotAMixture::unplaced("there is no discrete latent variable"),
+            [_, second, ..] => {
+                NotAMixture::at(second.span, "more than one discrete latent variable")
+            }
+            _ => NotAMixture::unplaced("more than one discrete latent variable"),
         });
     };
     if assignment.ty.shape.len() != 1 {
-        return Err(format!(
-            "`{}` is not a vector of assignments",
-            assignment.name
+        return Err(NotAMixture::at(
+            assignment.span,
+            format!("`{}` is not a vector of assignments", assignment.name),
         ));
     }
-    if model
+    if let Some(latent) = model
         .unknowns()
-        .any(|v| v.role == Role::Latent && v.ty.elem == ElemType::Real)
+        .find(|v| v.role == Role::Latent && v.ty.elem == ElemType::Real)
     {
-        return Err("the model also has continuous latent variables".into());
+        return Err(NotAMixture::at(
+            latent.span,
+            format!(
+                "the model also has the continuous latent variable `{}`",
+                latent.name
+            ),
+        ));
     }
     let mut weights = None;
     let mut blocks = Vec::new();
     for term in &model.terms {
         if !term.loops.is_empty() {
-            return Err("a `~` statement inside a `for` loop".into());
+            return Err(NotAMixture::at(
+                term.span,
+                "a `~` statement inside a `for` loop",
+            ));
         }
         let TermKind::Tilde {
             target,
@@ -67,10 +110,13 @@ pub fn recognise(model: &Model, bound: &BoundData) -> Result<MixtureSpec, String
             args,
         } = &term.kind
         else {
-            return Err("a `factor` or `energy` term".into());
+            return Err(NotAMixture::at(term.span, "a `factor` or `energy` term"));
         };
         let ExprKind::Variable(target_id) = target.kind else {
-            return Err("a `~` statement on part of a variable".into());
+            return Err(NotAMixture::at(
+                term.span,
+                "a `~` statement on part of a variable",
+            ));
         };
         if target_id == assignment.id {
             let (
@@ -83,16 +129,19 @@ pub fn recognise(model: &Model, bound: &BoundData) -> Result<MixtureSpec, String
                 ],
             ) = (distribution, args.as_slice())
             else {
-                return Err(format!(
-                    "`{}` is not `~ Categorical(w)` with a simplex param `w`",
-                    assignment.name
+                return Err(NotAMixture::at(
+                    term.span,
+                    format!(
+                        "`{}` is not `~ Categorical(w)` with a simplex param `w`",
+                        assignment.name
+                    ),
                 ));
             };
             let w_var = &model.variables[w.0];
             if w_var.role != Role::Param || w_var.constraint != Constraint::Simplex {
-                return Err(format!(
-                    "the weights `{}` are not a `param` simplex",
-                    w_var.name
+                return Err(NotAMixture::at(
+                    w_var.span,
+                    format!("the weights `{}` are not a `param` simplex", w_var.name),
                 ));
             }
             weights = Some(*w);
@@ -100,9 +149,12 @@ pub fn recognise(model: &Model, bound: &BoundData) -> Result<MixtureSpec, String
         }
         let target_var = &model.variables[target_id.0];
         if target_var.role != Role::Observed {
-            return Err(format!(
-                "`{}` has a prior: EM here fits maximum likelihood only",
-                target_var.name
+            return Err(NotAMixture::at(
+                term.span,
+                format!(
+                    "`{}` has a prior: EM here fits maximum likelihood only",
+                    target_var.name
+                ),
             ));
         }
         let family = match distribution {
@@ -121,24 +173,27 @@ pub fn recognise(model: &Model, bound: &BoundData) -> Result<MixtureSpec, String
                 ComponentFamily::Categorical { levels }
             }
             other => {
-                return Err(format!(
-                    "`{}` has no closed-form M-step here",
-                    other.family().name
+                return Err(NotAMixture::at(
+                    term.span,
+                    format!("`{}` has no closed-form M-step here", other.family().name),
                 ));
             }
         };
         let mut params = Vec::new();
         for arg in args {
             let Some(param) = gathered_param(arg, assignment.id) else {
-                return Err(format!(
-                    "an argument of `{}`'s distribution is not a param indexed by `{}`",
-                    target_var.name, assignment.name
+                return Err(NotAMixture::at(
+                    arg.span,
+                    format!(
+                        "an argument of `{}`'s distribution is not a param indexed by `{}`",
+                        target_var.name, assignment.name
+                    ),
                 ));
             };
             if model.variables[param.0].role != Role::Param {
-                return Err(format!(
-                    "`{}` is not a param",
-                    model.variables[param.0].name
+                return Err(NotAMixture::at(
+                    arg.span,
+                    format!("`{}` is not a param", model.variables[param.0].name),
                 ));
             }
             params.push(param);
@@ -153,9 +208,9 @@ pub fn recognise(model: &Model, bound: &BoundData) -> Result<MixtureSpec, String
             }
         };
         if !rank_ok {
-            return Err(format!(
-                "`{}` has a shape this EM does not handle",
-                target_var.name
+            return Err(NotAMixture::at(
+                term.span,
+                format!("`{}` has a shape this EM does not handle", target_var.name),
             ));
         }
         blocks.push(BlockSpec {
@@ -165,13 +220,16 @@ pub fn recognise(model: &Model, bound: &BoundData) -> Result<MixtureSpec, String
         });
     }
     let Some(weights) = weights else {
-        return Err(format!(
-            "`{}` has no `~ Categorical(w)` statement",
-            assignment.name
+        return Err(NotAMixture::at(
+            assignment.span,
+            format!("`{}` has no `~ Categorical(w)` statement", assignment.name),
         ));
     };
     if blocks.is_empty() {
-        return Err("no observed variable depends on the assignment".into());
+        return Err(NotAMixture::at(
+            assignment.span,
+            "no observed variable depends on the assignment",
+        ));
     }
     let components = model.variables[weights.0]
         .ty
@@ -185,7 +243,10 @@ pub fn recognise(model: &Model, bound: &BoundData) -> Result<MixtureSpec, String
             || variable.id == assignment.id
             || blocks.iter().any(|b| b.params.contains(&variable.id));
         if !used {
-            return Err(format!("`{}` is not part of the mixture", variable.name));
+            return Err(NotAMixture::at(
+                variable.span,
+                format!("`{}` is not part of the mixture", variable.name),
+            ));
         }
     }
     Ok(MixtureSpec {

@@ -60,10 +60,12 @@ codes! {
     BAD_SET = "E0703": "a `--set NAME=VALUE` that names nothing or does not parse";
     NO_START = "E0704": "no initial value with a finite log density";
     UNSUPPORTED = "E0705": "a form that parses and checks but that no engine here runs yet";
+    NO_RULE_APPLIES = "E0706": "no rule of LANGUAGE.md §6 fits the model: the closest rule and why it fails";
     UNKNOWN_LIBRARY_MODEL = "E0801": "a library model that does not exist";
     LIBRARY_MODEL_INVALID = "E0802": "a library model file without its signature or observed variable";
     IMPROPER_PRIOR = "W0001": "an unknown with an improper flat prior";
     NO_JACOBIAN = "W0002": "a `~` on a transformed unknown: no Jacobian is added";
     UNUSED_DATA = "W0003": "a data key the model does not use";
     UNCONSTRAINED_SCALE = "W0004": "a positive parameter given by an unconstrained real unknown";
+    SETTING_IGNORED = "W0010": "an `infer` setting that the named method does not read";
 }

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod check;
+pub mod help;
 pub mod run;
 pub mod simulate;
 pub mod summary;

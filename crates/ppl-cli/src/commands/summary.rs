@@ -7,9 +7,10 @@ use clap::Args;
 use ppl_syntax::codes;
 
 use crate::commands::run::Format;
-use crate::draws::{ChainFile, sampler_totals, summarise};
 use crate::frontend::{CommandError, Exit};
-use crate::output::RunReport;
+use crate::output::table;
+use ppl_planner::RunReport;
+use ppl_planner::draws::{ChainFile, sampler_totals, summarise};
 
 #[derive(Args, Debug)]
 pub struct SummaryArgs {
@@ -79,10 +80,10 @@ fn summary(args: &SummaryArgs) -> Result<(), CommandError> {
     };
     report.notes.push(format!("{} draws in all", totals.draws));
     totals.describe(&mut report);
-    report.warnings = crate::mcmc::warnings(
+    report.warnings = ppl_planner::drivers::mcmc::warnings(
         &report,
         &totals,
-        &crate::mcmc::WarningContext {
+        &ppl_planner::drivers::mcmc::WarningContext {
             chains: chains.len(),
             max_depth,
             centred: &[],
@@ -90,7 +91,7 @@ fn summary(args: &SummaryArgs) -> Result<(), CommandError> {
     );
     match args.format {
         Format::Json => println!("{}", report.to_json()),
-        Format::Table => print!("{}", report.to_table()),
+        Format::Table => print!("{}", table(&report)),
     }
     Ok(())
 }

@@ -22,9 +22,9 @@ use rustyline::{Config, Editor};
 
 use crate::commands::run::{Fitted, RunArgs, check_sets, fit, parse_const_sets};
 use crate::frontend::{CommandError, Exit, LoadedModel};
-use crate::output::RunReport;
 use commands::ReplCommand;
 use highlight::ReplHelper;
+use ppl_planner::RunReport;
 use query::FitValues;
 
 #[derive(Args, Debug)]
@@ -66,7 +66,7 @@ struct Session {
 pub fn run(args: ReplArgs) -> Result<(), CommandError> {
     let interactive = std::io::stdin().is_terminal();
     if interactive {
-        crate::mcmc::install_interrupt_handler();
+        crate::commands::run::install_interrupt_handler();
     }
     let colour =
         interactive && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
@@ -233,7 +233,7 @@ impl Session {
             ReplCommand::Check { ir } => self.check_command(ir),
             ReplCommand::Run(words) => self.run(&words),
             ReplCommand::Summary => match &self.last_run {
-                Some(run) => print!("{}", run.report.to_table()),
+                Some(run) => print!("{}", crate::output::table(&run.report)),
                 None => complain("no run yet: `:run` fits the model"),
             },
             ReplCommand::Plot(variable) => complain(format!(
@@ -355,7 +355,7 @@ impl Session {
         } = fitted;
         match args.format {
             crate::commands::run::Format::Json => println!("{}", report.to_json()),
-            crate::commands::run::Format::Table => print!("{}", report.to_table()),
+            crate::commands::run::Format::Table => print!("{}", crate::output::table(&report)),
         }
         let unknowns: Vec<String> = loaded.model.unknowns().map(|v| v.name.clone()).collect();
         let values = match draws {
@@ -457,7 +457,7 @@ fn run_args(words: &[String]) -> Result<RunArgs, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::commands::run::MethodArg;
+    use ppl_ir::Method;
 
     #[test]
     fn run_words_become_run_flags() {
@@ -468,10 +468,19 @@ mod tests {
             .map(|s| s.to_string())
             .collect();
         let args = run_args(&words).unwrap();
-        assert_eq!(args.method, Some(MethodArg::Nuts));
-        assert_eq!((args.draws, args.chains), (Some(200), Some(2)));
+        assert_eq!(args.method, Some(Method::Nuts));
+        assert_eq!(
+            (
+                args.settings.get(ppl_planner::Setting::Draws),
+                args.settings.get(ppl_planner::Setting::Chains)
+            ),
+            (Some(200.0), Some(2.0))
+        );
         let args = run_args(&["--seed".to_string(), "7".to_string()]).unwrap();
-        assert_eq!((args.method, args.seed), (None, Some(7)));
+        assert_eq!(
+            (args.method, args.settings.get(ppl_planner::Setting::Seed)),
+            (None, Some(7.0))
+        );
         let error = run_args(&["nutz".to_string()]).unwrap_err();
         assert!(error.contains("nutz"), "{error}");
         assert!(!error.contains("<repl>"), "{error}");

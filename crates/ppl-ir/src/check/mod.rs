@@ -14,7 +14,7 @@ use ppl_syntax::{Diagnostic, Program, Span};
 use crate::model::*;
 
 pub use shapes::display_shape;
-pub use statements::{METHODS, visit};
+pub use statements::visit;
 
 /// Settings that change what a model means: `--set K=3` overrides of constants.
 #[derive(Clone, Debug, Default)]

@@ -6,23 +6,8 @@ use ppl_syntax::{self as syntax, BaseType, DeclKind, Diagnostic, Span, Statement
 
 use super::shapes::display_shape;
 use super::{Checked, Checker, Coverage, Symbol};
+use crate::Method;
 use crate::model::*;
-
-/// Inference methods `infer` and `--method` accept (LANGUAGE.md §6).
-pub const METHODS: &[&str] = &[
-    "auto",
-    "em",
-    "nuts",
-    "hmc",
-    "gibbs",
-    "metropolis",
-    "advi",
-    "vae",
-    "map",
-    "laplace",
-    "cd",
-    "gan",
-];
 
 /// Library models shipped in the language itself (LANGUAGE.md §5).
 const LIBRARY_MODELS: &[&str] = &["VAE", "RBM", "GAN"];
@@ -129,12 +114,14 @@ impl Checker<'_> {
                         )),
                     ));
                 }
-                self.model
-                    .unsupported
-                    .push(("adversarial training (`critic`)".into(), span));
+                self.model.unsupported.push(Unsupported {
+                    feature: Feature::Critic,
+                    description: "adversarial training (`critic`)".into(),
+                    span,
+                });
             }
             StatementKind::Infer { method, args } => {
-                if !METHODS.contains(&method.name.as_str()) {
+                let Some(method_value) = Method::from_name(&method.name) else {
                     let mut diagnostic = Diagnostic::error(
                         codes::BAD_SETTING,
                         method.span,
@@ -143,13 +130,16 @@ impl Checker<'_> {
                     .with_label("unknown method");
                     diagnostic = match ppl_syntax::diagnostic::closest(
                         &method.name,
-                        METHODS.iter().copied(),
+                        Method::ALL.iter().map(|m| m.name()),
                     ) {
                         Some(s) => diagnostic.with_hint(format!("did you mean `{s}`?")),
-                        None => diagnostic.with_hint(format!("methods: {}", METHODS.join(", "))),
+                        None => diagnostic.with_hint(format!(
+                            "methods: {}",
+                            Method::ALL.map(|m| m.name()).join(", ")
+                        )),
                     };
                     return Err(self.report(diagnostic));
-                }
+                };
                 let mut settings = Vec::new();
                 for arg in args {
                     let Some(key) = &arg.name else {
@@ -173,10 +163,15 @@ impl Checker<'_> {
                             .with_label("not a constant"),
                         ));
                     };
-                    settings.push((key.name.clone(), number));
+                    settings.push(InferSetting {
+                        key: key.name.clone(),
+                        key_span: key.span,
+                        value: number,
+                        value_span: arg.value.span,
+                    });
                 }
                 self.model.infer = Some(InferRequest {
-                    method: method.name.clone(),
+                    method: method_value,
                     settings,
                     span,
                 });
@@ -209,10 +204,11 @@ impl Checker<'_> {
                         });
                     }
                 }
-                self.model.unsupported.push((
-                    format!("the library model `{}` run on its own", name.name),
+                self.model.unsupported.push(Unsupported {
+                    feature: Feature::LibrarySignature,
+                    description: format!("the library model `{}` run on its own", name.name),
                     span,
-                ));
+                });
             }
         }
         Ok(())
@@ -611,9 +607,11 @@ impl Checker<'_> {
             activation,
             span,
         });
-        self.model
-            .unsupported
-            .push((format!("the neural network `{}`", name.name), span));
+        self.model.unsupported.push(Unsupported {
+            feature: Feature::Net,
+            description: format!("the neural network `{}`", name.name),
+            span,
+        });
         Ok(())
     }
 
@@ -641,15 +639,19 @@ impl Checker<'_> {
             for arg in &call.args {
                 self.expr(&arg.value)?;
             }
-            self.model
-                .unsupported
-                .push(("an implicit (GAN generator) distribution".into(), span));
+            self.model.unsupported.push(Unsupported {
+                feature: Feature::Implicit,
+                description: "an implicit (GAN generator) distribution".into(),
+                span,
+            });
             return Ok(());
         }
         if LIBRARY_MODELS.contains(&name) {
-            self.model
-                .unsupported
-                .push((format!("the library model `{name}`"), span));
+            self.model.unsupported.push(Unsupported {
+                feature: Feature::LibraryModel,
+                description: format!("the library model `{name}`"),
+                span,
+            });
             return Ok(());
         }
         let (distribution, args) = self.distribution(call, &target_expr)?;

@@ -1,4 +1,4 @@
-//! EM for `ppl run`: the mixture the model layer recognised goes to `ppl_infer::em`, and the fit
+//! The EM driver: the mixture the model layer recognised goes to `ppl_infer::em`, and the fit
 //! comes back as named estimates, the objective trace, BIC and, on request, each point's
 //! component probabilities (`OUT/responsibilities.csv`).
 
@@ -9,33 +9,39 @@ use ppl_model::mixture::{self, MixtureSpec};
 use ppl_syntax::codes;
 use serde_json::json;
 
-use crate::commands::run::{RunArgs, RunSettings};
-use crate::frontend::{CommandError, Exit, LoadedModel};
-use crate::output::{RunReport, format_number};
+use crate::FitOptions;
+use crate::error::{FailureKind, FitError};
+use crate::load::LoadedModel;
+use crate::report::{RunReport, format_number};
+use crate::settings::{Setting, Settings};
 
-pub(crate) fn run_em(
-    args: &RunArgs,
-    settings: &RunSettings,
+pub(crate) fn run(
+    options: &FitOptions<'_>,
+    settings: &Settings,
     loaded: &LoadedModel,
     bound: &BoundData,
     spec: &MixtureSpec,
-) -> Result<RunReport, CommandError> {
+) -> Result<RunReport, FitError> {
     let model = &loaded.model;
+    let restarts = settings.count(Setting::Restarts);
+    let max_iters = settings.count(Setting::MaxIters);
+    let tol = settings.get(Setting::Tol);
+    let reg_covar = settings.get(Setting::RegCovar);
     let problem = mixture::problem(model, bound, spec);
     let em_settings = ppl_infer::em::EmSettings {
-        restarts: settings.restarts,
-        max_iterations: settings.max_iters,
-        tolerance: settings.tol,
-        covariance_regularisation: settings.reg_covar,
-        seed: settings.seed,
-        keep_responsibilities: args.responsibilities,
+        restarts,
+        max_iterations: max_iters,
+        tolerance: tol,
+        covariance_regularisation: reg_covar,
+        seed: settings.whole(Setting::Seed),
+        keep_responsibilities: options.keep_responsibilities,
     };
     let started = Instant::now();
     let fit = ppl_infer::em::fit_mixture(&problem, &em_settings).map_err(|error| {
-        CommandError::message(
+        FitError::message(
             codes::METHOD_NOT_APPLICABLE,
             format!("EM failed: {error}"),
-            Exit::InferenceFailed,
+            FailureKind::InferenceFailed,
         )
     })?;
     let seconds = started.elapsed().as_secs_f64();
@@ -45,7 +51,7 @@ pub(crate) fn run_em(
         seconds,
         estimates: mixture::estimates(model, spec, &fit),
         objective: fit.trace.clone(),
-        objective_name: if settings.reg_covar > 0.0
+        objective_name: if reg_covar > 0.0
             && spec.blocks.iter().any(|b| {
                 use ppl_infer::em::ComponentFamily::*;
                 matches!(b.family, Normal | MvNormal | Exponential)
@@ -61,9 +67,9 @@ pub(crate) fn run_em(
         if fit.converged { "converged" } else { "did NOT converge" },
         fit.iterations,
         if fit.iterations == 1 { "" } else { "s" },
-        settings.tol,
-        settings.restarts,
-        if settings.restarts == 1 { "" } else { "s" },
+        tol,
+        restarts,
+        if restarts == 1 { "" } else { "s" },
     ));
     report.notes.push(format!(
         "log-likelihood {} ({} per point), BIC {}",
@@ -74,20 +80,20 @@ pub(crate) fn run_em(
     if !fit.converged {
         report.warnings.push(format!(
             "EM stopped at --max-iters {} before converging: raise --max-iters or loosen --tol",
-            settings.max_iters
+            max_iters
         ));
     }
     report.diagnostics.insert(
         "log_likelihood".into(),
-        crate::output::number(fit.log_likelihood),
+        crate::report::number(fit.log_likelihood),
     );
     report.diagnostics.insert(
         "log_likelihood_per_point".into(),
-        crate::output::number(fit.log_likelihood / n),
+        crate::report::number(fit.log_likelihood / n),
     );
     report
         .diagnostics
-        .insert("bic".into(), crate::output::number(fit.bic));
+        .insert("bic".into(), crate::report::number(fit.bic));
     report
         .diagnostics
         .insert("iterations".into(), json!(fit.iterations));
@@ -99,14 +105,14 @@ pub(crate) fn run_em(
         json!(
             fit.restarts
                 .iter()
-                .map(|v| crate::output::number(*v))
+                .map(|v| crate::report::number(*v))
                 .collect::<Vec<_>>()
         ),
     );
     report
         .diagnostics
         .insert("parameter_count".into(), json!(fit.parameter_count));
-    if let (Some(responsibilities), Some(dir)) = (&fit.responsibilities, &args.out) {
+    if let (Some(responsibilities), Some(dir)) = (&fit.responsibilities, options.out) {
         let k = spec.components;
         let mut text = (1..=k)
             .map(|c| format!("component.{c}"))
@@ -120,10 +126,10 @@ pub(crate) fn run_em(
         }
         std::fs::create_dir_all(dir)
             .and_then(|_| {
-                crate::output::write_atomically(&dir.join("responsibilities.csv"), text.as_bytes())
+                crate::report::write_atomically(&dir.join("responsibilities.csv"), text.as_bytes())
             })
-            .map_err(|e| CommandError::cannot_write(dir, &e))?;
-    } else if args.responsibilities {
+            .map_err(|e| FitError::cannot_write(dir, &e))?;
+    } else if options.keep_responsibilities {
         report
             .warnings
             .push("--responsibilities writes OUT/responsibilities.csv: give --out DIR".into());

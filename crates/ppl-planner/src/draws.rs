@@ -8,7 +8,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use crate::output::SummaryRow;
+use crate::report::SummaryRow;
 
 /// CmdStan's sampler columns, in order.
 pub const SAMPLER_COLUMNS: [&str; 7] = [
@@ -227,8 +227,8 @@ pub struct SamplerTotals {
 
 impl SamplerTotals {
     /// Adds the totals to a report's `diagnostics` object.
-    pub fn describe(&self, report: &mut crate::output::RunReport) {
-        use crate::output::number;
+    pub fn describe(&self, report: &mut crate::report::RunReport) {
+        use crate::report::number;
         use serde_json::json;
         let diagnostics = &mut report.diagnostics;
         diagnostics.insert("divergences".into(), json!(self.divergences));

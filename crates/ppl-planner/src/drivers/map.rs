@@ -1,4 +1,4 @@
-//! MAP / maximum-likelihood estimates for `ppl run` (LANGUAGE.md §6 rule 6): L-BFGS on the
+//! The MAP driver: maximum a posteriori or maximum-likelihood estimates (LANGUAGE.md §6 rule 6): L-BFGS on the
 //! model's log density without the constraints' Jacobians (the mode on the constrained scale, as
 //! Stan's optimizer), from the model's initial values or random starts, with standard errors
 //! from the curvature at the mode.
@@ -12,8 +12,8 @@ use ppl_model::posterior::Posterior;
 use ppl_syntax::codes;
 use serde_json::json;
 
-use crate::frontend::{CommandError, Exit};
-use crate::output::{RunReport, format_number, number};
+use crate::error::{FailureKind, FitError};
+use crate::report::{RunReport, format_number, number};
 
 pub struct MapOptions {
     pub restarts: usize,
@@ -25,7 +25,7 @@ pub fn run(
     posterior: &Posterior,
     model: &Model,
     options: &MapOptions,
-) -> Result<RunReport, CommandError> {
+) -> Result<RunReport, FitError> {
     let mut tape = posterior.tape.clone().without_jacobian();
     // Stan's relative tolerances stop about sqrt(1e-9 |f|) standard errors from the mode, a
     // visible error in the third digit on data sets of a few hundred points; these go to the
@@ -37,16 +37,16 @@ pub fn run(
         ..OptimizeSettings::default()
     };
     let failed = |error: &dyn std::fmt::Display| {
-        CommandError::message(
+        FitError::message(
             codes::NO_START,
             format!("optimisation failed: {error}"),
-            Exit::InferenceFailed,
+            FailureKind::InferenceFailed,
         )
     };
     let started = std::time::Instant::now();
     let initial = posterior
         .initial_values(model)
-        .map_err(|d| CommandError::new(vec![d], None, Exit::ModelOrData))?;
+        .map_err(|d| FitError::one(d, FailureKind::ModelOrData))?;
     let (result, restart_values) = match initial.filter(|i| i.fixed.iter().all(|f| *f)) {
         Some(initial) => {
             let result =
@@ -68,7 +68,11 @@ pub fn run(
     };
     let seconds = started.elapsed().as_secs_f64();
     let row = posterior.row(&result.position).map_err(|e| {
-        CommandError::message(codes::UNSUPPORTED, e.to_string(), Exit::InferenceFailed)
+        FitError::message(
+            codes::UNSUPPORTED,
+            e.to_string(),
+            FailureKind::InferenceFailed,
+        )
     })?;
     let estimates: Vec<(String, f64)> = posterior
         .columns

@@ -1,23 +1,23 @@
-//! Running NUTS or static HMC for `ppl run`: settings from the flags, chains in parallel with
-//! draws streamed to CmdStan-layout files, Ctrl-C keeping what was drawn, a progress line on a
-//! terminal, and the summary and plain-words warnings of LANGUAGE.md §8.
+//! The MCMC driver (NUTS and static HMC): chains in parallel with draws streamed to
+//! CmdStan-layout files, a stop flag that keeps what was drawn, progress counters for a caller
+//! to display, and the summary and plain-words warnings of LANGUAGE.md §8.
 
-use std::io::IsTerminal;
 use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use ppl_infer::mcmc::{DrawEvent, Kernel, RunControl, SamplerSettings};
 use ppl_model::posterior::Posterior;
 use ppl_syntax::codes;
 use serde_json::json;
 
+use crate::FitControl;
 use crate::draws::{ChainWriter, sampler_totals, summarise};
-use crate::frontend::{CommandError, Exit};
-use crate::output::{RunReport, number};
+use crate::error::{FailureKind, FitError};
+use crate::report::{RunReport, number};
 
-/// What the sampler needs from the command line.
+/// What the sampler needs from the settings.
 pub struct McmcOptions<'a> {
     pub kernel: Kernel,
     pub chains: usize,
@@ -37,18 +37,20 @@ pub struct McmcOptions<'a> {
     pub centred: Vec<String>,
 }
 
-/// Makes Ctrl-C set `STOP` instead of ending the process, so that a run keeps what it has drawn
-/// (and the REPL survives a Ctrl-C during a fit). Installing it again is harmless.
-pub fn install_interrupt_handler() {
-    let _ = ctrlc::set_handler(|| STOP.store(true, Ordering::SeqCst));
+/// How far each chain has got, for a caller that shows progress (the CLI's progress line).
+pub struct Progress<'a> {
+    /// Iterations done per chain, warmup included.
+    pub iterations: &'a [AtomicUsize],
+    /// Iterations each chain will do in all.
+    pub total_per_chain: usize,
+    /// Set when sampling has ended.
+    pub done: &'a AtomicBool,
 }
-
-/// Set by the Ctrl-C handler; every chain checks it each iteration.
-static STOP: AtomicBool = AtomicBool::new(false);
 
 /// The post-warmup draws of a run, as summarised: `columns` are the sampler columns then the
 /// output columns (CSV names), and each chain is a list of rows in that order. The REPL
 /// evaluates expressions over these.
+#[derive(Clone, Debug)]
 pub struct Draws {
     pub columns: Vec<String>,
     pub chains: Vec<Vec<Vec<f64>>>,
@@ -57,9 +59,10 @@ pub struct Draws {
 pub fn run(
     posterior: &Posterior,
     options: &McmcOptions<'_>,
-) -> Result<(RunReport, Draws), CommandError> {
-    // A Ctrl-C that stopped an earlier run in the same process (the REPL) must not stop this one.
-    STOP.store(false, Ordering::SeqCst);
+    control: &FitControl<'_>,
+) -> Result<(RunReport, Draws), FitError> {
+    let local_stop = AtomicBool::new(false);
+    let stop = control.stop.unwrap_or(&local_stop);
     let settings = SamplerSettings {
         kernel: options.kernel,
         num_warmup: options.warmup,
@@ -72,8 +75,7 @@ pub fn run(
         dense_metric: options.dense,
         ..SamplerSettings::default()
     };
-    install_interrupt_handler();
-    let io_error = |e: std::io::Error, path: &Path| CommandError::cannot_write(path, &e);
+    let io_error = |e: std::io::Error, path: &Path| FitError::cannot_write(path, &e);
     let column_names: Vec<String> = posterior.columns.iter().map(|c| c.csv.clone()).collect();
     let mut writers = Vec::new();
     if let Some(dir) = options.out {
@@ -129,7 +131,7 @@ pub fn run(
         {
             *write_failure.lock().expect("lock") =
                 Some(format!("{}: {error}", writer.path.display()));
-            STOP.store(true, Ordering::SeqCst);
+            stop.store(true, Ordering::SeqCst);
         }
         let mut row = sampler.to_vec();
         row.extend(values);
@@ -160,9 +162,9 @@ pub fn run(
             })
         })
         .collect();
-    let control = RunControl {
+    let run_control = RunControl {
         initial_positions: &initial,
-        stop: Some(&STOP),
+        stop: Some(stop),
         progress: Some(&progress),
         draw_sink: Some(&sink),
     };
@@ -170,20 +172,25 @@ pub fn run(
     let done = AtomicBool::new(false);
     let total = options.warmup + options.draws;
     let result = std::thread::scope(|scope| {
-        if std::io::stderr().is_terminal() {
-            scope.spawn(|| show_progress(&progress, total, &done));
+        if let Some(monitor) = control.monitor {
+            let progress = Progress {
+                iterations: &progress,
+                total_per_chain: total,
+                done: &done,
+            };
+            scope.spawn(move || monitor(&progress));
         }
-        let result = ppl_infer::sample_chains(&posterior.tape, &settings, &control);
+        let result = ppl_infer::sample_chains(&posterior.tape, &settings, &run_control);
         done.store(true, Ordering::SeqCst);
         result
     });
     let seconds = started.elapsed().as_secs_f64();
     let outputs = result.map_err(|error| sampler_error(&error))?;
     if let Some(failure) = write_failure.lock().expect("lock").take() {
-        return Err(CommandError::message(
+        return Err(FitError::message(
             codes::DATA_UNREADABLE,
             format!("cannot write draws: {failure}"),
-            Exit::Usage,
+            FailureKind::Usage,
         ));
     }
     let interrupted = outputs.iter().any(|o| o.interrupted);
@@ -385,7 +392,7 @@ fn preview(names: &[&str]) -> String {
     }
 }
 
-fn sampler_error(error: &ppl_infer::SamplerError) -> CommandError {
+fn sampler_error(error: &ppl_infer::SamplerError) -> FitError {
     let code = match error {
         ppl_infer::SamplerError::Initialization { .. }
         | ppl_infer::SamplerError::InitialValue { .. } => codes::NO_START,
@@ -410,19 +417,5 @@ fn sampler_error(error: &ppl_infer::SamplerError) -> CommandError {
             "no starting point in (-2, 2) on the unconstrained scale gives a finite log density: check this statement for impossible values (a scale <= 0, data outside the support)",
         );
     }
-    CommandError::new(vec![diagnostic], None, Exit::InferenceFailed)
-}
-
-/// A one-line progress display on stderr, only on a terminal.
-fn show_progress(progress: &[AtomicUsize], total: usize, done: &AtomicBool) {
-    let total_all = (total * progress.len()).max(1);
-    while !done.load(Ordering::SeqCst) {
-        let sum: usize = progress.iter().map(|p| p.load(Ordering::Relaxed)).sum();
-        eprint!(
-            "\rsampling: {:>3}% ({sum}/{total_all} iterations)",
-            100 * sum / total_all
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    eprint!("\r{:60}\r", "");
+    FitError::one(diagnostic, FailureKind::InferenceFailed)
 }

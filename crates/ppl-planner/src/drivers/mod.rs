@@ -1,0 +1,6 @@
+//! One driver per engine: each turns a plan and the settings into calls of `ppl-infer` and the
+//! engine's result into a [`crate::RunReport`].
+
+pub mod em;
+pub mod map;
+pub mod mcmc;

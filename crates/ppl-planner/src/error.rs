@@ -1,0 +1,61 @@
+//! The one error a library call returns: diagnostics (with spans on the model text where the
+//! problem has a place there) and what kind of failure it is, which the CLI maps to an exit
+//! status. Rendering happens once, at the edge.
+
+use ppl_syntax::Diagnostic;
+
+/// What kind of failure, for the exit status (LANGUAGE.md §8: 1 inference failed, 2 usage, 3
+/// model or data error).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum FailureKind {
+    /// The fit ran and failed, or no method can fit the model.
+    InferenceFailed,
+    /// An impossible setting, a path that cannot be written.
+    Usage,
+    /// The model text or the data is wrong.
+    ModelOrData,
+}
+
+/// A failed library call.
+#[derive(Clone, Debug)]
+pub struct FitError {
+    pub diagnostics: Vec<Diagnostic>,
+    pub kind: FailureKind,
+}
+
+impl FitError {
+    pub fn new(diagnostics: Vec<Diagnostic>, kind: FailureKind) -> Self {
+        FitError { diagnostics, kind }
+    }
+
+    pub fn one(diagnostic: Diagnostic, kind: FailureKind) -> Self {
+        FitError::new(vec![diagnostic], kind)
+    }
+
+    /// A problem with no place in the model text.
+    pub fn message(code: &'static str, message: impl Into<String>, kind: FailureKind) -> Self {
+        FitError::one(Diagnostic::unplaced(code, message), kind)
+    }
+
+    /// An output file or directory that cannot be written.
+    pub fn cannot_write(path: &std::path::Path, error: &std::io::Error) -> Self {
+        FitError::message(
+            ppl_syntax::codes::DATA_UNREADABLE,
+            format!("cannot write `{}`: {error}", path.display()),
+            FailureKind::Usage,
+        )
+    }
+}
+
+impl std::fmt::Display for FitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let messages: Vec<String> = self
+            .diagnostics
+            .iter()
+            .map(|d| format!("[{}] {}", d.code, d.message))
+            .collect();
+        f.write_str(&messages.join("; "))
+    }
+}
+
+impl std::error::Error for FitError {}

@@ -1,0 +1,778 @@
+//! The planner: LANGUAGE.md §6 as an ordered list of rules over an analysis of the bound model.
+//! Each rule answers *applies, because …* or *does not apply, because …*, with the statement it
+//! is about; the first rule that applies (or the one `--method` names) becomes a [`Plan`]: the
+//! engine, the reason in plain words, and how each unknown is handled.
+//!
+//! Adding an engine: give its rule a real check in [`evaluate_rules`], its driver a module in
+//! `drivers/`, and its settings entries in `settings.rs`.
+
+use ppl_infer::mcmc::{Kernel, TrajectoryLength};
+use ppl_ir::{Constraint, ElemType, Feature, Method, Model, Role, TermKind, Variable};
+use ppl_model::BoundData;
+use ppl_model::mixture::{self, MixtureSpec};
+use ppl_model::posterior::Posterior;
+use ppl_syntax::{Diagnostic, Span, codes};
+
+use crate::error::{FailureKind, FitError};
+use crate::load::LoadedModel;
+use crate::settings::{Origin, Setting, Settings};
+
+/// The rules of LANGUAGE.md §6, in the order they are tried.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Rule {
+    /// 1. an `Implicit` statement and a `critic` → adversarial training.
+    Adversarial,
+    /// 2. an `energy` over bool latents → contrastive divergence.
+    ContrastiveDivergence,
+    /// 3. `guide` statements → the ELBO; params with continuous latents → variational EM.
+    Variational,
+    /// 4. params with finite discrete latents → EM.
+    ExpectationMaximisation,
+    /// 5. continuous latents → NUTS (discrete ones marginalised where the structure allows).
+    Hamiltonian,
+    /// 6. only params → MAP / maximum likelihood by L-BFGS.
+    Optimisation,
+    /// 7. a log density that is not differentiable → Metropolis.
+    Metropolis,
+}
+
+impl Rule {
+    pub const ALL: [Rule; 7] = [
+        Rule::Adversarial,
+        Rule::ContrastiveDivergence,
+        Rule::Variational,
+        Rule::ExpectationMaximisation,
+        Rule::Hamiltonian,
+        Rule::Optimisation,
+        Rule::Metropolis,
+    ];
+
+    /// Its number in LANGUAGE.md §6.
+    pub fn number(self) -> usize {
+        Rule::ALL.iter().position(|r| *r == self).unwrap_or(0) + 1
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Rule::Adversarial => "adversarial training (an `Implicit` statement and a `critic`)",
+            Rule::ContrastiveDivergence => "contrastive divergence (an `energy` over bool latents)",
+            Rule::Variational => {
+                "variational inference (`guide` statements, or params beside continuous latents)"
+            }
+            Rule::ExpectationMaximisation => "EM (params with finite discrete latents)",
+            Rule::Hamiltonian => "NUTS (continuous latents)",
+            Rule::Optimisation => "MAP / maximum likelihood (only params)",
+            Rule::Metropolis => "Metropolis (a log density that is not differentiable)",
+        }
+    }
+}
+
+/// One rule's answer for one model.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Verdict {
+    pub rule: Rule,
+    pub applies: bool,
+    /// The reason, in plain words, for either answer.
+    pub because: String,
+    /// The statement or declaration the reason is about, when there is one.
+    pub span: Option<Span>,
+    /// How close the model came to this rule when it does not apply: 0 unrelated, 1 the model
+    /// has some of what the rule needs, 2 it has the shape and one specific thing fails. The
+    /// error for a model no rule fits names the closest rule.
+    pub closeness: u8,
+}
+
+impl Verdict {
+    fn applies(rule: Rule, because: impl Into<String>) -> Self {
+        Verdict {
+            rule,
+            applies: true,
+            because: because.into(),
+            span: None,
+            closeness: 3,
+        }
+    }
+
+    fn fails(rule: Rule, closeness: u8, because: impl Into<String>, span: Option<Span>) -> Self {
+        Verdict {
+            rule,
+            applies: false,
+            because: because.into(),
+            span,
+            closeness,
+        }
+    }
+
+    /// `rule 4 (EM ...) does not apply: ...`, for messages.
+    pub fn describe(&self) -> String {
+        format!(
+            "rule {} ({}) {}: {}",
+            self.rule.number(),
+            self.rule.title(),
+            if self.applies {
+                "applies"
+            } else {
+                "does not apply"
+            },
+            self.because
+        )
+    }
+}
+
+/// The engine a plan runs, with what it needs from the analysis.
+pub enum Engine {
+    Em(MixtureSpec),
+    Mcmc(Box<Posterior>, Kernel),
+    Map(Box<Posterior>),
+}
+
+/// What the planner decided, and why.
+pub struct Plan {
+    /// The method that runs (never `auto`).
+    pub method: Method,
+    pub engine: Engine,
+    /// Why, in plain words (printed by `ppl run` and in the JSON `reason`).
+    pub reason: String,
+    /// How each unknown is handled, in declaration order (the JSON `plan`).
+    pub unknowns: Vec<(String, String)>,
+    /// Every rule's verdict, in order.
+    pub verdicts: Vec<Verdict>,
+}
+
+/// The unknowns of a model, by kind: what the rules look at.
+pub struct Analysis<'a> {
+    pub continuous_latents: Vec<&'a Variable>,
+    pub continuous_params: Vec<&'a Variable>,
+    /// Finite discrete unknowns (`int ... in a..b`, `bool`).
+    pub finite_discrete: Vec<&'a Variable>,
+    /// Discrete unknowns with unbounded support (`int` with no bound or an open one).
+    pub unbounded_discrete: Vec<&'a Variable>,
+    pub guides: Vec<Span>,
+    pub energy: Vec<Span>,
+}
+
+impl<'a> Analysis<'a> {
+    pub fn of(model: &'a Model) -> Self {
+        let mut analysis = Analysis {
+            continuous_latents: Vec::new(),
+            continuous_params: Vec::new(),
+            finite_discrete: Vec::new(),
+            unbounded_discrete: Vec::new(),
+            guides: model.guides.iter().map(|g| g.span).collect(),
+            energy: model
+                .terms
+                .iter()
+                .filter(|t| matches!(t.kind, TermKind::Energy(_)))
+                .map(|t| t.span)
+                .collect(),
+        };
+        for variable in model.unknowns() {
+            match (variable.ty.elem, variable.role) {
+                (ElemType::Real, Role::Latent) => analysis.continuous_latents.push(variable),
+                (ElemType::Real, _) => analysis.continuous_params.push(variable),
+                (ElemType::Bool, _) => analysis.finite_discrete.push(variable),
+                (ElemType::Int, _) => match variable.constraint {
+                    Constraint::Bounded { low, high, .. }
+                        if low.is_finite() && high.is_finite() =>
+                    {
+                        analysis.finite_discrete.push(variable)
+                    }
+                    _ => analysis.unbounded_discrete.push(variable),
+                },
+            }
+        }
+        analysis
+    }
+
+    fn has_latent(&self) -> bool {
+        !self.continuous_latents.is_empty()
+            || self
+                .finite_discrete
+                .iter()
+                .chain(&self.unbounded_discrete)
+                .any(|v| v.role == Role::Latent)
+    }
+
+    fn continuous(&self) -> Vec<&'a Variable> {
+        self.continuous_latents
+            .iter()
+            .chain(&self.continuous_params)
+            .copied()
+            .collect()
+    }
+}
+
+/// Every rule's verdict on the model, in order.
+pub fn evaluate_rules(model: &Model, bound: &BoundData) -> Vec<Verdict> {
+    let analysis = Analysis::of(model);
+    let feature = |f: Feature| model.unsupported.iter().find(|u| u.feature == f);
+    let mut verdicts = Vec::new();
+
+    // 1. Adversarial training.
+    verdicts.push(match (feature(Feature::Implicit), feature(Feature::Critic)) {
+        (Some(implicit), Some(_)) => Verdict::fails(
+            Rule::Adversarial,
+            2,
+            "the model has an `Implicit` statement and a `critic`, but adversarial training is not in this version",
+            Some(implicit.span),
+        ),
+        (Some(implicit), None) => Verdict::fails(
+            Rule::Adversarial,
+            1,
+            "an `Implicit` statement needs a `critic NET` to train against",
+            Some(implicit.span),
+        ),
+        _ => Verdict::fails(Rule::Adversarial, 0, "no `Implicit` statement", None),
+    });
+
+    // 2. Contrastive divergence.
+    verdicts.push(match analysis.energy.first() {
+        Some(span) => Verdict::fails(
+            Rule::ContrastiveDivergence,
+            2,
+            "the model has an `energy` term, but contrastive divergence is not in this version",
+            Some(*span),
+        ),
+        None => Verdict::fails(
+            Rule::ContrastiveDivergence,
+            0,
+            "no `energy` statement",
+            None,
+        ),
+    });
+
+    // 3. Variational inference.
+    verdicts.push(if let Some(span) = analysis.guides.first() {
+        Verdict::fails(
+            Rule::Variational,
+            2,
+            "the model has `guide` statements, but the ELBO engine is not in this version",
+            Some(*span),
+        )
+    } else if !analysis.continuous_params.is_empty() && !analysis.continuous_latents.is_empty() {
+        Verdict::fails(
+            Rule::Variational,
+            1,
+            format!(
+                "params ({}) beside continuous latents call for variational EM, which is not in this version: the params are sampled with the latents (rule 5)",
+                preview(&analysis.continuous_params)
+            ),
+            analysis.continuous_params.first().map(|v| v.span),
+        )
+    } else {
+        Verdict::fails(
+            Rule::Variational,
+            0,
+            "no `guide` statements, and no params beside continuous latents",
+            None,
+        )
+    });
+
+    // 4. EM.
+    let params = analysis.continuous_params.len()
+        + analysis
+            .finite_discrete
+            .iter()
+            .filter(|v| v.role == Role::Param)
+            .count();
+    verdicts.push(if analysis.finite_discrete.is_empty() {
+        Verdict::fails(
+            Rule::ExpectationMaximisation,
+            0,
+            "there is no finite discrete latent variable",
+            None,
+        )
+    } else if params == 0 {
+        Verdict::fails(
+            Rule::ExpectationMaximisation,
+            1,
+            "EM point-estimates params, and the model has none",
+            analysis.finite_discrete.first().map(|v| v.span),
+        )
+    } else {
+        match mixture::recognise(model, bound) {
+            Ok(spec) => Verdict::applies(Rule::ExpectationMaximisation, em_reason(model, &spec)),
+            Err(not) => Verdict::fails(Rule::ExpectationMaximisation, 2, not.reason, not.span),
+        }
+    });
+
+    // 5. NUTS.
+    verdicts.push(hamiltonian_verdict(&analysis, false));
+
+    // 6. MAP.
+    verdicts.push(if analysis.has_latent() {
+        let latent = analysis
+            .continuous_latents
+            .iter()
+            .chain(&analysis.finite_discrete)
+            .chain(&analysis.unbounded_discrete)
+            .find(|v| v.role == Role::Latent);
+        Verdict::fails(
+            Rule::Optimisation,
+            0,
+            format!(
+                "the model has latents ({}), whose posterior is inferred rather than point-estimated",
+                latent.map(|v| format!("`{}`", v.name)).unwrap_or_default()
+            ),
+            latent.map(|v| v.span),
+        )
+    } else if let Some(discrete) = analysis
+        .finite_discrete
+        .iter()
+        .chain(&analysis.unbounded_discrete)
+        .next()
+    {
+        Verdict::fails(
+            Rule::Optimisation,
+            2,
+            format!(
+                "the param `{}` is discrete, and L-BFGS needs continuous params",
+                discrete.name
+            ),
+            Some(discrete.span),
+        )
+    } else if analysis.continuous_params.is_empty() {
+        Verdict::fails(Rule::Optimisation, 0, "the model has no params", None)
+    } else {
+        Verdict::applies(
+            Rule::Optimisation,
+            format!(
+                "the model has only params ({}), no latents, so they are point-estimated: L-BFGS finds the {} (the mode on the constrained scale)",
+                preview(&analysis.continuous_params),
+                if ppl_model::posterior::has_prior(model) {
+                    "MAP estimate"
+                } else {
+                    "maximum-likelihood estimate"
+                }
+            ),
+        )
+    });
+
+    // 7. Metropolis.
+    verdicts.push(match analysis.unbounded_discrete.first() {
+        Some(variable) => Verdict::fails(
+            Rule::Metropolis,
+            2,
+            format!(
+                "`{}` is an int with unbounded support, which needs Metropolis steps on integers, not in this version",
+                variable.name
+            ),
+            Some(variable.span),
+        ),
+        None => Verdict::fails(
+            Rule::Metropolis,
+            0,
+            "the log density is differentiable in every unknown",
+            None,
+        ),
+    });
+    verdicts
+}
+
+/// Rule 5, for `auto` (which needs continuous latents) or forced (any continuous unknown).
+fn hamiltonian_verdict(analysis: &Analysis<'_>, forced: bool) -> Verdict {
+    let continuous = analysis.continuous();
+    if let Some(discrete) = analysis
+        .finite_discrete
+        .iter()
+        .chain(&analysis.unbounded_discrete)
+        .next()
+    {
+        let closeness = if continuous.is_empty() { 1 } else { 2 };
+        return Verdict::fails(
+            Rule::Hamiltonian,
+            closeness,
+            format!(
+                "the discrete unknown `{}` would have to be summed out of the log density, and automatic marginalisation is not in this version",
+                discrete.name
+            ),
+            Some(discrete.span),
+        );
+    }
+    if continuous.is_empty() {
+        return Verdict::fails(Rule::Hamiltonian, 0, "the model has no unknowns", None);
+    }
+    if !forced && analysis.continuous_latents.is_empty() {
+        return Verdict::fails(
+            Rule::Hamiltonian,
+            0,
+            "the model has no latents: its params are point-estimated (rule 6)",
+            None,
+        );
+    }
+    Verdict::applies(
+        Rule::Hamiltonian,
+        format!(
+            "every unknown ({}) is continuous and the log density is differentiable",
+            preview(&continuous)
+        ),
+    )
+}
+
+/// Plans the fit: the first rule that applies for `auto`, or the method the settings name.
+pub fn plan(
+    loaded: &LoadedModel,
+    bound: &BoundData,
+    settings: &Settings,
+) -> Result<Plan, FitError> {
+    let model = &loaded.model;
+    let verdicts = evaluate_rules(model, bound);
+    let analysis = Analysis::of(model);
+    let verdict = |rule: Rule| verdicts.iter().find(|v| v.rule == rule).cloned();
+    let method = settings.method;
+    let asked = || asked(settings, method);
+    let dense = settings.switch(Setting::Dense);
+    let posterior = || -> Result<Box<Posterior>, FitError> {
+        Posterior::new(model, bound, &loaded.source)
+            .map(Box::new)
+            .map_err(|d| FitError::one(d, FailureKind::ModelOrData))
+    };
+    let (engine, reason, method) = match method {
+        Method::Auto => {
+            // A form with no engine yet, which no rule fits either, is named first: it is the
+            // statement the user must change.
+            let first = verdicts.iter().find(|v| v.applies);
+            match first.map(|v| v.rule) {
+                Some(Rule::ExpectationMaximisation) if model.unsupported.is_empty() => {
+                    let spec = em_spec(model, bound)?;
+                    let reason = em_reason(model, &spec);
+                    (Engine::Em(spec), reason, Method::Em)
+                }
+                Some(Rule::Hamiltonian) if model.unsupported.is_empty() => {
+                    let reason = nuts_reason(&analysis, dense, false);
+                    (
+                        Engine::Mcmc(posterior()?, Kernel::Nuts),
+                        reason,
+                        Method::Nuts,
+                    )
+                }
+                Some(Rule::Optimisation) if model.unsupported.is_empty() => {
+                    let reason = verdict(Rule::Optimisation)
+                        .map(|v| v.because)
+                        .unwrap_or_default();
+                    (Engine::Map(posterior()?), reason, Method::Map)
+                }
+                _ => return Err(no_rule_fits(loaded, &verdicts)),
+            }
+        }
+        Method::Em => match verdict(Rule::ExpectationMaximisation) {
+            Some(v) if v.applies => {
+                let spec = em_spec(model, bound)?;
+                let reason = format!("{}; {}", asked(), em_reason(model, &spec));
+                (Engine::Em(spec), reason, Method::Em)
+            }
+            other => return Err(not_applicable(loaded, method, other.as_ref())),
+        },
+        Method::Nuts | Method::Hmc => {
+            let v = hamiltonian_verdict(&analysis, true);
+            if !v.applies {
+                return Err(not_applicable(loaded, method, Some(&v)));
+            }
+            unsupported_forms(loaded)?;
+            let names = preview(&analysis.continuous());
+            let kernel = if method == Method::Nuts {
+                Kernel::Nuts
+            } else {
+                // Stan's default integration time 2π is a full period on a unit-scale Gaussian,
+                // which after metric adaptation sends a trajectory back near its start; a
+                // quarter period gives nearly independent draws there.
+                Kernel::StaticHmc(TrajectoryLength::IntegrationTime(
+                    std::f64::consts::FRAC_PI_2,
+                ))
+            };
+            let reason = format!("{}; continuous unknowns: {names}", asked());
+            (Engine::Mcmc(posterior()?, kernel), reason, method)
+        }
+        Method::Map => {
+            if let Some(discrete) = analysis
+                .finite_discrete
+                .iter()
+                .chain(&analysis.unbounded_discrete)
+                .next()
+            {
+                let v = Verdict::fails(
+                    Rule::Optimisation,
+                    2,
+                    format!(
+                        "the discrete unknown `{}` cannot be optimised by L-BFGS",
+                        discrete.name
+                    ),
+                    Some(discrete.span),
+                );
+                return Err(not_applicable(loaded, method, Some(&v)));
+            }
+            if analysis.continuous().is_empty() {
+                let v = Verdict::fails(Rule::Optimisation, 0, "the model has no unknowns", None);
+                return Err(not_applicable(loaded, method, Some(&v)));
+            }
+            unsupported_forms(loaded)?;
+            let reason = format!(
+                "{}; L-BFGS finds the mode of the {} on the constrained scale",
+                asked(),
+                if ppl_model::posterior::has_prior(model) {
+                    "posterior"
+                } else {
+                    "likelihood"
+                }
+            );
+            (Engine::Map(posterior()?), reason, Method::Map)
+        }
+        other => return Err(not_in_this_version(loaded, other, &verdicts)),
+    };
+    let unknowns = unknown_plan(model, &engine, method);
+    Ok(Plan {
+        method,
+        engine,
+        reason,
+        unknowns,
+        verdicts,
+    })
+}
+
+fn em_spec(model: &Model, bound: &BoundData) -> Result<MixtureSpec, FitError> {
+    mixture::recognise(model, bound).map_err(|not| {
+        FitError::message(
+            codes::METHOD_NOT_APPLICABLE,
+            not.reason,
+            FailureKind::InferenceFailed,
+        )
+    })
+}
+
+fn nuts_reason(analysis: &Analysis<'_>, dense: bool, _forced: bool) -> String {
+    format!(
+        "every unknown ({}) is continuous and the log density is differentiable, so NUTS samples the posterior (Stan's adaptation: dual-averaging step size, windowed {} mass matrix){}",
+        preview(&analysis.continuous()),
+        if dense { "dense" } else { "diagonal" },
+        if analysis.continuous_params.is_empty() {
+            ""
+        } else {
+            "; the params are sampled like latents (variational EM for params with latents is not in this version)"
+        }
+    )
+}
+
+/// How each unknown is handled, for the plan line and the JSON `plan`.
+fn unknown_plan(model: &Model, engine: &Engine, method: Method) -> Vec<(String, String)> {
+    model
+        .unknowns()
+        .map(|variable| {
+            let how = match engine {
+                Engine::Em(spec) if spec.assignment == variable.id => {
+                    format!("EM responsibilities (1..{}), the E-step", spec.components)
+                }
+                Engine::Em(spec) if spec.weights == variable.id => {
+                    "closed-form M-step (mixture weights)".to_string()
+                }
+                Engine::Em(spec) => {
+                    let family = spec
+                        .blocks
+                        .iter()
+                        .find(|b| b.params.contains(&variable.id))
+                        .map(|b| b.family.name())
+                        .unwrap_or("mixture");
+                    format!("closed-form M-step ({family})")
+                }
+                Engine::Mcmc(..) => {
+                    let scale = transform_name(&variable.constraint);
+                    let sampled = if variable.role == Role::Param {
+                        ", sampled like a latent"
+                    } else {
+                        ""
+                    };
+                    format!("{}{scale}{sampled}", method.name().to_uppercase())
+                }
+                Engine::Map(_) => format!("L-BFGS mode{}", transform_name(&variable.constraint)),
+            };
+            (variable.name.clone(), how)
+        })
+        .collect()
+}
+
+/// How a constrained unknown reaches the unconstrained space the engines work in.
+fn transform_name(constraint: &Constraint) -> &'static str {
+    match constraint {
+        Constraint::None => "",
+        Constraint::Bounded { low, high, .. } if low.is_finite() && high.is_finite() => {
+            ", on the logit scale"
+        }
+        Constraint::Bounded { .. } => ", on the log scale",
+        Constraint::Simplex => ", stick-breaking",
+        Constraint::Ordered | Constraint::PositiveOrdered => ", on log differences",
+        Constraint::CorrCholesky | Constraint::Cov => ", through its Cholesky factor",
+    }
+}
+
+/// Who asked for a method: the command line (or a program) or the model's `infer` statement.
+fn asked(settings: &Settings, method: Method) -> String {
+    if settings.method_origin == Origin::Model {
+        format!("asked for by the model's `infer {method}(...)`")
+    } else {
+        format!("asked for with --method {method}")
+    }
+}
+
+pub(crate) fn em_reason(model: &Model, spec: &MixtureSpec) -> String {
+    let z = &model.variables[spec.assignment.0];
+    let families: Vec<String> = spec
+        .blocks
+        .iter()
+        .map(|b| {
+            format!(
+                "`{}` {}",
+                model.variables[b.observed.0].name,
+                b.family.name()
+            )
+        })
+        .collect();
+    format!(
+        "`{}` is a discrete latent with finite support (1..{}) and every param has a closed-form M-step ({}), so EM maximises the likelihood directly",
+        z.name,
+        spec.components,
+        families.join(", ")
+    )
+}
+
+/// `a`, `b`, `c` and 4 more.
+fn preview(variables: &[&Variable]) -> String {
+    let shown: Vec<String> = variables
+        .iter()
+        .take(4)
+        .map(|v| format!("`{}`", v.name))
+        .collect();
+    if variables.len() > 4 {
+        format!("{} and {} more", shown.join(", "), variables.len() - 4)
+    } else {
+        shown.join(", ")
+    }
+}
+
+/// A form no engine in this version runs (a net, a library model) stops a gradient-based plan.
+fn unsupported_forms(loaded: &LoadedModel) -> Result<(), FitError> {
+    match loaded.model.unsupported.first() {
+        Some(item) => Err(FitError::one(
+            unsupported_diagnostic(item),
+            FailureKind::InferenceFailed,
+        )),
+        None => Ok(()),
+    }
+}
+
+fn unsupported_diagnostic(item: &ppl_ir::Unsupported) -> Diagnostic {
+    let rule = match item.feature {
+        Feature::Critic | Feature::Implicit => Rule::Adversarial,
+        Feature::Net | Feature::LibraryModel | Feature::LibrarySignature => Rule::Variational,
+    };
+    Diagnostic::error(
+        codes::UNSUPPORTED,
+        item.span,
+        format!(
+            "{} parses and checks, but no inference engine in this version runs it",
+            item.description
+        ),
+    )
+    .with_label("not runnable in this version")
+    .with_hint(format!(
+        "it belongs to rule {} of the planner, {}; `ppl check` validates it",
+        rule.number(),
+        rule.title()
+    ))
+}
+
+/// No rule applies: name the closest one and its exact reason, on its statement.
+fn no_rule_fits(loaded: &LoadedModel, verdicts: &[Verdict]) -> FitError {
+    if let Some(item) = loaded.model.unsupported.first() {
+        return FitError::one(unsupported_diagnostic(item), FailureKind::InferenceFailed);
+    }
+    // The first of the closest verdicts: rules are ordered from the most specific.
+    let best = verdicts
+        .iter()
+        .filter(|v| !v.applies)
+        .max_by_key(|v| (v.closeness, std::cmp::Reverse(v.rule.number())));
+    let message = match best {
+        Some(v) if v.closeness > 0 => format!(
+            "no inference method fits this model; the closest is rule {}, {}, which does not apply: {}",
+            v.rule.number(),
+            v.rule.title(),
+            v.because
+        ),
+        _ => {
+            if loaded.model.unknowns().next().is_none() {
+                "the model has no unknowns (no `latent` or `param`): there is nothing to infer"
+                    .to_string()
+            } else {
+                "no inference method fits this model".to_string()
+            }
+        }
+    };
+    let others: Vec<String> = verdicts
+        .iter()
+        .filter(|v| Some(*v) != best && v.closeness > 0)
+        .map(Verdict::describe)
+        .collect();
+    let span = best
+        .and_then(|v| v.span)
+        .or_else(|| loaded.model.terms.first().map(|t| t.span));
+    let mut diagnostic = match span {
+        Some(span) => Diagnostic::error(codes::NO_RULE_APPLIES, span, message)
+            .with_label("this is what stops it"),
+        None => Diagnostic::unplaced(codes::NO_RULE_APPLIES, message),
+    };
+    if !others.is_empty() {
+        diagnostic = diagnostic.with_hint(format!("also: {}", others.join("; ")));
+    } else if loaded.model.unknowns().next().is_none() {
+        diagnostic = diagnostic.with_hint(
+            "declare what is unknown with `latent` (posterior inferred) or `param` (point estimate)",
+        );
+    }
+    FitError::one(diagnostic, FailureKind::InferenceFailed)
+}
+
+/// A forced method whose rule does not apply.
+fn not_applicable(loaded: &LoadedModel, method: Method, verdict: Option<&Verdict>) -> FitError {
+    let because = verdict
+        .map(|v| {
+            format!(
+                "rule {} ({}) does not apply: {}",
+                v.rule.number(),
+                v.rule.title(),
+                v.because
+            )
+        })
+        .unwrap_or_else(|| "its rule does not apply".into());
+    let message = format!("`--method {method}` cannot fit this model: {because}");
+    let span = verdict
+        .and_then(|v| v.span)
+        .or_else(|| loaded.model.infer.as_ref().map(|i| i.span));
+    let diagnostic = match span {
+        Some(span) => {
+            Diagnostic::error(codes::METHOD_NOT_APPLICABLE, span, message).with_label("this is why")
+        }
+        None => Diagnostic::unplaced(codes::METHOD_NOT_APPLICABLE, message),
+    }
+    .with_hint("`--method auto` picks a method that fits, and says why");
+    FitError::one(diagnostic, FailureKind::InferenceFailed)
+}
+
+/// A method whose engine is not in this version.
+fn not_in_this_version(loaded: &LoadedModel, method: Method, verdicts: &[Verdict]) -> FitError {
+    let auto = verdicts.iter().find(|v| v.applies);
+    let message = format!(
+        "`--method {method}` ({}) is not in this version",
+        method.description()
+    );
+    let mut diagnostic = match loaded.model.infer.as_ref().filter(|i| i.method == method) {
+        Some(infer) => Diagnostic::error(codes::METHOD_NOT_APPLICABLE, infer.span, message)
+            .with_label("asked for here"),
+        None => Diagnostic::unplaced(codes::METHOD_NOT_APPLICABLE, message),
+    };
+    diagnostic = diagnostic.with_hint(match auto {
+        Some(v) => format!(
+            "`--method auto` fits this model by rule {}: {}",
+            v.rule.number(),
+            v.rule.title()
+        ),
+        None => "the methods in this version are em, nuts, hmc and map".to_string(),
+    });
+    FitError::one(diagnostic, FailureKind::InferenceFailed)
+}

@@ -225,7 +225,10 @@ pub const SETTINGS: &[SettingDef] = &[
     SettingDef {
         setting: Setting::ElboSamples,
         key: "elbo_samples",
-        kind: SettingKind::Whole { min: 1, max: 100_000 },
+        kind: SettingKind::Whole {
+            min: 1,
+            max: 100_000,
+        },
         default: 1.0,
         help: "Monte-Carlo draws from the guide per ELBO gradient",
         methods: &[Method::Advi, Method::Vae],

@@ -46,7 +46,7 @@ pub struct RunArgs {
     /// EM: also report each point's component probabilities (written to OUT/responsibilities.csv).
     #[arg(long)]
     pub responsibilities: bool,
-    /// List data keys the model does not use.
+    /// List data keys the model does not use, and every rule's verdict on the model.
     #[arg(short, long)]
     pub verbose: bool,
     #[command(flatten)]
@@ -201,6 +201,11 @@ pub(crate) fn fit(
     }
     let fit_error = |e| CommandError::from_fit(e, Some(loaded));
     let plan = ppl_planner::plan(loaded, &bound.bound, &settings).map_err(fit_error)?;
+    if args.verbose {
+        for verdict in &plan.verdicts {
+            eprintln!("note: {}", verdict.describe());
+        }
+    }
     install_interrupt_handler();
     // A Ctrl-C that stopped an earlier run in the same process (the REPL) must not stop this one.
     STOP.store(false, Ordering::SeqCst);

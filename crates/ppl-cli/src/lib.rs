@@ -39,6 +39,8 @@ enum Command {
     Summary(commands::summary::SummaryArgs),
     /// Build a model line by line, fit it, and evaluate expressions over the posterior.
     Repl(repl::ReplArgs),
+    /// Write a starting model and a small data file that run as they are.
+    New(commands::new::NewArgs),
     /// Help on a topic: settings, methods, a method's name, or a command's name.
     Help(commands::help::HelpArgs),
 }
@@ -80,6 +82,7 @@ pub fn main() -> ExitCode {
         Command::Simulate(args) => commands::simulate::run(args),
         Command::Summary(args) => commands::summary::run(args),
         Command::Repl(args) => repl::run(args),
+        Command::New(args) => commands::new::run(args),
         Command::Help(args) => commands::help::run(args, <Cli as clap::CommandFactory>::command()),
     };
     match result {

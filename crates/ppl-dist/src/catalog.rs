@@ -67,6 +67,25 @@ pub enum Support {
 }
 
 impl Support {
+    /// The support in words, for help texts.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Support::Real => "real",
+            Support::Positive => "x > 0",
+            Support::NonNegative => "x >= 0",
+            Support::Unit => "0 < x < 1",
+            Support::ParameterInterval => "lower <= x <= upper",
+            Support::Binary => "0 or 1 (int or bool)",
+            Support::Count => "0, 1, 2, ... (int)",
+            Support::CountUpToFirstParameter => "0, ..., n (int)",
+            Support::Category => "1, ..., K (int)",
+            Support::RealVector => "a real vector",
+            Support::Simplex => "a simplex",
+            Support::CountVector => "a vector of counts summing to n",
+            Support::CholeskyCorrelation => "a Cholesky factor of a correlation matrix",
+        }
+    }
+
     /// Whether variates are integers (int or bool).
     pub fn is_discrete(self) -> bool {
         matches!(

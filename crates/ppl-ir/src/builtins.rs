@@ -15,6 +15,10 @@ macro_rules! builtins {
             pub fn from_name(name: &str) -> Option<Builtin> {
                 match name { $($name => Some(Builtin::$variant),)* _ => None }
             }
+            /// One line on what it computes, for `ppl help functions`.
+            pub fn description(self) -> &'static str {
+                match self { $(Builtin::$variant => $doc),* }
+            }
             /// Inclusive range of positional arguments.
             pub fn arity(self) -> (usize, usize) {
                 match self { $(Builtin::$variant => ($min, $max)),* }

@@ -21,6 +21,14 @@ pub fn run(args: HelpArgs, mut command: clap::Command) -> Result<(), CommandErro
         print!("{}", ppl_planner::settings::help_text());
         return Ok(());
     }
+    if topic == "distributions" {
+        print!("{}", distributions_text());
+        return Ok(());
+    }
+    if topic == "functions" {
+        print!("{}", functions_text());
+        return Ok(());
+    }
     if topic == "methods" {
         print!("{}", methods_text());
         return Ok(());
@@ -33,7 +41,7 @@ pub fn run(args: HelpArgs, mut command: clap::Command) -> Result<(), CommandErro
         let _ = sub.print_long_help();
         return Ok(());
     }
-    let mut topics = vec!["settings", "methods"];
+    let mut topics = vec!["settings", "methods", "distributions", "functions"];
     topics.extend(Method::ALL.iter().map(|m| m.name()));
     topics.extend(["run", "check", "simulate", "summary", "repl"]);
     let hint = match ppl_syntax::diagnostic::closest(&topic, topics.iter().copied()) {
@@ -48,6 +56,66 @@ pub fn run(args: HelpArgs, mut command: clap::Command) -> Result<(), CommandErro
         ),
         Exit::Usage,
     ))
+}
+
+/// Every distribution of the catalogue the checker resolves against, with its forms.
+fn distributions_text() -> String {
+    let mut out = String::from(
+        "Distributions (`y ~ Name(args)`; parameters in order, or by keyword `name = value`).\nA keyword selects the parameterisation that has it; the first form is the positional one.\n\n",
+    );
+    for family in ppl_dist::catalog::families() {
+        let forms: Vec<String> = family
+            .parameterisations
+            .iter()
+            .map(|form| {
+                let params: Vec<String> = form
+                    .params
+                    .iter()
+                    .map(|p| {
+                        let mut text = p.name.to_string();
+                        if !p.aliases.is_empty() {
+                            text.push_str(&format!(" (or {})", p.aliases.join(", ")));
+                        }
+                        match p.rank {
+                            1 => text.push_str(": vector"),
+                            2 => text.push_str(": matrix"),
+                            _ => {}
+                        }
+                        text
+                    })
+                    .collect();
+                format!("{}({})", family.name, params.join(", "))
+            })
+            .collect();
+        out.push_str(&format!(
+            "  {:<40} support: {}\n",
+            forms.join("  |  "),
+            family.support.describe()
+        ));
+    }
+    out
+}
+
+/// Every built-in function, from the table the checker uses.
+fn functions_text() -> String {
+    let mut out =
+        String::from("Built-in functions (arguments: positional first, then `name = value`):\n\n");
+    for builtin in ppl_ir::Builtin::ALL {
+        let (low, high) = builtin.arity();
+        let arity = if low == high {
+            format!("{low}")
+        } else {
+            format!("{low}-{high}")
+        };
+        out.push_str(&format!(
+            "  {:<16} {:<6} {}\n",
+            builtin.name(),
+            arity,
+            builtin.description()
+        ));
+    }
+    out.push_str("\nConstants: pi, inf. Arithmetic broadcasts like NumPy over trailing axes.\n");
+    out
 }
 
 fn methods_text() -> String {

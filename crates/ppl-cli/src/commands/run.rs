@@ -3,7 +3,7 @@
 //! JSON object. Every decision is made in `ppl-planner`; this module only translates.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
@@ -46,6 +46,9 @@ pub struct RunArgs {
     /// EM: also report each point's component probabilities (written to OUT/responsibilities.csv).
     #[arg(long)]
     pub responsibilities: bool,
+    /// No progress bars (they are shown only when stderr is a terminal anyway).
+    #[arg(short, long)]
+    pub quiet: bool,
     /// List data keys the model does not use, and every rule's verdict on the model.
     #[arg(short, long)]
     pub verbose: bool,
@@ -210,7 +213,7 @@ pub(crate) fn fit(
     // A Ctrl-C that stopped an earlier run in the same process (the REPL) must not stop this one.
     STOP.store(false, Ordering::SeqCst);
     let monitor = show_progress;
-    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr()) && !args.quiet;
     let options = FitOptions {
         out: args.out.as_deref(),
         keep_responsibilities: args.responsibilities,
@@ -238,19 +241,50 @@ pub fn install_interrupt_handler() {
 /// Set by the Ctrl-C handler; the engines check it.
 static STOP: AtomicBool = AtomicBool::new(false);
 
-/// A one-line progress display on stderr, only on a terminal.
+/// One progress bar per chain on stderr (only on a terminal, never with `--quiet`): iterations,
+/// whether it is still warming up, divergences so far, iterations per second and time left.
 fn show_progress(progress: &Progress<'_>) {
-    let iterations: &[AtomicUsize] = progress.iterations;
-    let total_all = (progress.total_per_chain * iterations.len()).max(1);
-    while !progress.done.load(Ordering::SeqCst) {
-        let sum: usize = iterations.iter().map(|p| p.load(Ordering::Relaxed)).sum();
-        eprint!(
-            "\rsampling: {:>3}% ({sum}/{total_all} iterations)",
-            100 * sum / total_all
-        );
+    use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+    let bars = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10));
+    let style =
+        ProgressStyle::with_template("chain {prefix:>2} [{bar:30}] {pos:>6}/{len} {msg} eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ");
+    let chains: Vec<ProgressBar> = (0..progress.iterations.len())
+        .map(|chain| {
+            let bar = bars.add(ProgressBar::new(progress.total_per_chain as u64));
+            bar.set_style(style.clone());
+            bar.set_prefix(format!("{}", chain + 1));
+            bar
+        })
+        .collect();
+    let started = Instant::now();
+    loop {
+        let finished = progress.done.load(Ordering::SeqCst);
+        let seconds = started.elapsed().as_secs_f64().max(1e-3);
+        for (chain, bar) in chains.iter().enumerate() {
+            let done = progress.iterations[chain].load(Ordering::Relaxed);
+            let divergent = progress.divergences[chain].load(Ordering::Relaxed);
+            bar.set_position(done as u64);
+            let phase = if done < progress.warmup_per_chain {
+                "warmup  "
+            } else {
+                "sampling"
+            };
+            bar.set_message(format!(
+                "{phase} {:>7.0} it/s {divergent:>4} divergent",
+                done as f64 / seconds
+            ));
+        }
+        if finished {
+            break;
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
-    eprint!("\r{:60}\r", "");
+    for bar in &chains {
+        bar.finish_and_clear();
+    }
+    let _ = bars.clear();
 }
 
 pub(crate) fn parse_const_sets(sets: &[String]) -> Result<Vec<(String, f64)>, CommandError> {

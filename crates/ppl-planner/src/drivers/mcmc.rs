@@ -43,6 +43,10 @@ pub struct Progress<'a> {
     pub iterations: &'a [AtomicUsize],
     /// Iterations each chain will do in all.
     pub total_per_chain: usize,
+    /// Warmup iterations each chain does first.
+    pub warmup_per_chain: usize,
+    /// Divergent transitions so far per chain (after warmup).
+    pub divergences: &'a [AtomicUsize],
     /// Set when sampling has ended.
     pub done: &'a AtomicBool,
 }
@@ -108,9 +112,15 @@ pub fn run(
         .map(|_| Mutex::new(Vec::new()))
         .collect();
     let write_failure: Mutex<Option<String>> = Mutex::new(None);
+    let divergences: Vec<AtomicUsize> = (0..options.chains).map(|_| AtomicUsize::new(0)).collect();
     let sink = |event: &DrawEvent<'_>| {
         if event.warmup {
             return;
+        }
+        if event.stats.divergent
+            && let Some(count) = divergences.get(event.chain_index)
+        {
+            count.fetch_add(1, Ordering::Relaxed);
         }
         let Ok(values) = posterior.row(event.position) else {
             return;
@@ -176,6 +186,8 @@ pub fn run(
             let progress = Progress {
                 iterations: &progress,
                 total_per_chain: total,
+                warmup_per_chain: options.warmup,
+                divergences: &divergences,
                 done: &done,
             };
             scope.spawn(move || monitor(&progress));

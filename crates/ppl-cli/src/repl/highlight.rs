@@ -14,6 +14,8 @@ use rustyline::{Helper, Result};
 /// Highlighting (when `colour`) and multi-line validation for rustyline.
 pub struct ReplHelper {
     pub colour: bool,
+    /// The names the model declares so far, for Tab completion; the session refreshes them.
+    pub names: std::rc::Rc<std::cell::RefCell<Vec<String>>>,
 }
 
 const RESET: &str = "\x1b[0m";
@@ -71,7 +73,10 @@ pub fn colourise(input: &str) -> String {
 /// unbalanced bracket, also in scripts); otherwise while a bracket is open or the input ends in
 /// an operator.
 pub fn needs_more(input: &str) -> bool {
-    if super::commands::is_command(input) {
+    // A `:command` on a fresh line always acts, even under an unfinished statement (which it
+    // abandons), so a user stuck in an open bracket can always `:reset` or `:quit`.
+    let last_line = input.rsplit('\n').next().unwrap_or(input);
+    if super::commands::is_command(input) || super::commands::is_command(last_line.trim()) {
         return false;
     }
     let ends_in_blank_line = input
@@ -119,6 +124,45 @@ impl Validator for ReplHelper {
 
 impl Completer for ReplHelper {
     type Candidate = String;
+
+    /// Tab completes `:commands` at the start of a line, and elsewhere the names the model
+    /// declares, the distributions and the built-in functions.
+    fn complete(
+        &self,
+        line: &str,
+        pos: usize,
+        _context: &rustyline::Context<'_>,
+    ) -> Result<(usize, Vec<String>)> {
+        let before = &line[..pos.min(line.len())];
+        let start = before
+            .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+            .map_or(0, |i| i + 1);
+        let word = &before[start..];
+        if word.is_empty() {
+            return Ok((pos, Vec::new()));
+        }
+        let mut candidates: Vec<String> = if let Some(command) = word.strip_prefix(':') {
+            super::commands::COMMANDS
+                .iter()
+                .filter(|(name, ..)| name.starts_with(command))
+                .map(|(name, ..)| format!(":{name}"))
+                .collect()
+        } else {
+            let names = self.names.borrow();
+            names
+                .iter()
+                .map(String::as_str)
+                .chain(ppl_dist::catalog::families().iter().map(|f| f.name))
+                .chain(ppl_ir::Builtin::ALL.iter().map(|b| b.name()))
+                .chain(ppl_ir::Method::ALL.iter().map(|m| m.name()))
+                .filter(|candidate| candidate.starts_with(word) && *candidate != word)
+                .map(str::to_string)
+                .collect()
+        };
+        candidates.sort();
+        candidates.dedup();
+        Ok((start, candidates))
+    }
 }
 
 impl Hinter for ReplHelper {

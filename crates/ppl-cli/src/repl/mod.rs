@@ -79,7 +79,11 @@ pub fn run(args: ReplArgs) -> Result<(), CommandError> {
                 Exit::Usage,
             )
         })?;
-    editor.set_helper(Some(ReplHelper { colour }));
+    let names = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    editor.set_helper(Some(ReplHelper {
+        colour,
+        names: names.clone(),
+    }));
     let history = history_path();
     if interactive {
         if let Some(path) = &history {
@@ -104,6 +108,7 @@ pub fn run(args: ReplArgs) -> Result<(), CommandError> {
                     }
                 }
                 let flow = session.handle(&line);
+                *names.borrow_mut() = session.declared_names();
                 let _ = std::io::stdout().flush();
                 if flow == Flow::Quit {
                     break;
@@ -169,6 +174,16 @@ impl Session {
     }
 
     fn handle(&mut self, line: &str) -> Flow {
+        // A `:command` typed on a fresh line under an unfinished statement abandons the statement.
+        let line = match line.trim_end().rsplit_once('\n') {
+            Some((unfinished, last)) if commands::is_command(last.trim()) => {
+                if !unfinished.trim().is_empty() {
+                    eprintln!("(the unfinished statement above is dropped)");
+                }
+                last
+            }
+            _ => line,
+        };
         let trimmed = line.trim();
         if trimmed.is_empty() {
             return Flow::Continue;
@@ -187,6 +202,20 @@ impl Session {
             None => self.add(line),
         }
         Flow::Continue
+    }
+
+    /// Every name the model declares, for Tab completion.
+    fn declared_names(&self) -> Vec<String> {
+        let loaded = self.check(&self.source, &[]);
+        let model = &loaded.model;
+        model
+            .variables
+            .iter()
+            .map(|v| v.name.clone())
+            .chain(model.lets.iter().map(|l| l.name.clone()))
+            .chain(model.constants.iter().map(|c| c.name.clone()))
+            .chain(model.dims.iter().map(|d| d.name.clone()))
+            .collect()
     }
 
     /// Appends a declaration or statement if the whole model still checks.

@@ -262,6 +262,76 @@ pub fn sampler_totals(chains: &[Vec<Vec<f64>>], max_depth: u32) -> SamplerTotals
     totals
 }
 
+/// One chain's sampler statistics, for the per-chain lines of the table and the JSON.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChainDetail {
+    pub mean_lp: f64,
+    pub mean_step_size: f64,
+    pub divergences: usize,
+    pub max_depth_hits: usize,
+    pub ebfmi: f64,
+}
+
+/// Per-chain statistics from rows laid out as `SAMPLER_COLUMNS` then the values; a row too
+/// short to hold the sampler columns counts for nothing.
+pub fn chain_details(chains: &[Vec<Vec<f64>>], max_depth: u32) -> Vec<ChainDetail> {
+    let column = |row: &Vec<f64>, index: usize| row.get(index).copied().unwrap_or(f64::NAN);
+    chains
+        .iter()
+        .map(|chain| {
+            let count = chain.len().max(1) as f64;
+            let energy: Vec<f64> = chain.iter().map(|r| column(r, 6)).collect();
+            ChainDetail {
+                mean_lp: chain.iter().map(|r| column(r, 0)).sum::<f64>() / count,
+                mean_step_size: chain.iter().map(|r| column(r, 2)).sum::<f64>() / count,
+                divergences: chain.iter().filter(|r| column(r, 5) > 0.5).count(),
+                max_depth_hits: chain
+                    .iter()
+                    .filter(|r| column(r, 3) >= f64::from(max_depth))
+                    .count(),
+                ebfmi: if energy.len() >= 2 {
+                    ppl_infer::diagnostics::ebfmi(&energy)
+                } else {
+                    f64::NAN
+                },
+            }
+        })
+        .collect()
+}
+
+/// Adds one line per chain to the report's notes and a `per_chain` array to its diagnostics.
+pub fn describe_chains(
+    details: &[ChainDetail],
+    chain_ids: &[u64],
+    report: &mut crate::report::RunReport,
+) {
+    use crate::report::{format_number, number};
+    let mut json = Vec::new();
+    for (index, detail) in details.iter().enumerate() {
+        let chain_id = chain_ids.get(index).copied().unwrap_or(index as u64 + 1);
+        report.notes.push(format!(
+            "chain {}: mean lp__ {}, step size {}, {} divergent, {} at max tree depth, E-BFMI {}",
+            chain_id,
+            format_number(detail.mean_lp),
+            format_number(detail.mean_step_size),
+            detail.divergences,
+            detail.max_depth_hits,
+            format_number(detail.ebfmi)
+        ));
+        json.push(serde_json::json!({
+            "chain_id": chain_id,
+            "mean_lp": number(detail.mean_lp),
+            "mean_step_size": number(detail.mean_step_size),
+            "divergences": detail.divergences,
+            "max_treedepth_hits": detail.max_depth_hits,
+            "ebfmi": number(detail.ebfmi),
+        }));
+    }
+    report
+        .diagnostics
+        .insert("per_chain".into(), serde_json::Value::Array(json));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

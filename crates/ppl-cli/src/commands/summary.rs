@@ -80,6 +80,13 @@ fn summary(args: &SummaryArgs) -> Result<(), CommandError> {
     };
     report.notes.push(format!("{} draws in all", totals.draws));
     totals.describe(&mut report);
+    let chain_ids: Vec<u64> = chains
+        .iter()
+        .enumerate()
+        .map(|(index, chain)| chain.chain_id.unwrap_or(index as u64 + 1))
+        .collect();
+    let details = ppl_planner::draws::chain_details(&rows, max_depth);
+    ppl_planner::draws::describe_chains(&details, &chain_ids, &mut report);
     report.warnings = ppl_planner::drivers::mcmc::warnings(
         &report,
         &totals,

@@ -121,6 +121,11 @@ pub fn run(
             result.stop
         ));
     }
+    report.warnings.extend(boundary_warnings(
+        posterior,
+        &result.position,
+        &report.estimates,
+    ));
     let distinct: Vec<f64> = restart_values
         .iter()
         .copied()
@@ -212,6 +217,45 @@ fn constrained_standard_errors(
                 && count == entry.len
             {
                 out[column + k] = Some(slope.abs() * unconstrained[entry.offset + k]);
+            }
+        }
+        column += count;
+    }
+    out
+}
+
+/// Estimates of elementwise-bounded unknowns that went to a boundary of their support: the
+/// unconstrained coordinate is far out (|u| > 9 on the log scale: within about 1e-4 of the
+/// bound relative to its scale). At such a mode the density usually grows without bound (a
+/// hierarchical scale under MAP), so the "estimate" is degenerate.
+fn boundary_warnings(
+    posterior: &Posterior,
+    position: &[f64],
+    estimates: &[(String, f64)],
+) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut column = 0;
+    for entry in &posterior.tape.layout().entries {
+        let count: usize = entry.shape.iter().product();
+        if let Constraint::Bounded { low, high, .. } = entry.constraint
+            && count == entry.len
+        {
+            for k in 0..count {
+                let Some(u) = position.get(entry.offset + k) else {
+                    continue;
+                };
+                let at_low = low.is_finite() && *u < -9.0;
+                let at_high = high.is_finite() && *u > 9.0;
+                if (at_low || at_high)
+                    && let Some((name, value)) = estimates.get(column + k)
+                {
+                    out.push(format!(
+                        "`{name}` = {} sits at the {} of its support ({}): the mode is degenerate there (typical of a hierarchical scale under MAP, whose density grows without bound); `--method nuts` gives its posterior instead",
+                        format_number(*value),
+                        if at_low { "lower bound" } else { "upper bound" },
+                        if at_low { low } else { high }
+                    ));
+                }
             }
         }
         column += count;

@@ -259,6 +259,11 @@ pub fn run(
     ));
     let step_sizes: Vec<f64> = outputs.iter().map(|o| o.step_size).collect();
     totals.describe(&mut report);
+    let details = crate::draws::chain_details(&chains, options.max_depth);
+    let chain_ids: Vec<u64> = (0..options.chains as u64)
+        .map(|index| options.chain_id + index + 1)
+        .collect();
+    crate::draws::describe_chains(&details, &chain_ids, &mut report);
     report.diagnostics.insert(
         "step_size".into(),
         json!(step_sizes.iter().map(|v| number(*v)).collect::<Vec<_>>()),
@@ -373,10 +378,15 @@ pub fn warnings(
         .filter(|r| r.stats.rhat > 1.01)
         .map(|r| r.name.as_str())
         .collect();
-    if !high_rhat.is_empty() && options.chains > 1 {
+    if !high_rhat.is_empty() {
         out.push(format!(
-            "R-hat above 1.01 for {}: the chains disagree, so they have not converged; run longer or reparameterise",
-            preview(&high_rhat)
+            "R-hat above 1.01 for {}: {} disagree, so they have not converged; run longer or reparameterise",
+            preview(&high_rhat),
+            if options.chains > 1 {
+                "the chains (split in halves)"
+            } else {
+                "the two halves of the chain"
+            }
         ));
     }
     let low_ess: Vec<&str> = report
@@ -390,6 +400,19 @@ pub fn warnings(
             "bulk ESS below {} for {}: too few effective draws for reliable means and intervals; run more draws",
             100 * options.chains,
             preview(&low_ess)
+        ));
+    }
+    let low_tail: Vec<&str> = report
+        .summary
+        .iter()
+        .filter(|r| r.stats.ess_tail < 100.0 * options.chains as f64)
+        .map(|r| r.name.as_str())
+        .collect();
+    if !low_tail.is_empty() {
+        out.push(format!(
+            "tail ESS below {} for {}: too few effective draws in the tails for reliable 5% and 95% quantiles; run more draws",
+            100 * options.chains,
+            preview(&low_tail)
         ));
     }
     out

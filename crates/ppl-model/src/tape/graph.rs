@@ -912,6 +912,9 @@ fn cholesky_backward(
         return;
     }
     let (p, transposed) = scratch.split_at_mut(n * n);
+    // The scratch holds the previous evaluation's L⁻ᵀ P, a full matrix: the solves below need P's
+    // upper triangle to be zero, so it is cleared on every pass, not only when the tape is built.
+    p.fill(0.0);
     // P = Φ(Lᵀ L̄)
     for i in 0..n {
         for j in 0..=i {
@@ -922,7 +925,7 @@ fn cholesky_backward(
             p[i * n + j] = if i == j { 0.5 * sum } else { sum };
         }
     }
-    // Sᵀ = L⁻ᵀ (L⁻ᵀ P)ᵀ, by two triangular solves; P's upper triangle stays zero.
+    // Sᵀ = L⁻ᵀ (L⁻ᵀ P)ᵀ, by two triangular solves.
     let solve_upper = |matrix: &mut [f64]| {
         // Overwrites each column c of `matrix` with L⁻ᵀ c.
         for column in 0..n {

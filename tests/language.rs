@@ -48,3 +48,72 @@ fn a_tilde_on_a_let_of_data_fits_the_faithful_mixture_by_em() {
         );
     }
 }
+
+/// A declared name may shadow a built-in function: a note (N0001), not an error; the name is the
+/// variable and a call still reaches the function. A distribution's name stays reserved (E0206).
+#[test]
+fn a_declared_name_may_shadow_a_builtin_function_with_a_note() {
+    let source = "observed y: real[3] = [0.5, -1.0, 2.0]\nlatent sd: positive\n\
+                  sd ~ HalfNormal(1)\ny ~ Normal(0, sd)\nlet spread = sd(y) * sd\n";
+    let (program, diagnostics) = ppl_syntax::parse(source);
+    assert!(diagnostics.is_empty(), "{diagnostics:?}");
+    let (model, diagnostics) = ppl_ir::check(&program, source, &Default::default());
+    assert!(
+        diagnostics.iter().all(|d| !d.is_error()),
+        "{diagnostics:?}"
+    );
+    let note = diagnostics
+        .iter()
+        .find(|d| d.code == "N0001")
+        .expect("a shadowing note");
+    assert_eq!(note.severity, ppl_syntax::Severity::Note);
+    assert_eq!(&source[note.span.unwrap().start..note.span.unwrap().end], "sd");
+    assert!(model.variable("sd").is_some());
+    let spread = model.lets.iter().find(|l| l.name == "spread").unwrap();
+    assert!(matches!(
+        &spread.value.kind,
+        ppl_ir::ExprKind::Binary { lhs, .. }
+            if matches!(lhs.kind, ppl_ir::ExprKind::Call { function: ppl_ir::Builtin::Sd, .. })
+    ));
+}
+
+/// `observed y: real[N] = [1.2, 0.8]` binds N from the list, with no data file; the conjugate
+/// posterior is Normal(Σy / (n + 1), 1 / (n + 1)).
+#[test]
+fn inline_data_binds_a_symbolic_size() {
+    let report = run_json(&["tests/language/inline_sized.model", "--seed", "2"]);
+    let mu = &report["summary"]["mu"];
+    let (mean, sd, mcse) = (
+        mu["mean"].as_f64().unwrap(),
+        mu["sd"].as_f64().unwrap(),
+        mu["mcse_mean"].as_f64().unwrap(),
+    );
+    let exact_mean = 2.0 / 3.0;
+    assert!(
+        (mean - exact_mean).abs() < 4.0 * mcse,
+        "mean {mean} vs {exact_mean} (MCSE {mcse})"
+    );
+    assert!((sd - (1.0f64 / 3.0).sqrt()).abs() < 0.05, "sd {sd}");
+}
+
+/// A bool column written `1.0`/`0.0`/`1`/`0` loads; the MLE of a Bernoulli p is the share of 1s
+/// (5 of 8); a 2 in a bool column is still a data error (E0607).
+#[test]
+fn bool_data_given_as_zero_and_one() {
+    let report = run_json(&["tests/language/bool_flags.model"]);
+    let p = report["estimates"]["p"].as_f64().unwrap();
+    assert!((p - 5.0 / 8.0).abs() < 1e-6, "p {p}");
+    let dir = std::env::temp_dir().join(format!("ppl-bool-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("bad.csv"), "b\n1\n2\n").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_ppl"))
+        .current_dir(root())
+        .args(["run", "tests/language/bool_flags.model", "--format", "json", "--data"])
+        .arg(dir.join("bad.csv"))
+        .output()
+        .unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(output.status.code(), Some(3));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["error"]["code"], "E0607", "{json}");
+}

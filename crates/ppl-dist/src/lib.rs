@@ -8,11 +8,13 @@
 )]
 
 pub mod catalog;
+pub mod cdf;
 pub mod density;
 pub mod sample;
 pub mod special;
 pub mod transform;
 
+pub use cdf::{has_cdf, scalar_log_cdf, scalar_log_ccdf};
 pub use catalog::{DistKind, Family, ParamSpec, Parameterisation, Support, families, family};
 pub use density::{
     ShapeError, check_event_shapes, event_log_density, event_log_density_gradient,

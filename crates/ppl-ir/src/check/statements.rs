@@ -773,7 +773,7 @@ impl Checker<'_> {
 
     /// Resolves `Dist(args)` against the catalogue for the given variate, checking argument names,
     /// counts, types and shapes.
-    fn distribution(
+    pub(super) fn distribution(
         &mut self,
         call: &syntax::Call,
         variate: &Expr,
@@ -1162,6 +1162,10 @@ pub fn visit(expr: &Expr, f: &mut dyn FnMut(&Expr)) {
         }
         ExprKind::Call { args, .. } | ExprKind::NetCall { args, .. } => {
             args.iter().for_each(|e| visit(e, f))
+        }
+        ExprKind::DistFunction { args, variate, .. } => {
+            args.iter().for_each(|e| visit(e, f));
+            visit(variate, f);
         }
     }
 }

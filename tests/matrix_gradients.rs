@@ -89,6 +89,25 @@ fn models(n: usize) -> Vec<(&'static str, String)> {
                 .into(),
         ),
         ("dot", "factor dot(M @ v, sin(v))".into()),
+        // Not matrix builtins, but elementwise nodes with their own reverse rules (issue 10).
+        (
+            "logpdf of continuous and discrete kinds",
+            "factor sum(logpdf(Normal(v, a), x)) + sum(logpdf(Gamma(a + 1, exp(v)), exp(x)))\n\
+             factor sum(logpdf(Bernoulli(sigmoid(v)), x > 0))"
+                .into(),
+        ),
+        (
+            "logcdf and logccdf",
+            "factor sum(logcdf(Normal(v, a), x)) + sum(logccdf(Normal(v, a), x))\n\
+             factor sum(logcdf(Weibull(a + 0.5, exp(v)), exp(x)) + logccdf(Cauchy(v, a), x))\n\
+             factor sum(logccdf(LogNormal(v, a), exp(x)) + logcdf(Laplace(v, a), x))\n\
+             factor sum(logcdf(HalfNormal(a), exp(v)) + logccdf(Exponential(a), exp(x) * a))"
+                .into(),
+        ),
+        (
+            "log_sum_exp of two",
+            "factor sum(log_sum_exp(v, M @ v)) + sum(log_sum_exp(a * x, 0.5))".into(),
+        ),
     ];
     let mut all: Vec<(&'static str, String)> = bodies
         .into_iter()

@@ -58,16 +58,16 @@ fn a_declared_name_may_shadow_a_builtin_function_with_a_note() {
     let (program, diagnostics) = ppl_syntax::parse(source);
     assert!(diagnostics.is_empty(), "{diagnostics:?}");
     let (model, diagnostics) = ppl_ir::check(&program, source, &Default::default());
-    assert!(
-        diagnostics.iter().all(|d| !d.is_error()),
-        "{diagnostics:?}"
-    );
+    assert!(diagnostics.iter().all(|d| !d.is_error()), "{diagnostics:?}");
     let note = diagnostics
         .iter()
         .find(|d| d.code == "N0001")
         .expect("a shadowing note");
     assert_eq!(note.severity, ppl_syntax::Severity::Note);
-    assert_eq!(&source[note.span.unwrap().start..note.span.unwrap().end], "sd");
+    assert_eq!(
+        &source[note.span.unwrap().start..note.span.unwrap().end],
+        "sd"
+    );
     assert!(model.variable("sd").is_some());
     let spread = model.lets.iter().find(|l| l.name == "spread").unwrap();
     assert!(matches!(
@@ -108,7 +108,13 @@ fn bool_data_given_as_zero_and_one() {
     std::fs::write(dir.join("bad.csv"), "b\n1\n2\n").unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_ppl"))
         .current_dir(root())
-        .args(["run", "tests/language/bool_flags.model", "--format", "json", "--data"])
+        .args([
+            "run",
+            "tests/language/bool_flags.model",
+            "--format",
+            "json",
+            "--data",
+        ])
         .arg(dir.join("bad.csv"))
         .output()
         .unwrap();
@@ -116,4 +122,87 @@ fn bool_data_given_as_zero_and_one() {
     assert_eq!(output.status.code(), Some(3));
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(json["error"]["code"], "E0607", "{json}");
+}
+
+/// The log density of a model with only `y ~ Normal(mu, s) truncated(...)` and a flat prior on mu.
+fn truncated_normal_tape(bounds: &str) -> ppl_model::tape::Tape {
+    let source = format!(
+        "observed y: real[4] = [0.1, 0.5, 1.9, 1.2]\nobserved s: real = 0.7\nlatent mu: real\n\
+         y ~ Normal(mu, s) truncated({bounds})\n"
+    );
+    let (program, diagnostics) = ppl_syntax::parse(&source);
+    assert!(diagnostics.is_empty(), "{diagnostics:?}");
+    let (model, diagnostics) = ppl_ir::check(&program, &source, &Default::default());
+    assert!(diagnostics.iter().all(|d| !d.is_error()), "{diagnostics:?}");
+    let bound = ppl_model::bind(&model, None, &[]).unwrap();
+    let mut bindings = ppl_model::tape::Bindings::new(&model, bound.dims.clone());
+    for (index, values) in bound.observed.iter().enumerate() {
+        if let Some(values) = values {
+            bindings.set(ppl_ir::VarId(index), values.clone());
+        }
+    }
+    let mu = model.variable("mu").unwrap().id;
+    ppl_model::tape::Tape::new(&model, &bindings, &[mu], Vec::new()).unwrap()
+}
+
+/// `truncated(lo, hi)`, `truncated(lo, )` and `truncated(, hi)` against scipy.stats.truncnorm
+/// (the sum of its logpdf over the four points, computed once and written here), and the tape's
+/// gradient against central differences of its own values.
+#[test]
+fn a_truncated_normal_has_the_closed_form_density() {
+    use ppl_infer::LogDensity;
+    // scipy 1.17: truncnorm.logpdf(y, (lo - mu) / s, (hi - mu) / s, loc = mu, scale = s).sum()
+    let cases = [
+        (
+            "0, 2",
+            [
+                (0.3, -4.097103924989636),
+                (-1.0, -9.021071429521488),
+                (2.5, -8.54715898127204),
+            ],
+        ),
+        (
+            "0, ",
+            [
+                (0.3, -4.142893892709759),
+                (-1.0, -9.021547278378506),
+                (2.5, -14.299364623431593),
+            ],
+        ),
+        (
+            ", 2",
+            [
+                (0.3, -5.7390301696062656),
+                (-1.0, -19.30003833446683),
+                (2.5, -8.550149586288732),
+            ],
+        ),
+    ];
+    for (bounds, points) in cases {
+        let mut tape = truncated_normal_tape(bounds);
+        assert!(tape.fallback_terms().is_empty());
+        for (mu, expected) in points {
+            let mut gradient = [0.0];
+            let value = tape.log_density_and_gradient(&[mu], &mut gradient).unwrap();
+            assert!(
+                (value - expected).abs() < 1e-10 * expected.abs(),
+                "truncated({bounds}) at mu = {mu}: {value} vs {expected}"
+            );
+            let h = 1e-6;
+            let difference = (tape.log_density(&[mu + h]).unwrap()
+                - tape.log_density(&[mu - h]).unwrap())
+                / (2.0 * h);
+            assert!(
+                (gradient[0] - difference).abs() < 1e-6 * difference.abs().max(1.0),
+                "truncated({bounds}) at mu = {mu}: gradient {} vs {difference}",
+                gradient[0]
+            );
+        }
+    }
+    // A variate outside the interval has zero density.
+    let mut tape = truncated_normal_tape("0.2, 2");
+    assert!(
+        matches!(tape.log_density(&[0.3]), Ok(v) if v == f64::NEG_INFINITY)
+            || tape.log_density(&[0.3]).is_err()
+    );
 }

@@ -169,7 +169,8 @@ fn every_matrix_builtin_matches_finite_differences_pass_after_pass() {
                     .unwrap_or_else(|e| panic!("{name}, n = {n}: {e}"));
                 let (oracle_value, oracle) =
                     oracle_gradient(&model, &bindings, &layout, &position).unwrap();
-                let f = |p: &[f64]| log_density_oracle::<f64>(&model, &bindings, &layout, p).unwrap();
+                let f =
+                    |p: &[f64]| log_density_oracle::<f64>(&model, &bindings, &layout, p).unwrap();
                 assert!(
                     (value - oracle_value).abs() <= 1e-10 * oracle_value.abs().max(1.0),
                     "{name}, n = {n}, point {point}: value {value} vs {oracle_value}"
@@ -267,7 +268,11 @@ fn the_cholesky_model_samples_to_the_quadrature_mean() {
     let dir = std::env::temp_dir().join(format!("ppl-cholesky-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let rows: Vec<serde_json::Value> = m.chunks(n).map(|row| serde_json::json!(row)).collect();
-    std::fs::write(dir.join("m.json"), serde_json::json!({ "M": rows }).to_string()).unwrap();
+    std::fs::write(
+        dir.join("m.json"),
+        serde_json::json!({ "M": rows }).to_string(),
+    )
+    .unwrap();
     std::fs::write(
         dir.join("chol.model"),
         "observed M: real[N, N]\nlatent a: positive\na ~ Normal(1, 0.3)\nfactor sum(cholesky(a * M))\n",

@@ -215,12 +215,7 @@ fn log_normal_cdf<D: Real>(z: D) -> D {
     } else {
         (-0.5 * z0 * z0 - 0.5 * (2.0 * std::f64::consts::PI).ln() - value).exp()
     };
-    let derivatives = [
-        value,
-        r,
-        -r * (z0 + r),
-        r * (z0 + r) * (z0 + 2.0 * r) - r,
-    ];
+    let derivatives = [value, r, -r * (z0 + r), r * (z0 + r) * (z0 + 2.0 * r) - r];
     taylor(z, &derivatives)
 }
 
@@ -230,7 +225,12 @@ fn erf_lifted<D: Real>(t: D) -> D {
     let t0 = t.value();
     let value = erf_near_zero(t0);
     let first = 2.0 / std::f64::consts::PI.sqrt() * (-t0 * t0).exp();
-    let derivatives = [value, first, -2.0 * t0 * first, (4.0 * t0 * t0 - 2.0) * first];
+    let derivatives = [
+        value,
+        first,
+        -2.0 * t0 * first,
+        (4.0 * t0 * t0 - 2.0) * first,
+    ];
     taylor(t, &derivatives)
 }
 

@@ -158,7 +158,10 @@ impl<'a> Checker<'a> {
                 Diagnostic::note(
                     ppl_syntax::codes::SHADOWED_BUILTIN,
                     span,
-                    format!("`{name}` shadows the built-in function `{}`", function.name()),
+                    format!(
+                        "`{name}` shadows the built-in function `{}`",
+                        function.name()
+                    ),
                 )
                 .with_label("declared here")
                 .with_hint(format!(

@@ -863,7 +863,8 @@ pub(crate) fn backward_node(
                 }
                 let start = nodes[id].start;
                 for element in 0..*count {
-                    before_adjoints[start + plan.at(element)] += adjoint[element] * partial[element];
+                    before_adjoints[start + plan.at(element)] +=
+                        adjoint[element] * partial[element];
                 }
             }
         }

@@ -28,7 +28,12 @@ fn em_says_when_a_component_collapses() {
 
 #[test]
 fn map_says_when_a_scale_sits_at_its_boundary() {
-    let table = ppl(&["run", "examples/eight_schools_noncentered.model", "--method", "map"]);
+    let table = ppl(&[
+        "run",
+        "examples/eight_schools_noncentered.model",
+        "--method",
+        "map",
+    ]);
     assert!(table.contains("`tau` = "), "{table}");
     assert!(table.contains("sits at the lower bound"), "{table}");
     let table = ppl(&["run", "examples/regression_mle.model"]);

@@ -22,14 +22,15 @@ pub fn write_diagnostic(
     let kind = match diagnostic.severity {
         Severity::Error => ReportKind::Error,
         Severity::Warning => ReportKind::Warning,
+        Severity::Note => ReportKind::Advice,
     };
     let Some(span) = diagnostic.span else {
         let mut text = format!(
             "{}[{}]: {}\n",
-            if diagnostic.is_error() {
-                "Error"
-            } else {
-                "Warning"
+            match diagnostic.severity {
+                Severity::Error => "Error",
+                Severity::Warning => "Warning",
+                Severity::Note => "Note",
             },
             diagnostic.code,
             diagnostic.message

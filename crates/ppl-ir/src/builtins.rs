@@ -54,7 +54,7 @@ builtins! {
     Dot = "dot", 2..=2, "dot product of two vectors";
     Softmax = "softmax", 1..=1, "softmax over the last axis";
     LogSoftmax = "log_softmax", 1..=1, "log softmax over the last axis";
-    LogSumExp = "log_sum_exp", 1..=1, "log Σ e^x over all elements";
+    LogSumExp = "log_sum_exp", 1..=2, "log Σ e^x over all elements, or elementwise log(e^a + e^b) of two";
     Min = "min", 1..=2, "min of all elements, or elementwise min of two";
     Max = "max", 1..=2, "max of all elements, or elementwise max of two";
     Ones = "ones", 1..=2, "ones(n) or ones(n, m)";

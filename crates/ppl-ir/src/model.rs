@@ -255,6 +255,43 @@ pub enum ExprKind {
         net: usize,
         args: Vec<Expr>,
     },
+    /// `logpdf(D(args), x)`, `logcdf(...)`, `logccdf(...)` of a scalar distribution: elementwise
+    /// over the broadcast of `variate` and `args` (parameters in catalogue order).
+    DistFunction {
+        function: DistFunction,
+        distribution: ppl_dist::DistKind,
+        args: Vec<Expr>,
+        variate: Box<Expr>,
+    },
+}
+
+/// What a distribution-valued call computes at its variate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DistFunction {
+    /// log p(x) (the log mass for a discrete kind).
+    LogPdf,
+    /// log P(X ≤ x).
+    LogCdf,
+    /// log P(X > x).
+    LogCcdf,
+}
+
+impl DistFunction {
+    pub fn name(self) -> &'static str {
+        match self {
+            DistFunction::LogPdf => "logpdf",
+            DistFunction::LogCdf => "logcdf",
+            DistFunction::LogCcdf => "logccdf",
+        }
+    }
+    pub fn from_name(name: &str) -> Option<DistFunction> {
+        match name {
+            "logpdf" => Some(DistFunction::LogPdf),
+            "logcdf" => Some(DistFunction::LogCdf),
+            "logccdf" => Some(DistFunction::LogCcdf),
+            _ => None,
+        }
+    }
 }
 
 /// One position of an index, 1-based as written.

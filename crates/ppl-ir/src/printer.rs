@@ -236,6 +236,20 @@ impl Printer<'_> {
                 let args: Vec<String> = args.iter().map(|e| self.expr(e)).collect();
                 format!("{}({})", self.model.nets[*net].name, args.join(", "))
             }
+            ExprKind::DistFunction {
+                function,
+                distribution,
+                args,
+                variate,
+            } => {
+                let args: Vec<String> = args.iter().map(|e| self.expr(e)).collect();
+                format!(
+                    "{}({distribution:?}({}), {})",
+                    function.name(),
+                    args.join(", "),
+                    self.expr(variate)
+                )
+            }
         }
     }
 }

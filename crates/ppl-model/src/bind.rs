@@ -29,13 +29,24 @@ impl BoundData {
     }
 }
 
-/// Whether the model reads anything from a data file.
+/// Whether the model reads anything from a data file: an observed variable with no inline value, or
+/// a dimension that no inline value's length binds (`observed y: real[N] = [1.2, 0.8]` binds N).
 pub fn needs_data(model: &Model) -> bool {
+    let bound_inline = |dim: ppl_ir::DimId| {
+        model.variables.iter().any(|v| {
+            v.role == Role::Observed
+                && v.init.is_some()
+                && v.ty
+                    .shape
+                    .iter()
+                    .any(|size| matches!(size.terms.as_slice(), [(d, 1)] if *d == dim))
+        })
+    };
     model
         .variables
         .iter()
         .any(|v| v.role == Role::Observed && v.init.is_none())
-        || !model.dims.is_empty()
+        || model.dims.iter().any(|d| !bound_inline(d.id))
 }
 
 /// Binds the model to `data` (absent when the model needs none). Dimension overrides from
@@ -315,7 +326,26 @@ impl<'a> Binder<'a> {
             );
             return None;
         }
-        if variable.ty.elem != ElemType::Real
+        if variable.ty.elem == ElemType::Bool {
+            // A bool is 0/1 however the file writes it (`true`, `1`, `1.0`): exports from R,
+            // pandas and spreadsheets often write flags as reals.
+            if let Some(index) = value.values.iter().position(|&x| x != 0.0 && x != 1.0) {
+                self.diagnostics.push(
+                    Diagnostic::error(
+                        codes::DATA_OUT_OF_BOUNDS,
+                        span,
+                        format!(
+                            "`{name}` is a bool but the data has {} at {}",
+                            value.values[index],
+                            value.locate(index)
+                        ),
+                    )
+                    .with_label(format!("declared as `{}`", variable.declared_as))
+                    .with_hint("a bool is given as 0/1 or true/false"),
+                );
+                return None;
+            }
+        } else if variable.ty.elem != ElemType::Real
             && let Some(index) = value.first_non_integer()
         {
             self.diagnostics.push(

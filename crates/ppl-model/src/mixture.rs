@@ -3,17 +3,22 @@
 //!
 //! The recognised shape: one `latent z: int[N] in 1..K`, `z ~ Categorical(w)` with `param w:
 //! simplex[K]`, and observed variables each `~` a family whose arguments are params gathered by `z`
-//! (`mu[z]`, `Sigma[z]`). Anything else is "not a mixture EM can fit in closed form", with the
-//! reason, so `auto` can say why it chose something else.
+//! (`mu[z]`, `Sigma[z]`). A `~` on a `let` of data only (`let x = cbind(eruptions, waiting)`) is
+//! an ordinary likelihood term (LANGUAGE.md §3), so such a let is an emission block too, its values
+//! computed once here. Anything else is "not a mixture EM can fit in closed form", with the reason,
+//! so `auto` can say why it chose something else.
 
 use ppl_dist::DistKind;
 use ppl_infer::em::{BlockEstimates, ComponentFamily, EmFit, EmissionBlock, MixtureProblem};
-use ppl_ir::{Constraint, ElemType, Expr, ExprKind, IndexExpr, Model, Role, TermKind, VarId};
+use ppl_ir::{
+    Constraint, ElemType, Expr, ExprKind, IndexExpr, LetId, Model, Role, TermKind, VarId,
+};
 
 use ppl_syntax::Span;
 
 use crate::BoundData;
 use crate::names::element_names;
+use crate::tape::{Array, Evaluator};
 
 /// How each model variable maps onto the EM problem.
 #[derive(Clone, Debug, PartialEq)]
@@ -26,10 +31,33 @@ pub struct MixtureSpec {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct BlockSpec {
+    /// The observed variable under the `~`; for a `~` on a `let` of data, the first observed
+    /// variable the let reads (so that code naming blocks by variable still finds one; prefer
+    /// [`BlockSpec::name`]).
     pub observed: VarId,
     pub family: ComponentFamily,
     /// The params gathered by the assignment, in the distribution's argument order.
     pub params: Vec<VarId>,
+    /// Set when the `~` is on a `let` of data: its values, computed once from the bound data.
+    pub derived: Option<DerivedData>,
+}
+
+/// The value of a data-only `let` that a mixture's emission is observed on.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DerivedData {
+    pub definition: LetId,
+    pub shape: Vec<usize>,
+    pub values: Vec<f64>,
+}
+
+impl BlockSpec {
+    /// The name written in the model under the `~`: the observed variable's or the let's.
+    pub fn name<'m>(&self, model: &'m Model) -> &'m str {
+        match &self.derived {
+            Some(derived) => &model.lets[derived.definition.0].name,
+            None => &model.variables[self.observed.0].name,
+        }
+    }
 }
 
 /// Why a model is not a mixture EM fits in closed form, with the statement or declaration
@@ -53,6 +81,12 @@ impl NotAMixture {
             reason: reason.into(),
             span: None,
         }
+    }
+}
+
+impl From<String> for NotAMixture {
+    fn from(reason: String) -> Self {
+        NotAMixture::unplaced(reason)
     }
 }
 
@@ -112,11 +146,19 @@ pub fn recognise(model: &Model, bound: &BoundData) -> Result<MixtureSpec, NotAMi
         else {
             return Err(NotAMixture::at(term.span, "a `factor` or `energy` term"));
         };
-        let ExprKind::Variable(target_id) = target.kind else {
-            return Err(NotAMixture::at(
-                term.span,
-                "a `~` statement on part of a variable",
-            ));
+        let (target_id, derived) = match target.kind {
+            ExprKind::Variable(id) => (id, None),
+            ExprKind::Let(definition) => {
+                let (id, derived) = let_of_data(model, bound, definition)
+                    .map_err(|reason| NotAMixture::at(term.span, reason))?;
+                (id, Some(derived))
+            }
+            _ => {
+                return Err(NotAMixture::at(
+                    term.span,
+                    "a `~` statement on part of a variable",
+                ));
+            }
         };
         if target_id == assignment.id {
             let (
@@ -198,25 +240,32 @@ pub fn recognise(model: &Model, bound: &BoundData) -> Result<MixtureSpec, NotAMi
             }
             params.push(param);
         }
+        let target_name = match &derived {
+            Some(derived) => &model.lets[derived.definition.0].name,
+            None => &target_var.name,
+        };
+        let rank = match &derived {
+            Some(derived) => derived.shape.len(),
+            None => target_var.ty.shape.len(),
+        };
         let rank_ok = match family {
             ComponentFamily::Normal
             | ComponentFamily::Poisson
             | ComponentFamily::Exponential
-            | ComponentFamily::Categorical { .. } => target_var.ty.shape.len() == 1,
-            ComponentFamily::MvNormal | ComponentFamily::Bernoulli => {
-                (1..=2).contains(&target_var.ty.shape.len())
-            }
+            | ComponentFamily::Categorical { .. } => rank == 1,
+            ComponentFamily::MvNormal | ComponentFamily::Bernoulli => (1..=2).contains(&rank),
         };
         if !rank_ok {
             return Err(NotAMixture::at(
                 term.span,
-                format!("`{}` has a shape this EM does not handle", target_var.name),
+                format!("`{target_name}` has a shape this EM does not handle"),
             ));
         }
         blocks.push(BlockSpec {
             observed: target_id,
             family,
             params,
+            derived,
         });
     }
     let Some(weights) = weights else {
@@ -257,6 +306,67 @@ pub fn recognise(model: &Model, bound: &BoundData) -> Result<MixtureSpec, NotAMi
     })
 }
 
+/// A `let` under a `~` in a mixture: it must depend on data only and sit outside loops; its value
+/// is computed from the bound data. Also returns the first observed variable it reads.
+fn let_of_data(
+    model: &Model,
+    bound: &BoundData,
+    definition: LetId,
+) -> Result<(VarId, DerivedData), String> {
+    let let_ = &model.lets[definition.0];
+    if let_.depends_on_unknowns || !let_.loops.is_empty() {
+        return Err(format!(
+            "`{}` under a `~` is not a let of data outside loops",
+            let_.name
+        ));
+    }
+    let Some(observed) = first_observed(model, &let_.value) else {
+        return Err(format!("`{}` reads no observed variable", let_.name));
+    };
+    let variables = model
+        .variables
+        .iter()
+        .map(|variable| {
+            bound.observed[variable.id.0]
+                .as_ref()
+                .map(|values| Array::new(bound.shape(&variable.ty.shape), values.clone()))
+        })
+        .collect();
+    let mut evaluator = Evaluator::<f64>::new(model, &bound.dims, variables);
+    let value = evaluator
+        .full_let(definition)
+        .map_err(|error| format!("`{}` cannot be computed from the data: {error}", let_.name))?;
+    if value.values.iter().any(|v| !v.is_finite()) {
+        return Err(format!("`{}` has a non-finite value", let_.name));
+    }
+    Ok((
+        observed,
+        DerivedData {
+            definition,
+            shape: value.shape,
+            values: value.values,
+        },
+    ))
+}
+
+/// The first observed variable an expression reads, through lets.
+fn first_observed(model: &Model, expr: &Expr) -> Option<VarId> {
+    let mut found = None;
+    ppl_ir::check::visit(expr, &mut |e| {
+        if found.is_some() {
+            return;
+        }
+        match &e.kind {
+            ExprKind::Variable(id) if model.variables[id.0].role == Role::Observed => {
+                found = Some(*id);
+            }
+            ExprKind::Let(id) => found = first_observed(model, &model.lets[id.0].value),
+            _ => {}
+        }
+    });
+    found
+}
+
 /// `mu[z]` with `mu` a variable and `z` the assignment.
 fn gathered_param(expr: &Expr, assignment: VarId) -> Option<VarId> {
     let ExprKind::Index { base, indices } = &expr.kind else {
@@ -283,14 +393,19 @@ pub fn problem(model: &Model, bound: &BoundData, spec: &MixtureSpec) -> MixtureP
         .blocks
         .iter()
         .map(|block| {
-            let variable = &model.variables[block.observed.0];
-            let shape = bound.shape(&variable.ty.shape);
+            let (shape, values) = match &block.derived {
+                Some(derived) => (derived.shape.clone(), derived.values.clone()),
+                None => (
+                    bound.shape(&model.variables[block.observed.0].ty.shape),
+                    bound.observed[block.observed.0].clone().unwrap_or_default(),
+                ),
+            };
             let dim = shape.get(1).copied().unwrap_or(1);
             EmissionBlock {
-                name: variable.name.clone(),
+                name: block.name(model).to_string(),
                 family: block.family,
                 dim,
-                values: bound.observed[block.observed.0].clone().unwrap_or_default(),
+                values,
             }
         })
         .collect();

@@ -68,7 +68,12 @@ pub enum StatementKind {
     Net { name: Ident, value: Expr },
     /// `target ~ Dist(args)`; `target` is a name, an indexed element or slice. `Implicit(expr)` and
     /// library models (`VAE(...)`) also arrive here as the call.
-    Tilde { target: Expr, dist: Call },
+    Tilde {
+        target: Expr,
+        dist: Call,
+        /// `truncated(lo, hi)` after the distribution.
+        truncation: Option<Truncation>,
+    },
     /// `for n in 1..N { ... }`: `range` is the `a..b` expression.
     For {
         var: Ident,
@@ -289,6 +294,14 @@ pub enum Index {
     /// Any expression: an int picks one element (the axis disappears), an int array or a range
     /// gathers.
     Expr(Expr),
+}
+
+/// `truncated(lo, hi)` on a `~` statement; a missing bound is unbounded on that side.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Truncation {
+    pub low: Option<Expr>,
+    pub high: Option<Expr>,
+    pub span: Span,
 }
 
 /// `f(a, b, k = v)`: positional arguments first, then keywords.

@@ -1,7 +1,7 @@
 //! Every diagnostic code ppl emits, with a one-line meaning. Codes are stable: tests and users match
 //! on them. Ranges: E01xx text and syntax, E02xx names, E03xx types, E04xx shapes and sizes, E05xx
 //! distributions and calls, E06xx data, E07xx inference and settings, E08xx library models; W0xxx
-//! warnings.
+//! warnings; N0xxx notes.
 
 macro_rules! codes {
     ($($name:ident = $code:literal : $meaning:literal;)*) => {
@@ -68,4 +68,5 @@ codes! {
     UNUSED_DATA = "W0003": "a data key the model does not use";
     UNCONSTRAINED_SCALE = "W0004": "a positive parameter given by an unconstrained real unknown";
     SETTING_IGNORED = "W0010": "an `infer` setting that the named method does not read";
+    SHADOWED_BUILTIN = "N0001": "a declared name that shadows a built-in function (calls still reach the function)";
 }

@@ -7,6 +7,8 @@ use crate::ast::Span;
 pub enum Severity {
     Error,
     Warning,
+    /// Information that needs no action (a declared name shadowing a built-in function).
+    Note,
 }
 
 /// A secondary pointer into the text: "declared here", "this bracket is never closed".
@@ -47,6 +49,12 @@ impl Diagnostic {
     pub fn warning(code: &'static str, span: Span, message: impl Into<String>) -> Self {
         Diagnostic {
             severity: Severity::Warning,
+            ..Diagnostic::error(code, span, message)
+        }
+    }
+    pub fn note(code: &'static str, span: Span, message: impl Into<String>) -> Self {
+        Diagnostic {
+            severity: Severity::Note,
             ..Diagnostic::error(code, span, message)
         }
     }

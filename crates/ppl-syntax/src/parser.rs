@@ -281,10 +281,16 @@ impl Builder {
                 .expect("the grammar fixes the parts of a statement")
         };
         let kind = match rule {
-            Rule::tilde_stmt => StatementKind::Tilde {
-                target: self.expr(next()),
-                dist: self.call(next()),
-            },
+            Rule::tilde_stmt => {
+                let target = self.expr(next());
+                let dist = self.call(next());
+                let truncation = parts.next().map(|t| self.truncation(t));
+                StatementKind::Tilde {
+                    target,
+                    dist,
+                    truncation,
+                }
+            }
             Rule::data_stmt => {
                 next();
                 let path = next();
@@ -623,6 +629,18 @@ impl Builder {
         Expr { kind, span }
     }
 
+    /// `truncated(lo, hi)` with either bound possibly empty.
+    fn truncation(&self, pair: Pair<Rule>) -> Truncation {
+        let span = self.span(&pair);
+        let mut bounds = pair
+            .into_inner()
+            .filter(|p| p.as_rule() == Rule::truncation_bound)
+            .map(|bound| bound.into_inner().next().map(|e| self.expr(e)));
+        let low = bounds.next().flatten();
+        let high = bounds.next().flatten();
+        Truncation { low, high, span }
+    }
+
     fn call(&self, pair: Pair<Rule>) -> Call {
         let span = self.span(&pair);
         let mut parts = pair.into_inner();
@@ -736,6 +754,9 @@ fn rule_name(rule: Rule) -> &'static str {
         Rule::assign => "`=`",
         Rule::statement => "a statement",
         Rule::tilde_stmt => "a `~` statement",
+        Rule::truncation => "`truncated(lo, hi)`",
+        Rule::truncation_bound => "a bound or nothing",
+        Rule::kw_truncated => "`truncated`",
         Rule::data_stmt => "a `data` statement",
         Rule::const_stmt => "a `const` declaration",
         Rule::declare_stmt => "a declaration",
@@ -1141,7 +1162,7 @@ mod tests {
     fn spans_are_exact_in_the_file() {
         let source = "const K = 2\n\n  x ~ Normal(mu[z], (sigma))  # c\n";
         let program = parse_ok(source);
-        let StatementKind::Tilde { target, dist } = &program.statements[1].kind else {
+        let StatementKind::Tilde { target, dist, .. } = &program.statements[1].kind else {
             panic!()
         };
         assert_eq!(

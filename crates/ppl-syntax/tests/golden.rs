@@ -77,7 +77,17 @@ fn dump_statement(statement: &Statement, indent: usize, out: &mut String) {
         }
         StatementKind::Let { name, value } => format!("(let {} {})", name.name, expr(value)),
         StatementKind::Net { name, value } => format!("(net {} {})", name.name, expr(value)),
-        StatementKind::Tilde { target, dist } => format!("(~ {} {})", expr(target), call(dist)),
+        StatementKind::Tilde {
+            target,
+            dist,
+            truncation,
+        } => {
+            let bound = |b: &Option<Expr>| b.as_ref().map_or("_".to_string(), expr);
+            let truncated = truncation.as_ref().map_or(String::new(), |t| {
+                format!(" (truncated {} {})", bound(&t.low), bound(&t.high))
+            });
+            format!("(~ {} {}{truncated})", expr(target), call(dist))
+        }
         StatementKind::For { var, range, body } => {
             let _ = writeln!(
                 out,
@@ -278,7 +288,7 @@ fn check_spans(source: &str, program: &Program) {
                     walk_expr(source, outer, init);
                 }
             }
-            StatementKind::Tilde { target, dist } | StatementKind::Guide { target, dist } => {
+            StatementKind::Tilde { target, dist, .. } | StatementKind::Guide { target, dist } => {
                 walk_expr(source, outer, target);
                 walk_call(source, outer, dist);
             }

@@ -508,6 +508,9 @@ impl Checker<'_> {
                 span: call.span,
             });
         }
+        if let Some(function) = crate::DistFunction::from_name(name) {
+            return self.dist_function(function, call);
+        }
         let Some(function) = Builtin::from_name(name) else {
             return Err(self.unknown_function(&call.func));
         };
@@ -551,6 +554,92 @@ impl Checker<'_> {
         Ok(Expr {
             kind: ExprKind::Call { function, args },
             ty,
+            span: call.span,
+        })
+    }
+
+    /// `logpdf(D(args), x)` and its cdf relatives: the distribution resolved as in a `~`
+    /// statement with `x` as its variate; scalar kinds only, and a cdf only where one is written.
+    fn dist_function(
+        &mut self,
+        function: crate::DistFunction,
+        call: &syntax::Call,
+    ) -> Checked<Expr> {
+        let name = function.name();
+        let usage = format!("`{name}(Normal(mu, sigma), x)`: a distribution, then the value");
+        let (Some(dist), Some(value), 2) = (call.args.first(), call.args.get(1), call.args.len())
+        else {
+            return Err(self.report(
+                Diagnostic::error(
+                    codes::WRONG_ARGUMENTS,
+                    call.span,
+                    format!("`{name}` takes a distribution and a value"),
+                )
+                .with_label("wrong arguments")
+                .with_hint(usage),
+            ));
+        };
+        let syntax::ExprKind::Call(dist_call) = &dist.value.kind else {
+            return Err(self.report(
+                Diagnostic::error(
+                    codes::WRONG_ARGUMENTS,
+                    dist.value.span,
+                    format!("the first argument of `{name}` must be a distribution"),
+                )
+                .with_label("not a distribution")
+                .with_hint(usage),
+            ));
+        };
+        if let Some(keyword) = dist.name.as_ref().or(value.name.as_ref()) {
+            return Err(self.report(
+                Diagnostic::error(
+                    codes::BAD_KEYWORD,
+                    keyword.span,
+                    format!("`{name}` takes no keyword arguments"),
+                )
+                .with_label("unexpected keyword"),
+            ));
+        }
+        let variate = self.expr(&value.value)?;
+        let (distribution, args) = self.distribution(dist_call, &variate)?;
+        let refuse = |checker: &mut Self, why: String| {
+            Err(checker.report(
+                Diagnostic::error(codes::WRONG_ARGUMENTS, dist_call.span, why)
+                    .with_label("not available for this distribution"),
+            ))
+        };
+        if !distribution.is_scalar() {
+            return refuse(
+                self,
+                format!(
+                    "`{name}` of the multivariate `{}` is not supported yet",
+                    dist_call.func.name
+                ),
+            );
+        }
+        if function != crate::DistFunction::LogPdf && !ppl_dist::has_cdf(distribution) {
+            return refuse(
+                self,
+                format!(
+                    "`{name}` is written for Normal, HalfNormal, LogNormal, Cauchy, HalfCauchy,                      Laplace, Exponential, Uniform and Weibull, not `{}`",
+                    dist_call.func.name
+                ),
+            );
+        }
+        let mut shapes: Vec<(&[Size], Span)> = vec![(&variate.ty.shape, variate.span)];
+        shapes.extend(args.iter().map(|a| (a.ty.shape.as_slice(), a.span)));
+        let shape = self.broadcast(&shapes, call.span)?;
+        Ok(Expr {
+            kind: ExprKind::DistFunction {
+                function,
+                distribution,
+                args,
+                variate: Box::new(variate),
+            },
+            ty: ValueType {
+                elem: ElemType::Real,
+                shape,
+            },
             span: call.span,
         })
     }
@@ -601,6 +690,13 @@ impl Checker<'_> {
         };
         let first = &args[0].ty;
         Ok(match function {
+            Pow | LeakyRelu | LogSumExp if args.len() == 2 => real(self.broadcast(
+                &[
+                    (&first.shape, args[0].span),
+                    (&args[1].ty.shape, args[1].span),
+                ],
+                call.span,
+            )?),
             Pow | LeakyRelu => {
                 if args.len() == 2 {
                     real(self.broadcast(

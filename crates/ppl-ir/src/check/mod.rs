@@ -151,11 +151,24 @@ impl<'a> Checker<'a> {
                 .with_secondary(previous, "first declared here"),
             ));
         }
-        if crate::Builtin::from_name(name).is_some()
-            || ppl_dist::family(name).is_some()
-            || name == "pi"
-            || name == "inf"
-        {
+        if let Some(function) = crate::Builtin::from_name(name) {
+            // `latent sd: positive` is common in Stan and PyMC code; a variable is never called,
+            // so `sd(x)` still reaches the function and the name only shadows it as a value.
+            self.diagnostics.push(
+                Diagnostic::note(
+                    ppl_syntax::codes::SHADOWED_BUILTIN,
+                    span,
+                    format!(
+                        "`{name}` shadows the built-in function `{}`",
+                        function.name()
+                    ),
+                )
+                .with_label("declared here")
+                .with_hint(format!(
+                    "`{name}` names this declaration; `{name}(...)` still calls the function"
+                )),
+            );
+        } else if ppl_dist::family(name).is_some() || name == "pi" || name == "inf" {
             return Err(self.report(
                 Diagnostic::error(
                     ppl_syntax::codes::RESERVED_NAME,

@@ -63,7 +63,11 @@ impl Checker<'_> {
                 self.only_top_level(loops, span, "a `net`")?;
                 self.net(name, value, span)?;
             }
-            StatementKind::Tilde { target, dist } => self.tilde(target, dist, loops, span)?,
+            StatementKind::Tilde {
+                target,
+                dist,
+                truncation,
+            } => self.tilde(target, dist, truncation.as_ref(), loops, span)?,
             StatementKind::For { var, range, body } => {
                 let (id, _) = self.open_loop(var, range)?;
                 let mut inner = loops.to_vec();
@@ -630,6 +634,7 @@ impl Checker<'_> {
         &mut self,
         target: &syntax::Expr,
         call: &syntax::Call,
+        truncation: Option<&syntax::Truncation>,
         loops: &[LoopId],
         span: Span,
     ) -> Checked<()> {
@@ -655,6 +660,12 @@ impl Checker<'_> {
             return Ok(());
         }
         let (distribution, args) = self.distribution(call, &target_expr)?;
+        let normaliser = match truncation {
+            Some(truncation) => {
+                Some(self.truncation_term(truncation, call, distribution, &args, &target_expr)?)
+            }
+            None => None,
+        };
         self.record_coverage(&target_expr, span)?;
         self.model.terms.push(Term {
             kind: TermKind::Tilde {
@@ -665,7 +676,157 @@ impl Checker<'_> {
             loops: loops.to_vec(),
             span,
         });
+        if let Some(normaliser) = normaliser {
+            self.model.terms.push(Term {
+                kind: TermKind::Factor(normaliser),
+                loops: loops.to_vec(),
+                span,
+            });
+        }
         Ok(())
+    }
+
+    /// The term a truncation adds beside its `~`: minus the log probability of the interval,
+    /// log(F(hi) − F(lo)) = log F(hi) + log(1 − e^(log F(lo) − log F(hi))), with one side left
+    /// out when its bound is, and log 0 = −inf for a variate outside the interval. Each bound is
+    /// broadcast against the variate (`+ 0 * x`) so the normaliser counts once per element.
+    fn truncation_term(
+        &mut self,
+        truncation: &syntax::Truncation,
+        call: &syntax::Call,
+        distribution: DistKind,
+        args: &[Expr],
+        target: &Expr,
+    ) -> Checked<Expr> {
+        // Every kind with a cdf here is a continuous scalar.
+        if !ppl_dist::has_cdf(distribution) {
+            return Err(self.report(
+                Diagnostic::error(
+                    codes::WRONG_ARGUMENTS,
+                    truncation.span,
+                    format!(
+                        "`truncated` needs a continuous distribution with a cdf: Normal, \
+                         HalfNormal, LogNormal, Cauchy, HalfCauchy, Laplace, Exponential, \
+                         Uniform or Weibull, not `{}`",
+                        call.func.name
+                    ),
+                )
+                .with_label("cannot truncate this distribution"),
+            ));
+        }
+        let span = truncation.span;
+        let make = |kind: ExprKind, shape: Vec<Size>| Expr {
+            kind,
+            ty: ValueType {
+                elem: ElemType::Real,
+                shape,
+            },
+            span,
+        };
+        let binary = |op: BinaryOp, lhs: Expr, rhs: Expr, shape: Vec<Size>| {
+            make(
+                ExprKind::Binary {
+                    op,
+                    lhs: Box::new(lhs),
+                    rhs: Box::new(rhs),
+                },
+                shape,
+            )
+        };
+        let call_of = |function: crate::Builtin, arg: Expr, shape: Vec<Size>| {
+            make(
+                ExprKind::Call {
+                    function,
+                    args: vec![arg],
+                },
+                shape,
+            )
+        };
+        let mut bounds = Vec::new();
+        for bound in [&truncation.low, &truncation.high] {
+            let Some(bound) = bound else {
+                bounds.push(None);
+                continue;
+            };
+            let value = self.expr(bound)?;
+            if value.ty.elem == ElemType::Bool {
+                return Err(self.report(
+                    Diagnostic::error(codes::TYPE_MISMATCH, bound.span, "a bound must be a number")
+                        .with_label("a bool"),
+                ));
+            }
+            let shape = self.broadcast(
+                &[
+                    (&value.ty.shape, value.span),
+                    (&target.ty.shape, target.span),
+                ],
+                bound.span,
+            )?;
+            // bound + 0 * target: the bound at every element of the variate.
+            let zeros = binary(
+                BinaryOp::Mul,
+                make(ExprKind::Literal(0.0), vec![]),
+                target.clone(),
+                target.ty.shape.clone(),
+            );
+            bounds.push(Some(binary(BinaryOp::Add, value, zeros, shape)));
+        }
+        let (low, high) = (bounds[0].take(), bounds[1].take());
+        if low.is_none() && high.is_none() {
+            return Err(self.report(
+                Diagnostic::error(
+                    codes::WRONG_ARGUMENTS,
+                    span,
+                    "`truncated( , )` has no bound",
+                )
+                .with_label("give a lower bound, an upper bound or both"),
+            ));
+        }
+        let mut all: Vec<(&[Size], Span)> = vec![(&target.ty.shape, target.span)];
+        all.extend(args.iter().map(|a| (a.ty.shape.as_slice(), a.span)));
+        let shape = self.broadcast(&all, span)?;
+        let tail = |function: DistFunction, at: Expr| {
+            make(
+                ExprKind::DistFunction {
+                    function,
+                    distribution,
+                    args: args.to_vec(),
+                    variate: Box::new(at),
+                },
+                shape.clone(),
+            )
+        };
+        // log P(lo ≤ X ≤ hi), and the support indicators log(x ≥ lo), log(x ≤ hi).
+        let mut indicators = Vec::new();
+        let log_mass = match (&low, &high) {
+            (Some(lo), None) => tail(DistFunction::LogCcdf, lo.clone()),
+            (None, Some(hi)) => tail(DistFunction::LogCdf, hi.clone()),
+            (Some(lo), Some(hi)) => {
+                let upper = tail(DistFunction::LogCdf, hi.clone());
+                let lower = tail(DistFunction::LogCdf, lo.clone());
+                let ratio = binary(BinaryOp::Sub, lower, upper.clone(), shape.clone());
+                let exp = call_of(crate::Builtin::Exp, ratio, shape.clone());
+                let negated = make(ExprKind::Neg(Box::new(exp)), shape.clone());
+                let log1p = call_of(crate::Builtin::Log1p, negated, shape.clone());
+                binary(BinaryOp::Add, upper, log1p, shape.clone())
+            }
+            (None, None) => unreachable!("refused above"),
+        };
+        for (bound, op) in [(&low, BinaryOp::Ge), (&high, BinaryOp::Le)] {
+            if let Some(bound) = bound {
+                let inside = binary(op, target.clone(), bound.clone(), bound.ty.shape.clone());
+                let log = call_of(crate::Builtin::Log, inside, bound.ty.shape.clone());
+                indicators.push(call_of(crate::Builtin::Sum, log, vec![]));
+            }
+        }
+        let mut total = make(
+            ExprKind::Neg(Box::new(call_of(crate::Builtin::Sum, log_mass, vec![]))),
+            vec![],
+        );
+        for indicator in indicators {
+            total = binary(BinaryOp::Add, total, indicator, vec![]);
+        }
+        Ok(total)
     }
 
     /// A `~` target: a variable, a `let`, or an element or slice of one.
@@ -775,7 +936,7 @@ impl Checker<'_> {
 
     /// Resolves `Dist(args)` against the catalogue for the given variate, checking argument names,
     /// counts, types and shapes.
-    fn distribution(
+    pub(super) fn distribution(
         &mut self,
         call: &syntax::Call,
         variate: &Expr,
@@ -1164,6 +1325,10 @@ pub fn visit(expr: &Expr, f: &mut dyn FnMut(&Expr)) {
         }
         ExprKind::Call { args, .. } | ExprKind::NetCall { args, .. } => {
             args.iter().for_each(|e| visit(e, f))
+        }
+        ExprKind::DistFunction { args, variate, .. } => {
+            args.iter().for_each(|e| visit(e, f));
+            visit(variate, f);
         }
     }
 }

@@ -4,7 +4,9 @@
 //! fold data-only subexpressions at build time.
 
 use ppl_dist::DistKind;
-use ppl_ir::{Builtin, Expr, ExprKind, IndexExpr, LetId, LoopId, Model, Term, TermKind};
+use ppl_ir::{
+    Builtin, DistFunction, Expr, ExprKind, IndexExpr, LetId, LoopId, Model, Term, TermKind,
+};
 use ppl_syntax::Span;
 
 use super::array::{Array, BroadcastPlan, broadcast_shapes, strides};
@@ -417,6 +419,19 @@ impl<'a, T: Real> Evaluator<'a, T> {
                     .collect::<Result<Vec<_>, _>>()?;
                 call_builtin(*function, &args, span)
             }
+            ExprKind::DistFunction {
+                function,
+                distribution,
+                args,
+                variate,
+            } => {
+                let x = self.eval(variate)?;
+                let args = args
+                    .iter()
+                    .map(|a| self.eval(a))
+                    .collect::<Result<Vec<_>, _>>()?;
+                dist_function(*function, *distribution, &x, &args, span)
+            }
             ExprKind::NetCall { net, .. } => Err(TapeError::Unsupported {
                 what: format!(
                     "a call of net `{}`",
@@ -642,6 +657,9 @@ pub(crate) fn call_builtin<T: Real>(
                     .zip(&args[1].values)
                     .fold(zero, |s, (a, b)| s + *a * *b),
             )
+        }
+        Builtin::LogSumExp if args.len() == 2 => {
+            elementwise_binary(BinaryFn::LogSumExp, x, &args[1], span)?
         }
         Builtin::LogSumExp => Array::scalar(numerics::log_sum_exp(&x.values)),
         Builtin::Softmax | Builtin::LogSoftmax => {
@@ -922,6 +940,49 @@ pub(crate) fn event_ranks(kind: DistKind) -> (usize, Vec<usize>) {
         .map(|p| p.rank)
         .collect();
     (variate, params)
+}
+
+/// One element of `logpdf` / `logcdf` / `logccdf` of a scalar kind.
+pub(crate) fn dist_function_value<T: Real>(
+    function: DistFunction,
+    kind: DistKind,
+    x: T,
+    params: &[T],
+) -> T {
+    match function {
+        DistFunction::LogPdf => ppl_dist::scalar_log_density(kind, x, params),
+        DistFunction::LogCdf => ppl_dist::scalar_log_cdf(kind, x, params),
+        DistFunction::LogCcdf => ppl_dist::scalar_log_ccdf(kind, x, params),
+    }
+}
+
+/// `logpdf` / `logcdf` / `logccdf` over the broadcast of the variate and the parameters.
+pub(crate) fn dist_function<T: Real>(
+    function: DistFunction,
+    kind: DistKind,
+    variate: &Array<T>,
+    args: &[Array<T>],
+    span: Span,
+) -> Result<Array<T>, TapeError> {
+    let mut shape = variate.shape.clone();
+    for arg in args {
+        shape = broadcast_or_error(&shape, &arg.shape, span)?;
+    }
+    let plans: Vec<BroadcastPlan> = std::iter::once(&variate.shape)
+        .chain(args.iter().map(|a| &a.shape))
+        .map(|s| BroadcastPlan::new(s, &shape))
+        .collect();
+    let count: usize = shape.iter().product();
+    let mut params = vec![T::from(0.0); args.len()];
+    let mut values = Vec::with_capacity(count);
+    for element in 0..count {
+        for (slot, (arg, plan)) in params.iter_mut().zip(args.iter().zip(&plans[1..])) {
+            *slot = arg.values[plan.at(element)];
+        }
+        let x = variate.values[plans[0].at(element)];
+        values.push(dist_function_value(function, kind, x, &params));
+    }
+    Ok(Array::new(shape, values))
 }
 
 /// `Σ log p(variate | args)` over the broadcast batch.

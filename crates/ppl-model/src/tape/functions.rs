@@ -150,6 +150,8 @@ pub(crate) enum BinaryFn {
     Pow,
     Min,
     Max,
+    /// log(e^a + e^b), the two-argument `log_sum_exp`.
+    LogSumExp,
     Lt,
     Le,
     Gt,
@@ -199,6 +201,15 @@ impl BinaryFn {
                     a
                 }
             }
+            BinaryFn::LogSumExp => {
+                // Shifted by the larger argument so that neither exponential overflows; two -inf
+                // arguments give -inf, not NaN (a log density of an impossible pair of branches).
+                let high = if b.re() > a.re() { b } else { a };
+                if high.re() == f64::NEG_INFINITY || high.re() == f64::INFINITY {
+                    return high;
+                }
+                high + ((a - high).exp() + (b - high).exp()).ln()
+            }
             BinaryFn::Lt => truth(a.re() < b.re()),
             BinaryFn::Le => truth(a.re() <= b.re()),
             BinaryFn::Gt => truth(a.re() > b.re()),
@@ -238,6 +249,14 @@ impl BinaryFn {
                 } else {
                     (a, 1.0, 0.0)
                 }
+            }
+            BinaryFn::LogSumExp => {
+                let value = self.apply(a, b);
+                if !value.is_finite() {
+                    return (value, 0.0, 0.0);
+                }
+                // ∂/∂a = e^(a - value), the weight of a in the sum.
+                (value, (a - value).exp(), (b - value).exp())
             }
             _ => (self.apply(a, b), 0.0, 0.0),
         }

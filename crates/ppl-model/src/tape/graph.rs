@@ -8,6 +8,7 @@
 //! scatter-add, broadcast a sum-reduce, `@` two products, the multivariate densities use
 //! ppl-dist's gradients.
 
+use num_dual::Dual64;
 use ppl_dist::DistKind;
 
 use super::array::BroadcastPlan;
@@ -102,6 +103,19 @@ pub(crate) enum Op {
         plans: Vec<BroadcastPlan>,
         count: usize,
         partials: Vec<Vec<f64>>,
+    },
+    /// `logpdf` / `logcdf` / `logccdf` of a scalar distribution, elementwise over `count`
+    /// broadcast elements; `inputs[0]` is the variate. `partials[k]` holds ∂/∂input k per element
+    /// (empty for inputs that need no gradient), each from one dual evaluation.
+    DistFunction {
+        function: ppl_ir::DistFunction,
+        kind: DistKind,
+        inputs: Vec<NodeId>,
+        plans: Vec<BroadcastPlan>,
+        count: usize,
+        partials: Vec<Vec<f64>>,
+        /// One element's inputs.
+        point: Vec<f64>,
     },
     /// `Σ log p` of a multivariate distribution over a batch: `plans[k]` maps a batch element to
     /// the event index of input k, whose events have `event_lens[k]` elements.
@@ -316,6 +330,41 @@ pub(crate) fn forward_node(
                 before,
                 with_partials,
             );
+        }
+        Op::DistFunction {
+            function,
+            kind,
+            inputs,
+            plans,
+            count,
+            partials,
+            point,
+        } => {
+            for (element, out) in output.iter_mut().enumerate().take(*count) {
+                for (k, &id) in inputs.iter().enumerate() {
+                    point[k] = slice!(before, nodes, id)[plans[k].at(element)];
+                }
+                let (variate, params) = point.split_first().expect("a variate");
+                *out = super::eval::dist_function_value(*function, *kind, *variate, params);
+                if !with_partials {
+                    continue;
+                }
+                for (k, partial) in partials.iter_mut().enumerate() {
+                    if partial.is_empty() {
+                        continue;
+                    }
+                    // A fixed-size dual point: every kind here has at most three parameters.
+                    let mut dual = [Dual64::from(0.0); 4];
+                    for (slot, &value) in dual.iter_mut().zip(point.iter()) {
+                        *slot = Dual64::from(value);
+                    }
+                    dual[k] = Dual64::new(point[k], 1.0);
+                    let used = &dual[..point.len()];
+                    let value =
+                        super::eval::dist_function_value(*function, *kind, used[0], &used[1..]);
+                    partial[element] = value.eps;
+                }
+            }
         }
         Op::EventDensity {
             kind,
@@ -801,6 +850,24 @@ pub(crate) fn backward_node(
                 }
             }
         }
+        Op::DistFunction {
+            inputs,
+            plans,
+            count,
+            partials,
+            ..
+        } => {
+            for ((&id, plan), partial) in inputs.iter().zip(plans.iter()).zip(partials.iter()) {
+                if partial.is_empty() || !wants(id) {
+                    continue;
+                }
+                let start = nodes[id].start;
+                for element in 0..*count {
+                    before_adjoints[start + plan.at(element)] +=
+                        adjoint[element] * partial[element];
+                }
+            }
+        }
         Op::Cholesky { arg, n, scratch } => {
             if wants(*arg) {
                 cholesky_backward(
@@ -912,6 +979,9 @@ fn cholesky_backward(
         return;
     }
     let (p, transposed) = scratch.split_at_mut(n * n);
+    // The scratch holds the previous evaluation's L⁻ᵀ P, a full matrix: the solves below need P's
+    // upper triangle to be zero, so it is cleared on every pass, not only when the tape is built.
+    p.fill(0.0);
     // P = Φ(Lᵀ L̄)
     for i in 0..n {
         for j in 0..=i {
@@ -922,7 +992,7 @@ fn cholesky_backward(
             p[i * n + j] = if i == j { 0.5 * sum } else { sum };
         }
     }
-    // Sᵀ = L⁻ᵀ (L⁻ᵀ P)ᵀ, by two triangular solves; P's upper triangle stays zero.
+    // Sᵀ = L⁻ᵀ (L⁻ᵀ P)ᵀ, by two triangular solves.
     let solve_upper = |matrix: &mut [f64]| {
         // Overwrites each column c of `matrix` with L⁻ᵀ c.
         for column in 0..n {

@@ -258,6 +258,9 @@ impl<'a> Builder<'a> {
             }
             ExprKind::Call { args, .. } => args.iter().any(|a| self.depends(a)),
             ExprKind::NetCall { .. } => true,
+            ExprKind::DistFunction { args, variate, .. } => {
+                self.depends(variate) || args.iter().any(|a| self.depends(a))
+            }
         }
     }
 
@@ -355,6 +358,46 @@ impl<'a> Builder<'a> {
             }
             ExprKind::Call { function, args } => self.lower_call(*function, args, span),
             ExprKind::NetCall { .. } => Err(unsupported("a call of a net", span)),
+            ExprKind::DistFunction {
+                function,
+                distribution,
+                args,
+                variate,
+            } => {
+                let mut inputs = vec![self.lower(variate)?];
+                for arg in args {
+                    inputs.push(self.lower(arg)?);
+                }
+                let mut shape = Vec::new();
+                for &input in &inputs {
+                    shape = broadcast_or_error(&shape, &self.shape(input), span)?;
+                }
+                let count = shape.iter().product();
+                let plans = inputs
+                    .iter()
+                    .map(|&n| BroadcastPlan::new(&self.shape(n), &shape))
+                    .collect();
+                let partials = inputs
+                    .iter()
+                    .map(|&n| {
+                        if self.is_constant(n) {
+                            Vec::new()
+                        } else {
+                            vec![0.0; count]
+                        }
+                    })
+                    .collect();
+                let op = Op::DistFunction {
+                    function: *function,
+                    kind: *distribution,
+                    point: vec![0.0; inputs.len()],
+                    inputs,
+                    plans,
+                    count,
+                    partials,
+                };
+                Ok(self.computed(op, shape))
+            }
             ExprKind::Literal(_)
             | ExprKind::Dim(_)
             | ExprKind::LoopVar(_)
@@ -642,6 +685,10 @@ impl<'a> Builder<'a> {
                 }
                 let product = self.binary(BinaryFn::Mul, a, b, span)?;
                 Ok(self.sum_all(product))
+            }
+            Builtin::LogSumExp if args.len() == 2 => {
+                let (a, b) = (self.lower(&args[0])?, self.lower(&args[1])?);
+                self.binary(BinaryFn::LogSumExp, a, b, span)
             }
             Builtin::LogSumExp => {
                 let x = self.lower(&args[0])?;

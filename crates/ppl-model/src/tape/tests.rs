@@ -214,6 +214,11 @@ fn check(model: &Model, bindings: &Bindings, sampled: &[VarId], at: &[f64]) -> (
     let mut tape = Tape::new(model, bindings, sampled, Vec::new()).expect("tape builds");
     assert_eq!(tape.dim(), at.len(), "position length");
     let mut gradient = vec![0.0; at.len()];
+    // A first pass at another point leaves the tape's buffers and scratch dirty, as every pass
+    // but the first is in a sampler: a reverse rule that relies on freshly zeroed scratch fails
+    // here (the `cholesky` rule once did, and a single-pass test never saw it).
+    let elsewhere: Vec<f64> = at.iter().map(|x| 0.7 * x - 0.2).collect();
+    let _ = tape.log_density_and_gradient(&elsewhere, &mut gradient);
     let value = tape
         .log_density_and_gradient(at, &mut gradient)
         .expect("finite log density");

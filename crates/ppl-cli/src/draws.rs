@@ -162,6 +162,19 @@ impl ChainFile {
                 path.display()
             ));
         }
+        // The summary reads the sampler columns by position: all seven must be there, in order.
+        let sampler_columns_present = columns.len() >= SAMPLER_COLUMNS.len()
+            && columns
+                .iter()
+                .zip(SAMPLER_COLUMNS)
+                .all(|(column, expected)| column == expected);
+        if !sampler_columns_present {
+            return Err(format!(
+                "`{}` is not a draws file: its header must start with the sampler columns {}",
+                path.display(),
+                SAMPLER_COLUMNS.join(",")
+            ));
+        }
         Ok(ChainFile {
             path: path.to_path_buf(),
             columns,
@@ -293,6 +306,17 @@ mod tests {
         std::fs::write(&path, "lp__,accept_stat__,stepsize__,treedepth__,n_leapfrog__,divergent__,energy__,mu\n1,1,1,1,1,0,1,5\n1,1,1").unwrap();
         let chain = ChainFile::read(&path).unwrap();
         assert_eq!(chain.rows.len(), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_header_without_the_sampler_columns_is_an_error_not_a_panic() {
+        let dir = std::env::temp_dir().join(format!("ppl-draws-short-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("chain-1.csv");
+        std::fs::write(&path, "lp__,accept_stat__,mu\n1,0.9,5\n").unwrap();
+        let error = ChainFile::read(&path).unwrap_err();
+        assert!(error.contains("sampler columns"), "{error}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

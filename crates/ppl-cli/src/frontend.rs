@@ -45,7 +45,7 @@ impl CommandError {
     /// An output file or directory that cannot be written (a usage problem: the path given).
     pub fn cannot_write(path: &Path, error: &std::io::Error) -> Self {
         CommandError::message(
-            codes::DATA_UNREADABLE,
+            codes::OUTPUT_UNWRITABLE,
             format!("cannot write `{}`: {error}", path.display()),
             Exit::Usage,
         )
@@ -83,15 +83,21 @@ pub struct LoadedModel {
 
 /// Reads, parses and checks a model file.
 pub fn load_model(path: &Path, sets: &[(String, f64)]) -> Result<LoadedModel, CommandError> {
-    let bytes = std::fs::read(path).map_err(|error| {
+    let unreadable = |reason: String| {
         CommandError::message(
-            codes::DATA_UNREADABLE,
-            format!("cannot read the model file `{}`: {error}", path.display()),
+            codes::MODEL_UNREADABLE,
+            format!("cannot read the model file `{}`: {reason}", path.display()),
             Exit::Usage,
         )
-    })?;
+    };
+    // Checked first: reading a directory fails with an OS message that does not say so.
+    if path.is_dir() {
+        return Err(unreadable("it is a directory".into()));
+    }
+    let bytes = std::fs::read(path).map_err(|error| unreadable(error.to_string()))?;
     let (program, mut diagnostics) = ppl_syntax::parse_bytes(&bytes);
-    let source = String::from_utf8_lossy(&bytes).into_owned();
+    // Byte offsets in diagnostics are offsets into `bytes`: the displayed text keeps them valid.
+    let source = ppl_syntax::display_source(&bytes);
     let options = CheckOptions {
         const_overrides: sets.to_vec(),
     };

@@ -33,13 +33,74 @@ impl Random {
 /// Fragments the mutator inserts: keywords, punctuation, numbers at the edges of their ranges,
 /// names and distributions of the language, and bytes that are not UTF-8.
 const TOKENS: &[&[u8]] = &[
-    b"param ", b"latent ", b"observed ", b"const ", b"let ", b"for ", b" in ", b"data ",
-    b"infer ", b"~", b"=", b"..", b"(", b")", b"[", b"]", b"{", b"}", b",", b":", b"@", b"^",
-    b"+", b"-", b"*", b"/", b"<", b"==", b"\n", b" ", b"\"", b"\\", b"#", b"0", b"1", b"-1",
-    b"1e308", b"1e999", b"9223372036854775807", b"4611686018427387904 * 2", b"10000000000",
-    b"0.5", b"nan", b"inf", b"N", b"K", b"x", b"mu", b"sigma", b"real", b"int", b"positive",
-    b"simplex", b"Normal(0, 1)", b"Poisson(", b"Categorical(", b"fill(", b"sum(", b"if ",
-    b"else ", b"then ", b"\xe9", b"\xff", b"\xc3", b"\xe2\x82", b"\x00", b"\t", b"\r\n",
+    b"param ",
+    b"latent ",
+    b"observed ",
+    b"const ",
+    b"let ",
+    b"for ",
+    b" in ",
+    b"data ",
+    b"infer ",
+    b"~",
+    b"=",
+    b"..",
+    b"(",
+    b")",
+    b"[",
+    b"]",
+    b"{",
+    b"}",
+    b",",
+    b":",
+    b"@",
+    b"^",
+    b"+",
+    b"-",
+    b"*",
+    b"/",
+    b"<",
+    b"==",
+    b"\n",
+    b" ",
+    b"\"",
+    b"\\",
+    b"#",
+    b"0",
+    b"1",
+    b"-1",
+    b"1e308",
+    b"1e999",
+    b"9223372036854775807",
+    b"4611686018427387904 * 2",
+    b"10000000000",
+    b"0.5",
+    b"nan",
+    b"inf",
+    b"N",
+    b"K",
+    b"x",
+    b"mu",
+    b"sigma",
+    b"real",
+    b"int",
+    b"positive",
+    b"simplex",
+    b"Normal(0, 1)",
+    b"Poisson(",
+    b"Categorical(",
+    b"fill(",
+    b"sum(",
+    b"if ",
+    b"else ",
+    b"then ",
+    b"\xe9",
+    b"\xff",
+    b"\xc3",
+    b"\xe2\x82",
+    b"\x00",
+    b"\t",
+    b"\r\n",
 ];
 
 fn root() -> PathBuf {
@@ -109,14 +170,52 @@ fn mutate(random: &mut Random, input: &[u8], other: &[u8]) -> Vec<u8> {
 /// names, sizes and distributions, often slightly wrong.
 fn generate(random: &mut Random) -> Vec<u8> {
     const NAMES: &[&str] = &["x", "y", "mu", "sigma", "N", "K", "z", "theta"];
-    const TYPES: &[&str] = &["real", "int", "positive", "simplex", "real[N]", "int[N]", "real[K, N]", "real[N - 1]", "real[2 * K]"];
-    const EXPRESSIONS: &[&str] = &["0", "1", "mu", "x", "sigma", "mu + 1", "x[1]", "sum(x)", "fill(N, 1.5)", "1..N", "[1, 2, 3]", "exp(mu)", "-1", "1e308 * 10"];
-    const DISTRIBUTIONS: &[&str] = &["Normal", "Poisson", "Beta", "Gamma", "Categorical", "Bernoulli", "Dirichlet", "Nromal"];
+    const TYPES: &[&str] = &[
+        "real",
+        "int",
+        "positive",
+        "simplex",
+        "real[N]",
+        "int[N]",
+        "real[K, N]",
+        "real[N - 1]",
+        "real[2 * K]",
+    ];
+    const EXPRESSIONS: &[&str] = &[
+        "0",
+        "1",
+        "mu",
+        "x",
+        "sigma",
+        "mu + 1",
+        "x[1]",
+        "sum(x)",
+        "fill(N, 1.5)",
+        "1..N",
+        "[1, 2, 3]",
+        "exp(mu)",
+        "-1",
+        "1e308 * 10",
+    ];
+    const DISTRIBUTIONS: &[&str] = &[
+        "Normal",
+        "Poisson",
+        "Beta",
+        "Gamma",
+        "Categorical",
+        "Bernoulli",
+        "Dirichlet",
+        "Nromal",
+    ];
     let mut text = String::new();
     for _ in 0..1 + random.below(8) {
         let name = random.pick(NAMES);
         match random.below(6) {
-            0 => text.push_str(&format!("{} {name}: {}\n", random.pick(&["param", "latent", "observed"]), random.pick(TYPES))),
+            0 => text.push_str(&format!(
+                "{} {name}: {}\n",
+                random.pick(&["param", "latent", "observed"]),
+                random.pick(TYPES)
+            )),
             1 => text.push_str(&format!("let {name} = {}\n", random.pick(EXPRESSIONS))),
             2 => text.push_str(&format!("const {name} = {}\n", random.pick(EXPRESSIONS))),
             3 => text.push_str(&format!(
@@ -198,7 +297,11 @@ fn mutated_and_generated_inputs_never_panic() {
         let data_bytes = {
             let (_, base) = random.pick(&data_files);
             let (_, other) = random.pick(&data_files);
-            if random.below(4) == 0 { base.clone() } else { mutate(&mut random, base, other) }
+            if random.below(4) == 0 {
+                base.clone()
+            } else {
+                mutate(&mut random, base, other)
+            }
         };
         let model_bytes = if random.below(5) == 0 {
             generate(&mut random)
@@ -220,5 +323,10 @@ fn mutated_and_generated_inputs_never_panic() {
         }
     }
     std::panic::set_hook(hook);
-    assert!(crashes.is_empty(), "{} panics:\n{}", crashes.len(), crashes.join("\n"));
+    assert!(
+        crashes.is_empty(),
+        "{} panics:\n{}",
+        crashes.len(),
+        crashes.join("\n")
+    );
 }

@@ -319,4 +319,48 @@ mod tests {
         assert!(error.contains("sampler columns"), "{error}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
+
+    /// `ppl summary`'s reader on mutated draws files (a fixed seed, a small budget): every input
+    /// it accepts must summarise without a panic.
+    #[test]
+    fn mutated_draws_files_never_panic_the_reader_or_the_summary() {
+        let dir = std::env::temp_dir().join(format!("ppl-draws-fuzz-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("chain-1.csv");
+        let valid = "# chain_id = 1\n# max_depth = 10\nlp__,accept_stat__,stepsize__,treedepth__,n_leapfrog__,divergent__,energy__,mu,theta.1.2\n-1.5,0.9,0.3,3,7,0,2.5,0.1,-0.3\n-1.2,0.8,0.3,2,3,1,2.0,0.2,0.4\n-1.1,0.7,0.3,4,15,0,1.5,0.3,0.5\n";
+        let fragments: [&[u8]; 10] = [
+            b",", b"\n", b"nan", b"-inf", b"1e308", b"#", b"lp__", b"\xff", b"", b"9",
+        ];
+        let mut state: u64 = 20261127;
+        let mut next = move |bound: usize| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((state >> 33) % bound as u64) as usize
+        };
+        for _ in 0..600 {
+            let mut bytes = valid.as_bytes().to_vec();
+            for _ in 0..1 + next(4) {
+                let at = next(bytes.len() + 1);
+                match next(3) {
+                    0 => {
+                        let end = (at + 1 + next(12)).min(bytes.len());
+                        bytes.drain(at.min(end)..end);
+                    }
+                    1 => {
+                        let fragment = fragments[next(fragments.len())];
+                        bytes.splice(at..at, fragment.iter().copied());
+                    }
+                    _ => bytes.insert(at, next(256) as u8),
+                }
+            }
+            std::fs::write(&path, &bytes).unwrap();
+            if let Ok(chain) = ChainFile::read(&path) {
+                let rows = vec![chain.rows.clone()];
+                let _ = summarise(&chain.columns, &rows);
+                let _ = sampler_totals(&rows, chain.max_depth.unwrap_or(10));
+            }
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

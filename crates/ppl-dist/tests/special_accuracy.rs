@@ -108,8 +108,11 @@ fn check(name: &str, function: fn(f64) -> f64, table: &[(f64, f64)], tolerance: 
         .filter_map(|&(x, expected)| {
             let got = function(x);
             let error = relative_error(got, expected);
-            (!(error <= tolerance))
-                .then(|| format!("{name}({x:e}) = {got:e}, expected {expected:e} (relative error {error:.1e})"))
+            (!(error <= tolerance)).then(|| {
+                format!(
+                    "{name}({x:e}) = {got:e}, expected {expected:e} (relative error {error:.1e})"
+                )
+            })
         })
         .collect();
     assert!(failures.is_empty(), "{}", failures.join("\n"));

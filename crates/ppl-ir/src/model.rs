@@ -81,9 +81,7 @@ impl Size {
         let mut terms = self.terms.clone();
         for (d, c) in &other.terms {
             match terms.iter_mut().find(|(e, _)| e == d) {
-                Some((_, existing)) => {
-                    *existing = existing.saturating_add(sign.saturating_mul(*c))
-                }
+                Some((_, existing)) => *existing = existing.saturating_add(sign.saturating_mul(*c)),
                 None => terms.push((*d, sign.saturating_mul(*c))),
             }
         }
@@ -97,8 +95,11 @@ impl Size {
         }
     }
     pub fn scale(&self, factor: i64) -> Size {
-        let mut terms: Vec<(DimId, i64)> =
-            self.terms.iter().map(|(d, c)| (*d, c.saturating_mul(factor))).collect();
+        let mut terms: Vec<(DimId, i64)> = self
+            .terms
+            .iter()
+            .map(|(d, c)| (*d, c.saturating_mul(factor)))
+            .collect();
         terms.retain(|(_, c)| *c != 0);
         Size {
             constant: self.constant.saturating_mul(factor),

@@ -87,7 +87,11 @@ pub fn display_source(bytes: &[u8]) -> String {
                 let (valid, after) = rest.split_at(error.valid_up_to());
                 // `valid` is valid UTF-8 by construction; the fallback never runs.
                 out.push_str(std::str::from_utf8(valid).unwrap_or_default());
-                let bad = error.error_len().unwrap_or(after.len()).max(1).min(after.len());
+                let bad = error
+                    .error_len()
+                    .unwrap_or(after.len())
+                    .max(1)
+                    .min(after.len());
                 out.extend(std::iter::repeat_n('?', bad));
                 rest = after.get(bad..).unwrap_or_default();
             }
@@ -1337,6 +1341,15 @@ mod tests {
         let (_, diagnostics) = parse_bytes(b"const K = 2\nx \xff ~ Normal(0, 1)");
         assert_eq!(diagnostics[0].code, codes::INVALID_UTF8);
         assert_eq!(diagnostics[0].span, Some(Span::new(14, 15)));
+    }
+
+    #[test]
+    fn display_source_keeps_every_byte_offset() {
+        let bytes = b"# caf\xe9 \xe2\x82 ok\n\xff";
+        let shown = display_source(bytes);
+        assert_eq!(shown, "# caf? ?? ok\n?");
+        assert_eq!(shown.len(), bytes.len());
+        assert_eq!(display_source("µ ok".as_bytes()), "µ ok");
     }
 }
 

@@ -199,7 +199,11 @@ pub const MAX_STORED_DRAW_VALUES: usize = 250_000_000;
 
 /// Refuses a run whose draws would not fit in memory (`MAX_STORED_DRAW_VALUES`), before anything
 /// is allocated. Callers may use it to refuse early; `sample_chains` calls it too.
-pub fn check_draws_fit(num_chains: usize, num_draws: usize, dim: usize) -> Result<(), SamplerError> {
+pub fn check_draws_fit(
+    num_chains: usize,
+    num_draws: usize,
+    dim: usize,
+) -> Result<(), SamplerError> {
     let values = dim
         .checked_add(7)
         .and_then(|row| row.checked_mul(num_draws))

@@ -533,7 +533,14 @@ fn draws_that_cannot_fit_in_memory_are_refused_before_allocating() {
     request.num_chains = 4;
     let error = sample_chains(&density, &request, &RunControl::default()).unwrap_err();
     assert!(
-        matches!(error, SamplerError::TooManyDraws { num_draws: 100_000_000_000, dim: 3, .. }),
+        matches!(
+            error,
+            SamplerError::TooManyDraws {
+                num_draws: 100_000_000_000,
+                dim: 3,
+                ..
+            }
+        ),
         "{error}"
     );
     // Overflowing products are refused, not wrapped.

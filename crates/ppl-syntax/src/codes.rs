@@ -63,8 +63,8 @@ codes! {
     BAD_SET = "E0703": "a `--set NAME=VALUE` that names nothing or does not parse";
     NO_START = "E0704": "no initial value with a finite log density";
     UNSUPPORTED = "E0705": "a form that parses and checks but that no engine here runs yet";
-    OUTPUT_UNWRITABLE = "E0706": "an output file or directory (`--out`) that cannot be written";
-    DRAWS_FILE_MALFORMED = "E0707": "a draws file given to `ppl summary` that is not a CmdStan-layout CSV";
+    OUTPUT_UNWRITABLE = "E0707": "an output file or directory (`--out`) that cannot be written";
+    DRAWS_FILE_MALFORMED = "E0708": "a draws file given to `ppl summary` that is not a CmdStan-layout CSV";
     UNKNOWN_LIBRARY_MODEL = "E0801": "a library model that does not exist";
     LIBRARY_MODEL_INVALID = "E0802": "a library model file without its signature or observed variable";
     IMPROPER_PRIOR = "W0001": "an unknown with an improper flat prior";

@@ -1,6 +1,6 @@
 //! Models in every form LANGUAGE.md shows (`tests/check/*.model`) pass `ppl check`, and their IR
 //! (`ppl check --ir`) matches the golden `.ir` file beside them (created when missing, refreshed
-//! with `UPDATE_EXPECT=1`).
+//! with `UPDATE_EXPECT=1`; a missing one fails).
 
 use std::path::Path;
 use std::process::Command;
@@ -34,8 +34,13 @@ fn every_language_form_checks_and_prints_its_ir() {
         }
         let ir = String::from_utf8_lossy(&output.stdout).to_string();
         let golden = path.with_extension("ir");
-        if update || !golden.exists() {
+        if update {
             std::fs::write(&golden, &ir).unwrap();
+        } else if !golden.exists() {
+            failures.push(format!(
+                "{name}: no golden file {} (UPDATE_EXPECT=1 writes it)",
+                golden.display()
+            ));
         } else if std::fs::read_to_string(&golden).unwrap() != ir {
             failures.push(format!(
                 "{name}: IR differs from {} (UPDATE_EXPECT=1 to refresh)\n{ir}",

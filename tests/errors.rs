@@ -1,8 +1,8 @@
 //! The catalogue of broken models and bad data in `tests/errors/`: each file's first line says
 //! which error code it must produce and on which text (`# expect: E0201 at `sigam``). The binary
 //! must exit with status 3, the JSON error must carry that code with a span on exactly that text,
-//! and the rendered report must match the golden `.stderr` file next to the model (created when
-//! missing, refreshed with `UPDATE_EXPECT=1`).
+//! and the rendered report must match the golden `.stderr` file next to the model (written and
+//! refreshed only with `UPDATE_EXPECT=1`: a missing golden file fails).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -37,6 +37,16 @@ fn expectation(source: &str, path: &Path) -> Expectation {
     }
 }
 
+/// The bytes as text with each byte of an invalid UTF-8 sequence replaced by `?`.
+fn display_text(bytes: &[u8]) -> String {
+    let mut out = String::new();
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(chunk.valid());
+        out.extend(std::iter::repeat_n('?', chunk.invalid().len()));
+    }
+    out
+}
+
 fn cases() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/errors");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
@@ -49,8 +59,8 @@ fn cases() -> Vec<PathBuf> {
 }
 
 #[test]
-fn catalogue_has_at_least_forty_cases() {
-    assert!(cases().len() >= 40, "only {} cases", cases().len());
+fn catalogue_has_at_least_ninety_cases() {
+    assert!(cases().len() >= 90, "only {} cases", cases().len());
 }
 
 #[test]
@@ -58,7 +68,9 @@ fn every_broken_model_gives_its_code_span_and_exit_status() {
     let update = std::env::var_os("UPDATE_EXPECT").is_some();
     let mut failures = Vec::new();
     for path in cases() {
-        let source = std::fs::read_to_string(&path).expect("readable model");
+        // Read as bytes: one case is deliberately not UTF-8. Spans are byte offsets, so each
+        // invalid byte is shown as one `?`, as ppl shows it.
+        let source = display_text(&std::fs::read(&path).expect("readable model"));
         let expected = expectation(&source, &path);
         let output = ppl()
             .args(["run", "--format", "json"])
@@ -110,8 +122,13 @@ fn every_broken_model_gives_its_code_span_and_exit_status() {
         let stderr =
             String::from_utf8_lossy(&output.stderr).replace(env!("CARGO_MANIFEST_DIR"), "$ROOT");
         let golden = path.with_extension("stderr");
-        if update || !golden.exists() {
+        if update {
             std::fs::write(&golden, stderr.as_bytes()).expect("write golden file");
+        } else if !golden.exists() {
+            failures.push(format!(
+                "{name}: no golden file {} (UPDATE_EXPECT=1 writes it)",
+                golden.display()
+            ));
         } else {
             let expected_text = std::fs::read_to_string(&golden).expect("golden file");
             if expected_text != stderr {

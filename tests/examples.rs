@@ -1,6 +1,6 @@
 //! Every model in `examples/` runs through the binary as a user would run it: exit status 0, one
 //! JSON object with `--format json`; EM fits match a golden table in `tests/golden/` (timings
-//! removed; created when missing, refreshed with `UPDATE_EXPECT=1`) and sampled models converge.
+//! removed; written and refreshed only with `UPDATE_EXPECT=1`; a missing one fails) and sampled models converge.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -76,8 +76,13 @@ fn every_example_runs_and_matches_its_golden_table() {
             .join("tests/golden")
             .join(path.file_stem().unwrap())
             .with_extension("txt");
-        if update || !golden.exists() {
+        if update {
             std::fs::write(&golden, &table).unwrap();
+        } else if !golden.exists() {
+            failures.push(format!(
+                "{relative}: no golden file {} (UPDATE_EXPECT=1 writes it)",
+                golden.display()
+            ));
         } else if std::fs::read_to_string(&golden).unwrap() != table {
             failures.push(format!(
                 "{relative}: output differs from {} (UPDATE_EXPECT=1 to refresh)\n{table}",
@@ -152,9 +157,14 @@ fn check_prints_the_ir() {
     assert_eq!(output.status.code(), Some(0));
     let ir = String::from_utf8_lossy(&output.stdout);
     let golden = root().join("tests/golden/gmm.ir");
-    if std::env::var_os("UPDATE_EXPECT").is_some() || !golden.exists() {
+    if std::env::var_os("UPDATE_EXPECT").is_some() {
         std::fs::write(&golden, ir.as_bytes()).unwrap();
     } else {
+        assert!(
+            golden.exists(),
+            "no golden file {} (UPDATE_EXPECT=1 writes it)",
+            golden.display()
+        );
         assert_eq!(
             std::fs::read_to_string(&golden).unwrap(),
             ir,

@@ -42,7 +42,7 @@ impl CommandError {
     /// An output file or directory that cannot be written (a usage problem: the path given).
     pub fn cannot_write(path: &Path, error: &std::io::Error) -> Self {
         CommandError::message(
-            codes::DATA_UNREADABLE,
+            codes::OUTPUT_UNWRITABLE,
             format!("cannot write `{}`: {error}", path.display()),
             Exit::Usage,
         )

@@ -41,10 +41,11 @@ pub fn write_diagnostic(
         let _ = out.write_all(text.as_bytes());
         return;
     };
-    // Clamp spans so that a span past the end (e.g. "expected `)`" at end of file) still renders.
+    // Clamp spans so that a span past the end (e.g. "expected `)`" at end of file) still renders,
+    // and widen them to character boundaries: ariadne slices the text at these offsets.
     let clamp = |s: ppl_syntax::Span| {
-        let start = s.start.min(source.len());
-        let end = s.end.clamp(start, source.len());
+        let start = floor_boundary(source, s.start);
+        let end = ceil_boundary(source, s.end.max(start));
         (file_name.to_string(), start..end)
     };
     let config = Config::default()
@@ -85,6 +86,24 @@ pub fn write_diagnostic(
         .write((file_name.to_string(), Source::from(source)), out);
 }
 
+/// The largest character boundary of `source` at or before `offset` (clamped to its length).
+fn floor_boundary(source: &str, offset: usize) -> usize {
+    let mut offset = offset.min(source.len());
+    while !source.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    offset
+}
+
+/// The smallest character boundary of `source` at or after `offset` (clamped to its length).
+fn ceil_boundary(source: &str, offset: usize) -> usize {
+    let mut offset = offset.min(source.len());
+    while !source.is_char_boundary(offset) {
+        offset += 1;
+    }
+    offset
+}
+
 /// Writes every diagnostic, errors and warnings, in source order.
 pub fn write_all(diagnostics: &[Diagnostic], file_name: &str, source: &str) {
     let colour = use_colour();
@@ -117,7 +136,7 @@ pub fn error_json(diagnostic: &Diagnostic, source: &str) -> serde_json::Value {
 
 /// 1-based line and column (in characters) of a byte offset.
 pub fn line_column(source: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(source.len());
+    let offset = floor_boundary(source, offset);
     let before = source.get(..offset).unwrap_or("");
     let line = before.matches('\n').count() + 1;
     let column = before

@@ -57,6 +57,101 @@ fn stirling_remainder(x: f64) -> f64 {
     sum * inv
 }
 
+/// Taylor coefficients of `ln Γ(2 + z)` about `z = 0`: `c_1 = 1 - γ` and
+/// `c_k = (-1)^k (ζ(k) - 1) / k` for `k >= 2` (from `ln Γ(1 + z) = -γ z + Σ (-1)^k ζ(k) z^k / k`
+/// plus `ln(1 + z)`), computed with mpmath at 50 digits. The terms shrink like `(z/2)^k`: for
+/// `|z| <= 1/2`, thirty terms are exact to the last bit. Used on `[0, 2.5]`, where the upward
+/// recurrence cancels (`ln Γ` vanishes at 1 and 2).
+const LN_GAMMA_2_SERIES: [f64; 30] = [
+    0.42278433509846713,
+    0.3224670334241132,
+    -0.0673523010531981,
+    0.020580808427784546,
+    -0.007385551028673986,
+    0.0028905103307415234,
+    -0.001192753911703261,
+    0.0005096695247430425,
+    -0.00022315475845357939,
+    9.945751278180853e-05,
+    -4.492623673813314e-05,
+    2.050721277567069e-05,
+    -9.439488275268397e-06,
+    4.374866789907488e-06,
+    -2.039215753801366e-06,
+    9.55141213040742e-07,
+    -4.492469198764566e-07,
+    2.1207184805554665e-07,
+    -1.0043224823968099e-07,
+    4.7698101693639804e-08,
+    -2.2711094608943164e-08,
+    1.0838659214896955e-08,
+    -5.183475041970047e-09,
+    2.4836745438024785e-09,
+    -1.1921401405860912e-09,
+    5.731367241678862e-10,
+    -2.7595228851242334e-10,
+    1.330476437424449e-10,
+    -6.4229645638381e-11,
+    3.1044247747322276e-11,
+];
+
+/// The positive root of digamma, `x0 = 1.46163214496836234126...`, as a double plus the rest.
+const DIGAMMA_ROOT: f64 = 1.4616321449683622;
+const DIGAMMA_ROOT_REST: f64 = 9.549995429965697e-17;
+
+/// Taylor coefficients `ψ^(k)(x0) / k!`, `k = 1..30`, of digamma about its positive root (mpmath,
+/// 50 digits). They shrink like `x0^-k`: within `DIGAMMA_ROOT_REACH` of the root thirty terms are
+/// exact to the last bit, where the recurrence would lose the small result to cancellation.
+const DIGAMMA_ROOT_SERIES: [f64; 30] = [
+    0.9676722454476212,
+    -0.4427631689835921,
+    0.258499760955651,
+    -0.16394270544240652,
+    0.10782405069126237,
+    -0.07219956125645471,
+    0.04880428816414311,
+    -0.03316112647484736,
+    0.022597648232218104,
+    -0.01542476590494896,
+    0.010538791616612175,
+    -0.007204534386356869,
+    0.004926781395729853,
+    -0.003369801655439328,
+    0.002305126326734928,
+    -0.0015769367714301972,
+    0.0010788252019162967,
+    -0.0007380709389960052,
+    0.000504953265834602,
+    -0.0003454680251063077,
+    0.00023635601564027053,
+    -0.00016170622091974803,
+    0.0001106337276874741,
+    -7.569179582195066e-05,
+    5.178575795222081e-05,
+    -3.5430070947659604e-05,
+    2.424006611860132e-05,
+    -1.6584242271854135e-05,
+    1.134638458466385e-05,
+    -7.762817668462094e-06,
+];
+
+/// How far from the digamma root the series above is used.
+const DIGAMMA_ROOT_REACH: f64 = 0.25;
+
+/// `Σ c_k z^k` for `k = 1..`, by Horner.
+fn power_series(coefficients: &[f64], z: f64) -> f64 {
+    coefficients
+        .iter()
+        .rev()
+        .fold(0.0, |sum, coefficient| sum * z + coefficient)
+        * z
+}
+
+/// `ln Γ(2 + z)` for `|z| <= 1/2`.
+fn ln_gamma_near_two(z: f64) -> f64 {
+    power_series(&LN_GAMMA_2_SERIES, z)
+}
+
 /// `ln |Γ(x)|`. `+inf` at the poles (0, -1, -2, ...), NaN for NaN.
 pub fn ln_gamma(x: f64) -> f64 {
     if x.is_nan() {
@@ -76,17 +171,23 @@ pub fn ln_gamma(x: f64) -> f64 {
     if x >= ASYMPTOTIC_FROM {
         return (x - 0.5) * x.ln() - x + LN_SQRT_2PI + stirling_remainder(x);
     }
-    if x == 1.0 || x == 2.0 {
-        return 0.0;
+    if x < 0.5 {
+        // Γ(x) = Γ(2 + x) / (x (1 + x)); every term keeps its sign, nothing cancels.
+        return ln_gamma_near_two(x) - x.ln_1p() - x.ln();
     }
-    // Γ(x) = Γ(x + n) / (x (x+1) ... (x+n-1)).
-    let mut shifted = x;
+    if x < 1.5 {
+        // `x - 1` is exact here (Sterbenz).
+        let z = x - 1.0;
+        return ln_gamma_near_two(z) - z.ln_1p();
+    }
+    // Γ(x) = (x-1) (x-2) ... (y) Γ(y) with y in [1.5, 2.5); subtracting an integer from x is exact.
+    let mut reduced = x;
     let mut product = 1.0;
-    while shifted < ASYMPTOTIC_FROM {
-        product *= shifted;
-        shifted += 1.0;
+    while reduced > 2.5 {
+        reduced -= 1.0;
+        product *= reduced;
     }
-    ln_gamma(shifted) - product.ln()
+    ln_gamma_near_two(reduced - 2.0) + product.ln()
 }
 
 /// `sin(πx)` with the argument reduced first, so that it is exactly zero at integers.
@@ -114,6 +215,11 @@ pub fn digamma(x: f64) -> f64 {
         let reduced = x - x.floor();
         let cot = (std::f64::consts::PI * reduced).cos() / (std::f64::consts::PI * reduced).sin();
         return digamma(1.0 - x) - std::f64::consts::PI * cot;
+    }
+    if (x - DIGAMMA_ROOT).abs() <= DIGAMMA_ROOT_REACH {
+        // `x - DIGAMMA_ROOT` is exact (Sterbenz); the rest of the root is taken off after.
+        let z = (x - DIGAMMA_ROOT) - DIGAMMA_ROOT_REST;
+        return power_series(&DIGAMMA_ROOT_SERIES, z);
     }
     let mut shifted = x;
     let mut correction = 0.0;
@@ -325,13 +431,17 @@ impl<D: DualNum<Primitive = f64> + Copy> Real for D {
     }
 }
 
-/// `ln Σ e^(x_i)` for any [`Real`]; `-inf` for an empty slice.
+/// `ln Σ e^(x_i)` for any [`Real`]; `-inf` for an empty slice, NaN when any term is NaN.
 pub fn log_sum_exp_generic<D: Real>(values: &[D]) -> D {
     let max = values
         .iter()
         .map(|v| v.value())
         .fold(f64::NEG_INFINITY, f64::max);
     if !max.is_finite() {
+        // `f64::max` skips NaN, so look for one before answering ±inf.
+        if values.iter().any(|v| v.value().is_nan()) {
+            return D::constant(f64::NAN);
+        }
         return D::constant(max);
     }
     let mut sum = D::constant(0.0);
@@ -430,5 +540,19 @@ mod tests {
         let generic = log_sum_exp_generic(&[Dual64::from(1.0).derivative(), Dual64::from(2.0)]);
         let expected = 1.0 / (1.0 + 1f64.exp());
         assert!(close(generic.eps, expected, 1e-15));
+    }
+
+    #[test]
+    fn log_sum_exp_of_nan_is_nan() {
+        for values in [
+            vec![f64::NAN],
+            vec![f64::NAN, 1.0],
+            vec![f64::NAN, f64::NEG_INFINITY],
+            vec![f64::INFINITY, f64::NAN],
+        ] {
+            assert!(log_sum_exp(&values).is_nan(), "{values:?}");
+            let duals: Vec<Dual64> = values.iter().map(|&v| Dual64::from(v)).collect();
+            assert!(log_sum_exp_generic(&duals).re.is_nan(), "{values:?}");
+        }
     }
 }

@@ -12,7 +12,10 @@ pub use em::{
     BlockEstimates, ComponentFamily, EmError, EmFit, EmSettings, EmissionBlock, MixtureProblem,
     fit_mixture,
 };
-pub use mcmc::{ChainOutput, SamplerError, SamplerSettings, sample_chains};
+pub use mcmc::{
+    ChainOutput, MAX_STORED_DRAW_VALUES, SamplerError, SamplerSettings, check_draws_fit,
+    sample_chains,
+};
 pub use optimize::{
     DEFAULT_HESSIAN_STEP, MultiStartResult, OptimizeError, OptimizeResult, OptimizeSettings,
     RandomStarts, StopReason, hessian_by_differences, maximize, maximize_from_random_starts,

@@ -26,6 +26,18 @@ pub struct Size {
     pub terms: Vec<(DimId, i64)>,
 }
 
+/// The most elements one value (a declared variable, a `fill`, a range) may have: 10^8 reals are
+/// 800 MB. Larger sizes are refused with `TOO_LARGE` before anything is allocated.
+pub const MAX_ELEMENTS: i64 = 100_000_000;
+
+/// The number of elements of a shape whose sizes are known, saturating at `i64::MAX`; negative
+/// sizes count as 0.
+pub fn element_count(sizes: impl IntoIterator<Item = i64>) -> i64 {
+    sizes
+        .into_iter()
+        .fold(1i64, |count, size| count.saturating_mul(size.max(0)))
+}
+
 impl Size {
     pub fn constant(value: i64) -> Size {
         Size {
@@ -43,32 +55,54 @@ impl Size {
         self.terms.is_empty().then_some(self.constant)
     }
     /// The value once the dimensions are bound.
+    ///
+    /// Arithmetic saturates at the ends of `i64` instead of wrapping, so that an enormous size
+    /// stays enormous (and is refused by the caller's limit) rather than turning small or negative.
     pub fn evaluate(&self, dims: &[usize]) -> i64 {
-        self.terms
-            .iter()
-            .fold(self.constant, |acc, (d, c)| acc + c * dims[d.0] as i64)
+        self.terms.iter().fold(self.constant, |acc, (d, c)| {
+            let dim = dims
+                .get(d.0)
+                .map_or(0, |&n| i64::try_from(n).unwrap_or(i64::MAX));
+            acc.saturating_add(c.saturating_mul(dim))
+        })
+    }
+
+    /// The least value this size can take once dimensions are bound (dimensions are 0 or more;
+    /// a dimension's coefficient is ignored unless the size is a constant). Used to refuse sizes
+    /// that are too large before anything is allocated.
+    pub fn least_value(&self) -> i64 {
+        if self.terms.iter().all(|(_, c)| *c >= 0) {
+            self.constant
+        } else {
+            i64::MIN
+        }
     }
     pub fn add(&self, other: &Size, sign: i64) -> Size {
         let mut terms = self.terms.clone();
         for (d, c) in &other.terms {
             match terms.iter_mut().find(|(e, _)| e == d) {
-                Some((_, existing)) => *existing += sign * c,
-                None => terms.push((*d, sign * c)),
+                Some((_, existing)) => *existing = existing.saturating_add(sign.saturating_mul(*c)),
+                None => terms.push((*d, sign.saturating_mul(*c))),
             }
         }
         terms.retain(|(_, c)| *c != 0);
         terms.sort();
         Size {
-            constant: self.constant + sign * other.constant,
+            constant: self
+                .constant
+                .saturating_add(sign.saturating_mul(other.constant)),
             terms,
         }
     }
     pub fn scale(&self, factor: i64) -> Size {
-        let mut terms: Vec<(DimId, i64)> =
-            self.terms.iter().map(|(d, c)| (*d, c * factor)).collect();
+        let mut terms: Vec<(DimId, i64)> = self
+            .terms
+            .iter()
+            .map(|(d, c)| (*d, c.saturating_mul(factor)))
+            .collect();
         terms.retain(|(_, c)| *c != 0);
         Size {
-            constant: self.constant * factor,
+            constant: self.constant.saturating_mul(factor),
             terms,
         }
     }

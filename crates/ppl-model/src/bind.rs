@@ -107,11 +107,60 @@ pub fn bind(
             .map(str::to_string)
             .collect();
     }
+    let too_large = check_allocation(model, &bound.dims);
+    if !too_large.is_empty() {
+        return Err(too_large);
+    }
     let diagnostics = check_supports(model, &bound, data);
     if !diagnostics.is_empty() {
         return Err(diagnostics);
     }
     Ok(bound)
+}
+
+/// Refuses variables whose bound shapes hold more than `MAX_ELEMENTS` elements (one variable, or
+/// all of them together), before the tape or a sampler allocates them. The checker refuses
+/// constant sizes; this catches sizes made large by dimensions from the data or `--set`.
+fn check_allocation(model: &Model, dims: &[usize]) -> Vec<Diagnostic> {
+    let mut diagnostics = Vec::new();
+    let mut total: i64 = 0;
+    for variable in &model.variables {
+        let count = ppl_ir::element_count(variable.ty.shape.iter().map(|s| s.evaluate(dims)));
+        total = total.saturating_add(count);
+        if count > ppl_ir::MAX_ELEMENTS {
+            diagnostics.push(
+                Diagnostic::error(
+                    codes::TOO_LARGE,
+                    variable.name_span,
+                    format!(
+                        "`{}` would have {count} elements, beyond the limit of {}",
+                        variable.name,
+                        ppl_ir::MAX_ELEMENTS
+                    ),
+                )
+                .with_label("too large to allocate")
+                .with_hint("reduce the dimensions it is declared with (from the data or `--set`), or fit the data in parts"),
+            );
+        }
+    }
+    if diagnostics.is_empty()
+        && total > ppl_ir::MAX_ELEMENTS
+        && let Some(first) = model.variables.first()
+    {
+        diagnostics.push(
+            Diagnostic::error(
+                codes::TOO_LARGE,
+                first.name_span,
+                format!(
+                    "the model's variables would have {total} elements together, beyond the limit of {}",
+                    ppl_ir::MAX_ELEMENTS
+                ),
+            )
+            .with_label("the first of the model's variables")
+            .with_hint("reduce the dimensions (from the data or `--set`), or fit the data in parts"),
+        );
+    }
+    diagnostics
 }
 
 struct Binder<'a> {
@@ -245,9 +294,15 @@ impl<'a> Binder<'a> {
                 .with_label("observed, but the data has no column or key of this name");
                 if let Some(data) = self.data {
                     let names: Vec<&str> = data.names().collect();
+                    // A key that another name of the model already reads is not a candidate.
+                    let taken = |key: &str| {
+                        self.model.variables.iter().any(|v| v.name == key)
+                            || self.model.dims.iter().any(|d| d.name == key)
+                            || self.model.constants.iter().any(|c| c.name == key)
+                    };
                     diagnostic = match ppl_syntax::diagnostic::closest(
                         &variable.name,
-                        names.iter().copied(),
+                        names.iter().copied().filter(|key| !taken(key)),
                     ) {
                         Some(s) => {
                             diagnostic.with_hint(format!("the data has `{s}`: did you mean it?"))

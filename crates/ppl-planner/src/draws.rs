@@ -162,6 +162,19 @@ impl ChainFile {
                 path.display()
             ));
         }
+        // The summary reads the sampler columns by position: all seven must be there, in order.
+        let sampler_columns_present = columns.len() >= SAMPLER_COLUMNS.len()
+            && columns
+                .iter()
+                .zip(SAMPLER_COLUMNS)
+                .all(|(column, expected)| column == expected);
+        if !sampler_columns_present {
+            return Err(format!(
+                "`{}` is not a draws file: its header must start with the sampler columns {}",
+                path.display(),
+                SAMPLER_COLUMNS.join(",")
+            ));
+        }
         Ok(ChainFile {
             path: path.to_path_buf(),
             columns,
@@ -363,6 +376,61 @@ mod tests {
         std::fs::write(&path, "lp__,accept_stat__,stepsize__,treedepth__,n_leapfrog__,divergent__,energy__,mu\n1,1,1,1,1,0,1,5\n1,1,1").unwrap();
         let chain = ChainFile::read(&path).unwrap();
         assert_eq!(chain.rows.len(), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_header_without_the_sampler_columns_is_an_error_not_a_panic() {
+        let dir = std::env::temp_dir().join(format!("ppl-draws-short-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("chain-1.csv");
+        std::fs::write(&path, "lp__,accept_stat__,mu\n1,0.9,5\n").unwrap();
+        let error = ChainFile::read(&path).unwrap_err();
+        assert!(error.contains("sampler columns"), "{error}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// `ppl summary`'s reader on mutated draws files (a fixed seed, a small budget): every input
+    /// it accepts must summarise without a panic.
+    #[test]
+    fn mutated_draws_files_never_panic_the_reader_or_the_summary() {
+        let dir = std::env::temp_dir().join(format!("ppl-draws-fuzz-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("chain-1.csv");
+        let valid = "# chain_id = 1\n# max_depth = 10\nlp__,accept_stat__,stepsize__,treedepth__,n_leapfrog__,divergent__,energy__,mu,theta.1.2\n-1.5,0.9,0.3,3,7,0,2.5,0.1,-0.3\n-1.2,0.8,0.3,2,3,1,2.0,0.2,0.4\n-1.1,0.7,0.3,4,15,0,1.5,0.3,0.5\n";
+        let fragments: [&[u8]; 10] = [
+            b",", b"\n", b"nan", b"-inf", b"1e308", b"#", b"lp__", b"\xff", b"", b"9",
+        ];
+        let mut state: u64 = 20261127;
+        let mut next = move |bound: usize| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((state >> 33) % bound as u64) as usize
+        };
+        for _ in 0..600 {
+            let mut bytes = valid.as_bytes().to_vec();
+            for _ in 0..1 + next(4) {
+                let at = next(bytes.len() + 1);
+                match next(3) {
+                    0 => {
+                        let end = (at + 1 + next(12)).min(bytes.len());
+                        bytes.drain(at.min(end)..end);
+                    }
+                    1 => {
+                        let fragment = fragments[next(fragments.len())];
+                        bytes.splice(at..at, fragment.iter().copied());
+                    }
+                    _ => bytes.insert(at, next(256) as u8),
+                }
+            }
+            std::fs::write(&path, &bytes).unwrap();
+            if let Ok(chain) = ChainFile::read(&path) {
+                let rows = vec![chain.rows.clone()];
+                let _ = summarise(&chain.columns, &rows);
+                let _ = sampler_totals(&rows, chain.max_depth.unwrap_or(10));
+            }
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -40,7 +40,7 @@ impl FitError {
     /// An output file or directory that cannot be written.
     pub fn cannot_write(path: &std::path::Path, error: &std::io::Error) -> Self {
         FitError::message(
-            ppl_syntax::codes::DATA_UNREADABLE,
+            ppl_syntax::codes::OUTPUT_UNWRITABLE,
             format!("cannot write `{}`: {error}", path.display()),
             FailureKind::Usage,
         )

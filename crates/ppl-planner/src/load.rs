@@ -35,13 +35,18 @@ impl LoadedModel {
 
 /// Reads, parses and checks a model file. `const_overrides` are `--set K=3`.
 pub fn load_model(path: &Path, const_overrides: &[(String, f64)]) -> Result<LoadedModel, FitError> {
-    let bytes = std::fs::read(path).map_err(|error| {
+    let unreadable = |reason: String| {
         FitError::message(
-            codes::DATA_UNREADABLE,
-            format!("cannot read the model file `{}`: {error}", path.display()),
+            codes::MODEL_UNREADABLE,
+            format!("cannot read the model file `{}`: {reason}", path.display()),
             FailureKind::Usage,
         )
-    })?;
+    };
+    // Checked first: reading a directory fails with an OS message that does not say so.
+    if path.is_dir() {
+        return Err(unreadable("it is a directory".into()));
+    }
+    let bytes = std::fs::read(path).map_err(|error| unreadable(error.to_string()))?;
     parse_model_bytes(&bytes, path, &path.display().to_string(), const_overrides)
 }
 
@@ -80,7 +85,8 @@ pub fn check_model_bytes(
     const_overrides: &[(String, f64)],
 ) -> (LoadedModel, Vec<Diagnostic>) {
     let (program, mut diagnostics) = ppl_syntax::parse_bytes(bytes);
-    let source = String::from_utf8_lossy(bytes).into_owned();
+    // Byte offsets in diagnostics are offsets into `bytes`: the displayed text keeps them valid.
+    let source = ppl_syntax::display_source(bytes);
     let options = CheckOptions {
         const_overrides: const_overrides.to_vec(),
     };

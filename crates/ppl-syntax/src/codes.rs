@@ -23,6 +23,8 @@ codes! {
     BAD_ESCAPE = "E0108": "an escape in a string other than `\\\"` and `\\\\`";
     POSITIONAL_AFTER_KEYWORD = "E0109": "a positional argument after a keyword argument";
     MISSING_FOR_BODY = "E0110": "a `for` without its `{ }` body on the same line";
+    MODEL_UNREADABLE = "E0111": "a model file that cannot be read (missing, a directory, no permission)";
+    TOO_LONG_A_CHAIN = "E0112": "`let`s that build on each other too deeply to evaluate";
     UNKNOWN_NAME = "E0201": "a name that is not declared";
     DUPLICATE_NAME = "E0202": "a name declared twice";
     UNKNOWN_FUNCTION = "E0203": "a call to a function that does not exist";
@@ -41,10 +43,11 @@ codes! {
     NEGATIVE_SIZE = "E0404": "a size that is negative after substituting constants";
     MISSING_SIZE = "E0405": "a constrained type with no size";
     DOUBLE_DISTRIBUTION = "E0406": "two distributions on one element";
+    TOO_LARGE = "E0407": "a size, or a total number of elements, beyond what ppl can allocate";
     WRONG_ARGUMENTS = "E0501": "a call with the wrong number or names of arguments";
     BAD_KEYWORD = "E0502": "a keyword argument the function does not take";
     SUPPORT_MISMATCH = "E0503": "a variable whose declared type does not fit the distribution's support";
-    DATA_UNREADABLE = "E0601": "a data file that cannot be read";
+    DATA_UNREADABLE = "E0601": "a data file that cannot be read (missing, a directory, no permission)";
     DATA_MALFORMED = "E0602": "a data file that is not valid CSV or JSON";
     DATA_MISSING = "E0603": "an observed variable absent from the data";
     DATA_LENGTH = "E0604": "lengths that disagree for one dimension";
@@ -61,6 +64,8 @@ codes! {
     NO_START = "E0704": "no initial value with a finite log density";
     UNSUPPORTED = "E0705": "a form that parses and checks but that no engine here runs yet";
     NO_RULE_APPLIES = "E0706": "no rule of LANGUAGE.md §6 fits the model: the closest rule and why it fails";
+    OUTPUT_UNWRITABLE = "E0707": "an output file or directory (`--out`) that cannot be written";
+    DRAWS_FILE_MALFORMED = "E0708": "a draws file given to `ppl summary` that is not a CmdStan-layout CSV";
     UNKNOWN_LIBRARY_MODEL = "E0801": "a library model that does not exist";
     LIBRARY_MODEL_INVALID = "E0802": "a library model file without its signature or observed variable";
     IMPROPER_PRIOR = "W0001": "an unknown with an improper flat prior";

@@ -15,4 +15,4 @@ pub mod split;
 pub use ast::*;
 pub use diagnostic::{Diagnostic, Label, Severity};
 pub use lexer::{Token, TokenClass, highlight, needs_more_input, tokens};
-pub use parser::{parse, parse_bytes, parse_expression};
+pub use parser::{display_source, parse, parse_bytes, parse_expression};

@@ -71,6 +71,34 @@ pub fn parse_bytes(bytes: &[u8]) -> (Program, Vec<Diagnostic>) {
     }
 }
 
+/// The text of a model file for display: valid UTF-8 is returned as is; each byte of an invalid
+/// sequence becomes one `?`, so that every byte offset into `bytes` (the spans of diagnostics) is
+/// still a character boundary of the result and points at the same place.
+pub fn display_source(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    let mut rest = bytes;
+    loop {
+        match std::str::from_utf8(rest) {
+            Ok(valid) => {
+                out.push_str(valid);
+                return out;
+            }
+            Err(error) => {
+                let (valid, after) = rest.split_at(error.valid_up_to());
+                // `valid` is valid UTF-8 by construction; the fallback never runs.
+                out.push_str(std::str::from_utf8(valid).unwrap_or_default());
+                let bad = error
+                    .error_len()
+                    .unwrap_or(after.len())
+                    .max(1)
+                    .min(after.len());
+                out.extend(std::iter::repeat_n('?', bad));
+                rest = after.get(bad..).unwrap_or_default();
+            }
+        }
+    }
+}
+
 /// Parses one expression on its own (the REPL evaluates these after a run). Spans are offsets
 /// into `source`.
 pub fn parse_expression(source: &str) -> Result<Expr, Box<Diagnostic>> {
@@ -1334,6 +1362,15 @@ mod tests {
         let (_, diagnostics) = parse_bytes(b"const K = 2\nx \xff ~ Normal(0, 1)");
         assert_eq!(diagnostics[0].code, codes::INVALID_UTF8);
         assert_eq!(diagnostics[0].span, Some(Span::new(14, 15)));
+    }
+
+    #[test]
+    fn display_source_keeps_every_byte_offset() {
+        let bytes = b"# caf\xe9 \xe2\x82 ok\n\xff";
+        let shown = display_source(bytes);
+        assert_eq!(shown, "# caf? ?? ok\n?");
+        assert_eq!(shown.len(), bytes.len());
+        assert_eq!(display_source("µ ok".as_bytes()), "µ ok");
     }
 }
 

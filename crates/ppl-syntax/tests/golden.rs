@@ -1,6 +1,6 @@
 //! Data-driven tests of the parser: every `test_data/ok/*.model` must parse without diagnostics to
 //! the tree in its `.ast` file, and every `test_data/err/*.model` must give the diagnostics in its
-//! `.err` file. Missing expectation files are written; `UPDATE_EXPECT=1` rewrites them all.
+//! `.err` file. A missing expectation file fails; `UPDATE_EXPECT=1` writes them all.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -24,21 +24,25 @@ fn model_files(kind: &str) -> Vec<PathBuf> {
     files
 }
 
-/// Compares `actual` with the file, or writes the file when it is missing or updates are asked
-/// for. Returns a description of the mismatch, if any.
+/// Compares `actual` with the file, or writes the file when updates are asked for (a missing
+/// file is a mismatch). Returns a description of the mismatch, if any.
 fn check_expectation(path: &Path, actual: &str) -> Option<String> {
     let update = std::env::var_os("UPDATE_EXPECT").is_some();
+    if update {
+        fs::write(path, actual).expect("write expectation file");
+        return None;
+    }
     match fs::read_to_string(path) {
-        Ok(expected) if !update => (expected != actual).then(|| {
+        Ok(expected) => (expected != actual).then(|| {
             format!(
                 "{} differs:\n--- expected\n{expected}\n--- actual\n{actual}",
                 path.display()
             )
         }),
-        _ => {
-            fs::write(path, actual).expect("write expectation file");
-            None
-        }
+        Err(error) => Some(format!(
+            "{}: {error} (a missing expectation file fails; UPDATE_EXPECT=1 writes it)",
+            path.display()
+        )),
     }
 }
 

@@ -28,8 +28,9 @@ pub fn run(args: SummaryArgs) -> Result<(), CommandError> {
 }
 
 fn summary(args: &SummaryArgs) -> Result<(), CommandError> {
-    let fail =
-        |message: String| CommandError::message(codes::DATA_MALFORMED, message, Exit::ModelOrData);
+    let fail = |message: String| {
+        CommandError::message(codes::DRAWS_FILE_MALFORMED, message, Exit::ModelOrData)
+    };
     let mut files = Vec::new();
     for input in &args.inputs {
         files.extend(draw_files(input).map_err(fail)?);

@@ -140,6 +140,15 @@ pub enum SamplerError {
     Metric { chain_id: u64, error: MetricError },
     #[error("invalid sampler settings: {0}")]
     Settings(String),
+    #[error(
+        "{num_chains} chains of {num_draws} draws of {dim} values would keep more than {limit} numbers in memory: ask for fewer draws (thin them with a larger spacing) or fewer chains"
+    )]
+    TooManyDraws {
+        num_chains: usize,
+        num_draws: usize,
+        dim: usize,
+        limit: usize,
+    },
 }
 
 /// Runs `settings.num_chains` chains in parallel on the current rayon pool. The result is in
@@ -150,6 +159,7 @@ pub fn sample_chains<D: LogDensity>(
     control: &RunControl<'_>,
 ) -> Result<Vec<ChainOutput>, SamplerError> {
     check_settings(settings, control)?;
+    check_draws_fit(settings.num_chains, settings.num_draws, density.dim())?;
     // Each chain owns a clone (densities keep scratch space), made here so that `D` need not be
     // `Sync`.
     let densities: Vec<D> = (0..settings.num_chains).map(|_| density.clone()).collect();
@@ -181,6 +191,32 @@ pub fn sample_chains<D: LogDensity>(
             .collect()
     };
     results.into_iter().collect()
+}
+
+/// The most numbers the chains may keep in memory together: draws × (dimension + the seven
+/// sampler statistics) × chains. 2.5 × 10^8 numbers are 2 GB.
+pub const MAX_STORED_DRAW_VALUES: usize = 250_000_000;
+
+/// Refuses a run whose draws would not fit in memory (`MAX_STORED_DRAW_VALUES`), before anything
+/// is allocated. Callers may use it to refuse early; `sample_chains` calls it too.
+pub fn check_draws_fit(
+    num_chains: usize,
+    num_draws: usize,
+    dim: usize,
+) -> Result<(), SamplerError> {
+    let values = dim
+        .checked_add(7)
+        .and_then(|row| row.checked_mul(num_draws))
+        .and_then(|per_chain| per_chain.checked_mul(num_chains.max(1)));
+    match values {
+        Some(values) if values <= MAX_STORED_DRAW_VALUES => Ok(()),
+        _ => Err(SamplerError::TooManyDraws {
+            num_chains,
+            num_draws,
+            dim,
+            limit: MAX_STORED_DRAW_VALUES,
+        }),
+    }
 }
 
 fn check_settings(

@@ -13,7 +13,10 @@ pub mod chains;
 pub mod hmc;
 
 pub use adapt::{DualAveragingSettings, StepSizeError, WindowSettings};
-pub use chains::{ChainOutput, DrawEvent, DrawStats, RunControl, SamplerError, sample_chains};
+pub use chains::{
+    ChainOutput, DrawEvent, DrawStats, MAX_STORED_DRAW_VALUES, RunControl, SamplerError,
+    check_draws_fit, sample_chains,
+};
 pub use hmc::metric::{AdaptedMetric, MetricError};
 pub use hmc::static_hmc::TrajectoryLength;
 

@@ -525,3 +525,25 @@ fn metric_trait_is_usable_generically() {
     let metric = DiagonalMetric::from_inverse_mass(vec![4.0, 1.0]).unwrap();
     assert_eq!(kinetic(&metric, &[1.0, 2.0]), 0.5 * (4.0 + 4.0));
 }
+
+#[test]
+fn draws_that_cannot_fit_in_memory_are_refused_before_allocating() {
+    let density = IndependentNormal::standard(3);
+    let mut request = settings(Kernel::Nuts, 10, 100_000_000_000, 1);
+    request.num_chains = 4;
+    let error = sample_chains(&density, &request, &RunControl::default()).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            SamplerError::TooManyDraws {
+                num_draws: 100_000_000_000,
+                dim: 3,
+                ..
+            }
+        ),
+        "{error}"
+    );
+    // Overflowing products are refused, not wrapped.
+    assert!(check_draws_fit(usize::MAX, usize::MAX, usize::MAX).is_err());
+    assert!(check_draws_fit(4, 1000, 10).is_ok());
+}

@@ -243,6 +243,10 @@ impl Checker<'_> {
     }
 
     pub(super) fn unknown_name(&mut self, name: &str, span: Span) -> super::Reported {
+        if self.failed_names.contains(name) {
+            // The failed declaration has reported; this use adds nothing.
+            return super::Reported;
+        }
         let names = self.visible_names();
         let mut diagnostic = Diagnostic::error(
             codes::UNKNOWN_NAME,
@@ -296,7 +300,11 @@ impl Checker<'_> {
     /// because shapes must be known symbolically.
     fn range_length(&mut self, low: &Expr, high: &Expr, span: Span) -> Checked<Size> {
         match (Self::size_of_checked(low), Self::size_of_checked(high)) {
-            (Some(l), Some(h)) => Ok(h.add(&l, -1).add(&Size::constant(1), 1)),
+            (Some(l), Some(h)) => {
+                let length = h.add(&l, -1).add(&Size::constant(1), 1);
+                self.check_allocation(std::slice::from_ref(&length), span)?;
+                Ok(length)
+            }
             _ => Err(self.report(
                 Diagnostic::error(
                     codes::BAD_SIZE,
@@ -782,6 +790,9 @@ impl Checker<'_> {
                 }
                 if function == Fill {
                     shape.extend(args[1].ty.shape.iter().cloned());
+                }
+                self.check_allocation(&shape, call.span)?;
+                if function == Fill {
                     ValueType {
                         elem: args[1].ty.elem,
                         shape,

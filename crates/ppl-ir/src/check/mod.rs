@@ -7,7 +7,7 @@ mod expr;
 mod shapes;
 mod statements;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use ppl_syntax::{Diagnostic, Program, Span};
 
@@ -63,6 +63,14 @@ struct Checker<'a> {
     coverage: HashMap<VarId, Vec<Coverage>>,
     /// The int lists of a library signature, by `Symbol::SizeList` index.
     size_lists: Vec<Vec<Size>>,
+    /// Names whose declaration failed (and reported): later uses stay silent, since "not
+    /// declared" would only repeat the first error.
+    failed_names: HashSet<String>,
+    /// Variables that are the target of a `~` that failed to check: they do have a
+    /// distribution, so "no distribution" would be a follow-on warning.
+    failed_tilde_targets: HashSet<VarId>,
+    /// The expanded nesting depth of each `let`, by `LetId` (see `MAX_EXPANDED_DEPTH`).
+    let_depths: Vec<usize>,
 }
 
 /// The part of a variable a `~` statement covers.
@@ -86,6 +94,9 @@ impl<'a> Checker<'a> {
             declared_at: HashMap::new(),
             coverage: HashMap::new(),
             size_lists: Vec::new(),
+            failed_names: HashSet::new(),
+            failed_tilde_targets: HashSet::new(),
+            let_depths: Vec::new(),
         }
     }
 
@@ -109,7 +120,10 @@ impl<'a> Checker<'a> {
     fn warn_improper_priors(&mut self) {
         let mut warnings = Vec::new();
         for variable in &self.model.variables {
-            if variable.role != Role::Latent || self.coverage.contains_key(&variable.id) {
+            if variable.role != Role::Latent
+                || self.coverage.contains_key(&variable.id)
+                || self.failed_tilde_targets.contains(&variable.id)
+            {
                 continue;
             }
             let proper = match &variable.constraint {
@@ -181,6 +195,13 @@ impl<'a> Checker<'a> {
         self.declared_at.insert(name.to_string(), span);
         self.scope.insert(name.to_string(), symbol);
         Ok(())
+    }
+
+    /// Records that the declaration of `name` failed (its error is already reported).
+    fn failed_declaration(&mut self, name: &str) {
+        if !self.scope.contains_key(name) {
+            self.failed_names.insert(name.to_string());
+        }
     }
 
     /// Every name a `did you mean` hint may suggest.

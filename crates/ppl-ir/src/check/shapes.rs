@@ -102,6 +102,29 @@ impl Checker<'_> {
         }
     }
 
+    /// Refuses a shape whose least possible number of elements is beyond `MAX_ELEMENTS`, before
+    /// any later stage tries to allocate it.
+    pub(super) fn check_allocation(&mut self, shape: &[Size], span: Span) -> Checked<()> {
+        let least = element_count(shape.iter().map(Size::least_value));
+        if least <= MAX_ELEMENTS {
+            return Ok(());
+        }
+        let described = if least == i64::MAX {
+            "more than 9.2e18".to_string()
+        } else {
+            format!("at least {least}")
+        };
+        Err(self.report(
+            Diagnostic::error(
+                codes::TOO_LARGE,
+                span,
+                format!("this value would have {described} elements, beyond the limit of {MAX_ELEMENTS}"),
+            )
+            .with_label("too large to allocate")
+            .with_hint("reduce the size (check the constants it is built from), or split the data and fit it in parts"),
+        ))
+    }
+
     fn bad_size(&mut self, span: Span) -> super::Reported {
         self.report(
             Diagnostic::error(codes::BAD_SIZE, span, "this size is not an integer-affine expression")

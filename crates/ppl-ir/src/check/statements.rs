@@ -35,18 +35,52 @@ impl Checker<'_> {
                 }
                 self.model.data_file = Some((path.clone(), *path_span));
             }
-            StatementKind::Const { name, value } => self.constant(name, value)?,
+            StatementKind::Const { name, value } => {
+                if let Err(reported) = self.constant(name, value) {
+                    self.failed_declaration(&name.name);
+                    return Err(reported);
+                }
+            }
             StatementKind::Declare {
                 kind,
                 name,
                 ty,
                 init,
             } => {
-                self.only_top_level(loops, span, "a declaration")?;
-                self.declaration(*kind, name, ty, init.as_ref(), span)?;
+                let declared = self
+                    .only_top_level(loops, span, "a declaration")
+                    .and_then(|()| self.declaration(*kind, name, ty, init.as_ref(), span));
+                if let Err(reported) = declared {
+                    self.failed_declaration(&name.name);
+                    return Err(reported);
+                }
             }
             StatementKind::Let { name, value } => {
-                let value = self.expr(value)?;
+                let value = match self.expr(value) {
+                    Ok(value) => value,
+                    Err(reported) => {
+                        self.failed_declaration(&name.name);
+                        return Err(reported);
+                    }
+                };
+                // Later passes inline a `let` where it is used, recursively: bound the depth here.
+                let depth = expanded_depth(&value, &self.let_depths);
+                if depth > MAX_EXPANDED_DEPTH {
+                    self.failed_declaration(&name.name);
+                    return Err(self.report(
+                        Diagnostic::error(
+                            codes::TOO_LONG_A_CHAIN,
+                            name.span,
+                            format!(
+                                "`{}` builds on a chain of `let`s nested {depth} deep, more than {MAX_EXPANDED_DEPTH}",
+                                name.name
+                            ),
+                        )
+                        .with_label("this `let` is too deeply nested")
+                        .with_hint("write the chain as a vector or a loop over an array instead of one `let` per step"),
+                    ));
+                }
+                self.let_depths.push(depth);
                 let depends_on_unknowns = self.depends_on_unknowns(&value);
                 let id = LetId(self.model.lets.len());
                 self.declare(&name.name, name.span, Symbol::Let(id))?;
@@ -60,8 +94,13 @@ impl Checker<'_> {
                 });
             }
             StatementKind::Net { name, value } => {
-                self.only_top_level(loops, span, "a `net`")?;
-                self.net(name, value, span)?;
+                let declared = self
+                    .only_top_level(loops, span, "a `net`")
+                    .and_then(|()| self.net(name, value, span));
+                if let Err(reported) = declared {
+                    self.failed_declaration(&name.name);
+                    return Err(reported);
+                }
             }
             StatementKind::Tilde {
                 target,
@@ -348,6 +387,7 @@ impl Checker<'_> {
             }
             sizes.push(size);
         }
+        self.check_allocation(&sizes, ty.span)?;
         let (elem, constraint, shape) = match base {
             BaseType::Real => (ElemType::Real, Constraint::None, sizes),
             BaseType::Int => (ElemType::Int, Constraint::None, sizes),
@@ -659,14 +699,32 @@ impl Checker<'_> {
             });
             return Ok(());
         }
-        let (distribution, args) = self.distribution(call, &target_expr)?;
+        let root = match &target_expr.kind {
+            ExprKind::Variable(id) => Some(*id),
+            ExprKind::Index { base, .. } => match base.kind {
+                ExprKind::Variable(id) => Some(id),
+                _ => None,
+            },
+            _ => None,
+        };
+        let checked = self
+            .distribution(call, &target_expr)
+            .and_then(|found| self.record_coverage(&target_expr, span).map(|()| found));
+        let (distribution, args) = match checked {
+            Ok(found) => found,
+            Err(reported) => {
+                if let Some(root) = root {
+                    self.failed_tilde_targets.insert(root);
+                }
+                return Err(reported);
+            }
+        };
         let normaliser = match truncation {
             Some(truncation) => {
                 Some(self.truncation_term(truncation, call, distribution, &args, &target_expr)?)
             }
             None => None,
         };
-        self.record_coverage(&target_expr, span)?;
         self.model.terms.push(Term {
             kind: TermKind::Tilde {
                 target: target_expr,
@@ -1279,6 +1337,61 @@ impl Checker<'_> {
         }
         Ok(())
     }
+}
+
+/// The deepest nesting later passes meet when they evaluate an expression with every `let`
+/// inlined. The parser bounds one statement's nesting; this bounds chains of `let`s.
+pub const MAX_EXPANDED_DEPTH: usize = 1000;
+
+/// The nesting depth of `expr` with each `let` counted at its own expanded depth (`let_depths`,
+/// by `LetId`). Recursion here is bounded by the parser's nesting limit.
+fn expanded_depth(expr: &Expr, let_depths: &[usize]) -> usize {
+    let mut deepest = 0;
+    let mut child = |e: &Expr| deepest = deepest.max(expanded_depth(e, let_depths));
+    match &expr.kind {
+        ExprKind::Let(id) => return 1 + let_depths.get(id.0).copied().unwrap_or(0),
+        ExprKind::Literal(_) | ExprKind::Variable(_) | ExprKind::Dim(_) | ExprKind::LoopVar(_) => {}
+        ExprKind::Vector(items) => items.iter().for_each(&mut child),
+        ExprKind::Comprehension { body, .. } | ExprKind::Neg(body) => child(body),
+        ExprKind::Binary { lhs, rhs, .. } => {
+            child(lhs);
+            child(rhs);
+        }
+        ExprKind::If {
+            cond,
+            then,
+            otherwise,
+        } => {
+            child(cond);
+            child(then);
+            child(otherwise);
+        }
+        ExprKind::Range { low, high } => {
+            child(low);
+            child(high);
+        }
+        ExprKind::Index { base, indices } => {
+            child(base);
+            for index in indices {
+                match index {
+                    IndexExpr::Single(e) | IndexExpr::Gather(e) => child(e),
+                    IndexExpr::Slice { low, high } => {
+                        child(low);
+                        child(high);
+                    }
+                    IndexExpr::All => {}
+                }
+            }
+        }
+        ExprKind::Call { args, .. } | ExprKind::NetCall { args, .. } => {
+            args.iter().for_each(&mut child)
+        }
+        ExprKind::DistFunction { args, variate, .. } => {
+            args.iter().for_each(&mut child);
+            child(variate);
+        }
+    }
+    1 + deepest
 }
 
 /// Calls `f` on `expr` and every subexpression.

@@ -568,6 +568,27 @@ fn int_argument<T: Real>(value: &Array<T>, span: Span) -> Result<usize, TapeErro
     Ok(n as usize)
 }
 
+/// The number of elements of `shape`, refused beyond `ppl_ir::MAX_ELEMENTS` (sizes computed at
+/// run time from dimensions escape the checker's limit).
+fn allocation(shape: impl IntoIterator<Item = usize>, span: Span) -> Result<usize, TapeError> {
+    let count = ppl_ir::element_count(
+        shape
+            .into_iter()
+            .map(|n| i64::try_from(n).unwrap_or(i64::MAX)),
+    );
+    if count > ppl_ir::MAX_ELEMENTS {
+        return Err(TapeError::ShapeMismatch {
+            detail: format!(
+                "a value of {count} elements, beyond the limit of {}",
+                ppl_ir::MAX_ELEMENTS
+            ),
+            span,
+        });
+    }
+    // Within the limit, so it fits in usize.
+    Ok(usize::try_from(count).unwrap_or(0))
+}
+
 fn require_rank<T>(value: &Array<T>, rank: usize, what: &str, span: Span) -> Result<(), TapeError> {
     if value.rank() != rank {
         return Err(TapeError::ShapeMismatch {
@@ -689,13 +710,15 @@ pub(crate) fn call_builtin<T: Real>(
                 .iter()
                 .map(|a| int_argument(a, span))
                 .collect::<Result<Vec<_>, _>>()?;
-            Array::new(shape.clone(), vec![fill; shape.iter().product()])
+            let count = allocation(shape.iter().copied(), span)?;
+            Array::new(shape.clone(), vec![fill; count])
         }
         Builtin::Fill => {
             let n = int_argument(x, span)?;
             let value = &args[1];
             let mut shape = vec![n];
             shape.extend(&value.shape);
+            allocation(shape.iter().copied(), span)?;
             let values = (0..n).flat_map(|_| value.values.iter().copied()).collect();
             Array::new(shape, values)
         }

@@ -200,7 +200,7 @@ pub fn run(
     let outputs = result.map_err(|error| sampler_error(&error))?;
     if let Some(failure) = write_failure.lock().expect("lock").take() {
         return Err(FitError::message(
-            codes::DATA_UNREADABLE,
+            codes::OUTPUT_UNWRITABLE,
             format!("cannot write draws: {failure}"),
             FailureKind::Usage,
         ));
@@ -432,6 +432,7 @@ fn sampler_error(error: &ppl_infer::SamplerError) -> FitError {
         ppl_infer::SamplerError::Initialization { .. }
         | ppl_infer::SamplerError::InitialValue { .. } => codes::NO_START,
         ppl_infer::SamplerError::Settings(_) => codes::BAD_SETTING,
+        ppl_infer::SamplerError::TooManyDraws { .. } => codes::TOO_LARGE,
         _ => codes::METHOD_NOT_APPLICABLE,
     };
     // Users count chains from 1, as in the draws file names.
@@ -452,5 +453,10 @@ fn sampler_error(error: &ppl_infer::SamplerError) -> FitError {
             "no starting point in (-2, 2) on the unconstrained scale gives a finite log density: check this statement for impossible values (a scale <= 0, data outside the support)",
         );
     }
-    FitError::one(diagnostic, FailureKind::InferenceFailed)
+    let kind = if code == codes::TOO_LARGE {
+        FailureKind::Usage
+    } else {
+        FailureKind::InferenceFailed
+    };
+    FitError::one(diagnostic, kind)
 }

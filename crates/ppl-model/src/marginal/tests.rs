@@ -1,0 +1,2 @@
+//! Tests of the marginalisation analysis, the summed tape and recovery.
+use super::*;

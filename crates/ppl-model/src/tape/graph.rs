@@ -388,37 +388,26 @@ pub(crate) fn forward_node(
             }
         }
         Op::LogSumExpAcross { args, weights } => {
-            output.fill(f64::NEG_INFINITY);
-            for &arg in args.iter() {
-                for (out, &v) in output.iter_mut().zip(slice!(before, nodes, arg)) {
-                    *out = out.max(v);
-                }
-            }
-            let mut sums = vec![0.0; output.len()];
-            for (&arg, weight) in args.iter().zip(weights.iter_mut()) {
-                for (((w, sum), &v), &top) in weight
-                    .iter_mut()
-                    .zip(sums.iter_mut())
-                    .zip(slice!(before, nodes, arg))
-                    .zip(output.iter())
-                {
-                    *w = if top == f64::NEG_INFINITY {
-                        0.0
-                    } else {
-                        (v - top).exp()
-                    };
-                    *sum += *w;
-                }
-            }
             for (i, out) in output.iter_mut().enumerate() {
-                if *out == f64::NEG_INFINITY || out.is_nan() {
+                let value = |arg: NodeId| before[nodes[arg].start + i];
+                let top = args
+                    .iter()
+                    .map(|&arg| value(arg))
+                    .fold(f64::NEG_INFINITY, f64::max);
+                if top == f64::NEG_INFINITY || top.is_nan() {
+                    *out = top;
+                    weights.iter_mut().for_each(|w| w[i] = 0.0);
                     continue;
                 }
-                let sum = sums[i];
-                *out += sum.ln();
+                let mut sum = 0.0;
+                for (&arg, weight) in args.iter().zip(weights.iter_mut()) {
+                    weight[i] = (value(arg) - top).exp();
+                    sum += weight[i];
+                }
                 for weight in weights.iter_mut() {
                     weight[i] /= sum;
                 }
+                *out = top + sum.ln();
             }
         }
         Op::ForwardAlgorithm {
@@ -680,6 +669,24 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
     total
 }
 
+/// `ln y!` for a count: a table of the same `ln_gamma` values for small counts (the
+/// likelihoods of a summed-out latent evaluate the same counts once per state).
+fn ln_factorial(y: f64) -> f64 {
+    const TABULATED: usize = 1024;
+    static TABLE: std::sync::OnceLock<Vec<f64>> = std::sync::OnceLock::new();
+    if y >= 0.0 && y < TABULATED as f64 && y.fract() == 0.0 {
+        let table = TABLE.get_or_init(|| {
+            (0..TABULATED)
+                .map(|k| ppl_dist::special::ln_gamma(k as f64 + 1.0))
+                .collect()
+        });
+        if let Some(&value) = table.get(y as usize) {
+            return value;
+        }
+    }
+    ppl_dist::special::ln_gamma(y + 1.0)
+}
+
 /// `(y, eta) -> (log p(y | eta), d/d eta)`.
 type GlmKernel = fn(f64, f64) -> (f64, f64);
 
@@ -723,10 +730,7 @@ fn glm_kernel(kind: DistKind) -> Option<GlmKernel> {
             return (f64::NEG_INFINITY, 0.0);
         }
         let rate = eta.exp();
-        (
-            y * eta - rate - ppl_dist::special::ln_gamma(y + 1.0),
-            y - rate,
-        )
+        (y * eta - rate - ln_factorial(y), y - rate)
     }
     fn poisson(y: f64, rate: f64) -> (f64, f64) {
         if y < 0.0 || y.fract() != 0.0 || rate.is_nan() || rate < 0.0 {
@@ -746,10 +750,7 @@ fn glm_kernel(kind: DistKind) -> Option<GlmKernel> {
                 (f64::NEG_INFINITY, 0.0)
             };
         }
-        (
-            y * rate.ln() - rate - ppl_dist::special::ln_gamma(y + 1.0),
-            y / rate - 1.0,
-        )
+        (y * rate.ln() - rate - ln_factorial(y), y / rate - 1.0)
     }
     match kind {
         DistKind::BernoulliLogit => Some(bernoulli_logit),

@@ -364,6 +364,8 @@ pub(crate) fn forward_node(
             ..
         } => {
             let mut total = 0.0;
+            // The output is one element per batch element, or one sum.
+            #[allow(clippy::needless_range_loop)]
             for element in 0..*count {
                 fill_event(
                     inputs,
@@ -469,8 +471,8 @@ impl ChainPotentials<'_> {
             return 0.0;
         }
         let mut scratch = vec![0.0; states];
-        for k in 0..states {
-            alpha[k] = self.initial(k) + self.emission(0, k);
+        for (k, slot) in alpha[..states].iter_mut().enumerate() {
+            *slot = self.initial(k) + self.emission(0, k);
         }
         for t in 1..steps {
             for k in 0..states {

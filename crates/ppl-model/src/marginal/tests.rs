@@ -452,3 +452,36 @@ fn a_continuous_only_model_has_nothing_summed() {
     assert!(posterior.summed.is_empty());
     assert_eq!(posterior.columns.len(), 1);
 }
+
+#[test]
+fn a_data_bound_is_checked_against_observed_values_and_printed() {
+    let source = "
+observed y: int[N] in 1..K
+observed x: real[K]
+";
+    let (program, _) = ppl_syntax::parse(source);
+    let (model, diagnostics) = ppl_ir::check(&program, source, &Default::default());
+    assert!(
+        diagnostics.iter().all(|d| !d.is_error()),
+        "{diagnostics:#?}"
+    );
+    assert!(
+        ppl_ir::printer::print(&model).contains("in [1, K] (from the data)"),
+        "{}",
+        ppl_ir::printer::print(&model)
+    );
+    let data = ppl_data::DataSet::from_json_str(
+        r#"{"y": [1, 3, 2], "x": [0.5, 1.5]}"#,
+        Path::new("test.json"),
+    )
+    .expect("parses");
+    let errors = crate::bind(&model, Some(&data), &[])
+        .err()
+        .expect("3 > K = 2");
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.message.contains("outside its bound 1..2")),
+        "{errors:#?}"
+    );
+}

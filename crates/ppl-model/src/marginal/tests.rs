@@ -456,8 +456,8 @@ fn a_continuous_only_model_has_nothing_summed() {
 #[test]
 fn a_data_bound_is_checked_against_observed_values_and_printed() {
     let source = "
-observed y: int[N] in 1..K
 observed x: real[K]
+observed y: int[N] in 1..K
 ";
     let (program, _) = ppl_syntax::parse(source);
     let (model, diagnostics) = ppl_ir::check(&program, source, &Default::default());

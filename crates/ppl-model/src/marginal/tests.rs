@@ -439,7 +439,9 @@ latent b: bool
 x ~ Normal(a + b, 1)
 ";
     let (model, bound) = model_and_dims(two, data);
-    let error = Posterior::new(&model, &bound, two).err().expect("refused");
+    let Err(error) = Posterior::new(&model, &bound, two) else {
+        panic!("two discrete unknowns in one statement must be refused");
+    };
     assert!(error.message.contains("couples"), "{}", error.message);
 }
 
@@ -475,9 +477,9 @@ observed y: int[N] in 1..K
         Path::new("test.json"),
     )
     .expect("parses");
-    let errors = crate::bind(&model, Some(&data), &[])
-        .err()
-        .expect("3 > K = 2");
+    let Err(errors) = crate::bind(&model, Some(&data), &[]) else {
+        panic!("3 > K = 2 must not bind");
+    };
     assert!(
         errors
             .iter()

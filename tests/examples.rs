@@ -46,6 +46,9 @@ fn every_example_runs_and_matches_its_golden_table() {
     let update = std::env::var_os("UPDATE_EXPECT").is_some();
     let mut failures = Vec::new();
     for path in examples() {
+        // These need NUTS with their discrete latents summed out (issue 7): the library side is
+        // in ppl-model (`Posterior::new`, `complete_draw`) and tested in tests/marginalise.rs;
+        // remove this skip once `ppl run` routes them there.
         let relative = path
             .strip_prefix(root())
             .unwrap()

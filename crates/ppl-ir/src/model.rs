@@ -179,6 +179,9 @@ pub struct Variable {
     pub init: Option<Expr>,
     pub span: Span,
     pub name_span: Span,
+    /// An int bound that uses data (`int in 1..N`), resolved when data is bound; the
+    /// `constraint` is then unbounded.
+    pub data_bound: Option<(Size, Size)>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -37,7 +37,14 @@ pub fn print(model: &Model) -> String {
             variable.name,
             elem_name(variable.ty.elem),
             display_shape(&variable.ty.shape, &model.dims),
-            constraint_name(&variable.constraint)
+            match &variable.data_bound {
+                Some((low, high)) => format!(
+                    "in [{}, {}] (from the data)",
+                    crate::check::display_size(low, &model.dims),
+                    crate::check::display_size(high, &model.dims)
+                ),
+                None => constraint_name(&variable.constraint),
+            }
         );
         if let Some(init) = &variable.init {
             let _ = write!(out, " = {}", printer.expr(init));

@@ -48,6 +48,7 @@ fn variable(
         init: None,
         span: Span::new(0, 0),
         name_span: Span::new(0, 0),
+        data_bound: None,
     });
     id
 }

@@ -442,6 +442,27 @@ impl<'a> Binder<'a> {
                 return None;
             }
         }
+        if let Some((low, high)) = &variable.data_bound
+            && let (Some(low), Some(high)) = (self.evaluate(low), self.evaluate(high))
+            && let Some(index) = value
+                .values
+                .iter()
+                .position(|&x| x < low as f64 || x > high as f64)
+        {
+            self.diagnostics.push(
+                Diagnostic::error(
+                    codes::DATA_OUT_OF_BOUNDS,
+                    span,
+                    format!(
+                        "`{name}` has {} at {}, outside its bound {low}..{high}",
+                        value.values[index],
+                        value.locate(index)
+                    ),
+                )
+                .with_label(format!("declared as `{}`", variable.declared_as)),
+            );
+            return None;
+        }
         Some(value.values.clone())
     }
 

@@ -2,11 +2,18 @@
 //! unknown, and the mapping from an unconstrained draw to the named output columns (the unknowns
 //! on their constrained scale, then the `let`s that depend on them, as Stan's generated
 //! quantities).
+//!
+//! Finite discrete unknowns are summed out of the tape (`crate::marginal`) and recovered per
+//! draw by `complete_draw`; their columns follow the continuous unknowns'.
 
 use ppl_ir::{ElemType, Model, VarId};
 use ppl_syntax::{Diagnostic, Span, codes};
 
+use ppl_infer::LogDensityError;
+use rand::Rng;
+
 use crate::BoundData;
+use crate::marginal::{self, Decision, StatePotentials, SummedLatent};
 use crate::names::{column_names, element_names};
 use crate::tape::{Bindings, Tape, TapeError};
 
@@ -25,35 +32,76 @@ pub struct OutputColumn {
 #[derive(Clone)]
 pub struct Posterior {
     pub tape: Tape,
+    /// The continuous unknowns' columns, then the summed-out latents' (recovered per draw),
+    /// then the `let`s.
     pub columns: Vec<OutputColumn>,
     pub sampled: Vec<VarId>,
+    /// The discrete latents summed out of the tape, in column order.
+    pub summed: Vec<SummedLatent>,
+}
+
+/// Why a posterior draw could not be completed.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum DrawError {
+    #[error(transparent)]
+    Density(#[from] LogDensityError),
+    #[error(transparent)]
+    Tape(#[from] TapeError),
+}
+
+/// The per-element marginal probabilities of one summed-out latent at one draw.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StateProbabilities {
+    pub var: VarId,
+    pub name: String,
+    /// The value of state 0; state k is `low + k`.
+    pub low: i64,
+    pub states: usize,
+    /// Row-major elements × states.
+    pub probabilities: Vec<f64>,
 }
 
 impl Posterior {
     /// Builds the tape over every continuous unknown (latents and, when asked to sample them,
-    /// params). Discrete unknowns are not handled here: the caller says why.
+    /// params), with every finite discrete unknown summed out (`marginal::analyse`). A discrete
+    /// unknown that cannot be summed out is an E0705 diagnostic naming it and the reason, at the
+    /// responsible statement.
     pub fn new(model: &Model, bound: &BoundData, source: &str) -> Result<Posterior, Diagnostic> {
         let sampled: Vec<VarId> = model
             .unknowns()
             .filter(|v| v.ty.elem == ElemType::Real)
             .map(|v| v.id)
             .collect();
+        let mut summed = Vec::new();
+        for decision in marginal::analyse(model, &bound.dims) {
+            match decision {
+                Decision::Summed(latent) => summed.push(latent),
+                Decision::Refused(refusal) => return Err(refusal_diagnostic(&refusal)),
+            }
+        }
         let mut bindings = Bindings::new(model, bound.dims.clone());
         for (index, values) in bound.observed.iter().enumerate() {
             if let Some(values) = values {
                 bindings.set(VarId(index), values.clone());
             }
         }
+        // Any valid value will do: the tape sets each state in turn, and draws override it.
+        for latent in &summed {
+            bindings.set(latent.var, vec![latent.low as f64; latent.elements]);
+        }
         let labels = model
             .terms
             .iter()
             .map(|t| statement_label(source, t.span))
             .collect();
-        let tape =
-            Tape::new(model, &bindings, &sampled, labels).map_err(|e| tape_diagnostic(&e))?;
+        let tape = Tape::with_summed(model, &bindings, &sampled, labels, &summed)
+            .map_err(|e| tape_diagnostic(&e))?;
         let mut columns = Vec::new();
         for entry in &tape.layout().entries {
             push_columns(&mut columns, &entry.name, &entry.shape, false);
+        }
+        for latent in &summed {
+            push_columns(&mut columns, &latent.name, &latent.shape, false);
         }
         let zero = vec![0.0; tape.layout().dim];
         if let Ok(draw) = tape.constrain(&zero) {
@@ -65,15 +113,82 @@ impl Posterior {
             tape,
             columns,
             sampled,
+            summed,
         })
     }
 
-    /// The output row of one unconstrained position, in `columns` order.
+    /// The output row of one unconstrained position, in `columns` order. The columns of
+    /// summed-out latents are NaN here (and `let`s reading them see a placeholder): use
+    /// `complete_draw` when `summed` is not empty.
     pub fn row(&self, position: &[f64]) -> Result<Vec<f64>, TapeError> {
         let draw = self.tape.constrain(position)?;
+        let fixed: Vec<(VarId, Vec<f64>)> = self
+            .summed
+            .iter()
+            .map(|l| (l.var, vec![f64::NAN; l.elements]))
+            .collect();
+        Ok(self.assemble_row(&draw, &fixed))
+    }
+
+    /// The output row of one draw with every summed-out latent drawn from its conditional given
+    /// the continuous unknowns at `position` (unconstrained), with `rng`: exact per element,
+    /// forward-filtering backward-sampling for a chain. Deterministic given the RNG's state;
+    /// uses no randomness when nothing is summed out.
+    pub fn complete_draw<R: Rng + ?Sized>(
+        &mut self,
+        position: &[f64],
+        rng: &mut R,
+    ) -> Result<Vec<f64>, DrawError> {
+        if self.summed.is_empty() {
+            return Ok(self.row(position)?);
+        }
+        let potentials = self.tape.summed_potentials(position)?;
+        let fixed: Vec<(VarId, Vec<f64>)> = self
+            .summed
+            .iter()
+            .zip(&potentials)
+            .map(|(latent, potential)| {
+                let values = potential
+                    .draw_indices(rng)
+                    .into_iter()
+                    .map(|k| (latent.low + k as i64) as f64)
+                    .collect();
+                (latent.var, values)
+            })
+            .collect();
+        let draw = self.tape.constrain_with(position, &fixed)?;
+        Ok(self.assemble_row(&draw, &fixed))
+    }
+
+    /// Each summed-out latent's per-element marginal probabilities given the continuous
+    /// unknowns at `position` (unconstrained); averaged over draws they estimate the posterior
+    /// marginals (Rao–Blackwellised).
+    pub fn state_probabilities(
+        &mut self,
+        position: &[f64],
+    ) -> Result<Vec<StateProbabilities>, DrawError> {
+        let potentials: Vec<StatePotentials> = self.tape.summed_potentials(position)?;
+        Ok(self
+            .summed
+            .iter()
+            .zip(&potentials)
+            .map(|(latent, potential)| StateProbabilities {
+                var: latent.var,
+                name: latent.name.clone(),
+                low: latent.low,
+                states: latent.states,
+                probabilities: potential.marginal_probabilities(),
+            })
+            .collect())
+    }
+
+    fn assemble_row(&self, draw: &crate::tape::Draw, fixed: &[(VarId, Vec<f64>)]) -> Vec<f64> {
         let mut row = Vec::with_capacity(self.columns.len());
         for (_, value) in &draw.variables {
             row.extend_from_slice(&value.values);
+        }
+        for (_, values) in fixed {
+            row.extend_from_slice(values);
         }
         for (_, value) in &draw.lets {
             row.extend_from_slice(&value.values);
@@ -81,8 +196,21 @@ impl Posterior {
         // A let whose shape changed with the values cannot happen (shapes are symbolic); pad or
         // cut defensively so every row has one value per column.
         row.resize(self.columns.len(), f64::NAN);
-        Ok(row)
+        row
     }
+}
+
+/// A discrete unknown that cannot be summed out, as a diagnostic at the responsible statement.
+pub fn refusal_diagnostic(refusal: &marginal::Refusal) -> Diagnostic {
+    Diagnostic::error(
+        codes::UNSUPPORTED,
+        refusal.span,
+        format!(
+            "the discrete `{}` cannot be summed out: {}",
+            refusal.name, refusal.reason
+        ),
+    )
+    .with_label("here")
 }
 
 fn push_columns(columns: &mut Vec<OutputColumn>, name: &str, shape: &[usize], generated: bool) {

@@ -9,6 +9,7 @@
 use ppl_infer::mcmc::{Kernel, TrajectoryLength};
 use ppl_ir::{Constraint, ElemType, Feature, Method, Model, Role, TermKind, Variable};
 use ppl_model::BoundData;
+use ppl_model::marginal;
 use ppl_model::mixture::{self, MixtureSpec};
 use ppl_model::posterior::Posterior;
 use ppl_syntax::{Diagnostic, Span, codes};
@@ -177,6 +178,8 @@ impl<'a> Analysis<'a> {
                     {
                         analysis.finite_discrete.push(variable)
                     }
+                    // `int in 1..T` with `T` from the data: finite once the data is bound.
+                    _ if variable.data_bound.is_some() => analysis.finite_discrete.push(variable),
                     _ => analysis.unbounded_discrete.push(variable),
                 },
             }
@@ -297,7 +300,7 @@ pub fn evaluate_rules(model: &Model, bound: &BoundData) -> Vec<Verdict> {
     });
 
     // 5. NUTS.
-    verdicts.push(hamiltonian_verdict(&analysis, false));
+    verdicts.push(hamiltonian_verdict(&analysis, model, bound, false));
 
     // 6. MAP.
     verdicts.push(if analysis.has_latent() {
@@ -370,27 +373,55 @@ pub fn evaluate_rules(model: &Model, bound: &BoundData) -> Vec<Verdict> {
 }
 
 /// Rule 5, for `auto` (which needs continuous latents) or forced (any continuous unknown).
-fn hamiltonian_verdict(analysis: &Analysis<'_>, forced: bool) -> Verdict {
+/// Finite discrete unknowns must be summable out of the log density (`ppl_model::marginal`).
+fn hamiltonian_verdict(
+    analysis: &Analysis<'_>,
+    model: &Model,
+    bound: &BoundData,
+    forced: bool,
+) -> Verdict {
     let continuous = analysis.continuous();
-    if let Some(discrete) = analysis
-        .finite_discrete
-        .iter()
-        .chain(&analysis.unbounded_discrete)
-        .next()
-    {
-        let closeness = if continuous.is_empty() { 1 } else { 2 };
+    if let Some(unbounded) = analysis.unbounded_discrete.first() {
         return Verdict::fails(
             Rule::Hamiltonian,
-            closeness,
+            if continuous.is_empty() { 1 } else { 2 },
             format!(
-                "the discrete unknown `{}` would have to be summed out of the log density, and automatic marginalisation is not in this version",
-                discrete.name
+                "`{}` is an int with unbounded support, which cannot be summed out",
+                unbounded.name
             ),
-            Some(discrete.span),
+            Some(unbounded.span),
         );
     }
+    let mut summed = Vec::new();
+    if !analysis.finite_discrete.is_empty() {
+        for decision in marginal::analyse(model, &bound.dims) {
+            match decision {
+                marginal::Decision::Summed(latent) => summed.push(latent),
+                marginal::Decision::Refused(refusal) => {
+                    return Verdict::fails(
+                        Rule::Hamiltonian,
+                        if continuous.is_empty() { 1 } else { 2 },
+                        format!(
+                            "the discrete `{}` cannot be summed out of the log density: {}",
+                            refusal.name, refusal.reason
+                        ),
+                        Some(refusal.span),
+                    );
+                }
+            }
+        }
+    }
     if continuous.is_empty() {
-        return Verdict::fails(Rule::Hamiltonian, 0, "the model has no unknowns", None);
+        return Verdict::fails(
+            Rule::Hamiltonian,
+            if summed.is_empty() { 0 } else { 1 },
+            if summed.is_empty() {
+                "the model has no unknowns".to_string()
+            } else {
+                "every unknown is discrete: there is nothing continuous left to sample once they are summed out".to_string()
+            },
+            None,
+        );
     }
     if !forced && analysis.continuous_latents.is_empty() {
         return Verdict::fails(
@@ -400,13 +431,18 @@ fn hamiltonian_verdict(analysis: &Analysis<'_>, forced: bool) -> Verdict {
             None,
         );
     }
-    Verdict::applies(
-        Rule::Hamiltonian,
-        format!(
-            "every unknown ({}) is continuous and the log density is differentiable",
-            preview(&continuous)
-        ),
-    )
+    let mut because = format!(
+        "every continuous unknown ({}) has a differentiable log density",
+        preview(&continuous)
+    );
+    if !summed.is_empty() {
+        let accounts: Vec<String> = summed.iter().map(|s| s.to_string()).collect();
+        because.push_str(&format!(
+            ", and the discrete ones are summed out: {}",
+            accounts.join("; ")
+        ));
+    }
+    Verdict::applies(Rule::Hamiltonian, because)
 }
 
 /// Plans the fit: the first rule that applies for `auto`, or the method the settings name.
@@ -440,6 +476,16 @@ pub fn plan(
                 }
                 Some(Rule::Hamiltonian) if model.unsupported.is_empty() => {
                     let reason = nuts_reason(&analysis, dense, false);
+                    let reason = match verdict(Rule::Hamiltonian) {
+                        Some(v) if v.because.contains("summed out") => format!(
+                            "{reason}; {}",
+                            v.because
+                                .split_once(", and ")
+                                .map(|(_, summed)| summed)
+                                .unwrap_or("")
+                        ),
+                        _ => reason,
+                    };
                     (
                         Engine::Mcmc(posterior()?, Kernel::Nuts),
                         reason,
@@ -464,7 +510,7 @@ pub fn plan(
             other => return Err(not_applicable(loaded, method, other.as_ref())),
         },
         Method::Nuts | Method::Hmc => {
-            let v = hamiltonian_verdict(&analysis, true);
+            let v = hamiltonian_verdict(&analysis, model, bound, true);
             if !v.applies {
                 return Err(not_applicable(loaded, method, Some(&v)));
             }
@@ -541,7 +587,12 @@ fn em_spec(model: &Model, bound: &BoundData) -> Result<MixtureSpec, FitError> {
 
 fn nuts_reason(analysis: &Analysis<'_>, dense: bool, _forced: bool) -> String {
     format!(
-        "every unknown ({}) is continuous and the log density is differentiable, so NUTS samples the posterior (Stan's adaptation: dual-averaging step size, windowed {} mass matrix){}",
+        "every {}unknown ({}) is continuous and the log density is differentiable, so NUTS samples the posterior (Stan's adaptation: dual-averaging step size, windowed {} mass matrix){}",
+        if analysis.finite_discrete.is_empty() {
+            ""
+        } else {
+            "other "
+        },
         preview(&analysis.continuous()),
         if dense { "dense" } else { "diagonal" },
         if analysis.continuous_params.is_empty() {
@@ -572,6 +623,21 @@ fn unknown_plan(model: &Model, engine: &Engine, method: Method) -> Vec<(String, 
                         .map(|b| b.family.name())
                         .unwrap_or("mixture");
                     format!("closed-form M-step ({family})")
+                }
+                Engine::Mcmc(posterior, _)
+                    if posterior.summed.iter().any(|s| s.var == variable.id) =>
+                {
+                    let latent = posterior.summed.iter().find(|s| s.var == variable.id);
+                    match latent.map(|l| l.structure) {
+                        Some(marginal::Structure::Chain) => {
+                            "summed out by the forward algorithm, drawn per draw by forward-filtering backward-sampling".to_string()
+                        }
+                        Some(marginal::Structure::Plate) => {
+                            "summed out per element, drawn per draw from its conditional".to_string()
+                        }
+                        _ => "summed out over its values, drawn per draw from its conditional"
+                            .to_string(),
+                    }
                 }
                 Engine::Mcmc(..) => {
                     let scale = transform_name(&variable.constraint);

@@ -13,7 +13,7 @@ use ppl_syntax::{Diagnostic, Program, Span};
 
 use crate::model::*;
 
-pub use shapes::display_shape;
+pub use shapes::{display_shape, display_size};
 pub use statements::visit;
 
 /// Settings that change what a model means: `--set K=3` overrides of constants.
@@ -127,6 +127,8 @@ impl<'a> Checker<'a> {
                 continue;
             }
             let proper = match &variable.constraint {
+                // An int bound from the data is finite once the data is bound.
+                Constraint::Bounded { .. } if variable.data_bound.is_some() => true,
                 Constraint::Bounded { low, high, .. } => low.is_finite() && high.is_finite(),
                 Constraint::Simplex | Constraint::CorrCholesky => true,
                 _ => false,

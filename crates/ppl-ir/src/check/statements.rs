@@ -444,6 +444,7 @@ impl Checker<'_> {
                 (ElemType::Real, constraint, shape)
             }
         };
+        let mut data_bound = None;
         let constraint = match &ty.bound {
             None => constraint,
             Some(bound) => {
@@ -461,8 +462,19 @@ impl Checker<'_> {
                         .with_label("remove this bound"),
                     ));
                 }
-                let low = self.bound_value(low)?;
-                let high = self.bound_value(high)?;
+                if elem == ElemType::Int && !open {
+                    // An int bound may use data (`int in 1..N`): resolved when data is bound.
+                    let low_size = self.int_bound_value(low)?;
+                    let high_size = self.int_bound_value(high)?;
+                    if low_size.as_constant().is_none() || high_size.as_constant().is_none() {
+                        data_bound = Some((low_size, high_size));
+                    }
+                }
+                let (low, high) = if data_bound.is_some() {
+                    (f64::NEG_INFINITY, f64::INFINITY)
+                } else {
+                    (self.bound_value(low)?, self.bound_value(high)?)
+                };
                 if low > high || (low == high && open) {
                     return Err(self.report(
                         Diagnostic::error(
@@ -498,6 +510,7 @@ impl Checker<'_> {
             init,
             span,
             name_span: name.span,
+            data_bound,
         });
         Ok(())
     }
@@ -549,6 +562,28 @@ impl Checker<'_> {
             ));
         }
         Ok(checked)
+    }
+
+    /// An end of an int bound: a constant, or an integer-affine expression of dimensions.
+    fn int_bound_value(&mut self, expr: &syntax::Expr) -> Checked<Size> {
+        let checked = self.expr(expr)?;
+        if let Some(value) = Self::fold(&checked)
+            && value.fract() == 0.0
+        {
+            return Ok(Size::constant(value as i64));
+        }
+        match Self::size_of_checked(&checked) {
+            Some(size) => Ok(size),
+            None => Err(self.report(
+                Diagnostic::error(
+                    codes::NOT_CONSTANT,
+                    expr.span,
+                    "an int bound must be known once the data is bound",
+                )
+                .with_label("not a constant or a size")
+                .with_hint("use numbers, `const`s and dimension names (`1..N`, `0..K - 1`)"),
+            )),
+        }
     }
 
     fn bound_value(&mut self, expr: &syntax::Expr) -> Checked<f64> {

@@ -18,8 +18,9 @@ use super::error::TapeError;
 use super::eval::Evaluator;
 use super::graph::{backward_node, forward_node};
 use super::layout::{Bindings, Draw, ParameterLayout, bound_evaluator};
-use super::lower::{Builder, Program};
+use super::lower::{Builder, Program, SummedNodes};
 use super::numerics::{self, Real};
+use crate::marginal::{StatePotentials, SummedLatent};
 
 /// The log density of a model bound to data, with reverse-mode gradients.
 #[derive(Clone)]
@@ -50,11 +51,25 @@ impl Tape {
         sampled: &[VarId],
         labels: Vec<String>,
     ) -> Result<Tape, TapeError> {
+        Tape::with_summed(model, bindings, sampled, labels, &[])
+    }
+
+    /// As `new`, with the discrete latents `summed` (decided by `marginal::analyse`) summed out
+    /// on the tape: their terms are lowered once per state and combined by a log-sum-exp or the
+    /// forward algorithm. `bindings` must hold some value of each summed latent (any valid
+    /// one: the tape overrides it per state); it is what `constrain` sees.
+    pub fn with_summed(
+        model: &Model,
+        bindings: &Bindings,
+        sampled: &[VarId],
+        labels: Vec<String>,
+        summed: &[SummedLatent],
+    ) -> Result<Tape, TapeError> {
         // Loops whose body is elementwise in the loop variable become single array statements.
         let vectorised = super::vectorise::vectorise_loops(model);
         let model = &vectorised;
         let layout = ParameterLayout::new(model, bindings, sampled)?;
-        let program = Builder::new(model, bindings, &layout)?.build()?;
+        let program = Builder::new(model, bindings, &layout, summed)?.build()?;
         let values = program.values.clone();
         let adjoints = vec![0.0; values.len()];
         Ok(Tape {
@@ -113,6 +128,97 @@ impl Tape {
             lets.push((definition.id, evaluator.full_let(definition.id)?));
         }
         Ok(Draw { variables, lets })
+    }
+
+    /// As `constrain`, with some fixed unknowns (summed-out latents) set to `fixed` values first,
+    /// so that the `let`s reading them see a recovered draw.
+    pub fn constrain_with(
+        &self,
+        position: &[f64],
+        fixed: &[(VarId, Vec<f64>)],
+    ) -> Result<Draw, TapeError> {
+        let mut bindings = (*self.bindings).clone();
+        for (var, values) in fixed {
+            bindings.set(*var, values.clone());
+        }
+        let (mut evaluator, _) = bound_evaluator(&self.model, &bindings, &self.layout, position)?;
+        let variables = self
+            .layout
+            .entries
+            .iter()
+            .map(|entry| {
+                let value = evaluator.variables[entry.var.0]
+                    .clone()
+                    .expect("bound above");
+                (entry.var, value)
+            })
+            .collect();
+        let mut lets = Vec::new();
+        for definition in self.model.lets.iter().filter(|l| l.depends_on_unknowns) {
+            lets.push((definition.id, evaluator.full_let(definition.id)?));
+        }
+        Ok(Draw { variables, lets })
+    }
+
+    /// The per-state log-potentials of each summed-out latent at `position` (in the order the
+    /// latents were given to `with_summed`), for recovery.
+    pub fn summed_potentials(
+        &mut self,
+        position: &[f64],
+    ) -> Result<Vec<StatePotentials>, LogDensityError> {
+        self.forward(position, false)?;
+        let read = |node: usize| {
+            let info = self.program.infos[node];
+            &self.values[info.start..info.start + info.len]
+        };
+        let mut out = Vec::with_capacity(self.program.summed.len());
+        for summed in &self.program.summed {
+            out.push(match summed {
+                SummedNodes::Scalar { per_state } => StatePotentials::Scalar {
+                    log_weights: per_state.iter().map(|&n| read(n)[0]).collect(),
+                },
+                SummedNodes::Plate { per_state } => {
+                    let states = per_state.len();
+                    let elements = per_state.first().map(|&n| read(n).len()).unwrap_or(0);
+                    let mut log_weights = vec![0.0; elements * states];
+                    for (k, &node) in per_state.iter().enumerate() {
+                        for (n, &value) in read(node).iter().enumerate() {
+                            log_weights[n * states + k] = value;
+                        }
+                    }
+                    StatePotentials::Plate {
+                        log_weights,
+                        states,
+                    }
+                }
+                SummedNodes::Chain {
+                    emissions,
+                    transitions,
+                } => {
+                    let states = emissions.len();
+                    let steps = emissions.first().map(|&n| read(n).len()).unwrap_or(0);
+                    let mut emission_values = vec![0.0; steps * states];
+                    for (k, &node) in emissions.iter().enumerate() {
+                        for (t, &value) in read(node).iter().enumerate() {
+                            emission_values[t * states + k] = value;
+                        }
+                    }
+                    let mut transition_values =
+                        vec![0.0; steps.saturating_sub(1) * states * states];
+                    for (pair, &node) in transitions.iter().enumerate() {
+                        for (t, &value) in read(node).iter().enumerate() {
+                            transition_values[t * states * states + pair] = value;
+                        }
+                    }
+                    StatePotentials::Chain {
+                        emissions: emission_values,
+                        transitions: transition_values,
+                        states,
+                    }
+                }
+            });
+        }
+        Ok(out)
     }
 
     /// The unconstrained position of constrained values given per layout entry (flat row-major),

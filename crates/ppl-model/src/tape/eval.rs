@@ -125,6 +125,11 @@ pub(crate) struct Evaluator<'a, T> {
 }
 
 impl<'a, T: Real> Evaluator<'a, T> {
+    /// Forgets the `let` values computed so far (a fixed variable they may read has changed).
+    pub fn forget_lets(&mut self) {
+        self.lets.iter_mut().for_each(|l| *l = None);
+    }
+
     pub fn new(
         model: &'a Model,
         dims: &'a [usize],
@@ -1015,6 +1020,20 @@ pub(crate) fn tilde_log_density<T: Real>(
     args: &[Array<T>],
     span: Span,
 ) -> Result<T, TapeError> {
+    let mut sum = T::from(0.0);
+    for value in tilde_log_densities(kind, variate, args, span)? {
+        sum += value;
+    }
+    Ok(sum)
+}
+
+/// The log density of each element of the broadcast batch of a `~`, in batch order.
+pub(crate) fn tilde_log_densities<T: Real>(
+    kind: DistKind,
+    variate: &Array<T>,
+    args: &[Array<T>],
+    span: Span,
+) -> Result<Vec<T>, TapeError> {
     let (variate_rank, param_ranks) = event_ranks(kind);
     if param_ranks.len() != args.len() {
         return Err(TapeError::ShapeMismatch {
@@ -1045,7 +1064,7 @@ pub(crate) fn tilde_log_density<T: Real>(
         .collect();
     let total: usize = batch.iter().product();
     let scalar = variate_rank == 0 && param_ranks.iter().all(|&r| r == 0);
-    let mut sum = T::from(0.0);
+    let mut values = Vec::with_capacity(total);
     let mut params: Vec<T> = vec![T::from(0.0); args.len()];
     for element in 0..total {
         if scalar {
@@ -1053,7 +1072,7 @@ pub(crate) fn tilde_log_density<T: Real>(
             for (slot, (arg, (plan, _))) in params.iter_mut().zip(args.iter().zip(&plans[1..])) {
                 *slot = arg.values[plan.at(element)];
             }
-            sum += numerics::scalar_log_density(kind, x, &params, span)?;
+            values.push(numerics::scalar_log_density(kind, x, &params, span)?);
         } else {
             let slice = |values: &[T], (plan, len): &(BroadcastPlan, usize)| -> Vec<T> {
                 let start = plan.at(element) * len;
@@ -1066,8 +1085,8 @@ pub(crate) fn tilde_log_density<T: Real>(
                 .map(|(arg, plan)| slice(&arg.values, plan))
                 .collect();
             let refs: Vec<&[T]> = event_params.iter().map(|p| p.as_slice()).collect();
-            sum += numerics::event_log_density(kind, &x, &refs, span)?;
+            values.push(numerics::event_log_density(kind, &x, &refs, span)?);
         }
     }
-    Ok(sum)
+    Ok(values)
 }

@@ -103,6 +103,9 @@ pub(crate) enum Op {
         plans: Vec<BroadcastPlan>,
         count: usize,
         partials: Vec<Vec<f64>>,
+        /// One log density per batch element instead of their sum (the terms of a
+        /// marginalised discrete latent, summed per element over its states).
+        elementwise: bool,
     },
     /// `logpdf` / `logcdf` / `logccdf` of a scalar distribution, elementwise over `count`
     /// broadcast elements; `inputs[0]` is the variate. `partials[k]` holds ∂/∂input k per element
@@ -128,6 +131,31 @@ pub(crate) enum Op {
         /// Per-input scratch for one event's values and gradient.
         scratch_values: Vec<Vec<f64>>,
         scratch_gradients: Vec<Vec<f64>>,
+        /// One log density per batch element instead of their sum.
+        elementwise: bool,
+    },
+    /// Elementwise `log Σ_k exp(args[k][i])` over arrays of one length: a discrete latent summed
+    /// out per element. `weights[k][i]` keeps `exp(args[k][i] - output[i])` for the reverse pass.
+    LogSumExpAcross {
+        args: Vec<NodeId>,
+        weights: Vec<Vec<f64>>,
+    },
+    /// The forward algorithm of a first-order chain over `states` values and `steps` steps, in
+    /// log space: the log of the sum over every path of initial + transition + emission
+    /// log-potentials. `initial[k]` is a scalar node, `transitions[j * states + k]` holds the log
+    /// potential of j → k at steps 2..=steps (length steps - 1), `emissions[k]` the per-step
+    /// log-potential of state k (length steps). The reverse rule is forward–backward: the
+    /// derivative of log Z by a log-potential is that potential's posterior marginal.
+    ForwardAlgorithm {
+        initial: Vec<NodeId>,
+        transitions: Vec<NodeId>,
+        emissions: Vec<NodeId>,
+        states: usize,
+        steps: usize,
+        /// Forward log-messages, steps × states, kept for the reverse pass.
+        alpha: Vec<f64>,
+        /// Backward log-messages, steps × states.
+        beta: Vec<f64>,
     },
 }
 
@@ -318,9 +346,9 @@ pub(crate) fn forward_node(
             plans,
             count,
             partials,
-            ..
+            elementwise,
         } => {
-            output[0] = scalar_density_forward(
+            let total = scalar_density_forward(
                 *kind,
                 inputs,
                 plans,
@@ -329,7 +357,15 @@ pub(crate) fn forward_node(
                 nodes,
                 before,
                 with_partials,
+                if *elementwise {
+                    Some(&mut *output)
+                } else {
+                    None
+                },
             );
+            if !*elementwise {
+                output[0] = total;
+            }
         }
         Op::DistFunction {
             function,
@@ -373,9 +409,12 @@ pub(crate) fn forward_node(
             event_lens,
             count,
             scratch_values,
+            elementwise,
             ..
         } => {
             let mut total = 0.0;
+            // The output is one element per batch element, or one sum.
+            #[allow(clippy::needless_range_loop)]
             for element in 0..*count {
                 fill_event(
                     inputs,
@@ -388,10 +427,132 @@ pub(crate) fn forward_node(
                 );
                 let (variate, params) = scratch_values.split_first().expect("a variate");
                 let refs = event_params(params);
-                total += ppl_dist::event_log_density(*kind, variate, &refs[..params.len()])
+                let value = ppl_dist::event_log_density(*kind, variate, &refs[..params.len()])
                     .unwrap_or(f64::NAN);
+                if *elementwise {
+                    output[element] = value;
+                }
+                total += value;
             }
-            output[0] = total;
+            if !*elementwise {
+                output[0] = total;
+            }
+        }
+        Op::LogSumExpAcross { args, weights } => {
+            for (i, out) in output.iter_mut().enumerate() {
+                let value = |arg: NodeId| before[nodes[arg].start + i];
+                let top = args
+                    .iter()
+                    .map(|&arg| value(arg))
+                    .fold(f64::NEG_INFINITY, f64::max);
+                if top == f64::NEG_INFINITY || top.is_nan() {
+                    *out = top;
+                    weights.iter_mut().for_each(|w| w[i] = 0.0);
+                    continue;
+                }
+                let mut sum = 0.0;
+                for (&arg, weight) in args.iter().zip(weights.iter_mut()) {
+                    weight[i] = (value(arg) - top).exp();
+                    sum += weight[i];
+                }
+                for weight in weights.iter_mut() {
+                    weight[i] /= sum;
+                }
+                *out = top + sum.ln();
+            }
+        }
+        Op::ForwardAlgorithm {
+            initial,
+            transitions,
+            emissions,
+            states,
+            alpha,
+            beta,
+            ..
+        } => {
+            let potentials = ChainPotentials {
+                initial,
+                transitions,
+                emissions,
+                states: *states,
+                nodes,
+                values: before,
+            };
+            output[0] = potentials.forward(alpha);
+            potentials.backward(beta);
+        }
+    }
+}
+
+/// Reads the log-potentials of a chain from the value buffer.
+pub(crate) struct ChainPotentials<'a> {
+    pub initial: &'a [NodeId],
+    pub transitions: &'a [NodeId],
+    pub emissions: &'a [NodeId],
+    pub states: usize,
+    pub nodes: &'a [NodeInfo],
+    pub values: &'a [f64],
+}
+
+impl ChainPotentials<'_> {
+    pub fn initial(&self, k: usize) -> f64 {
+        self.values[self.nodes[self.initial[k]].start]
+    }
+    /// Log-potential of `from` → `to` into step `step` (0-based, step ≥ 1).
+    pub fn transition(&self, step: usize, from: usize, to: usize) -> f64 {
+        self.values[self.nodes[self.transitions[from * self.states + to]].start + step - 1]
+    }
+    pub fn emission(&self, step: usize, k: usize) -> f64 {
+        self.values[self.nodes[self.emissions[k]].start + step]
+    }
+    pub fn steps(&self) -> usize {
+        self.emissions
+            .first()
+            .map(|&e| self.nodes[e].len)
+            .unwrap_or(0)
+    }
+
+    /// Fills `alpha` (steps × states) with the forward log-messages; returns log Z.
+    pub fn forward(&self, alpha: &mut [f64]) -> f64 {
+        let states = self.states;
+        let steps = self.steps();
+        if steps == 0 {
+            return 0.0;
+        }
+        let mut scratch = vec![0.0; states];
+        for (k, slot) in alpha[..states].iter_mut().enumerate() {
+            *slot = self.initial(k) + self.emission(0, k);
+        }
+        for t in 1..steps {
+            for k in 0..states {
+                for (j, slot) in scratch.iter_mut().enumerate() {
+                    *slot = alpha[(t - 1) * states + j] + self.transition(t, j, k);
+                }
+                alpha[t * states + k] =
+                    ppl_dist::special::log_sum_exp(&scratch) + self.emission(t, k);
+            }
+        }
+        ppl_dist::special::log_sum_exp(&alpha[(steps - 1) * states..steps * states])
+    }
+
+    /// Fills `beta` (steps × states) with the backward log-messages.
+    pub fn backward(&self, beta: &mut [f64]) {
+        let states = self.states;
+        let steps = self.steps();
+        if steps == 0 {
+            return;
+        }
+        beta[(steps - 1) * states..steps * states].fill(0.0);
+        let mut scratch = vec![0.0; states];
+        for t in (0..steps - 1).rev() {
+            for j in 0..states {
+                for (k, slot) in scratch.iter_mut().enumerate() {
+                    *slot = self.transition(t + 1, j, k)
+                        + self.emission(t + 1, k)
+                        + beta[(t + 1) * states + k];
+                }
+                beta[t * states + j] = ppl_dist::special::log_sum_exp(&scratch);
+            }
         }
     }
 }
@@ -422,6 +583,7 @@ fn scalar_density_forward(
     nodes: &[NodeInfo],
     before: &[f64],
     with_partials: bool,
+    mut elements: Option<&mut [f64]>,
 ) -> f64 {
     // Scalar kinds have at most three parameters: fixed-size arrays, no allocation.
     let mut data: [&[f64]; 4] = [&[]; 4];
@@ -440,11 +602,15 @@ fn scalar_density_forward(
         for i in 0..count {
             let s = sigma[ps.at(i)];
             if s <= 0.0 {
-                total += if s.is_nan() {
+                let value = if s.is_nan() {
                     f64::NAN
                 } else {
                     f64::NEG_INFINITY
                 };
+                total += value;
+                if let Some(elements) = elements.as_deref_mut() {
+                    elements[i] = value;
+                }
                 continue;
             }
             // A shared sigma (a scalar, or gathered from few components) repeats: reuse its
@@ -456,6 +622,9 @@ fn scalar_density_forward(
             }
             let z = (x[px.at(i)] - mu[pm.at(i)]) * inverse;
             total += -0.5 * z * z - log_sigma;
+            if let Some(elements) = elements.as_deref_mut() {
+                elements[i] = -0.5 * z * z - log_sigma - ppl_dist::special::LN_SQRT_2PI;
+            }
             if with_partials {
                 let slope = z * inverse;
                 if wants[0] {
@@ -479,6 +648,9 @@ fn scalar_density_forward(
         for i in 0..count {
             let (value, slope) = kernel(x[px.at(i)], eta[pe.at(i)]);
             total += value;
+            if let Some(elements) = elements.as_deref_mut() {
+                elements[i] = value;
+            }
             if with_partials {
                 if wants[0] {
                     partials[0][i] = 0.0;
@@ -501,13 +673,17 @@ fn scalar_density_forward(
         if with_partials {
             let mut gradient_x = 0.0;
             gradient[..params_count].fill(0.0);
-            total += ppl_dist::scalar_log_density_gradient(
+            let value = ppl_dist::scalar_log_density_gradient(
                 kind,
                 x,
                 &params[..params_count],
                 &mut gradient_x,
                 &mut gradient[..params_count],
             );
+            total += value;
+            if let Some(elements) = elements.as_deref_mut() {
+                elements[i] = value;
+            }
             if wants[0] {
                 partials[0][i] = gradient_x;
             }
@@ -517,7 +693,11 @@ fn scalar_density_forward(
                 }
             }
         } else {
-            total += ppl_dist::scalar_log_density(kind, x, &params[..params_count]);
+            let value = ppl_dist::scalar_log_density(kind, x, &params[..params_count]);
+            total += value;
+            if let Some(elements) = elements.as_deref_mut() {
+                elements[i] = value;
+            }
         }
     }
     total
@@ -538,6 +718,24 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
         total += a[i] * b[i];
     }
     total
+}
+
+/// `ln y!` for a count: a table of the same `ln_gamma` values for small counts (the
+/// likelihoods of a summed-out latent evaluate the same counts once per state).
+fn ln_factorial(y: f64) -> f64 {
+    const TABULATED: usize = 1024;
+    static TABLE: std::sync::OnceLock<Vec<f64>> = std::sync::OnceLock::new();
+    if y >= 0.0 && y < TABULATED as f64 && y.fract() == 0.0 {
+        let table = TABLE.get_or_init(|| {
+            (0..TABULATED)
+                .map(|k| ppl_dist::special::ln_gamma(k as f64 + 1.0))
+                .collect()
+        });
+        if let Some(&value) = table.get(y as usize) {
+            return value;
+        }
+    }
+    ppl_dist::special::ln_gamma(y + 1.0)
 }
 
 /// `(y, eta) -> (log p(y | eta), d/d eta)`.
@@ -583,10 +781,7 @@ fn glm_kernel(kind: DistKind) -> Option<GlmKernel> {
             return (f64::NEG_INFINITY, 0.0);
         }
         let rate = eta.exp();
-        (
-            y * eta - rate - ppl_dist::special::ln_gamma(y + 1.0),
-            y - rate,
-        )
+        (y * eta - rate - ln_factorial(y), y - rate)
     }
     fn poisson(y: f64, rate: f64) -> (f64, f64) {
         if y < 0.0 || y.fract() != 0.0 || rate.is_nan() || rate < 0.0 {
@@ -606,10 +801,7 @@ fn glm_kernel(kind: DistKind) -> Option<GlmKernel> {
                 (f64::NEG_INFINITY, 0.0)
             };
         }
-        (
-            y * rate.ln() - rate - ppl_dist::special::ln_gamma(y + 1.0),
-            y / rate - 1.0,
-        )
+        (y * rate.ln() - rate - ln_factorial(y), y / rate - 1.0)
     }
     match kind {
         DistKind::BernoulliLogit => Some(bernoulli_logit),
@@ -868,6 +1060,69 @@ pub(crate) fn backward_node(
                 }
             }
         }
+        Op::LogSumExpAcross { args, weights } => {
+            for (&arg, weight) in args.iter().zip(weights.iter()) {
+                if !wants(arg) {
+                    continue;
+                }
+                let start = nodes[arg].start;
+                for (i, (w, a)) in weight.iter().zip(adjoint).enumerate() {
+                    before_adjoints[start + i] += a * w;
+                }
+            }
+        }
+        Op::ForwardAlgorithm {
+            initial,
+            transitions,
+            emissions,
+            states,
+            steps,
+            alpha,
+            beta,
+        } => {
+            let (states, steps) = (*states, *steps);
+            let scale = adjoint[0];
+            let log_total = own_values[0];
+            let posterior = |t: usize, k: usize| {
+                (alpha[t * states + k] + beta[t * states + k] - log_total).exp()
+            };
+            for (k, &node) in initial.iter().enumerate() {
+                if wants(node) && steps > 0 {
+                    before_adjoints[nodes[node].start] += scale * posterior(0, k);
+                }
+            }
+            for (k, &node) in emissions.iter().enumerate() {
+                if wants(node) {
+                    let start = nodes[node].start;
+                    for t in 0..steps {
+                        before_adjoints[start + t] += scale * posterior(t, k);
+                    }
+                }
+            }
+            let potentials = ChainPotentials {
+                initial,
+                transitions,
+                emissions,
+                states,
+                nodes,
+                values: before_values,
+            };
+            for (pair, &node) in transitions.iter().enumerate() {
+                if !wants(node) {
+                    continue;
+                }
+                let (from, to) = (pair / states, pair % states);
+                let start = nodes[node].start;
+                for t in 1..steps {
+                    let joint = alpha[(t - 1) * states + from]
+                        + potentials.transition(t, from, to)
+                        + potentials.emission(t, to)
+                        + beta[t * states + to]
+                        - log_total;
+                    before_adjoints[start + t - 1] += scale * joint.exp();
+                }
+            }
+        }
         Op::Cholesky { arg, n, scratch } => {
             if wants(*arg) {
                 cholesky_backward(
@@ -884,8 +1139,21 @@ pub(crate) fn backward_node(
             plans,
             count,
             partials,
+            elementwise,
             ..
         } => {
+            if *elementwise {
+                for ((&id, plan), partial) in inputs.iter().zip(plans.iter()).zip(partials.iter()) {
+                    if partial.is_empty() {
+                        continue;
+                    }
+                    let start = nodes[id].start;
+                    for (i, (p, a)) in partial.iter().zip(adjoint).enumerate() {
+                        before_adjoints[start + plan.at(i)] += a * p;
+                    }
+                }
+                return;
+            }
             let scale = adjoint[0];
             for ((&id, plan), partial) in inputs.iter().zip(plans.iter()).zip(partials.iter()) {
                 if partial.is_empty() {
@@ -918,10 +1186,15 @@ pub(crate) fn backward_node(
             count,
             scratch_values,
             scratch_gradients,
+            elementwise,
             ..
         } => {
-            let scale = adjoint[0];
             for element in 0..*count {
+                let scale = if *elementwise {
+                    adjoint[element]
+                } else {
+                    adjoint[0]
+                };
                 fill_event(
                     inputs,
                     plans,

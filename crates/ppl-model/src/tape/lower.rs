@@ -14,11 +14,12 @@ use super::array::{Array, BroadcastPlan};
 use super::error::TapeError;
 use super::eval::{
     Evaluator, batch_shape, broadcast_or_error, call_builtin, event_ranks, index_plan,
-    matmul_shape, tilde_log_density,
+    matmul_shape, tilde_log_densities, tilde_log_density,
 };
 use super::functions::{BinaryFn, UnaryFn};
 use super::graph::{NodeId, NodeInfo, Op};
 use super::layout::{Bindings, ParameterLayout};
+use crate::marginal::{OwnedTerm, Structure, SummedLatent};
 
 /// The nodes of a tape, their buffers, and which nodes are the terms.
 #[derive(Clone)]
@@ -35,6 +36,24 @@ pub(crate) struct Program {
     pub terms: Vec<(usize, NodeId)>,
     /// Terms the tape cannot lower; evaluated by the generic evaluator (see `Tape`).
     pub fallback_terms: Vec<usize>,
+    /// The nodes of each discrete latent summed out, in the order they were given.
+    pub summed: Vec<SummedNodes>,
+}
+
+/// Where a summed-out latent's per-state log-potentials live on the tape (read back after a
+/// forward pass to recover the latent).
+#[derive(Clone, Debug)]
+pub(crate) enum SummedNodes {
+    /// One scalar per state: the log joint of the terms with the latent at that state.
+    Scalar { per_state: Vec<NodeId> },
+    /// One array per state, one element per plate element.
+    Plate { per_state: Vec<NodeId> },
+    /// Per state an array of unary log-potentials over the steps, and per ordered pair
+    /// `from * states + to` the transition log-potentials into steps 2..=T.
+    Chain {
+        emissions: Vec<NodeId>,
+        transitions: Vec<NodeId>,
+    },
 }
 
 pub(crate) struct Builder<'a> {
@@ -46,6 +65,9 @@ pub(crate) struct Builder<'a> {
     program: Program,
     /// Nodes of `let`s already lowered, by id and the values of their loop variables.
     let_nodes: HashMap<(LetId, Vec<i64>), NodeId>,
+    /// The discrete latents to sum out, and which terms they own (lowered per state).
+    summed: &'a [SummedLatent],
+    owned_terms: Vec<bool>,
 }
 
 fn unsupported(what: impl Into<String>, span: Span) -> TapeError {
@@ -60,7 +82,16 @@ impl<'a> Builder<'a> {
         model: &'a Model,
         bindings: &'a Bindings,
         layout: &ParameterLayout,
+        summed: &'a [SummedLatent],
     ) -> Result<Builder<'a>, TapeError> {
+        let mut owned_terms = vec![false; model.terms.len()];
+        for latent in summed {
+            for term in latent.owned_terms() {
+                if let Some(slot) = owned_terms.get_mut(term) {
+                    *slot = true;
+                }
+            }
+        }
         let mut variables = bindings.arrays::<f64>(model)?;
         let mut sampled = vec![None; model.variables.len()];
         for (index, entry) in layout.entries.iter().enumerate() {
@@ -81,8 +112,11 @@ impl<'a> Builder<'a> {
                 inputs: Vec::new(),
                 terms: Vec::new(),
                 fallback_terms: Vec::new(),
+                summed: Vec::new(),
             },
             let_nodes: HashMap::new(),
+            summed,
+            owned_terms,
         };
         for entry in &layout.entries {
             let len = entry.shape.iter().product();
@@ -95,6 +129,9 @@ impl<'a> Builder<'a> {
     /// Lowers every term; a term the tape cannot express is left to the generic evaluator.
     pub fn build(mut self) -> Result<Program, TapeError> {
         for (index, term) in self.model.terms.iter().enumerate() {
+            if self.owned_terms[index] {
+                continue;
+            }
             let mark = self.program.ops.len();
             let terms_mark = self.program.terms.len();
             match self.lower_term(index, &term.loops) {
@@ -106,6 +143,14 @@ impl<'a> Builder<'a> {
                 }
                 Err(error) => return Err(error),
             }
+        }
+        for latent in self.summed {
+            let saved = self.evaluator.variables[latent.var.0].clone();
+            let outcome = self.lower_summed(latent);
+            self.evaluator.variables[latent.var.0] = saved;
+            self.evaluator.forget_lets();
+            self.let_nodes.clear();
+            outcome?;
         }
         Ok(self.program)
     }
@@ -206,7 +251,7 @@ impl<'a> Builder<'a> {
                 for arg in args {
                     inputs.push(self.lower(arg)?);
                 }
-                self.density(*distribution, inputs, term.span)
+                self.density(*distribution, inputs, term.span, false)
             }
             TermKind::Factor(expr) => {
                 let node = self.lower(expr)?;
@@ -887,6 +932,7 @@ impl<'a> Builder<'a> {
         kind: DistKind,
         inputs: Vec<NodeId>,
         span: Span,
+        elementwise: bool,
     ) -> Result<NodeId, TapeError> {
         let (variate_rank, param_ranks) = event_ranks(kind);
         if param_ranks.len() + 1 != inputs.len() {
@@ -930,8 +976,10 @@ impl<'a> Builder<'a> {
                 plans,
                 count,
                 partials,
+                elementwise,
             };
-            return Ok(self.computed(op, Vec::new()));
+            let shape = if elementwise { vec![count] } else { Vec::new() };
+            return Ok(self.computed(op, shape));
         }
         ppl_dist::check_event_shapes(kind, event_lens[0], &event_lens[1..]).map_err(|error| {
             TapeError::ShapeMismatch {
@@ -948,7 +996,255 @@ impl<'a> Builder<'a> {
             count,
             scratch_values: scratch.clone(),
             scratch_gradients: scratch,
+            elementwise,
         };
-        Ok(self.computed(op, Vec::new()))
+        let shape = if elementwise { vec![count] } else { Vec::new() };
+        Ok(self.computed(op, shape))
+    }
+
+    /// Fixes a summed-out latent at `values` for the terms lowered next.
+    fn fix_latent(&mut self, latent: &SummedLatent, values: Vec<f64>) {
+        self.evaluator.variables[latent.var.0] = Some(Array::new(latent.shape.clone(), values));
+        self.evaluator.forget_lets();
+        self.let_nodes.clear();
+    }
+
+    /// Lowers a term with its loops unrolled, collecting one node per iteration (instead of
+    /// recording them as terms): summed over its batch, or one element per batch element.
+    fn lower_term_nodes(
+        &mut self,
+        index: usize,
+        loops: &[LoopId],
+        elementwise: bool,
+        out: &mut Vec<NodeId>,
+    ) -> Result<(), TapeError> {
+        let Some((&first, rest)) = loops.split_first() else {
+            let node = if elementwise {
+                self.lower_term_elements(index)?
+            } else {
+                self.lower_term_body(index)?
+            };
+            out.push(node);
+            return Ok(());
+        };
+        let (low, high) = self.evaluator.loop_bounds(first)?;
+        let saved = self.evaluator.loops[first.0];
+        let mut outcome = Ok(());
+        for value in low..=high {
+            self.evaluator.loops[first.0] = Some(value);
+            outcome = self.lower_term_nodes(index, rest, elementwise, out);
+            if outcome.is_err() {
+                break;
+            }
+        }
+        self.evaluator.loops[first.0] = saved;
+        outcome
+    }
+
+    /// One log density per batch element of a `~` (the current loop iteration's).
+    fn lower_term_elements(&mut self, index: usize) -> Result<NodeId, TapeError> {
+        let term = &self.model.terms[index];
+        let TermKind::Tilde {
+            target,
+            distribution,
+            args,
+        } = &term.kind
+        else {
+            return Err(unsupported(
+                "a `factor` or `energy` with a summed-out discrete latent",
+                term.span,
+            ));
+        };
+        let depends = self.depends(target) || args.iter().any(|a| self.depends(a));
+        if !depends {
+            let variate = self.evaluator.eval(target)?;
+            let values = args
+                .iter()
+                .map(|a| self.evaluator.eval(a))
+                .collect::<Result<Vec<_>, _>>()?;
+            let values = tilde_log_densities(*distribution, &variate, &values, term.span)?;
+            return Ok(self.constant(Array::new(vec![values.len()], values)));
+        }
+        let mut inputs = vec![self.lower(target)?];
+        for arg in args {
+            inputs.push(self.lower(arg)?);
+        }
+        self.density(*distribution, inputs, term.span, true)
+    }
+
+    /// The elementwise log densities of `terms`, each placed from its first element on in an
+    /// array of `length` elements (zero where a term has none), and added up.
+    fn aligned_sum(
+        &mut self,
+        terms: &[OwnedTerm],
+        length: usize,
+        name: &str,
+    ) -> Result<NodeId, TapeError> {
+        let zero = self.constant(Array::new(vec![1], vec![0.0]));
+        let mut total: Option<NodeId> = None;
+        for owned in terms {
+            let (index, offset) = (owned.term, owned.first_element);
+            let span = self.model.terms[index].span;
+            let mut nodes = Vec::new();
+            let loops = self.model.terms[index].loops.clone();
+            self.lower_term_nodes(index, &loops, true, &mut nodes)?;
+            let covered: usize = nodes.iter().map(|&n| self.len(n)).sum();
+            let expected = if owned.covers_all {
+                length.saturating_sub(offset)
+            } else if let Some(loop_var) = owned.per_iteration {
+                let (low, high) = self.evaluator.loop_bounds(loop_var)?;
+                usize::try_from(high - low + 1).unwrap_or(0)
+            } else {
+                1
+            };
+            if covered != expected {
+                return Err(TapeError::ShapeMismatch {
+                    detail: format!(
+                        "this statement has {covered} log-density terms where {expected} (one \
+                         per element of `{name}` it reads) are needed to sum `{name}` out"
+                    ),
+                    span,
+                });
+            }
+            if offset + covered > length {
+                return Err(TapeError::ShapeMismatch {
+                    detail: format!(
+                        "this statement covers {covered} elements of `{name}` from element {} \
+                         on, but `{name}` has {length}",
+                        offset + 1
+                    ),
+                    span,
+                });
+            }
+            let mut table = vec![(zero, 0); length];
+            let mut slot = offset;
+            for &node in &nodes {
+                for element in 0..self.len(node) {
+                    table[slot] = (node, element);
+                    slot += 1;
+                }
+            }
+            let placed = self.computed(Op::Assemble { table }, vec![length]);
+            total = Some(match total {
+                None => placed,
+                Some(sum) => self.binary(BinaryFn::Add, sum, placed, span)?,
+            });
+        }
+        Ok(match total {
+            Some(node) => node,
+            None => self.constant(Array::new(vec![length], vec![0.0; length])),
+        })
+    }
+
+    /// Lowers the terms a discrete latent owns once per state and sums the latent out on the
+    /// tape: one log-sum-exp (a scalar), a log-sum-exp per element (a plate), or the forward
+    /// algorithm (a chain).
+    fn lower_summed(&mut self, latent: &SummedLatent) -> Result<(), TapeError> {
+        let label_term = latent.owned_terms().first().copied().unwrap_or(0);
+        let states: Vec<f64> = (0..latent.states)
+            .map(|k| (latent.low + k as i64) as f64)
+            .collect();
+        let elements = latent.elements;
+        match latent.structure {
+            Structure::Scalar => {
+                let mut per_state = Vec::with_capacity(states.len());
+                for &state in &states {
+                    self.fix_latent(latent, vec![state]);
+                    let mut nodes = Vec::new();
+                    for owned in &latent.unary_terms {
+                        let loops = self.model.terms[owned.term].loops.clone();
+                        self.lower_term_nodes(owned.term, &loops, false, &mut nodes)?;
+                    }
+                    let mut total = self.constant(Array::scalar(0.0));
+                    for node in nodes {
+                        total = self.binary(BinaryFn::Add, total, node, latent.span)?;
+                    }
+                    per_state.push(total);
+                }
+                let stacked = self.stack(per_state.clone(), latent.span)?;
+                let node = self.computed(Op::LogSumExp { arg: stacked }, Vec::new());
+                self.program.terms.push((label_term, node));
+                self.program.summed.push(SummedNodes::Scalar { per_state });
+            }
+            Structure::Plate => {
+                let mut per_state = Vec::with_capacity(states.len());
+                for &state in &states {
+                    self.fix_latent(latent, vec![state; elements]);
+                    let node = self.aligned_sum(&latent.unary_terms, elements, &latent.name)?;
+                    per_state.push(node);
+                }
+                let weights = vec![vec![0.0; elements]; per_state.len()];
+                let across = self.computed(
+                    Op::LogSumExpAcross {
+                        args: per_state.clone(),
+                        weights,
+                    },
+                    vec![elements],
+                );
+                let node = self.sum_all(across);
+                self.program.terms.push((label_term, node));
+                self.program.summed.push(SummedNodes::Plate { per_state });
+            }
+            Structure::Chain => {
+                let count = states.len();
+                let mut emissions = Vec::with_capacity(count);
+                for &state in &states {
+                    self.fix_latent(latent, vec![state; elements]);
+                    emissions.push(self.aligned_sum(
+                        &latent.unary_terms,
+                        elements,
+                        &latent.name,
+                    )?);
+                }
+                // With the latent alternating a, b, a, b, …, a transition term read at step t
+                // (0-based) sees a → b when t is odd and b → a when t is even.
+                let steps = elements.saturating_sub(1);
+                let transition_terms = &latent.transition_terms;
+                let mut alternating = vec![Vec::new(); count * count];
+                for a in 0..count {
+                    for b in 0..count {
+                        let values = (0..elements)
+                            .map(|i| if i % 2 == 0 { states[a] } else { states[b] })
+                            .collect();
+                        self.fix_latent(latent, values);
+                        let node = self.aligned_sum(transition_terms, steps, &latent.name)?;
+                        alternating[a * count + b] = vec![node];
+                    }
+                }
+                let mut transitions = Vec::with_capacity(count * count);
+                for from in 0..count {
+                    for to in 0..count {
+                        let table = (1..elements)
+                            .map(|t| {
+                                let pair = if t % 2 == 1 {
+                                    from * count + to
+                                } else {
+                                    to * count + from
+                                };
+                                (alternating[pair][0], t - 1)
+                            })
+                            .collect();
+                        transitions.push(self.computed(Op::Assemble { table }, vec![steps]));
+                    }
+                }
+                let zero = self.constant(Array::scalar(0.0));
+                let op = Op::ForwardAlgorithm {
+                    initial: vec![zero; count],
+                    transitions: transitions.clone(),
+                    emissions: emissions.clone(),
+                    states: count,
+                    steps: elements,
+                    alpha: vec![0.0; elements * count],
+                    beta: vec![0.0; elements * count],
+                };
+                let node = self.computed(op, Vec::new());
+                self.program.terms.push((label_term, node));
+                self.program.summed.push(SummedNodes::Chain {
+                    emissions,
+                    transitions,
+                });
+            }
+        }
+        Ok(())
     }
 }

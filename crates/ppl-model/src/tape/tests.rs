@@ -113,6 +113,7 @@ impl Builder {
             init: None,
             span: span(),
             name_span: span(),
+            data_bound: None,
         });
         id
     }

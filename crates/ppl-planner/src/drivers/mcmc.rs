@@ -113,6 +113,25 @@ pub fn run(
         .collect();
     let write_failure: Mutex<Option<String>> = Mutex::new(None);
     let divergences: Vec<AtomicUsize> = (0..options.chains).map(|_| AtomicUsize::new(0)).collect();
+    // Summed-out discrete latents are drawn per draw from their conditionals, each chain with
+    // its own copy of the posterior and its own random stream, so the draws do not depend on
+    // thread scheduling.
+    let completers: Vec<Mutex<(Posterior, rand::rngs::ChaCha8Rng)>> = if posterior.summed.is_empty()
+    {
+        Vec::new()
+    } else {
+        (0..options.chains)
+            .map(|chain| {
+                Mutex::new((
+                    posterior.clone(),
+                    ppl_infer::mcmc::chains::chain_rng(
+                        options.seed ^ 0xd15c_4e7e,
+                        options.chain_id + chain as u64,
+                    ),
+                ))
+            })
+            .collect()
+    };
     let sink = |event: &DrawEvent<'_>| {
         if event.warmup {
             return;
@@ -122,7 +141,17 @@ pub fn run(
         {
             count.fetch_add(1, Ordering::Relaxed);
         }
-        let Ok(values) = posterior.row(event.position) else {
+        let values = match completers.get(event.chain_index) {
+            Some(completer) => {
+                let Ok(mut guard) = completer.lock() else {
+                    return;
+                };
+                let (own, rng) = &mut *guard;
+                own.complete_draw(event.position, rng).ok()
+            }
+            None => posterior.row(event.position).ok(),
+        };
+        let Some(values) = values else {
             return;
         };
         let s = event.stats;

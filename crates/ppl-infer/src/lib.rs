@@ -6,6 +6,7 @@ pub mod diagnostics;
 pub mod em;
 pub mod mcmc;
 pub mod optimize;
+pub mod psis;
 
 pub use density::{LogDensity, LogDensityError};
 pub use em::{
@@ -18,3 +19,4 @@ pub use optimize::{
     RandomStarts, StopReason, hessian_by_differences, maximize, maximize_from_random_starts,
     standard_errors,
 };
+pub use psis::{PsisError, PsisResult, psis};

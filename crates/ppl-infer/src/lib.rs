@@ -7,6 +7,7 @@ pub mod em;
 pub mod mcmc;
 pub mod optimize;
 pub mod psis;
+pub mod vi;
 
 pub use density::{LogDensity, LogDensityError};
 pub use em::{
@@ -20,3 +21,7 @@ pub use optimize::{
     standard_errors,
 };
 pub use psis::{PsisError, PsisResult, psis};
+pub use vi::{
+    Adam, ElboEvaluation, GaussianGuide, GuideFamily, Optimiser, VariationalError, VariationalFit,
+    VariationalSettings, fit_variational,
+};

@@ -153,11 +153,7 @@ fn fit_generalized_pareto(sorted_excesses: &[f64]) -> (f64, f64) {
         }
     }
     let total: f64 = weights.iter().sum();
-    let b_posterior: f64 = grid
-        .iter()
-        .zip(&weights)
-        .map(|(b, w)| b * w / total)
-        .sum();
+    let b_posterior: f64 = grid.iter().zip(&weights).map(|(b, w)| b * w / total).sum();
     let k = profile(b_posterior);
     let sigma = -k / b_posterior;
     let k_with_prior = (count * k + PRIOR_SHAPE_WEIGHT * 0.5) / (count + PRIOR_SHAPE_WEIGHT);

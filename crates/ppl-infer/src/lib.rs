@@ -4,6 +4,7 @@
 pub mod density;
 pub mod diagnostics;
 pub mod em;
+pub mod laplace;
 pub mod mcmc;
 pub mod optimize;
 pub mod psis;
@@ -13,6 +14,9 @@ pub use density::{LogDensity, LogDensityError};
 pub use em::{
     BlockEstimates, ComponentFamily, EmError, EmFit, EmSettings, EmissionBlock, MixtureProblem,
     fit_mixture,
+};
+pub use laplace::{
+    FiniteDifferenceHessian, HessianDensity, LaplaceError, LaplaceFit, LaplaceSettings, laplace,
 };
 pub use mcmc::{ChainOutput, SamplerError, SamplerSettings, sample_chains};
 pub use optimize::{

@@ -18,7 +18,10 @@ pub use em::{
 pub use laplace::{
     FiniteDifferenceHessian, HessianDensity, LaplaceError, LaplaceFit, LaplaceSettings, laplace,
 };
-pub use mcmc::{ChainOutput, SamplerError, SamplerSettings, sample_chains};
+pub use mcmc::{
+    ChainOutput, RandomWalkChain, RandomWalkSettings, SamplerError, SamplerSettings, sample_chains,
+    sample_chains_random_walk,
+};
 pub use optimize::{
     DEFAULT_HESSIAN_STEP, MultiStartResult, OptimizeError, OptimizeResult, OptimizeSettings,
     RandomStarts, StopReason, hessian_by_differences, maximize, maximize_from_random_starts,

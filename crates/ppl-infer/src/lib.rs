@@ -1,5 +1,23 @@
 //! The inference engines. They see a `LogDensity` (or, for EM, a `MixtureProblem`), never the
 //! syntax or the IR, so each is tested on hand-written densities.
+//!
+//! - **NUTS and static HMC** ([`mcmc`], [`sample_chains`]): Stan's samplers and warmup.
+//! - **Random-walk Metropolis** ([`sample_chains_random_walk`]): gradient-free, for densities with
+//!   integer unknowns (a mask of integer coordinates gets symmetric steps ±1..±m). The proposal
+//!   scale follows a Robbins–Monro rule on its log toward 0.234 acceptance (0.44 in one
+//!   dimension; Roberts, Gelman and Gilks 1997), its per-coordinate shape is the warmup windows'
+//!   standard deviations, and both freeze after warmup. Same chains, seeds, sink and diagnostics as
+//!   HMC; the acceptance rate is reported per chain.
+//! - **The ELBO engine / ADVI** ([`vi`], [`fit_variational`]): a mean-field or full-rank Gaussian
+//!   guide on the unconstrained space fitted by reparameterised stochastic gradients and Adam
+//!   (Kucukelbir et al. 2017), stopped by Stan's rule on the ELBO's relative change; draws from the
+//!   guide with the PSIS k̂ of `log p − log q`.
+//! - **PSIS** ([`psis()`]): Pareto-smoothed importance weights and k̂ (Vehtari et al. 2024), as
+//!   `loo`/ArviZ compute them; for ADVI and Laplace diagnostics and for PSIS-LOO.
+//! - **Laplace** ([`laplace()`]): the mode by L-BFGS and N(mode, (−H)⁻¹) with `H` the Hessian from
+//!   [`HessianDensity`] (finite differences unless the density supplies an exact one); draws and
+//!   k̂ as for ADVI, and an error when −H is not positive definite.
+//! - **MAP / MLE** ([`optimize`]) and **EM** for finite mixtures ([`em`]).
 
 pub mod density;
 pub mod diagnostics;

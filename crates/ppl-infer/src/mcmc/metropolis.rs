@@ -365,7 +365,7 @@ impl<'a, 'c, D: LogDensity> RandomWalk<'a, 'c, D> {
     /// proposal where the log density is not finite (or an error) is rejected.
     fn transition<R: Rng + ?Sized>(
         &mut self,
-        position: &mut Vec<f64>,
+        position: &mut [f64],
         log_density: &mut f64,
         proposal: &mut [f64],
         scales: &[f64],

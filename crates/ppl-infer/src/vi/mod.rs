@@ -163,7 +163,7 @@ fn validate(settings: &VariationalSettings) -> Result<(), VariationalError> {
         "elbo_evaluation_samples must be at least 1"
     } else if settings.evaluation_interval == 0 {
         "evaluation_interval must be at least 1"
-    } else if !(settings.tol_rel_obj >= 0.0) {
+    } else if settings.tol_rel_obj.is_nan() || settings.tol_rel_obj < 0.0 {
         "tol_rel_obj must be non-negative"
     } else if settings
         .learning_rate
@@ -178,7 +178,9 @@ fn validate(settings: &VariationalSettings) -> Result<(), VariationalError> {
                 .any(|rate| !(*rate > 0.0 && rate.is_finite())))
     {
         "learning_rate_candidates must be positive, finite and not empty"
-    } else if !(settings.learning_rate_decay_steps > 0.0) {
+    } else if settings.learning_rate_decay_steps.is_nan()
+        || settings.learning_rate_decay_steps <= 0.0
+    {
         "learning_rate_decay_steps must be positive"
     } else if !(settings.init_radius >= 0.0 && settings.init_radius.is_finite()) {
         "init_radius must be non-negative and finite"
@@ -334,7 +336,7 @@ fn median(values: &[f64]) -> f64 {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
     let middle = sorted.len() / 2;
-    if sorted.len() % 2 == 0 {
+    if sorted.len().is_multiple_of(2) {
         0.5 * (sorted[middle - 1] + sorted[middle])
     } else {
         sorted[middle]

@@ -17,12 +17,15 @@
 //! - **Laplace** ([`laplace()`]): the mode by L-BFGS and N(mode, (−H)⁻¹) with `H` the Hessian from
 //!   [`HessianDensity`] (finite differences unless the density supplies an exact one); draws and
 //!   k̂ as for ADVI, and an error when −H is not positive definite.
+//! - **PSIS-LOO** ([`loo()`], [`loo_compare`]): elpd_loo, its SE, p_loo and k̂ per observation
+//!   from a draws × observations log-likelihood matrix, and the paired model comparison.
 //! - **MAP / MLE** ([`optimize`]) and **EM** for finite mixtures ([`em`]).
 
 pub mod density;
 pub mod diagnostics;
 pub mod em;
 pub mod laplace;
+pub mod loo;
 pub mod mcmc;
 pub mod optimize;
 pub mod psis;
@@ -36,6 +39,7 @@ pub use em::{
 pub use laplace::{
     FiniteDifferenceHessian, HessianDensity, LaplaceError, LaplaceFit, LaplaceSettings, laplace,
 };
+pub use loo::{LooComparison, LooError, LooResult, loo, loo_compare};
 pub use mcmc::{
     ChainOutput, RandomWalkChain, RandomWalkSettings, SamplerError, SamplerSettings, sample_chains,
     sample_chains_random_walk,

@@ -1,23 +1,56 @@
 //! The inference engines. They see a `LogDensity` (or, for EM, a `MixtureProblem`), never the
 //! syntax or the IR, so each is tested on hand-written densities.
+//!
+//! - **NUTS and static HMC** ([`mcmc`], [`sample_chains`]): Stan's samplers and warmup.
+//! - **Random-walk Metropolis** ([`sample_chains_random_walk`]): gradient-free, for densities with
+//!   integer unknowns (a mask of integer coordinates gets symmetric steps ±1..±m). The proposal
+//!   scale follows a Robbins–Monro rule on its log toward 0.234 acceptance (0.44 in one
+//!   dimension; Roberts, Gelman and Gilks 1997), its per-coordinate shape is the warmup windows'
+//!   standard deviations, and both freeze after warmup. Same chains, seeds, sink and diagnostics as
+//!   HMC; the acceptance rate is reported per chain.
+//! - **The ELBO engine / ADVI** ([`vi`], [`fit_variational`]): a mean-field or full-rank Gaussian
+//!   guide on the unconstrained space fitted by reparameterised stochastic gradients and Adam
+//!   (Kucukelbir et al. 2017), stopped by Stan's rule on the ELBO's relative change; draws from the
+//!   guide with the PSIS k̂ of `log p − log q`.
+//! - **PSIS** ([`psis()`]): Pareto-smoothed importance weights and k̂ (Vehtari et al. 2024), as
+//!   `loo`/ArviZ compute them; for ADVI and Laplace diagnostics and for PSIS-LOO.
+//! - **Laplace** ([`laplace()`]): the mode by L-BFGS and N(mode, (−H)⁻¹) with `H` the Hessian from
+//!   [`HessianDensity`] (finite differences unless the density supplies an exact one); draws and
+//!   k̂ as for ADVI, and an error when −H is not positive definite.
+//! - **PSIS-LOO** ([`loo()`], [`loo_compare`]): elpd_loo, its SE, p_loo and k̂ per observation
+//!   from a draws × observations log-likelihood matrix, and the paired model comparison.
+//! - **MAP / MLE** ([`optimize`]) and **EM** for finite mixtures ([`em`]).
 
 pub mod density;
 pub mod diagnostics;
 pub mod em;
+pub mod laplace;
+pub mod loo;
 pub mod mcmc;
 pub mod optimize;
+pub mod psis;
+pub mod vi;
 
 pub use density::{LogDensity, LogDensityError};
 pub use em::{
     BlockEstimates, ComponentFamily, EmError, EmFit, EmSettings, EmissionBlock, MixtureProblem,
     fit_mixture,
 };
+pub use laplace::{
+    FiniteDifferenceHessian, HessianDensity, LaplaceError, LaplaceFit, LaplaceSettings, laplace,
+};
+pub use loo::{LooComparison, LooError, LooResult, loo, loo_compare};
 pub use mcmc::{
-    ChainOutput, MAX_STORED_DRAW_VALUES, SamplerError, SamplerSettings, check_draws_fit,
-    sample_chains,
+    ChainOutput, MAX_STORED_DRAW_VALUES, RandomWalkChain, RandomWalkSettings, SamplerError,
+    SamplerSettings, check_draws_fit, sample_chains, sample_chains_random_walk,
 };
 pub use optimize::{
     DEFAULT_HESSIAN_STEP, MultiStartResult, OptimizeError, OptimizeResult, OptimizeSettings,
     RandomStarts, StopReason, hessian_by_differences, maximize, maximize_from_random_starts,
     standard_errors,
+};
+pub use psis::{PsisError, PsisResult, psis};
+pub use vi::{
+    Adam, ElboEvaluation, GaussianGuide, GuideFamily, Optimiser, VariationalError, VariationalFit,
+    VariationalSettings, fit_variational,
 };

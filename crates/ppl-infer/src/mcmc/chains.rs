@@ -160,20 +160,36 @@ pub fn sample_chains<D: LogDensity>(
 ) -> Result<Vec<ChainOutput>, SamplerError> {
     check_settings(settings, control)?;
     check_draws_fit(settings.num_chains, settings.num_draws, density.dim())?;
+    run_chains_in_parallel(density, settings.num_chains, |density, index| {
+        run_chain(density, settings, control, index)
+    })
+}
+
+/// Runs `run(density clone, chain index)` for `num_chains` chains in parallel and returns the
+/// results in chain order, or the first failing chain's error. Shared by every kernel.
+pub(crate) fn run_chains_in_parallel<D, T, F>(
+    density: &D,
+    num_chains: usize,
+    run: F,
+) -> Result<Vec<T>, SamplerError>
+where
+    D: LogDensity,
+    T: Send,
+    F: Fn(D, usize) -> Result<T, SamplerError> + Sync,
+{
     // Each chain owns a clone (densities keep scratch space), made here so that `D` need not be
     // `Sync`.
-    let densities: Vec<D> = (0..settings.num_chains).map(|_| density.clone()).collect();
+    let densities: Vec<D> = (0..num_chains).map(|_| density.clone()).collect();
+    let run = &run;
     // One thread per chain (up to a few dozen): with more chains than cores, a pool would run
     // them in waves and leave cores idle at the end; threads share the cores to the last draw.
     // Each chain's stream is its own, so the draws do not depend on how they are scheduled.
-    let results: Vec<Result<ChainOutput, SamplerError>> = if settings.num_chains <= 64 {
+    let results: Vec<Result<T, SamplerError>> = if num_chains <= 64 {
         std::thread::scope(|scope| {
             let handles: Vec<_> = densities
                 .into_iter()
                 .enumerate()
-                .map(|(index, density)| {
-                    scope.spawn(move || run_chain(density, settings, control, index))
-                })
+                .map(|(index, density)| scope.spawn(move || run(density, index)))
                 .collect();
             handles
                 .into_iter()
@@ -187,7 +203,7 @@ pub fn sample_chains<D: LogDensity>(
         densities
             .into_par_iter()
             .enumerate()
-            .map(|(index, density)| run_chain(density, settings, control, index))
+            .map(|(index, density)| run(density, index))
             .collect()
     };
     results.into_iter().collect()
@@ -219,7 +235,7 @@ pub fn check_draws_fit(
     }
 }
 
-fn check_settings(
+pub(crate) fn check_settings(
     settings: &SamplerSettings,
     control: &RunControl<'_>,
 ) -> Result<(), SamplerError> {

@@ -1,8 +1,10 @@
-//! Gradient-based MCMC: NUTS and static HMC on a [`LogDensity`](crate::LogDensity), with Stan's
-//! warmup adaptation, run as parallel chains.
+//! MCMC on a [`LogDensity`](crate::LogDensity), run as parallel chains: NUTS and static HMC with
+//! Stan's warmup adaptation, and gradient-free random-walk Metropolis.
 //!
 //! - [`hmc`]: the phase space, metrics, the leapfrog integrator and the two kernels;
 //! - [`adapt`]: step-size dual averaging, the initial step-size heuristic, metric windows;
+//! - [`metropolis`]: random-walk Metropolis with integer coordinates, its scale adapted toward
+//!   0.234 acceptance, [`sample_chains_random_walk`];
 //! - [`chains`]: initialisation, the warmup/sampling loop of one chain, and [`sample_chains`].
 //!
 //! Everything is configured by [`SamplerSettings`]; what a run needs from its caller at run time
@@ -11,6 +13,7 @@
 pub mod adapt;
 pub mod chains;
 pub mod hmc;
+pub mod metropolis;
 
 pub use adapt::{DualAveragingSettings, StepSizeError, WindowSettings};
 pub use chains::{
@@ -19,6 +22,7 @@ pub use chains::{
 };
 pub use hmc::metric::{AdaptedMetric, MetricError};
 pub use hmc::static_hmc::TrajectoryLength;
+pub use metropolis::{RandomWalkChain, RandomWalkSettings, sample_chains_random_walk};
 
 /// Which HMC kernel moves the chains.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]

@@ -1,7 +1,7 @@
 //! Every diagnostic code ppl emits, with a one-line meaning. Codes are stable: tests and users match
 //! on them. Ranges: E01xx text and syntax, E02xx names, E03xx types, E04xx shapes and sizes, E05xx
-//! distributions and calls, E06xx data, E07xx inference and settings, E08xx library models; W0xxx
-//! warnings.
+//! distributions and calls, E06xx data, E07xx inference and settings, E08xx library models, E09xx
+//! pictures and outputs; W0xxx warnings.
 
 macro_rules! codes {
     ($($name:ident = $code:literal : $meaning:literal;)*) => {
@@ -63,6 +63,14 @@ codes! {
     NO_RULE_APPLIES = "E0706": "no rule of LANGUAGE.md §6 fits the model: the closest rule and why it fails";
     UNKNOWN_LIBRARY_MODEL = "E0801": "a library model that does not exist";
     LIBRARY_MODEL_INVALID = "E0802": "a library model file without its signature or observed variable";
+    NO_DRAWS = "E0901": "a run directory with no readable draws (no chain CSV files, or chains of different models)";
+    UNKNOWN_PLOT_VARIABLE = "E0902": "a `--var` that names no column of the draws";
+    PLOT_VARIABLE_COUNT = "E0903": "a plot given the wrong number of variables (a pair plot needs two)";
+    PLOT_INPUT_MISSING = "E0904": "a plot whose input the run does not have (no objective trace, no predictive draws)";
+    OUTPUT_FORMAT = "E0905": "an output file whose extension names no supported format";
+    OUTPUT_UNWRITABLE = "E0906": "an output file that cannot be written";
+    BAD_PICTURE_SIZE = "E0907": "a picture size too small for its panels or too large";
+    DRAWING_FAILED = "E0908": "a picture that could not be drawn";
     IMPROPER_PRIOR = "W0001": "an unknown with an improper flat prior";
     NO_JACOBIAN = "W0002": "a `~` on a transformed unknown: no Jacobian is added";
     UNUSED_DATA = "W0003": "a data key the model does not use";

@@ -56,6 +56,7 @@ impl Figure for AutocorrelationPlot<'_> {
                 reference: Some(0.0),
                 stroke: 2,
                 opacity: 0.85,
+                dots: false,
             }
             .draw(cell)?;
         }

@@ -69,7 +69,8 @@ impl Figure for DensityPlot<'_> {
                 series,
                 reference: None,
                 stroke: 2,
-                opacity: 0.9,
+                opacity: 1.0,
+                dots: false,
             }
             .draw(cell)?;
         }

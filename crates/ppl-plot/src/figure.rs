@@ -41,6 +41,9 @@ const CHAIN_COLOURS: [RGBColor; 7] = [
 /// Divergent transitions: a red that stands out against every chain colour and grey.
 pub const DIVERGENT: RGBColor = RGBColor(220, 0, 0);
 pub const NEUTRAL: RGBColor = RGBColor(70, 70, 90);
+/// Grid lines: the minor ones are left out (they crowd small panels), the major ones faint.
+pub const LIGHT_GRID: RGBColor = RGBColor(255, 255, 255);
+pub const BOLD_GRID: RGBColor = RGBColor(225, 225, 225);
 
 pub fn chain_colour(index: usize) -> RGBColor {
     CHAIN_COLOURS[index % CHAIN_COLOURS.len()]
@@ -304,6 +307,8 @@ pub struct LinesPanel<'a> {
     pub reference: Option<f64>,
     pub stroke: u32,
     pub opacity: f64,
+    /// A dot on every point (short series, such as an objective trace of a few dozen iterations).
+    pub dots: bool,
 }
 
 impl LinesPanel<'_> {
@@ -326,8 +331,8 @@ impl LinesPanel<'_> {
             .y_labels(6)
             .label_style(font(TICK_SIZE))
             .axis_desc_style(font(DESCRIPTION_SIZE))
-            .light_line_style(RGBColor(235, 235, 235))
-            .bold_line_style(RGBColor(215, 215, 215))
+            .light_line_style(LIGHT_GRID)
+            .bold_line_style(BOLD_GRID)
             .draw()
             .map_err(drawing)?;
         if let Some(level) = self.reference {
@@ -348,6 +353,16 @@ impl LinesPanel<'_> {
                     colour.mix(self.opacity).stroke_width(self.stroke),
                 ))
                 .map_err(drawing)?;
+            if self.dots {
+                chart
+                    .draw_series(
+                        points
+                            .iter()
+                            .filter(|(x, y)| x.is_finite() && y.is_finite())
+                            .map(|&p| Circle::new(p, 3, colour.filled())),
+                    )
+                    .map_err(drawing)?;
+            }
         }
         Ok(())
     }

@@ -6,8 +6,8 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::error::{PlotError, drawing};
-use crate::figure::{self, Figure, LinesPanel, font};
+use crate::error::PlotError;
+use crate::figure::{self, Figure, LinesPanel};
 use crate::{Picture, PlotRequest, RunOutput};
 
 pub const DEFAULT_SIZE: (u32, u32) = (900, 560);
@@ -55,36 +55,19 @@ impl Figure for ObjectivePlot<'_> {
         let Some(cell) = cells.first() else {
             return Ok(());
         };
-        let panel = LinesPanel {
+        LinesPanel {
             caption: &format!("{name} by {step}"),
             x_description: step,
             y_description: name,
             x_range: 0.0..self.values.len().max(2) as f64 + 1.0,
             y_range: figure::padded(low, high),
-            series: vec![(figure::chain_colour(0), points.clone())],
+            dots: points.len() <= DOTS_UP_TO,
+            series: vec![(figure::chain_colour(0), points)],
             reference: None,
             stroke: 2,
             opacity: 1.0,
-        };
-        panel.draw(cell)?;
-        if points.len() <= DOTS_UP_TO {
-            // The panel's chart is rebuilt with the same geometry to put dots on the line.
-            let mut chart = ChartBuilder::on(cell)
-                .caption(panel.caption, font(figure::CAPTION_SIZE))
-                .margin(8)
-                .margin_right(18)
-                .x_label_area_size(44)
-                .y_label_area_size(72)
-                .build_cartesian_2d(panel.x_range.clone(), panel.y_range.clone())
-                .map_err(drawing)?;
-            chart
-                .draw_series(
-                    points
-                        .iter()
-                        .map(|&p| Circle::new(p, 3, figure::chain_colour(0).filled())),
-                )
-                .map_err(drawing)?;
         }
+        .draw(cell)?;
         Ok(())
     }
 }

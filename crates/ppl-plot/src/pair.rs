@@ -76,8 +76,8 @@ impl Figure for PairPlot<'_> {
                 .y_label_formatter(&figure::tick)
                 .label_style(font(figure::TICK_SIZE))
                 .axis_desc_style(font(figure::DESCRIPTION_SIZE))
-                .light_line_style(RGBColor(240, 240, 240))
-                .bold_line_style(RGBColor(220, 220, 220))
+                .light_line_style(figure::LIGHT_GRID)
+                .bold_line_style(figure::BOLD_GRID)
                 .draw()
                 .map_err(drawing)?;
             chart

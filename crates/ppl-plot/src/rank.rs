@@ -102,8 +102,8 @@ impl RankPlot<'_> {
             .y_labels(2 * count + 1)
             .label_style(font(figure::TICK_SIZE))
             .axis_desc_style(font(figure::DESCRIPTION_SIZE))
-            .light_line_style(RGBColor(235, 235, 235))
-            .bold_line_style(RGBColor(215, 215, 215))
+            .light_line_style(figure::LIGHT_GRID)
+            .bold_line_style(figure::BOLD_GRID)
             .draw()
             .map_err(drawing)?;
         let width = top / bins as f64;

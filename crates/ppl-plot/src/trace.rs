@@ -47,6 +47,7 @@ impl Figure for TracePlot<'_> {
                 reference: None,
                 stroke: 1,
                 opacity: 0.75,
+                dots: false,
             }
             .draw(cell)?;
         }

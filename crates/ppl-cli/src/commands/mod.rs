@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod help;
+pub mod plot;
 pub mod run;
 pub mod simulate;
 pub mod summary;

@@ -232,7 +232,9 @@ pub fn layout<DB: DrawingBackend>(
     count: usize,
     legend: bool,
 ) -> Result<(Vec<DrawingArea<DB, Shift>>, Option<DrawingArea<DB, Shift>>), PlotError> {
-    let body = root.titled(title, font(TITLE_SIZE)).map_err(drawing)?;
+    let body = root
+        .titled(title, title_font(root, title))
+        .map_err(drawing)?;
     let (width, _) = body.dim_in_pixel();
     let (panels, legend_area) = if legend {
         let (panels, legend_area) = body.split_horizontally(width.saturating_sub(LEGEND_WIDTH));
@@ -244,6 +246,25 @@ pub fn layout<DB: DrawingBackend>(
     let mut cells = panels.split_evenly((rows, columns));
     cells.truncate(count);
     Ok((cells, legend_area))
+}
+
+/// The title's font: the largest size up to `TITLE_SIZE` at which the title fits the width, so a
+/// long title on a narrow picture shrinks rather than being cut off at both ends.
+fn title_font<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+) -> TextStyle<'static> {
+    let (width, _) = root.dim_in_pixel();
+    let room = width.saturating_sub(16);
+    let mut size = TITLE_SIZE;
+    while size > 10 {
+        match root.estimate_text_size(title, &font(size)) {
+            Ok((text_width, _)) if text_width <= room => break,
+            Ok(_) => size -= 1,
+            Err(_) => break,
+        }
+    }
+    font(size)
 }
 
 /// How a legend entry is marked.

@@ -225,13 +225,16 @@ pub fn panels_size(count: usize, legend: bool) -> (u32, u32) {
     )
 }
 
+/// The panel cells of a figure and its legend strip, if it has one.
+pub type Layout<DB> = (Vec<DrawingArea<DB, Shift>>, Option<DrawingArea<DB, Shift>>);
+
 /// Splits the root into the title band (drawn), the panel cells and the legend strip.
 pub fn layout<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     title: &str,
     count: usize,
     legend: bool,
-) -> Result<(Vec<DrawingArea<DB, Shift>>, Option<DrawingArea<DB, Shift>>), PlotError> {
+) -> Result<Layout<DB>, PlotError> {
     let body = root
         .titled(title, title_font(root, title))
         .map_err(drawing)?;

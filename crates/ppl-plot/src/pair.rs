@@ -19,8 +19,11 @@ pub struct PairPlot<'a> {
     pub y: usize,
 }
 
+/// Points of a scatter plot.
+pub type Points = Vec<(f64, f64)>;
+
 /// The draws of two columns split into (not divergent, divergent) points, pooled over chains.
-pub fn split_points(run: &RunOutput, x: usize, y: usize) -> (Vec<(f64, f64)>, Vec<(f64, f64)>) {
+pub fn split_points(run: &RunOutput, x: usize, y: usize) -> (Points, Points) {
     let divergent = run.columns.iter().position(|c| c == "divergent__");
     let mut calm = Vec::new();
     let mut diverged = Vec::new();

@@ -37,6 +37,8 @@ enum Command {
     Simulate(commands::simulate::SimulateArgs),
     /// Merge chains from one or many runs (directories or draws CSV files) and print diagnostics.
     Summary(commands::summary::SummaryArgs),
+    /// Draw a picture of a run: trace, rank, density, pair, forest, autocorr or objective.
+    Plot(commands::plot::PlotArgs),
     /// Build a model line by line, fit it, and evaluate expressions over the posterior.
     Repl(repl::ReplArgs),
     /// Write a starting model and a small data file that run as they are.
@@ -81,6 +83,7 @@ pub fn main() -> ExitCode {
         Command::Check(args) => commands::check::run(args),
         Command::Simulate(args) => commands::simulate::run(args),
         Command::Summary(args) => commands::summary::run(args),
+        Command::Plot(args) => commands::plot::run(args),
         Command::Repl(args) => repl::run(args),
         Command::New(args) => commands::new::run(args),
         Command::Help(args) => commands::help::run(args, <Cli as clap::CommandFactory>::command()),

@@ -2,6 +2,8 @@
 //! on them. Ranges: E01xx text and syntax, E02xx names, E03xx types, E04xx shapes and sizes, E05xx
 //! distributions and calls, E06xx data, E07xx inference and settings, E08xx library models; W0xxx
 //! warnings; N0xxx notes.
+//! distributions and calls, E06xx data, E07xx inference and settings, E08xx library models, E09xx
+//! pictures and outputs; W0xxx warnings.
 
 macro_rules! codes {
     ($($name:ident = $code:literal : $meaning:literal;)*) => {
@@ -68,6 +70,13 @@ codes! {
     DRAWS_FILE_MALFORMED = "E0708": "a draws file given to `ppl summary` that is not a CmdStan-layout CSV";
     UNKNOWN_LIBRARY_MODEL = "E0801": "a library model that does not exist";
     LIBRARY_MODEL_INVALID = "E0802": "a library model file without its signature or observed variable";
+    NO_DRAWS = "E0901": "a run directory with no readable draws (no chain CSV files, or chains of different models)";
+    UNKNOWN_PLOT_VARIABLE = "E0902": "a `--var` that names no column of the draws";
+    PLOT_VARIABLE_COUNT = "E0903": "a plot given the wrong number of variables (a pair plot needs two)";
+    PLOT_INPUT_MISSING = "E0904": "a plot whose input the run does not have (no objective trace, no predictive draws)";
+    OUTPUT_FORMAT = "E0905": "an output file whose extension names no supported format";
+    BAD_PICTURE_SIZE = "E0907": "a picture size too small for its panels or too large";
+    DRAWING_FAILED = "E0908": "a picture that could not be drawn";
     IMPROPER_PRIOR = "W0001": "an unknown with an improper flat prior";
     NO_JACOBIAN = "W0002": "a `~` on a transformed unknown: no Jacobian is added";
     UNUSED_DATA = "W0003": "a data key the model does not use";

@@ -3,6 +3,7 @@
 pub mod check;
 pub mod help;
 pub mod new;
+pub mod plot;
 pub mod run;
 pub mod simulate;
 pub mod summary;

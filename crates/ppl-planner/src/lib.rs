@@ -39,8 +39,6 @@ use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
-use ppl_infer::mcmc::Kernel;
-
 pub use drivers::mcmc::{Draws, Progress};
 pub use error::{FailureKind, FitError};
 pub use load::{
@@ -88,6 +86,12 @@ pub fn fit(
     let mut draws = None;
     let mut report = match plan.engine {
         Engine::Em(spec) => drivers::em::run(options, settings, loaded, &bound.bound, &spec)?,
+        Engine::Advi(posterior, family) => {
+            drivers::variational::run(&posterior, family, settings, &options.control)
+                .map_err(|e| place_on_term(e, loaded))?
+        }
+        Engine::Laplace(posterior) => drivers::laplace::run(&posterior, &loaded.model, settings)
+            .map_err(|e| place_on_term(e, loaded))?,
         Engine::Map(posterior) => {
             let map_options = drivers::map::MapOptions {
                 restarts: settings.count(Setting::Restarts),
@@ -97,8 +101,8 @@ pub fn fit(
             drivers::map::run(&posterior, &loaded.model, &map_options)
                 .map_err(|e| place_on_term(e, loaded))?
         }
-        Engine::Mcmc(posterior, kernel) => {
-            let mcmc_options = mcmc_options(loaded, &posterior, kernel, settings, options.out)?;
+        Engine::Mcmc(posterior, sampler) => {
+            let mcmc_options = mcmc_options(loaded, &posterior, sampler, settings, options.out)?;
             let (report, mcmc_draws) =
                 drivers::mcmc::run(&posterior, &mcmc_options, &options.control)
                     .map_err(|e| place_on_term(e, loaded))?;
@@ -133,12 +137,12 @@ pub fn run(
 fn mcmc_options<'a>(
     loaded: &LoadedModel,
     posterior: &ppl_model::posterior::Posterior,
-    kernel: Kernel,
+    sampler: drivers::mcmc::Sampler,
     settings: &Settings,
     out: Option<&'a Path>,
 ) -> Result<drivers::mcmc::McmcOptions<'a>, FitError> {
     Ok(drivers::mcmc::McmcOptions {
-        kernel,
+        sampler,
         chains: settings.count(Setting::Chains),
         warmup: settings.count(Setting::Warmup),
         draws: settings.count(Setting::Draws),

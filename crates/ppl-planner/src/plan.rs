@@ -14,6 +14,7 @@ use ppl_model::mixture::{self, MixtureSpec};
 use ppl_model::posterior::Posterior;
 use ppl_syntax::{Diagnostic, Span, codes};
 
+use crate::drivers::mcmc::Sampler;
 use crate::error::{FailureKind, FitError};
 use crate::load::LoadedModel;
 use crate::settings::{Origin, Setting, Settings};
@@ -123,8 +124,10 @@ impl Verdict {
 /// The engine a plan runs, with what it needs from the analysis.
 pub enum Engine {
     Em(MixtureSpec),
-    Mcmc(Box<Posterior>, Kernel),
+    Mcmc(Box<Posterior>, Sampler),
     Map(Box<Posterior>),
+    Advi(Box<Posterior>, ppl_infer::GuideFamily),
+    Laplace(Box<Posterior>),
 }
 
 /// What the planner decided, and why.
@@ -487,7 +490,7 @@ pub fn plan(
                         _ => reason,
                     };
                     (
-                        Engine::Mcmc(posterior()?, Kernel::Nuts),
+                        Engine::Mcmc(posterior()?, Sampler::Hamiltonian(Kernel::Nuts)),
                         reason,
                         Method::Nuts,
                     )
@@ -527,7 +530,11 @@ pub fn plan(
                 ))
             };
             let reason = format!("{}; continuous unknowns: {names}", asked());
-            (Engine::Mcmc(posterior()?, kernel), reason, method)
+            (
+                Engine::Mcmc(posterior()?, Sampler::Hamiltonian(kernel)),
+                reason,
+                method,
+            )
         }
         Method::Map => {
             if let Some(discrete) = analysis
@@ -562,6 +569,60 @@ pub fn plan(
                 }
             );
             (Engine::Map(posterior()?), reason, Method::Map)
+        }
+        Method::Metropolis | Method::Advi | Method::Laplace => {
+            // Any model NUTS could sample (discrete unknowns summed out) suits these too: they
+            // see the same log density, without its gradient (Metropolis) or through a Gaussian.
+            let v = hamiltonian_verdict(&analysis, model, bound, true);
+            if !v.applies {
+                let rule = if method == Method::Metropolis {
+                    Rule::Metropolis
+                } else {
+                    Rule::Hamiltonian
+                };
+                let v = Verdict { rule, ..v };
+                return Err(not_applicable(loaded, method, Some(&v)));
+            }
+            unsupported_forms(loaded)?;
+            let names = preview(&analysis.continuous());
+            let posterior = posterior()?;
+            match method {
+                Method::Metropolis => (
+                    Engine::Mcmc(posterior, Sampler::RandomWalk),
+                    format!(
+                        "{}; random-walk Metropolis over the unconstrained space of {names}, proposal scales adapted in warmup toward 0.234 acceptance (0.44 in one dimension)",
+                        asked()
+                    ),
+                    method,
+                ),
+                Method::Advi => {
+                    let full_rank = settings.switch(Setting::FullRank);
+                    (
+                        Engine::Advi(
+                            posterior,
+                            if full_rank {
+                                ppl_infer::GuideFamily::FullRank
+                            } else {
+                                ppl_infer::GuideFamily::MeanField
+                            },
+                        ),
+                        format!(
+                            "{}; a {} Gaussian guide over the unconstrained space of {names} maximises the ELBO (reparameterised gradients, Adam); its draws are summarised like a sampler's, and Pareto k-hat says whether to trust them",
+                            asked(),
+                            if full_rank { "full-rank" } else { "mean-field" }
+                        ),
+                        method,
+                    )
+                }
+                _ => (
+                    Engine::Laplace(posterior),
+                    format!(
+                        "{}; the posterior mode of {names} by L-BFGS and a Gaussian with the inverse curvature there, in the unconstrained space; its draws are pushed through the constraints",
+                        asked()
+                    ),
+                    method,
+                ),
+            }
         }
         other => return Err(not_in_this_version(loaded, other, &verdicts)),
     };
@@ -624,7 +685,7 @@ fn unknown_plan(model: &Model, engine: &Engine, method: Method) -> Vec<(String, 
                         .unwrap_or("mixture");
                     format!("closed-form M-step ({family})")
                 }
-                Engine::Mcmc(posterior, _)
+                Engine::Mcmc(posterior, _) | Engine::Advi(posterior, _) | Engine::Laplace(posterior)
                     if posterior.summed.iter().any(|s| s.var == variable.id) =>
                 {
                     let latent = posterior.summed.iter().find(|s| s.var == variable.id);
@@ -646,9 +707,22 @@ fn unknown_plan(model: &Model, engine: &Engine, method: Method) -> Vec<(String, 
                     } else {
                         ""
                     };
-                    format!("{}{scale}{sampled}", method.name().to_uppercase())
+                    let sampler = match method {
+                        Method::Metropolis => "Metropolis",
+                        Method::Hmc => "HMC",
+                        _ => "NUTS",
+                    };
+                    format!("{sampler}{scale}{sampled}")
                 }
                 Engine::Map(_) => format!("L-BFGS mode{}", transform_name(&variable.constraint)),
+                Engine::Advi(..) => format!(
+                    "Gaussian guide (ADVI){}",
+                    transform_name(&variable.constraint)
+                ),
+                Engine::Laplace(..) => format!(
+                    "Gaussian at the mode (Laplace){}",
+                    transform_name(&variable.constraint)
+                ),
             };
             (variable.name.clone(), how)
         })
@@ -838,7 +912,8 @@ fn not_in_this_version(loaded: &LoadedModel, method: Method, verdicts: &[Verdict
             v.rule.number(),
             v.rule.title()
         ),
-        None => "the methods in this version are em, nuts, hmc and map".to_string(),
+        None => "the methods in this version are em, nuts, hmc, metropolis, advi, map and laplace"
+            .to_string(),
     });
     FitError::one(diagnostic, FailureKind::InferenceFailed)
 }

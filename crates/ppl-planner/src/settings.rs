@@ -24,6 +24,8 @@ pub enum Setting {
     BatchSize,
     LearningRate,
     ElboSamples,
+    FullRank,
+    TolRelObj,
 }
 
 /// The type and bounds of a setting's value.
@@ -56,9 +58,27 @@ pub struct SettingDef {
 }
 
 const SAMPLERS: &[Method] = &[Method::Nuts, Method::Hmc];
-const OPTIMISERS: &[Method] = &[Method::Em, Method::Map];
-const SEEDED: &[Method] = &[Method::Em, Method::Map, Method::Nuts, Method::Hmc];
+const CHAINED: &[Method] = &[Method::Nuts, Method::Hmc, Method::Metropolis];
+const DRAWN: &[Method] = &[
+    Method::Nuts,
+    Method::Hmc,
+    Method::Metropolis,
+    Method::Advi,
+    Method::Laplace,
+];
+const OPTIMISERS: &[Method] = &[Method::Em, Method::Map, Method::Laplace, Method::Advi];
+const SEEDED: &[Method] = &[
+    Method::Em,
+    Method::Map,
+    Method::Nuts,
+    Method::Hmc,
+    Method::Metropolis,
+    Method::Advi,
+    Method::Laplace,
+];
 const TRAINED: &[Method] = &[Method::Advi, Method::Vae, Method::Cd, Method::Gan];
+/// Minibatch training: the VAE, CD and GAN engines.
+const TRAINED_LATER: &[Method] = &[Method::Vae, Method::Cd, Method::Gan];
 
 /// The table. Adding a setting is one entry here and one variant of [`Setting`].
 pub const SETTINGS: &[SettingDef] = &[
@@ -68,7 +88,7 @@ pub const SETTINGS: &[SettingDef] = &[
         kind: SettingKind::Whole { min: 1, max: 1024 },
         default: 4.0,
         help: "Number of chains, run in parallel",
-        methods: SAMPLERS,
+        methods: CHAINED,
     },
     SettingDef {
         setting: Setting::Warmup,
@@ -79,7 +99,7 @@ pub const SETTINGS: &[SettingDef] = &[
         },
         default: 1000.0,
         help: "Warmup (adaptation) iterations per chain, not kept",
-        methods: SAMPLERS,
+        methods: CHAINED,
     },
     SettingDef {
         setting: Setting::Draws,
@@ -89,8 +109,8 @@ pub const SETTINGS: &[SettingDef] = &[
             max: 100_000_000,
         },
         default: 1000.0,
-        help: "Post-warmup draws kept per chain",
-        methods: SAMPLERS,
+        help: "Post-warmup draws kept per chain (ADVI and Laplace: draws from the approximation)",
+        methods: DRAWN,
     },
     SettingDef {
         setting: Setting::Seed,
@@ -112,7 +132,7 @@ pub const SETTINGS: &[SettingDef] = &[
         },
         default: 1.0,
         help: "The id of the first chain (`--chain-id 5` gives chains 5, 6, ...), so that chains run on many machines have distinct random streams and files; merge them with `ppl summary`",
-        methods: SAMPLERS,
+        methods: CHAINED,
     },
     SettingDef {
         setting: Setting::MaxDepth,
@@ -161,7 +181,7 @@ pub const SETTINGS: &[SettingDef] = &[
             max: 100_000_000,
         },
         default: 1000.0,
-        help: "Maximum iterations per start",
+        help: "Maximum iterations per start (ADVI: Adam steps)",
         methods: OPTIMISERS,
     },
     SettingDef {
@@ -197,7 +217,7 @@ pub const SETTINGS: &[SettingDef] = &[
         },
         default: 200.0,
         help: "Passes over the data (stochastic optimisation)",
-        methods: TRAINED,
+        methods: TRAINED_LATER,
     },
     SettingDef {
         setting: Setting::BatchSize,
@@ -208,7 +228,7 @@ pub const SETTINGS: &[SettingDef] = &[
         },
         default: 100.0,
         help: "Minibatch size over the plate; the likelihood is scaled by N/B",
-        methods: TRAINED,
+        methods: TRAINED_LATER,
     },
     SettingDef {
         setting: Setting::LearningRate,
@@ -219,7 +239,7 @@ pub const SETTINGS: &[SettingDef] = &[
             below: f64::INFINITY,
         },
         default: 1e-3,
-        help: "Adam's learning rate",
+        help: "Adam's learning rate (ADVI: chosen by short trial runs unless given)",
         methods: TRAINED,
     },
     SettingDef {
@@ -232,6 +252,26 @@ pub const SETTINGS: &[SettingDef] = &[
         default: 1.0,
         help: "Monte-Carlo draws from the guide per ELBO gradient",
         methods: &[Method::Advi, Method::Vae],
+    },
+    SettingDef {
+        setting: Setting::FullRank,
+        key: "full_rank",
+        kind: SettingKind::Switch,
+        default: 0.0,
+        help: "ADVI: a full-rank Gaussian guide (correlations) instead of mean-field",
+        methods: &[Method::Advi],
+    },
+    SettingDef {
+        setting: Setting::TolRelObj,
+        key: "tol_rel_obj",
+        kind: SettingKind::Real {
+            above: 0.0,
+            inclusive: false,
+            below: f64::INFINITY,
+        },
+        default: 1e-4,
+        help: "ADVI: stop when the mean or median relative change of the ELBO falls below this (Stan's tol_rel_obj, whose default 0.01 stops long before the guide's spread has settled)",
+        methods: &[Method::Advi],
     },
 ];
 

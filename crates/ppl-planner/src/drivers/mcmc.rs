@@ -19,7 +19,7 @@ use crate::report::{RunReport, number};
 
 /// What the sampler needs from the settings.
 pub struct McmcOptions<'a> {
-    pub kernel: Kernel,
+    pub sampler: Sampler,
     pub chains: usize,
     pub warmup: usize,
     pub draws: usize,
@@ -35,6 +35,25 @@ pub struct McmcOptions<'a> {
     /// Latents whose prior scale depends on other unknowns: the usual cure for divergences is a
     /// non-centred form of these.
     pub centred: Vec<String>,
+}
+
+/// Which transition the chains make.
+#[derive(Copy, Clone, Debug)]
+pub enum Sampler {
+    /// NUTS or static HMC.
+    Hamiltonian(Kernel),
+    /// Random-walk Metropolis with adapted proposal scales (no gradients).
+    RandomWalk,
+}
+
+impl Sampler {
+    pub fn name(self) -> &'static str {
+        match self {
+            Sampler::Hamiltonian(Kernel::Nuts) => "nuts",
+            Sampler::Hamiltonian(Kernel::StaticHmc(_)) => "hmc",
+            Sampler::RandomWalk => "metropolis",
+        }
+    }
 }
 
 /// How far each chain has got, for a caller that shows progress (the CLI's progress line).
@@ -68,7 +87,10 @@ pub fn run(
     let local_stop = AtomicBool::new(false);
     let stop = control.stop.unwrap_or(&local_stop);
     let settings = SamplerSettings {
-        kernel: options.kernel,
+        kernel: match options.sampler {
+            Sampler::Hamiltonian(kernel) => kernel,
+            Sampler::RandomWalk => Kernel::Nuts,
+        },
         num_warmup: options.warmup,
         num_draws: options.draws,
         num_chains: options.chains,
@@ -89,7 +111,7 @@ pub fn run(
             let path = dir.join(format!("chain-{id}.csv"));
             let comments = vec![
                 format!("model = {}", options.model_name),
-                format!("method = sample ({})", kernel_name(options.kernel)),
+                format!("method = sample ({})", options.sampler.name()),
                 format!("num_samples = {}", options.draws),
                 format!("num_warmup = {}", options.warmup),
                 format!("max_depth = {}", options.max_depth),
@@ -221,12 +243,31 @@ pub fn run(
             };
             scope.spawn(move || monitor(&progress));
         }
-        let result = ppl_infer::sample_chains(&posterior.tape, &settings, &run_control);
+        let result = match options.sampler {
+            Sampler::Hamiltonian(_) => {
+                ppl_infer::sample_chains(&posterior.tape, &settings, &run_control)
+                    .map(|outputs| (outputs, Vec::new()))
+            }
+            Sampler::RandomWalk => {
+                let walk = ppl_infer::RandomWalkSettings::default();
+                ppl_infer::sample_chains_random_walk(
+                    &posterior.tape,
+                    &settings,
+                    &walk,
+                    &run_control,
+                )
+                .map(|chains| {
+                    let acceptance = chains.iter().map(|c| c.acceptance_rate).collect();
+                    (chains.into_iter().map(|c| c.output).collect(), acceptance)
+                })
+            }
+        };
         done.store(true, Ordering::SeqCst);
         result
     });
     let seconds = started.elapsed().as_secs_f64();
-    let outputs = result.map_err(|error| sampler_error(&error))?;
+    let (outputs, acceptance): (Vec<ppl_infer::ChainOutput>, Vec<f64>) =
+        result.map_err(|error| sampler_error(&error))?;
     if let Some(failure) = write_failure.lock().expect("lock").take() {
         return Err(FitError::message(
             codes::OUTPUT_UNWRITABLE,
@@ -266,9 +307,14 @@ pub fn run(
         .collect();
     columns.extend(column_names);
     let summary = summarise(&columns, &chains);
-    let totals = sampler_totals(&chains, options.max_depth);
+    let mut totals = sampler_totals(&chains, options.max_depth);
+    // E-BFMI is a property of the momentum resampling: a random walk has none.
+    let random_walk = matches!(options.sampler, Sampler::RandomWalk);
+    if random_walk {
+        totals.ebfmi.clear();
+    }
     let mut report = RunReport {
-        method: kernel_name(options.kernel).into(),
+        method: options.sampler.name().into(),
         seconds,
         summary,
         ..RunReport::default()
@@ -287,8 +333,26 @@ pub fn run(
         }
     ));
     let step_sizes: Vec<f64> = outputs.iter().map(|o| o.step_size).collect();
+    if !acceptance.is_empty() {
+        report.notes.push(format!(
+            "random-walk Metropolis: acceptance rate per chain {} (the scale was adapted toward {})",
+            acceptance
+                .iter()
+                .map(|a| format!("{a:.3}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            if posterior.tape.layout().dim == 1 { "0.44" } else { "0.234" }
+        ));
+        report.diagnostics.insert(
+            "acceptance_rate".into(),
+            json!(acceptance.iter().map(|v| number(*v)).collect::<Vec<_>>()),
+        );
+    }
     totals.describe(&mut report);
-    let details = crate::draws::chain_details(&chains, options.max_depth);
+    let mut details = crate::draws::chain_details(&chains, options.max_depth);
+    if random_walk {
+        details.iter_mut().for_each(|d| d.ebfmi = f64::NAN);
+    }
     let chain_ids: Vec<u64> = (0..options.chains as u64)
         .map(|index| options.chain_id + index + 1)
         .collect();
@@ -337,13 +401,6 @@ pub fn run(
             .push(format!("draws: {}", dir.join("chain-*.csv").display()));
     }
     Ok((report, Draws { columns, chains }))
-}
-
-fn kernel_name(kernel: Kernel) -> &'static str {
-    match kernel {
-        Kernel::Nuts => "nuts",
-        Kernel::StaticHmc(_) => "hmc",
-    }
 }
 
 /// What the warnings need to know beyond the draws.

@@ -1,6 +1,9 @@
 //! One driver per engine: each turns a plan and the settings into calls of `ppl-infer` and the
 //! engine's result into a [`crate::RunReport`].
 
+pub mod approximation;
 pub mod em;
+pub mod laplace;
 pub mod map;
 pub mod mcmc;
+pub mod variational;

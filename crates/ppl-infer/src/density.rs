@@ -26,7 +26,12 @@ pub trait LogDensity: Clone + Send {
 /// Why a log density could not be evaluated at a point.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum LogDensityError {
-    /// The value or gradient is NaN or infinite; `term` says which statement, when known.
+    /// The value or gradient is NaN or infinite; `term` says which statement in words, and
+    /// `term_index` which term of the model (by its index), when known, so a caller can point
+    /// at the statement's text without matching words.
     #[error("the log density is not finite{}", term.as_ref().map(|t| format!(" (at {t})")).unwrap_or_default())]
-    NotFinite { term: Option<String> },
+    NotFinite {
+        term: Option<String>,
+        term_index: Option<usize>,
+    },
 }

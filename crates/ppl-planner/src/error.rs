@@ -21,11 +21,24 @@ pub enum FailureKind {
 pub struct FitError {
     pub diagnostics: Vec<Diagnostic>,
     pub kind: FailureKind,
+    /// The model term (index in `Model::terms`) whose log density was not finite, when an
+    /// engine said so: the error is then shown on that statement's text.
+    pub term: Option<usize>,
 }
 
 impl FitError {
     pub fn new(diagnostics: Vec<Diagnostic>, kind: FailureKind) -> Self {
-        FitError { diagnostics, kind }
+        FitError {
+            diagnostics,
+            kind,
+            term: None,
+        }
+    }
+
+    /// Names the model term the failure is about (from `LogDensityError::NotFinite`).
+    pub fn at_term(mut self, term: Option<usize>) -> Self {
+        self.term = term;
+        self
     }
 
     pub fn one(diagnostic: Diagnostic, kind: FailureKind) -> Self {
@@ -59,3 +72,10 @@ impl std::fmt::Display for FitError {
 }
 
 impl std::error::Error for FitError {}
+
+/// The model term a log-density error names, if any.
+pub fn term_of(error: &ppl_infer::LogDensityError) -> Option<usize> {
+    match error {
+        ppl_infer::LogDensityError::NotFinite { term_index, .. } => *term_index,
+    }
+}

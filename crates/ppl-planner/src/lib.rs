@@ -160,17 +160,13 @@ fn mcmc_options<'a>(
     })
 }
 
-/// A sampler error that names a statement (`at line 4: ...`) is pointed at that statement's text.
+/// An engine error about one term of the model is pointed at that statement's text.
 fn place_on_term(mut error: FitError, loaded: &LoadedModel) -> FitError {
+    let Some(term) = error.term.and_then(|index| loaded.model.terms.get(index)) else {
+        return error;
+    };
     for diagnostic in &mut error.diagnostics {
-        if diagnostic.span.is_some() {
-            continue;
-        }
-        let term = loaded.model.terms.iter().find(|t| {
-            let label = ppl_model::posterior::statement_label(&loaded.source, t.span);
-            diagnostic.message.contains(&label)
-        });
-        if let Some(term) = term {
+        if diagnostic.span.is_none() {
             diagnostic.span = Some(term.span);
             diagnostic.label = "the log density of this statement is not finite".into();
         }

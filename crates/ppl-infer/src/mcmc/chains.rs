@@ -359,7 +359,10 @@ pub fn initialize<D: LogDensity, R: rand::Rng + ?Sized>(
         };
     }
     let attempts = settings.max_init_attempts.max(1);
-    let mut last_error = LogDensityError::NotFinite { term: None };
+    let mut last_error = LogDensityError::NotFinite {
+        term: None,
+        term_index: None,
+    };
     for _ in 0..attempts {
         for x in state.position.iter_mut() {
             *x = settings.init_radius * (2.0 * rng.random::<f64>() - 1.0);
@@ -386,7 +389,10 @@ fn try_point<D: LogDensity>(
         state.log_density = value;
         Ok(())
     } else {
-        Err(LogDensityError::NotFinite { term: None })
+        Err(LogDensityError::NotFinite {
+            term: None,
+            term_index: None,
+        })
     }
 }
 

@@ -329,7 +329,10 @@ impl<'a, 'c, D: LogDensity> RandomWalk<'a, 'c, D> {
                 .iter()
                 .zip(&self.is_integer)
                 .any(|(x, &integer)| integer && x.fract() != 0.0);
-            let error = LogDensityError::NotFinite { term: None };
+            let error = LogDensityError::NotFinite {
+                term: None,
+                term_index: None,
+            };
             if not_integer {
                 return Err(SamplerError::InitialValue { chain_id, error });
             }
@@ -340,7 +343,10 @@ impl<'a, 'c, D: LogDensity> RandomWalk<'a, 'c, D> {
             };
         }
         let attempts = self.settings.max_init_attempts.max(1);
-        let mut last_error = LogDensityError::NotFinite { term: None };
+        let mut last_error = LogDensityError::NotFinite {
+            term: None,
+            term_index: None,
+        };
         let mut position = vec![0.0; dim];
         for _ in 0..attempts {
             for (x, &integer) in position.iter_mut().zip(&self.is_integer) {
@@ -351,7 +357,12 @@ impl<'a, 'c, D: LogDensity> RandomWalk<'a, 'c, D> {
             }
             match self.density.log_density(&position) {
                 Ok(lp) if lp.is_finite() => return Ok((position, lp)),
-                Ok(_) => last_error = LogDensityError::NotFinite { term: None },
+                Ok(_) => {
+                    last_error = LogDensityError::NotFinite {
+                        term: None,
+                        term_index: None,
+                    }
+                }
                 Err(error) => last_error = error,
             }
         }
@@ -561,6 +572,7 @@ mod tests {
             // No gradient exists in n: Metropolis must not ask for one.
             Err(LogDensityError::NotFinite {
                 term: Some("gradient of a count".to_string()),
+                term_index: None,
             })
         }
 

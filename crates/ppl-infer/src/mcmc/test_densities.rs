@@ -192,6 +192,7 @@ impl LogDensity for Nowhere {
     ) -> Result<f64, LogDensityError> {
         Err(LogDensityError::NotFinite {
             term: Some("y ~ Normal(mu, -1)".to_string()),
+            term_index: None,
         })
     }
 }

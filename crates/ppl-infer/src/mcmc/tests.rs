@@ -272,7 +272,10 @@ fn non_finite_density_in_a_trajectory_is_a_divergence_not_an_error() {
             gradient: &mut [f64],
         ) -> Result<f64, LogDensityError> {
             if position[0].abs() >= 1.5 {
-                return Err(LogDensityError::NotFinite { term: None });
+                return Err(LogDensityError::NotFinite {
+                    term: None,
+                    term_index: None,
+                });
             }
             gradient[0] = -position[0];
             Ok(-0.5 * position[0] * position[0])
@@ -307,7 +310,8 @@ fn initialization_failure_reports_the_last_error() {
             assert_eq!(
                 last_error,
                 LogDensityError::NotFinite {
-                    term: Some("y ~ Normal(mu, -1)".to_string())
+                    term: Some("y ~ Normal(mu, -1)".to_string()),
+                    term_index: None
                 }
             );
         }

@@ -238,7 +238,10 @@ fn evaluate_finite<D: LogDensity>(
     if value.is_finite() && gradient.iter().all(|g| g.is_finite()) {
         Ok(value)
     } else {
-        Err(LogDensityError::NotFinite { term: None })
+        Err(LogDensityError::NotFinite {
+            term: None,
+            term_index: None,
+        })
     }
 }
 
@@ -278,7 +281,10 @@ pub fn maximize<D: LogDensity>(
         let error = objective
             .last_error
             .take()
-            .unwrap_or(LogDensityError::NotFinite { term: None });
+            .unwrap_or(LogDensityError::NotFinite {
+                term: None,
+                term_index: None,
+            });
         return Err(OptimizeError::InvalidStart { error });
     };
     let mut run = Run {
@@ -517,7 +523,10 @@ fn random_start<D: LogDensity>(
     let dim = density.dim();
     let mut position = vec![0.0; dim];
     let mut gradient = vec![0.0; dim];
-    let mut last_error = LogDensityError::NotFinite { term: None };
+    let mut last_error = LogDensityError::NotFinite {
+        term: None,
+        term_index: None,
+    };
     for _ in 0..starts.max_attempts {
         for x in position.iter_mut() {
             *x = starts.radius * (2.0 * rng.random::<f64>() - 1.0);

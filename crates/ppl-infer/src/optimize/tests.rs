@@ -294,6 +294,7 @@ fn gamma_log_density(
             return if as_error {
                 Err(LogDensityError::NotFinite {
                     term: Some("x".into()),
+                    term_index: None,
                 })
             } else {
                 gradient.fill(f64::NAN);
@@ -356,7 +357,10 @@ where
         OptimizeError::NoValidStart {
             run: 0,
             attempts: 100,
-            last_error: LogDensityError::NotFinite { term: None }
+            last_error: LogDensityError::NotFinite {
+                term: None,
+                term_index: None,
+            }
         }
     );
     assert_eq!(target.non_finite, expected_non_finite);
@@ -375,6 +379,7 @@ fn reports_an_error_when_the_log_density_is_nan_everywhere() {
     let failing = density(2, |_: &[f64], _: &mut [f64]| {
         Err(LogDensityError::NotFinite {
             term: Some("y ~ Normal(mu, sigma)".into()),
+            term_index: None,
         })
     });
     let settings = OptimizeSettings::default();
@@ -392,7 +397,10 @@ fn reports_an_error_when_the_log_density_is_nan_everywhere() {
     assert!(matches!(
         maximize(&mut target, &[0.0, 0.0], &settings),
         Err(OptimizeError::InvalidStart {
-            error: LogDensityError::NotFinite { term: Some(_) }
+            error: LogDensityError::NotFinite {
+                term: Some(_),
+                term_index: None
+            }
         })
     ));
 }

@@ -191,7 +191,10 @@ impl GaussianGuide {
             self.sample(rng, &mut noise, &mut point);
             let value = density.log_density_and_gradient(&point, &mut density_gradient)?;
             if !value.is_finite() || density_gradient.iter().any(|g| !g.is_finite()) {
-                return Err(LogDensityError::NotFinite { term: None });
+                return Err(LogDensityError::NotFinite {
+                    term: None,
+                    term_index: None,
+                });
             }
             total += value;
             // dz_i/dmean_i = 1; dz_i/dL_ij = noise_j; through the log diagonal, L_ii · noise_i.

@@ -385,13 +385,17 @@ fn initial_mean<D: LogDensity>(
             Ok(value) if value.is_finite() => Ok(mean.clone()),
             Ok(_) => Err(VariationalError::InitialMean(LogDensityError::NotFinite {
                 term: None,
+                term_index: None,
             })),
             Err(error) => Err(VariationalError::InitialMean(error)),
         };
     }
     let mut rng = stream(settings.seed, 0);
     let attempts = 100;
-    let mut last_error = LogDensityError::NotFinite { term: None };
+    let mut last_error = LogDensityError::NotFinite {
+        term: None,
+        term_index: None,
+    };
     let mut mean = vec![0.0; dim];
     for _ in 0..attempts {
         for x in mean.iter_mut() {
@@ -399,7 +403,12 @@ fn initial_mean<D: LogDensity>(
         }
         match density.log_density(&mean) {
             Ok(value) if value.is_finite() => return Ok(mean),
-            Ok(_) => last_error = LogDensityError::NotFinite { term: None },
+            Ok(_) => {
+                last_error = LogDensityError::NotFinite {
+                    term: None,
+                    term_index: None,
+                }
+            }
             Err(error) => last_error = error,
         }
     }

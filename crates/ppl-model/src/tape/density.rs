@@ -282,6 +282,7 @@ impl Tape {
                     position.len(),
                     self.layout.dim
                 )),
+                term_index: None,
             });
         }
         for (index, entry) in self.layout.entries.iter().enumerate() {
@@ -307,6 +308,7 @@ impl Tape {
             if !value.is_finite() {
                 return Err(LogDensityError::NotFinite {
                     term: Some(self.label(term)),
+                    term_index: Some(term),
                 });
             }
             total += value;
@@ -318,12 +320,14 @@ impl Tape {
                 Err(error) => {
                     return Err(LogDensityError::NotFinite {
                         term: Some(format!("{}: {error}", self.label(term))),
+                        term_index: Some(term),
                     });
                 }
             };
             if !value.is_finite() {
                 return Err(LogDensityError::NotFinite {
                     term: Some(self.label(term)),
+                    term_index: Some(term),
                 });
             }
             total += value;
@@ -332,6 +336,7 @@ impl Tape {
             if !log_jacobian.is_finite() {
                 return Err(LogDensityError::NotFinite {
                     term: Some(format!("the constraint of `{}`", entry.name)),
+                    term_index: None,
                 });
             }
             if self.include_jacobian {
@@ -371,6 +376,7 @@ impl Tape {
             if let Err(error) = self.fallback_gradient(term) {
                 return Err(LogDensityError::NotFinite {
                     term: Some(format!("{}: {error}", self.label(term))),
+                    term_index: Some(term),
                 });
             }
         }
@@ -408,6 +414,7 @@ impl Tape {
         if gradient.iter().any(|g| !g.is_finite()) {
             return Err(LogDensityError::NotFinite {
                 term: Some("the gradient".into()),
+                term_index: None,
             });
         }
         Ok(())
@@ -431,6 +438,7 @@ impl LogDensity for Tape {
                     gradient.len(),
                     self.layout.dim
                 )),
+                term_index: None,
             });
         }
         let value = self.forward(position, true)?;

@@ -1066,7 +1066,8 @@ fn a_non_finite_term_is_named() {
     assert_eq!(
         error,
         LogDensityError::NotFinite {
-            term: Some("x ~ Normal(0, -1)".into())
+            term: Some("x ~ Normal(0, -1)".into()),
+            term_index: Some(1)
         }
     );
 }

@@ -36,12 +36,20 @@ pub fn run(
         tol_rel_obj: 10.0,
         ..OptimizeSettings::default()
     };
-    let failed = |error: &dyn std::fmt::Display| {
+    let failed = |error: &ppl_infer::OptimizeError| {
+        let term = match error {
+            ppl_infer::OptimizeError::InvalidStart { error }
+            | ppl_infer::OptimizeError::NoValidStart {
+                last_error: error, ..
+            } => crate::error::term_of(error),
+            _ => None,
+        };
         FitError::message(
             codes::NO_START,
             format!("optimisation failed: {error}"),
             FailureKind::InferenceFailed,
         )
+        .at_term(term)
     };
     let started = std::time::Instant::now();
     let initial = posterior

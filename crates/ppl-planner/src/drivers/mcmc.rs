@@ -544,5 +544,11 @@ fn sampler_error(error: &ppl_infer::SamplerError) -> FitError {
     } else {
         FailureKind::InferenceFailed
     };
-    FitError::one(diagnostic, kind)
+    let term = match error {
+        ppl_infer::SamplerError::Initialization { last_error, .. } => {
+            crate::error::term_of(last_error)
+        }
+        _ => None,
+    };
+    FitError::one(diagnostic, kind).at_term(term)
 }

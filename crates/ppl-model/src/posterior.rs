@@ -166,8 +166,10 @@ impl Posterior {
             let span = model
                 .terms
                 .iter()
-                .find(|t| matches!(&t.kind, ppl_ir::TermKind::Tilde { target, .. }
-                    if root_variable(target).is_some_and(|v| plate.observed.contains(&v))))
+                .find(|t| {
+                    matches!(&t.kind, ppl_ir::TermKind::Tilde { target, .. }
+                    if root_variable(target).is_some_and(|v| plate.observed.contains(&v)))
+                })
                 .map(|t| t.span)
                 .unwrap_or_default();
             return Err(Diagnostic::error(
@@ -276,11 +278,20 @@ impl Posterior {
 
     /// The summed-out latents' values in a row (their columns follow the continuous ones').
     fn fixed_from_row(&self, row: &[f64]) -> Vec<(VarId, Vec<f64>)> {
-        let mut start = self.tape.layout().entries.iter().map(|e| e.shape.iter().product::<usize>()).sum::<usize>();
+        let mut start = self
+            .tape
+            .layout()
+            .entries
+            .iter()
+            .map(|e| e.shape.iter().product::<usize>())
+            .sum::<usize>();
         self.summed
             .iter()
             .map(|latent| {
-                let values = row.get(start..start + latent.elements).unwrap_or(&[]).to_vec();
+                let values = row
+                    .get(start..start + latent.elements)
+                    .unwrap_or(&[])
+                    .to_vec();
                 start += latent.elements;
                 (latent.var, values)
             })

@@ -67,7 +67,7 @@ fn compare(args: &CompareArgs) -> Result<(), CommandError> {
                 .unwrap_or(0)
                 .max(3);
             println!(
-                "{:<width$}  {:>10} {:>7} {:>8} {:>10} {:>7}  k̂>0.7",
+                "{:<width$}  {:>10} {:>7} {:>8} {:>10} {:>7}  k̂ bad",
                 "run", "elpd_loo", "se", "p_loo", "elpd_diff", "dse"
             );
             for row in &ranking {

@@ -90,7 +90,8 @@ pub fn loo_of_run(path: &Path) -> Result<LooResult, CommandError> {
 }
 
 fn read_chains(path: &Path) -> Result<Vec<ChainFile>, CommandError> {
-    let no_draws = |message: String| CommandError::message(codes::NO_DRAWS, message, Exit::ModelOrData);
+    let no_draws =
+        |message: String| CommandError::message(codes::NO_DRAWS, message, Exit::ModelOrData);
     let files: Vec<PathBuf> = if path.is_file() {
         vec![path.to_path_buf()]
     } else {
@@ -138,20 +139,25 @@ fn starts_with_lp(path: &Path) -> bool {
         .is_some_and(|l| l.starts_with("lp__"))
 }
 
-/// The k̂ bands of Vehtari et al. (2024): good ≤ 0.7 < bad ≤ 1 < very bad.
+/// The k̂ bands of Vehtari et al. (2024), as ArviZ and R's `loo` count them: good ≤ the
+/// sample-size threshold `min(1 − 1/log10 S, 0.7)` < bad ≤ 1 < very bad.
 pub fn k_counts(result: &LooResult) -> (usize, usize, usize) {
-    let good = result.pareto_k.iter().filter(|k| **k <= 0.7).count();
+    let good = result
+        .pareto_k
+        .iter()
+        .filter(|k| **k <= result.k_threshold)
+        .count();
     let very_bad = result.pareto_k.iter().filter(|k| **k > 1.0).count();
     (good, result.pareto_k.len() - good - very_bad, very_bad)
 }
 
-/// The observations with the largest k̂ above 0.7, worst first, 1-based.
+/// The observations with the largest k̂ above the threshold, worst first, 1-based.
 fn worst(result: &LooResult) -> Vec<(usize, f64)> {
     let mut points: Vec<(usize, f64)> = result
         .pareto_k
         .iter()
         .enumerate()
-        .filter(|(_, k)| **k > 0.7)
+        .filter(|(_, k)| **k > result.k_threshold)
         .map(|(n, k)| (n + 1, *k))
         .collect();
     points.sort_by(|a, b| b.1.total_cmp(&a.1));
@@ -162,20 +168,21 @@ fn worst(result: &LooResult) -> Vec<(usize, f64)> {
 pub fn table(result: &LooResult) -> String {
     let (good, bad, very_bad) = k_counts(result);
     let mut out = format!(
-        "PSIS-LOO over {} observations\n\n           estimate      SE\nelpd_loo {:>10.2} {:>7.2}\np_loo    {:>10.2}\nlooic    {:>10.2} {:>7.2}\n\nPareto k diagnostic:\n  (-Inf, 0.7] (good)     {good}\n  (0.7, 1]    (bad)      {bad}\n  (1, Inf)    (very bad) {very_bad}\n",
+        "PSIS-LOO over {} observations\n\n           estimate      SE\nelpd_loo {:>10.2} {:>7.2}\np_loo    {:>10.2}\nlooic    {:>10.2} {:>7.2}\n\nPareto k diagnostic:\n  (-Inf, {threshold:.2}] (good)     {good}\n  ({threshold:.2}, 1]    (bad)      {bad}\n  (1, Inf)     (very bad) {very_bad}\n",
         result.pointwise.len(),
         result.elpd_loo,
         result.standard_error,
         result.p_loo,
         -2.0 * result.elpd_loo,
         2.0 * result.standard_error,
+        threshold = result.k_threshold,
     );
     let worst = worst(result);
     if !worst.is_empty() {
         out.push_str("worst observations (k̂): ");
         let listed: Vec<String> = worst.iter().map(|(n, k)| format!("{n} ({k:.2})")).collect();
         out.push_str(&listed.join(", "));
-        out.push_str("\nwarning: some k̂ > 0.7: the elpd estimate is unreliable for these observations (moment matching or exact LOO for them is advised)\n");
+        out.push_str("\nwarning: some k̂ above the threshold: the elpd estimate is unreliable for these observations (moment matching or exact LOO for them is advised)\n");
     }
     out
 }
@@ -189,6 +196,7 @@ pub fn to_json(result: &LooResult) -> serde_json::Value {
         "p_loo": result.p_loo,
         "looic": -2.0 * result.elpd_loo,
         "pareto_k": result.pareto_k,
+        "pareto_k_threshold": result.k_threshold,
         "pareto_k_counts": {"good": good, "bad": bad, "very_bad": very_bad},
         "worst": worst(result).iter().map(|(n, k)| serde_json::json!({"observation": n, "k": k})).collect::<Vec<_>>(),
         "pointwise_elpd_loo": result.pointwise,

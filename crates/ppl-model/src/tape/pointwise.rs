@@ -316,7 +316,9 @@ fn target_offsets(
         };
         match indices.get(axis) {
             None | Some(IndexExpr::All) => picked.push((0..length).collect()),
-            Some(IndexExpr::Single(index)) => picked.push(vec![checked(evaluator.eval_int(index)?)?]),
+            Some(IndexExpr::Single(index)) => {
+                picked.push(vec![checked(evaluator.eval_int(index)?)?])
+            }
             Some(IndexExpr::Slice { low, high }) => {
                 let low = checked(evaluator.eval_int(low)?)?;
                 let high = checked(evaluator.eval_int(high)?)?;

@@ -143,6 +143,54 @@ fn log_lik_of_eight_schools_is_the_normal_log_density_per_school() {
 }
 
 #[test]
+fn log_lik_of_a_mixture_is_the_marginal_over_the_summed_out_assignment() {
+    let source = "const K = 2
+observed N: int
+observed x: real[N]
+latent w: simplex[K]
+latent mu: ordered[K]
+latent sigma: positive[K]
+latent z: int[N] in 1..K
+w ~ Dirichlet([2.0, 2.0])
+mu ~ Normal(0, 5)
+sigma ~ HalfNormal(2)
+z ~ Categorical(w)
+x ~ Normal(mu[z], sigma[z])
+";
+    let x = [-1.2, -0.8, 0.1, 2.3, 2.9];
+    let data = serde_json::json!({"N": 5, "x": x}).to_string();
+    let mut posterior = posterior(source, &data, &BOTH);
+    let dim = posterior.tape.layout().dim;
+    let position: Vec<f64> = (0..dim).map(|i| 0.3 * (i as f64 * 2.1).cos()).collect();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+    for row in [
+        posterior.row(&position).unwrap(),
+        posterior.complete_draw(&position, &mut rng).unwrap(),
+    ] {
+        let w = [
+            column(&posterior, &row, "w.1"),
+            column(&posterior, &row, "w.2"),
+        ];
+        let mu = [
+            column(&posterior, &row, "mu.1"),
+            column(&posterior, &row, "mu.2"),
+        ];
+        let sigma = [
+            column(&posterior, &row, "sigma.1"),
+            column(&posterior, &row, "sigma.2"),
+        ];
+        for (n, x) in x.iter().enumerate() {
+            let expected = (0..2)
+                .map(|k| w[k] * normal_log_pdf(*x, mu[k], sigma[k]).exp())
+                .sum::<f64>()
+                .ln();
+            let got = column(&posterior, &row, &format!("log_lik.{}", n + 1));
+            assert!((got - expected).abs() < 1e-10, "n={n}: {got} vs {expected}");
+        }
+    }
+}
+
+#[test]
 fn mean_of_y_rep_matches_the_posterior_mean_of_the_linear_predictor() {
     let (source, data) = example("linear_regression.model");
     let mut posterior = posterior(
@@ -355,4 +403,34 @@ fn ppl_compare_ranks_by_elpd_and_loo_without_log_lik_is_a_coded_error() {
         stderr.contains("E0705") && stderr.contains("rerun with --log-lik"),
         "{stderr}"
     );
+}
+
+#[test]
+fn observed_variables_of_different_lengths_have_no_single_plate() {
+    let source = "observed a: real[3]
+observed b: real[2]
+latent mu: real
+mu ~ Normal(0, 1)
+a ~ Normal(mu, 1)
+b ~ Normal(mu, 1)
+";
+    let (program, _) = ppl_syntax::parse(source);
+    let (model, _) = ppl_ir::check(&program, source, &ppl_ir::check::CheckOptions::default());
+    let data = ppl_data::DataSet::from_json_str(
+        r#"{"a": [1, 2, 3], "b": [4, 5]}"#,
+        Path::new("test.json"),
+    )
+    .unwrap();
+    let bound = ppl_model::bind(&model, Some(&data), &[]).unwrap();
+    let Err(diagnostic) = Posterior::new_with(&model, &bound, source, &BOTH) else {
+        panic!("two plates of different lengths must be refused");
+    };
+    assert_eq!(diagnostic.code, ppl_syntax::codes::UNSUPPORTED);
+    assert!(
+        diagnostic.message.contains("one plate"),
+        "{}",
+        diagnostic.message
+    );
+    // Without the workflow columns the model builds as before.
+    assert!(Posterior::new(&model, &bound, source).is_ok());
 }

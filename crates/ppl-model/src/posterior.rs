@@ -146,8 +146,9 @@ impl Posterior {
     ///
     /// Errors (E0705, at the first likelihood statement): no observed variable has a
     /// distribution; the observed variables' leading lengths differ (no single plate); or
-    /// `log_lik` with discrete latents summed out (the marginal pointwise value is not
-    /// computed yet).
+    /// `log_lik` with summed-out discrete latents other than one per-element array over the
+    /// plate (a scalar or a chain, whose marginal does not factor by observation). With one
+    /// such array `z`, `log_lik[n]` is the marginal `log Σ_k p(z_n = k | θ) p(y_n | z_n = k, θ)`.
     pub fn new_with(
         model: &Model,
         bound: &BoundData,
@@ -162,7 +163,15 @@ impl Posterior {
             .tape
             .observation_plate()
             .map_err(|e| tape_diagnostic(&e))?;
-        if options.log_lik && !posterior.summed.is_empty() {
+        let one_plate_latent = |latent: &SummedLatent| {
+            latent.structure == marginal::Structure::Plate && latent.elements == plate.observations
+        };
+        let marginal_supported = match posterior.summed.as_slice() {
+            [] => true,
+            [latent] => one_plate_latent(latent),
+            _ => false,
+        };
+        if options.log_lik && !marginal_supported {
             let span = model
                 .terms
                 .iter()
@@ -176,7 +185,7 @@ impl Posterior {
                 codes::UNSUPPORTED,
                 span,
                 format!(
-                    "pointwise log-likelihood (`--log-lik`) is not computed yet for a model with summed-out discrete unknowns ({})",
+                    "pointwise log-likelihood (`--log-lik`) needs the summed-out discrete unknowns to be one array with one element per observation; not computed for {}",
                     posterior
                         .summed
                         .iter()
@@ -225,10 +234,16 @@ impl Posterior {
         if let Some(workflow) = &self.workflow {
             row.truncate(workflow.base_columns);
             if workflow.options.log_lik {
-                row.extend(
-                    self.tape
+                row.extend(match self.summed.first() {
+                    None => self
+                        .tape
                         .pointwise_log_likelihood(&workflow.plate, position, &[])?,
-                );
+                    Some(latent) => self.tape.marginal_pointwise_log_likelihood(
+                        &workflow.plate,
+                        latent,
+                        position,
+                    )?,
+                });
             }
             row.resize(self.columns.len(), f64::NAN);
         }
@@ -247,6 +262,20 @@ impl Posterior {
         rng: &mut R,
     ) -> Result<Vec<f64>, DrawError> {
         let mut row = self.complete_base(position, rng)?;
+        if let Some(workflow) = &self.workflow
+            && workflow.options.log_lik
+            && let Some(latent) = self.summed.first()
+        {
+            // `complete_base` recovers the latents without the row's workflow columns.
+            let pointwise =
+                self.tape
+                    .marginal_pointwise_log_likelihood(&workflow.plate, latent, position)?;
+            row.resize(self.columns.len(), f64::NAN);
+            let start = workflow.base_columns;
+            if let Some(slots) = row.get_mut(start..start + pointwise.len()) {
+                slots.copy_from_slice(&pointwise);
+            }
+        }
         if let Some(workflow) = &self.workflow
             && workflow.options.predict
         {

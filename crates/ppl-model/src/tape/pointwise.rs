@@ -114,6 +114,53 @@ impl Tape {
         position: &[f64],
         fixed: &[(VarId, Vec<f64>)],
     ) -> Result<Vec<f64>, TapeError> {
+        self.pointwise_terms(plate, position, fixed, None)
+    }
+
+    /// The marginal `log p(y_n | θ) = log Σ_k p(z_n = k | θ) p(y_n | z_n = k, θ)` per plate
+    /// element, with the discrete `latent` (summed out per element, `Structure::Plate`, one
+    /// element per observation) summed out: each state's joint contribution of the latent's
+    /// own terms and the likelihood, per element, combined by a log-sum-exp.
+    pub fn marginal_pointwise_log_likelihood(
+        &self,
+        plate: &ObservationPlate,
+        latent: &crate::marginal::SummedLatent,
+        position: &[f64],
+    ) -> Result<Vec<f64>, TapeError> {
+        let mut per_state = Vec::with_capacity(latent.states);
+        for state in 0..latent.states {
+            let value = (latent.low + state as i64) as f64;
+            let fixed = [(latent.var, vec![value; latent.elements])];
+            per_state.push(self.pointwise_terms(plate, position, &fixed, Some(latent.var))?);
+        }
+        Ok((0..plate.observations)
+            .map(|n| {
+                let largest = per_state
+                    .iter()
+                    .map(|s| s[n])
+                    .fold(f64::NEG_INFINITY, f64::max);
+                if largest == f64::NEG_INFINITY {
+                    return largest;
+                }
+                largest
+                    + per_state
+                        .iter()
+                        .map(|s| (s[n] - largest).exp())
+                        .sum::<f64>()
+                        .ln()
+            })
+            .collect())
+    }
+
+    /// The per-plate-element sum of the observed variables' terms and, when `latent` is given,
+    /// of that latent's own `~` terms.
+    fn pointwise_terms(
+        &self,
+        plate: &ObservationPlate,
+        position: &[f64],
+        fixed: &[(VarId, Vec<f64>)],
+        latent: Option<VarId>,
+    ) -> Result<Vec<f64>, TapeError> {
         let model = &*self.model;
         let mut storage = None;
         let mut evaluator = self.evaluator_at(position, fixed, &mut storage)?;
@@ -127,7 +174,9 @@ impl Tape {
             else {
                 continue;
             };
-            if observed_root(model, target).is_none() {
+            let counted = observed_root(model, target).is_some()
+                || (latent.is_some() && crate::posterior::root_variable(target) == latent);
+            if !counted {
                 continue;
             }
             let span = term.span;

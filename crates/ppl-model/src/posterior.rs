@@ -162,7 +162,11 @@ impl Posterior {
         let plate = posterior
             .tape
             .observation_plate()
-            .map_err(|e| tape_diagnostic(&e))?;
+            .map_err(|error| match error.span() {
+                Some(span) => Diagnostic::error(codes::UNSUPPORTED, span, error.to_string())
+                    .with_label("here"),
+                None => Diagnostic::unplaced(codes::UNSUPPORTED, error.to_string()),
+            })?;
         let one_plate_latent = |latent: &SummedLatent| {
             latent.structure == marginal::Structure::Plate && latent.elements == plate.observations
         };

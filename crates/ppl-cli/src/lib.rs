@@ -37,6 +37,10 @@ enum Command {
     Simulate(commands::simulate::SimulateArgs),
     /// Merge chains from one or many runs (directories or draws CSV files) and print diagnostics.
     Summary(commands::summary::SummaryArgs),
+    /// PSIS-LOO (elpd_loo, p_loo, Pareto k̂) from the log_lik columns of a run with --log-lik.
+    Loo(commands::loo::LooArgs),
+    /// Rank runs of competing models by PSIS-LOO elpd, with differences and their SE.
+    Compare(commands::compare::CompareArgs),
     /// Draw a picture of a run: trace, rank, density, pair, forest, autocorr or objective.
     Plot(commands::plot::PlotArgs),
     /// Build a model line by line, fit it, and evaluate expressions over the posterior.
@@ -83,6 +87,8 @@ pub fn main() -> ExitCode {
         Command::Check(args) => commands::check::run(args),
         Command::Simulate(args) => commands::simulate::run(args),
         Command::Summary(args) => commands::summary::run(args),
+        Command::Loo(args) => commands::loo::run(args),
+        Command::Compare(args) => commands::compare::run(args),
         Command::Plot(args) => commands::plot::run(args),
         Command::Repl(args) => repl::run(args),
         Command::New(args) => commands::new::run(args),

@@ -15,7 +15,7 @@ use rand::Rng;
 use crate::BoundData;
 use crate::marginal::{self, Decision, StatePotentials, SummedLatent};
 use crate::names::{column_names, element_names};
-use crate::tape::{Bindings, Tape, TapeError};
+use crate::tape::{Bindings, ObservationPlate, Tape, TapeError};
 
 /// One output column of a draw.
 #[derive(Clone, Debug, PartialEq)]
@@ -38,6 +38,27 @@ pub struct Posterior {
     pub sampled: Vec<VarId>,
     /// The discrete latents summed out of the tape, in column order.
     pub summed: Vec<SummedLatent>,
+    /// The workflow columns asked for by `new_with`, after the `let`s: `log_lik[n]`, then
+    /// `y_rep[...]` per observed variable.
+    pub workflow: Option<WorkflowColumns>,
+}
+
+/// Which Bayesian-workflow columns a posterior's rows carry (LANGUAGE.md §8).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PosteriorOptions {
+    /// `log_lik[n]`: the pointwise log-likelihood of each plate element (`--log-lik`).
+    pub log_lik: bool,
+    /// `y_rep[...]`: a posterior predictive replicate of each observed `y` (`--predict`).
+    pub predict: bool,
+}
+
+/// The plate the workflow columns are computed over, and which of them are present.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WorkflowColumns {
+    pub plate: ObservationPlate,
+    pub options: PosteriorOptions,
+    /// The number of columns before the workflow ones.
+    pub base_columns: usize,
 }
 
 /// Why a posterior draw could not be completed.
@@ -114,7 +135,93 @@ impl Posterior {
             columns,
             sampled,
             summed,
+            workflow: None,
         })
+    }
+
+    /// As `new`, with the Bayesian-workflow columns of `options` appended after the `let`s:
+    /// `log_lik[n]` (CSV `log_lik.n`), one per element of the observed variables' common
+    /// leading (plate) axis, then `y_rep[...]` (CSV `y_rep.…`) for each observed `y` with a
+    /// distribution, shaped as `y`.
+    ///
+    /// Errors (E0705, at the first likelihood statement): no observed variable has a
+    /// distribution; the observed variables' leading lengths differ (no single plate); or
+    /// `log_lik` with summed-out discrete latents other than one per-element array over the
+    /// plate (a scalar or a chain, whose marginal does not factor by observation). With one
+    /// such array `z`, `log_lik[n]` is the marginal `log Σ_k p(z_n = k | θ) p(y_n | z_n = k, θ)`.
+    pub fn new_with(
+        model: &Model,
+        bound: &BoundData,
+        source: &str,
+        options: &PosteriorOptions,
+    ) -> Result<Posterior, Diagnostic> {
+        let mut posterior = Posterior::new(model, bound, source)?;
+        if !options.log_lik && !options.predict {
+            return Ok(posterior);
+        }
+        let plate = posterior
+            .tape
+            .observation_plate()
+            .map_err(|error| match error.span() {
+                Some(span) => Diagnostic::error(codes::UNSUPPORTED, span, error.to_string())
+                    .with_label("here"),
+                None => Diagnostic::unplaced(codes::UNSUPPORTED, error.to_string()),
+            })?;
+        let one_plate_latent = |latent: &SummedLatent| {
+            latent.structure == marginal::Structure::Plate && latent.elements == plate.observations
+        };
+        let marginal_supported = match posterior.summed.as_slice() {
+            [] => true,
+            [latent] => one_plate_latent(latent),
+            _ => false,
+        };
+        if options.log_lik && !marginal_supported {
+            let span = model
+                .terms
+                .iter()
+                .find(|t| {
+                    matches!(&t.kind, ppl_ir::TermKind::Tilde { target, .. }
+                    if root_variable(target).is_some_and(|v| plate.observed.contains(&v)))
+                })
+                .map(|t| t.span)
+                .unwrap_or_default();
+            return Err(Diagnostic::error(
+                codes::UNSUPPORTED,
+                span,
+                format!(
+                    "pointwise log-likelihood (`--log-lik`) needs the summed-out discrete unknowns to be one array with one element per observation; not computed for {}",
+                    posterior
+                        .summed
+                        .iter()
+                        .map(|l| format!("`{}`", l.name))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+            .with_label("this likelihood depends on them"));
+        }
+        let base_columns = posterior.columns.len();
+        if options.log_lik {
+            push_columns(
+                &mut posterior.columns,
+                "log_lik",
+                &[plate.observations],
+                true,
+            );
+        }
+        if options.predict {
+            for &id in &plate.observed {
+                let shape = posterior.tape.observed_shape(id);
+                let name = format!("{}_rep", model.variables[id.0].name);
+                push_columns(&mut posterior.columns, &name, &shape, true);
+            }
+        }
+        posterior.workflow = Some(WorkflowColumns {
+            plate,
+            options: *options,
+            base_columns,
+        });
+        Ok(posterior)
     }
 
     /// The output row of one unconstrained position, in `columns` order. The columns of
@@ -127,14 +234,105 @@ impl Posterior {
             .iter()
             .map(|l| (l.var, vec![f64::NAN; l.elements]))
             .collect();
-        Ok(self.assemble_row(&draw, &fixed))
+        let mut row = self.assemble_row(&draw, &fixed);
+        if let Some(workflow) = &self.workflow {
+            row.truncate(workflow.base_columns);
+            if workflow.options.log_lik {
+                row.extend(match self.summed.first() {
+                    None => self
+                        .tape
+                        .pointwise_log_likelihood(&workflow.plate, position, &[])?,
+                    Some(latent) => self.tape.marginal_pointwise_log_likelihood(
+                        &workflow.plate,
+                        latent,
+                        position,
+                    )?,
+                });
+            }
+            row.resize(self.columns.len(), f64::NAN);
+        }
+        Ok(row)
     }
 
     /// The output row of one draw with every summed-out latent drawn from its conditional given
     /// the continuous unknowns at `position` (unconstrained), with `rng`: exact per element,
     /// forward-filtering backward-sampling for a chain. Deterministic given the RNG's state;
-    /// uses no randomness when nothing is summed out.
+    /// uses no randomness when nothing is summed out and no `y_rep` columns were asked for.
+    /// With `PosteriorOptions::predict`, `y_rep` is drawn after the latents, from the
+    /// likelihood at this draw's parameters and latents.
     pub fn complete_draw<R: Rng + ?Sized>(
+        &mut self,
+        position: &[f64],
+        rng: &mut R,
+    ) -> Result<Vec<f64>, DrawError> {
+        let mut row = self.complete_base(position, rng)?;
+        if let Some(workflow) = &self.workflow
+            && workflow.options.log_lik
+            && let Some(latent) = self.summed.first()
+        {
+            // `complete_base` recovers the latents without the row's workflow columns.
+            let pointwise =
+                self.tape
+                    .marginal_pointwise_log_likelihood(&workflow.plate, latent, position)?;
+            row.resize(self.columns.len(), f64::NAN);
+            let start = workflow.base_columns;
+            if let Some(slots) = row.get_mut(start..start + pointwise.len()) {
+                slots.copy_from_slice(&pointwise);
+            }
+        }
+        if let Some(workflow) = &self.workflow
+            && workflow.options.predict
+        {
+            let fixed = self.fixed_from_row(&row);
+            row.truncate(self.columns.len() - self.replicate_columns());
+            for replicate in
+                self.tape
+                    .posterior_predictive(&workflow.plate, position, &fixed, rng)?
+            {
+                row.extend_from_slice(&replicate.values);
+            }
+        }
+        row.resize(self.columns.len(), f64::NAN);
+        Ok(row)
+    }
+
+    /// The number of `y_rep` columns.
+    fn replicate_columns(&self) -> usize {
+        match &self.workflow {
+            Some(workflow) if workflow.options.predict => workflow
+                .plate
+                .observed
+                .iter()
+                .map(|&id| self.tape.observed_shape(id).iter().product::<usize>())
+                .sum(),
+            _ => 0,
+        }
+    }
+
+    /// The summed-out latents' values in a row (their columns follow the continuous ones').
+    fn fixed_from_row(&self, row: &[f64]) -> Vec<(VarId, Vec<f64>)> {
+        let mut start = self
+            .tape
+            .layout()
+            .entries
+            .iter()
+            .map(|e| e.shape.iter().product::<usize>())
+            .sum::<usize>();
+        self.summed
+            .iter()
+            .map(|latent| {
+                let values = row
+                    .get(start..start + latent.elements)
+                    .unwrap_or(&[])
+                    .to_vec();
+                start += latent.elements;
+                (latent.var, values)
+            })
+            .collect()
+    }
+
+    /// `complete_draw` without the replicates.
+    fn complete_base<R: Rng + ?Sized>(
         &mut self,
         position: &[f64],
         rng: &mut R,

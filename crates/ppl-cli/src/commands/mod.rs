@@ -1,7 +1,9 @@
 //! One module per subcommand.
 
 pub mod check;
+pub mod compare;
 pub mod help;
+pub mod loo;
 pub mod new;
 pub mod plot;
 pub mod run;

@@ -25,9 +25,9 @@ use crate::marginal::{StatePotentials, SummedLatent};
 /// The log density of a model bound to data, with reverse-mode gradients.
 #[derive(Clone)]
 pub struct Tape {
-    model: Arc<Model>,
-    bindings: Arc<Bindings>,
-    layout: ParameterLayout,
+    pub(super) model: Arc<Model>,
+    pub(super) bindings: Arc<Bindings>,
+    pub(super) layout: ParameterLayout,
     program: Program,
     values: Vec<f64>,
     adjoints: Vec<f64>,

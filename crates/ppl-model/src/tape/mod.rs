@@ -29,6 +29,7 @@ mod graph;
 mod layout;
 mod lower;
 mod numerics;
+mod pointwise;
 mod vectorise;
 
 pub use array::Array;
@@ -38,6 +39,7 @@ pub(crate) use eval::Evaluator;
 pub use layout::{
     Bindings, Draw, ParameterEntry, ParameterLayout, log_density_oracle, oracle_gradient,
 };
+pub use pointwise::ObservationPlate;
 pub use vectorise::vectorise_loops;
 
 #[cfg(test)]

@@ -1,0 +1,436 @@
+//! The Bayesian workflow (issue 12): pointwise log-likelihood columns checked against the normal
+//! log density computed by hand, posterior predictive replicates checked against the posterior
+//! mean of the linear predictor (within 4 MCSE), and `ppl loo` / `ppl compare` checked against
+//! ArviZ's `az.loo` on the same draws (`tests/reference/loo/make_reference.py`).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use ppl_infer::diagnostics::mcse_mean;
+use ppl_infer::mcmc::RunControl;
+use ppl_infer::{SamplerSettings, sample_chains};
+use ppl_model::posterior::{Posterior, PosteriorOptions};
+use rand::SeedableRng;
+
+const TOLERANCE_MCSE: f64 = 4.0;
+
+fn posterior(source: &str, data_json: &str, options: &PosteriorOptions) -> Posterior {
+    let (program, diagnostics) = ppl_syntax::parse(source);
+    assert!(
+        diagnostics.iter().all(|d| !d.is_error()),
+        "{diagnostics:#?}"
+    );
+    let (model, diagnostics) =
+        ppl_ir::check(&program, source, &ppl_ir::check::CheckOptions::default());
+    assert!(
+        diagnostics.iter().all(|d| !d.is_error()),
+        "{diagnostics:#?}"
+    );
+    let data = ppl_data::DataSet::from_json_str(data_json, Path::new("test.json"))
+        .expect("the test's data parses");
+    let bound = ppl_model::bind(&model, Some(&data), &[]).expect("the test's data binds");
+    Posterior::new_with(&model, &bound, source, options).expect("the tape builds")
+}
+
+fn example(name: &str) -> (String, String) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let source = std::fs::read_to_string(root.join("examples").join(name)).expect("example");
+    let data_line = source
+        .lines()
+        .find_map(|l| l.strip_prefix("data \""))
+        .and_then(|l| l.split('"').next())
+        .expect("the example names its data");
+    let data = std::fs::read_to_string(root.join("examples").join(data_line)).expect("data");
+    (source, data)
+}
+
+fn column(posterior: &Posterior, row: &[f64], csv: &str) -> f64 {
+    let index = posterior
+        .columns
+        .iter()
+        .position(|c| c.csv == csv)
+        .unwrap_or_else(|| panic!("no column {csv}"));
+    row[index]
+}
+
+fn normal_log_pdf(x: f64, mu: f64, sigma: f64) -> f64 {
+    -0.5 * (2.0 * std::f64::consts::PI).ln() - sigma.ln() - 0.5 * ((x - mu) / sigma).powi(2)
+}
+
+const REGRESSION: &str = "observed N: int
+observed x: real[N]
+observed y: real[N]
+latent alpha: real
+latent beta: real
+latent sigma: positive
+alpha ~ Normal(0, 5)
+beta ~ Normal(0, 5)
+sigma ~ HalfNormal(2)
+y ~ Normal(alpha + beta * x, sigma)
+";
+
+/// 20 points from y = 1 + 0.5 x + noise, with one outlier (n = 13) to give a large k̂.
+fn regression_data() -> String {
+    let x: Vec<f64> = (0..20).map(|n| -2.0 + 0.2 * n as f64).collect();
+    let y: Vec<f64> = x
+        .iter()
+        .enumerate()
+        .map(|(n, x)| {
+            let noise = 0.4 * (1.7 * n as f64 + 0.3).sin();
+            1.0 + 0.5 * x + noise + if n == 12 { 4.0 } else { 0.0 }
+        })
+        .collect();
+    serde_json::json!({"N": 20, "x": x, "y": y}).to_string()
+}
+
+const BOTH: PosteriorOptions = PosteriorOptions {
+    log_lik: true,
+    predict: true,
+};
+
+#[test]
+fn log_lik_of_a_regression_is_the_normal_log_density_per_point() {
+    let data = regression_data();
+    let parsed: serde_json::Value = serde_json::from_str(&data).unwrap();
+    let posterior = posterior(REGRESSION, &data, &BOTH);
+    let names: Vec<&str> = posterior.columns.iter().map(|c| c.csv.as_str()).collect();
+    assert_eq!(names[3], "log_lik.1");
+    assert_eq!(names[22], "log_lik.20");
+    assert_eq!(names[23], "y_rep.1");
+    assert_eq!(names.len(), 3 + 20 + 20);
+    for position in [[0.3, -0.2, 0.1], [-1.0, 0.7, -0.5]] {
+        let row = posterior.row(&position).unwrap();
+        let (alpha, beta, sigma) = (
+            column(&posterior, &row, "alpha"),
+            column(&posterior, &row, "beta"),
+            column(&posterior, &row, "sigma"),
+        );
+        assert!((sigma - 0.1f64.exp()).abs() < 1e-12 || (sigma - (-0.5f64).exp()).abs() < 1e-12);
+        for n in 0..20 {
+            let x = parsed["x"][n].as_f64().unwrap();
+            let y = parsed["y"][n].as_f64().unwrap();
+            let expected = normal_log_pdf(y, alpha + beta * x, sigma);
+            let got = column(&posterior, &row, &format!("log_lik.{}", n + 1));
+            assert!((got - expected).abs() < 1e-10, "n={n}: {got} vs {expected}");
+            // `row` has no RNG: the replicates are left out.
+            assert!(column(&posterior, &row, &format!("y_rep.{}", n + 1)).is_nan());
+        }
+    }
+}
+
+#[test]
+fn log_lik_of_eight_schools_is_the_normal_log_density_per_school() {
+    let (source, data) = example("eight_schools_noncentered.model");
+    let posterior = posterior(&source, &data, &BOTH);
+    let y = [28.0, 8.0, -3.0, 7.0, -1.0, 1.0, 18.0, 12.0];
+    let sigma = [15.0, 10.0, 16.0, 11.0, 9.0, 11.0, 10.0, 18.0];
+    let position: Vec<f64> = (0..10).map(|i| 0.4 * (i as f64 * 1.3).sin()).collect();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+    let mut posterior = posterior;
+    let row = posterior.complete_draw(&position, &mut rng).unwrap();
+    let mu = column(&posterior, &row, "mu");
+    let tau = column(&posterior, &row, "tau");
+    for j in 0..8 {
+        let eta = column(&posterior, &row, &format!("eta.{}", j + 1));
+        let expected = normal_log_pdf(y[j], mu + tau * eta, sigma[j]);
+        let got = column(&posterior, &row, &format!("log_lik.{}", j + 1));
+        assert!(
+            (got - expected).abs() < 1e-10,
+            "school {j}: {got} vs {expected}"
+        );
+        assert!(column(&posterior, &row, &format!("y_rep.{}", j + 1)).is_finite());
+    }
+}
+
+#[test]
+fn log_lik_of_a_mixture_is_the_marginal_over_the_summed_out_assignment() {
+    let source = "const K = 2
+observed N: int
+observed x: real[N]
+latent w: simplex[K]
+latent mu: ordered[K]
+latent sigma: positive[K]
+latent z: int[N] in 1..K
+w ~ Dirichlet([2.0, 2.0])
+mu ~ Normal(0, 5)
+sigma ~ HalfNormal(2)
+z ~ Categorical(w)
+x ~ Normal(mu[z], sigma[z])
+";
+    let x = [-1.2, -0.8, 0.1, 2.3, 2.9];
+    let data = serde_json::json!({"N": 5, "x": x}).to_string();
+    let mut posterior = posterior(source, &data, &BOTH);
+    let dim = posterior.tape.layout().dim;
+    let position: Vec<f64> = (0..dim).map(|i| 0.3 * (i as f64 * 2.1).cos()).collect();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+    for row in [
+        posterior.row(&position).unwrap(),
+        posterior.complete_draw(&position, &mut rng).unwrap(),
+    ] {
+        let w = [
+            column(&posterior, &row, "w.1"),
+            column(&posterior, &row, "w.2"),
+        ];
+        let mu = [
+            column(&posterior, &row, "mu.1"),
+            column(&posterior, &row, "mu.2"),
+        ];
+        let sigma = [
+            column(&posterior, &row, "sigma.1"),
+            column(&posterior, &row, "sigma.2"),
+        ];
+        for (n, x) in x.iter().enumerate() {
+            let expected = (0..2)
+                .map(|k| w[k] * normal_log_pdf(*x, mu[k], sigma[k]).exp())
+                .sum::<f64>()
+                .ln();
+            let got = column(&posterior, &row, &format!("log_lik.{}", n + 1));
+            assert!((got - expected).abs() < 1e-10, "n={n}: {got} vs {expected}");
+        }
+    }
+}
+
+#[test]
+fn mean_of_y_rep_matches_the_posterior_mean_of_the_linear_predictor() {
+    let (source, data) = example("linear_regression.model");
+    let mut posterior = posterior(
+        &source,
+        &data,
+        &PosteriorOptions {
+            log_lik: false,
+            predict: true,
+        },
+    );
+    let parsed: serde_json::Value = serde_json::from_str(&data).unwrap();
+    let mom_iq: Vec<f64> = parsed["mom_iq"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    let settings = SamplerSettings {
+        seed: 12,
+        ..SamplerSettings::default()
+    };
+    let outputs = sample_chains(&posterior.tape, &settings, &RunControl::default()).unwrap();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(99);
+    let checked = [0usize, 1, 100, 250, mom_iq.len() - 1];
+    // Per point checked and chain: y_rep − (alpha + beta·iq), whose mean must be 0.
+    let mut differences = vec![vec![Vec::new(); outputs.len()]; checked.len()];
+    for (chain, output) in outputs.iter().enumerate() {
+        for draw in 0..output.num_draws() {
+            let row = posterior
+                .complete_draw(output.draw(draw), &mut rng)
+                .unwrap();
+            let alpha = column(&posterior, &row, "alpha");
+            let beta = column(&posterior, &row, "beta");
+            for (slot, &n) in checked.iter().enumerate() {
+                let predictor = alpha + beta * (mom_iq[n] - 100.0) / 15.0;
+                let replicate = column(&posterior, &row, &format!("kid_score_rep.{}", n + 1));
+                differences[slot][chain].push(replicate - predictor);
+            }
+        }
+    }
+    for (slot, chains) in differences.iter().enumerate() {
+        let slices: Vec<&[f64]> = chains.iter().map(|c| c.as_slice()).collect();
+        let count: usize = slices.iter().map(|c| c.len()).sum();
+        let mean = slices.iter().flat_map(|c| c.iter()).sum::<f64>() / count as f64;
+        let mcse = mcse_mean(&slices);
+        assert!(
+            mean.abs() < TOLERANCE_MCSE * mcse,
+            "point {}: mean of y_rep − predictor {mean} with MCSE {mcse}",
+            checked[slot] + 1
+        );
+    }
+}
+
+/// Where the committed draws and ArviZ's numbers live.
+fn reference_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/loo")
+}
+
+/// Samples `source` with NUTS (4 chains × 250 draws, seed 7) and writes the sampler columns and
+/// the `log_lik` columns of every draw, one CSV per chain, into `dir`.
+fn write_log_lik_draws(source: &str, data: &str, dir: &Path) {
+    let posterior = posterior(
+        source,
+        data,
+        &PosteriorOptions {
+            log_lik: true,
+            predict: false,
+        },
+    );
+    let settings = SamplerSettings {
+        seed: 7,
+        num_draws: 250,
+        ..SamplerSettings::default()
+    };
+    let outputs = sample_chains(&posterior.tape, &settings, &RunControl::default()).unwrap();
+    let keep: Vec<usize> = posterior
+        .columns
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.csv.starts_with("log_lik."))
+        .map(|(i, _)| i)
+        .collect();
+    let names: Vec<String> = keep
+        .iter()
+        .map(|&i| posterior.columns[i].csv.clone())
+        .collect();
+    std::fs::create_dir_all(dir).unwrap();
+    for (chain, output) in outputs.iter().enumerate() {
+        // CmdStan's layout: the seven sampler columns (placeholders here), then the values in
+        // Rust's shortest round-trip form.
+        let mut text = String::from(
+            "lp__,accept_stat__,stepsize__,treedepth__,n_leapfrog__,divergent__,energy__",
+        );
+        for name in &names {
+            text.push(',');
+            text.push_str(name);
+        }
+        text.push('\n');
+        for draw in 0..output.num_draws() {
+            let row = posterior.row(output.draw(draw)).unwrap();
+            text.push_str("0,0.9,0.5,3,7,0,0");
+            for &i in &keep {
+                text.push_str(&format!(",{}", row[i]));
+            }
+            text.push('\n');
+        }
+        std::fs::write(dir.join(format!("chain_{}.csv", chain + 1)), text).unwrap();
+    }
+}
+
+/// Regenerates the committed draws: `cargo test --release --test workflow -- --ignored`, then
+/// `python3 tests/reference/loo/make_reference.py`.
+#[test]
+#[ignore]
+fn write_loo_reference_draws() {
+    let (source, data) = example("eight_schools_noncentered.model");
+    write_log_lik_draws(&source, &data, &reference_dir().join("eight_schools"));
+    write_log_lik_draws(
+        REGRESSION,
+        &regression_data(),
+        &reference_dir().join("regression"),
+    );
+}
+
+fn ppl_json(arguments: &[&str]) -> serde_json::Value {
+    let output = Command::new(env!("CARGO_BIN_EXE_ppl"))
+        .args(arguments)
+        .output()
+        .expect("ppl runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("JSON on stdout")
+}
+
+#[test]
+fn ppl_loo_agrees_with_arviz_on_the_same_draws() {
+    let reference: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(reference_dir().join("arviz.json")).unwrap())
+            .unwrap();
+    for name in ["eight_schools", "regression"] {
+        let dir = reference_dir().join(name);
+        let ours = ppl_json(&["loo", dir.to_str().unwrap(), "--format", "json"]);
+        let theirs = &reference[name];
+        for key in ["elpd_loo", "se", "p_loo"] {
+            let (a, b) = (ours[key].as_f64().unwrap(), theirs[key].as_f64().unwrap());
+            assert!((a - b).abs() < 0.1, "{name} {key}: ppl {a}, ArviZ {b}");
+        }
+        let ours_k = ours["pareto_k"].as_array().unwrap();
+        let theirs_k = theirs["pareto_k"].as_array().unwrap();
+        assert_eq!(ours_k.len(), theirs_k.len());
+        for (a, b) in ours_k.iter().zip(theirs_k) {
+            let (a, b) = (a.as_f64().unwrap(), b.as_f64().unwrap());
+            assert!((a - b).abs() < 1e-6, "{name}: k̂ {a} vs ArviZ {b}");
+        }
+        for band in ["good", "bad", "very_bad"] {
+            assert_eq!(
+                ours["pareto_k_counts"][band], theirs["pareto_k_counts"][band],
+                "{name}: k̂ count {band}"
+            );
+        }
+    }
+}
+
+#[test]
+fn ppl_compare_ranks_by_elpd_and_loo_without_log_lik_is_a_coded_error() {
+    let dir = reference_dir();
+    let eight = dir.join("eight_schools");
+    let regression = dir.join("regression");
+    // Different observation counts cannot be compared.
+    let output = Command::new(env!("CARGO_BIN_EXE_ppl"))
+        .args([
+            "compare",
+            eight.to_str().unwrap(),
+            regression.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("same observations"));
+    // A run compared with itself: ranked, difference 0.
+    let json = ppl_json(&[
+        "compare",
+        eight.to_str().unwrap(),
+        eight.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let models = json["models"].as_array().unwrap();
+    assert_eq!(models.len(), 2);
+    assert_eq!(models[1]["elpd_diff"].as_f64().unwrap(), 0.0);
+    // Draws without log_lik columns.
+    let empty = std::env::temp_dir().join(format!("ppl_loo_no_log_lik_{}", std::process::id()));
+    std::fs::create_dir_all(&empty).unwrap();
+    std::fs::write(
+        empty.join("chain_1.csv"),
+        "lp__,accept_stat__,stepsize__,treedepth__,n_leapfrog__,divergent__,energy__,mu\n0,1,1,1,1,0,0,0.5\n0,1,1,1,1,0,0,0.7\n",
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_ppl"))
+        .args(["loo", empty.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&empty);
+    assert_eq!(output.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("E0705") && stderr.contains("rerun with --log-lik"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn observed_variables_of_different_lengths_have_no_single_plate() {
+    let source = "observed a: real[3]
+observed b: real[2]
+latent mu: real
+mu ~ Normal(0, 1)
+a ~ Normal(mu, 1)
+b ~ Normal(mu, 1)
+";
+    let (program, _) = ppl_syntax::parse(source);
+    let (model, _) = ppl_ir::check(&program, source, &ppl_ir::check::CheckOptions::default());
+    let data = ppl_data::DataSet::from_json_str(
+        r#"{"a": [1, 2, 3], "b": [4, 5]}"#,
+        Path::new("test.json"),
+    )
+    .unwrap();
+    let bound = ppl_model::bind(&model, Some(&data), &[]).unwrap();
+    let Err(diagnostic) = Posterior::new_with(&model, &bound, source, &BOTH) else {
+        panic!("two plates of different lengths must be refused");
+    };
+    assert_eq!(diagnostic.code, ppl_syntax::codes::UNSUPPORTED);
+    assert!(
+        diagnostic.message.contains("one plate"),
+        "{}",
+        diagnostic.message
+    );
+    // Without the workflow columns the model builds as before.
+    assert!(Posterior::new(&model, &bound, source).is_ok());
+}

@@ -462,7 +462,11 @@ pub fn plan(
     let asked = || asked(settings, method);
     let dense = settings.switch(Setting::Dense);
     let posterior = || -> Result<Box<Posterior>, FitError> {
-        Posterior::new(model, bound, &loaded.source)
+        let options = ppl_model::posterior::PosteriorOptions {
+            log_lik: settings.switch(Setting::LogLik),
+            predict: settings.switch(Setting::Predict),
+        };
+        Posterior::new_with(model, bound, &loaded.source, &options)
             .map(Box::new)
             .map_err(|d| FitError::one(d, FailureKind::ModelOrData))
     };

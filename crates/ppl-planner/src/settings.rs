@@ -26,6 +26,8 @@ pub enum Setting {
     ElboSamples,
     FullRank,
     TolRelObj,
+    LogLik,
+    Predict,
 }
 
 /// The type and bounds of a setting's value.
@@ -272,6 +274,22 @@ pub const SETTINGS: &[SettingDef] = &[
         default: 1e-4,
         help: "ADVI: stop when the mean or median relative change of the ELBO falls below this (Stan's tol_rel_obj, whose default 0.01 stops long before the guide's spread has settled)",
         methods: &[Method::Advi],
+    },
+    SettingDef {
+        setting: Setting::LogLik,
+        key: "log_lik",
+        kind: SettingKind::Switch,
+        default: 0.0,
+        help: "Add pointwise log-likelihood columns `log_lik[n]` to the draws, for `ppl loo` and `ppl compare`",
+        methods: DRAWN,
+    },
+    SettingDef {
+        setting: Setting::Predict,
+        key: "predict",
+        kind: SettingKind::Switch,
+        default: 0.0,
+        help: "Add posterior predictive columns `y_rep[...]` for every observed `y`, drawn per draw",
+        methods: DRAWN,
     },
 ];
 

@@ -138,22 +138,27 @@ pub fn run(
     // Summed-out discrete latents are drawn per draw from their conditionals, each chain with
     // its own copy of the posterior and its own random stream, so the draws do not depend on
     // thread scheduling.
-    let completers: Vec<Mutex<(Posterior, rand::rngs::ChaCha8Rng)>> = if posterior.summed.is_empty()
-    {
-        Vec::new()
-    } else {
-        (0..options.chains)
-            .map(|chain| {
-                Mutex::new((
-                    posterior.clone(),
-                    ppl_infer::mcmc::chains::chain_rng(
-                        options.seed ^ 0xd15c_4e7e,
-                        options.chain_id + chain as u64,
-                    ),
-                ))
-            })
-            .collect()
-    };
+    // Posterior predictive replicates need the random stream too.
+    let predicts = posterior
+        .workflow
+        .as_ref()
+        .is_some_and(|w| w.options.predict);
+    let completers: Vec<Mutex<(Posterior, rand::rngs::ChaCha8Rng)>> =
+        if posterior.summed.is_empty() && !predicts {
+            Vec::new()
+        } else {
+            (0..options.chains)
+                .map(|chain| {
+                    Mutex::new((
+                        posterior.clone(),
+                        ppl_infer::mcmc::chains::chain_rng(
+                            options.seed ^ 0xd15c_4e7e,
+                            options.chain_id + chain as u64,
+                        ),
+                    ))
+                })
+                .collect()
+        };
     let sink = |event: &DrawEvent<'_>| {
         if event.warmup {
             return;

@@ -61,8 +61,7 @@ impl Figure for AutocorrelationPlot<'_> {
             .draw(cell)?;
         }
         if let Some(legend) = legend {
-            let labels: Vec<&str> = run.chains.iter().map(|c| c.label.as_str()).collect();
-            figure::legend(&legend, &figure::chain_entries(&labels, Mark::Line))?;
+            figure::legend(&legend, &figure::chain_entries(run, Mark::Line))?;
         }
         Ok(())
     }

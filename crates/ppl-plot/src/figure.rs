@@ -309,12 +309,15 @@ pub fn legend<DB: DrawingBackend>(
     Ok(())
 }
 
-/// Legend entries for the chains of a run.
-pub fn chain_entries(labels: &[&str], mark: Mark) -> Vec<(String, RGBColor, Mark)> {
-    labels
+/// Legend entries for the chains of a run, in the run's chain order and colours.
+pub fn chain_entries(
+    run: &crate::run_output::RunOutput,
+    mark: Mark,
+) -> Vec<(String, RGBColor, Mark)> {
+    run.chains
         .iter()
         .enumerate()
-        .map(|(i, label)| (label.to_string(), chain_colour(i), mark))
+        .map(|(i, chain)| (chain.label.clone(), chain_colour(i), mark))
         .collect()
 }
 

@@ -34,8 +34,7 @@ impl Figure for RankPlot<'_> {
             self.panel(cell, column)?;
         }
         if let Some(legend) = legend {
-            let labels: Vec<&str> = run.chains.iter().map(|c| c.label.as_str()).collect();
-            let mut entries = figure::chain_entries(&labels, Mark::Bar);
+            let mut entries = figure::chain_entries(run, Mark::Bar);
             entries.push(("uniform".into(), BLACK, Mark::Line));
             figure::legend(&legend, &entries)?;
         }

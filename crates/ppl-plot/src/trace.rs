@@ -52,8 +52,7 @@ impl Figure for TracePlot<'_> {
             .draw(cell)?;
         }
         if let Some(legend) = legend {
-            let labels: Vec<&str> = run.chains.iter().map(|c| c.label.as_str()).collect();
-            figure::legend(&legend, &figure::chain_entries(&labels, Mark::Line))?;
+            figure::legend(&legend, &figure::chain_entries(run, Mark::Line))?;
         }
         Ok(())
     }

@@ -3,6 +3,7 @@
 //! `Model` prints itself (`ppl check --ir`) for snapshot tests.
 
 pub mod builtins;
+pub mod library;
 pub mod method;
 pub mod model;
 

@@ -411,10 +411,6 @@ pub enum Feature {
     Implicit,
     /// `net f = mlp(...)`.
     Net,
-    /// `x ~ VAE(...)` and the other library models.
-    LibraryModel,
-    /// A library model file's own `model NAME(...)` signature, run on its own.
-    LibrarySignature,
 }
 
 /// The whole checked model.

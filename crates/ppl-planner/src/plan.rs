@@ -805,7 +805,7 @@ fn unsupported_forms(loaded: &LoadedModel) -> Result<(), FitError> {
 fn unsupported_diagnostic(item: &ppl_ir::Unsupported) -> Diagnostic {
     let rule = match item.feature {
         Feature::Critic | Feature::Implicit => Rule::Adversarial,
-        Feature::Net | Feature::LibraryModel | Feature::LibrarySignature => Rule::Variational,
+        Feature::Net => Rule::Variational,
     };
     Diagnostic::error(
         codes::UNSUPPORTED,

@@ -70,6 +70,10 @@ codes! {
     DRAWS_FILE_MALFORMED = "E0708": "a draws file given to `ppl summary` that is not a CmdStan-layout CSV";
     UNKNOWN_LIBRARY_MODEL = "E0801": "a library model that does not exist";
     LIBRARY_MODEL_INVALID = "E0802": "a library model file without its signature or observed variable";
+    UNKNOWN_LIBRARY_ARGUMENT = "E0803": "a library model argument its signature does not have, one too many, given twice or missing";
+    LIBRARY_ARGUMENT_KIND = "E0804": "a library model argument of the wrong kind (a real for an int, a number for an int list)";
+    LIBRARY_TARGET_MISMATCH = "E0805": "a library model's target whose type or shape does not fit the library's observed variable";
+    LIBRARY_TARGET_TWICE = "E0806": "one target given two library models";
     NO_DRAWS = "E0901": "a run directory with no readable draws (no chain CSV files, or chains of different models)";
     UNKNOWN_PLOT_VARIABLE = "E0902": "a `--var` that names no column of the draws";
     PLOT_VARIABLE_COUNT = "E0903": "a plot given the wrong number of variables (a pair plot needs two)";

@@ -13,10 +13,15 @@ pub struct CheckArgs {
     /// Print the checked IR (the typed model graph).
     #[arg(long)]
     pub ir: bool,
+    /// Override a constant (or a library file's argument): `--set K=3`.
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    pub sets: Vec<String>,
 }
 
 pub fn run(args: CheckArgs) -> Result<(), CommandError> {
-    let loaded = load_model(&args.model, &[])?;
+    let sets = super::run::parse_const_sets(&args.sets)?;
+    let loaded = load_model(&args.model, &sets)?;
+    super::run::check_sets(&loaded, &sets)?;
     crate::render::write_all(&loaded.warnings, &loaded.file_name, &loaded.source);
     if args.ir {
         print!("{}", ppl_ir::printer::print(&loaded.model));

@@ -8,7 +8,8 @@ use crate::frontend::{CommandError, Exit};
 
 #[derive(Args, Debug)]
 pub struct HelpArgs {
-    /// `settings`, `methods`, a method (`nuts`, `em`, ...), or a command (`run`, `check`, ...).
+    /// `settings`, `methods`, `distributions`, `functions`, `library`, a method (`nuts`, `em`,
+    /// ...), or a command (`run`, `check`, ...).
     pub topic: Option<String>,
 }
 
@@ -33,6 +34,10 @@ pub fn run(args: HelpArgs, mut command: clap::Command) -> Result<(), CommandErro
         print!("{}", methods_text());
         return Ok(());
     }
+    if topic == "library" {
+        print!("{}", library_text());
+        return Ok(());
+    }
     if let Some(method) = Method::from_name(&topic) {
         print!("{}", method_text(method));
         return Ok(());
@@ -41,7 +46,13 @@ pub fn run(args: HelpArgs, mut command: clap::Command) -> Result<(), CommandErro
         let _ = sub.print_long_help();
         return Ok(());
     }
-    let mut topics = vec!["settings", "methods", "distributions", "functions"];
+    let mut topics = vec![
+        "settings",
+        "methods",
+        "distributions",
+        "functions",
+        "library",
+    ];
     topics.extend(Method::ALL.iter().map(|m| m.name()));
     topics.extend(["run", "check", "simulate", "summary", "repl"]);
     let hint = match ppl_syntax::diagnostic::closest(&topic, topics.iter().copied()) {
@@ -115,6 +126,20 @@ fn functions_text() -> String {
         ));
     }
     out.push_str("\nConstants: pi, inf. Arithmetic broadcasts like NumPy over trailing axes.\n");
+    out
+}
+
+/// The library models, each signature and description read from the shipped file itself.
+fn library_text() -> String {
+    let mut out = String::from(
+        "Library models (LANGUAGE.md §5), used in one line: `x ~ VAE(latent = 2, hidden = [128])`.\nArguments by position or by name; left out, they take the default. Each is an ordinary\nmodel file: copy it (see library/README.md), edit it, and run it as your own model.\n",
+    );
+    for file in ppl_ir::library::LIBRARY {
+        out.push_str(&format!("\n  {}\n    {}\n", file.signature(), file.path));
+        for line in file.description() {
+            out.push_str(&format!("    {line}\n"));
+        }
+    }
     out
 }
 

@@ -289,7 +289,9 @@ impl Checker<'_> {
             ElemType::Int => "int",
             ElemType::Real => "real",
         };
-        if ty.shape.is_empty() {
+        if ty.shape.is_empty() && ty.elem == ElemType::Int {
+            "an int".into()
+        } else if ty.shape.is_empty() {
             format!("a {elem}")
         } else {
             format!("{elem}{}", display_shape(&ty.shape, &self.model.dims))

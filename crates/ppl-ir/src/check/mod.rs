@@ -4,6 +4,7 @@
 //! (their own uses of a failed name report once, as unknown).
 
 mod expr;
+mod library;
 mod shapes;
 mod statements;
 
@@ -71,6 +72,11 @@ struct Checker<'a> {
     failed_tilde_targets: HashSet<VarId>,
     /// The expanded nesting depth of each `let`, by `LetId` (see `MAX_EXPANDED_DEPTH`).
     let_depths: Vec<usize>,
+    /// The target (as written) and span of each library model used, to refuse a second one on
+    /// the same target.
+    library_uses: Vec<(String, Span)>,
+    /// How many times each library model has been used, for the prefixes `vae`, `vae2`, ...
+    library_uses_by_name: HashMap<String, usize>,
 }
 
 /// The part of a variable a `~` statement covers.
@@ -97,6 +103,8 @@ impl<'a> Checker<'a> {
             failed_names: HashSet::new(),
             failed_tilde_targets: HashSet::new(),
             let_depths: Vec::new(),
+            library_uses: Vec::new(),
+            library_uses_by_name: HashMap::new(),
         }
     }
 

@@ -9,9 +9,6 @@ use super::{Checked, Checker, Coverage, Symbol};
 use crate::Method;
 use crate::model::*;
 
-/// Library models shipped in the language itself (LANGUAGE.md §5).
-const LIBRARY_MODELS: &[&str] = &["VAE", "RBM", "GAN"];
-
 impl Checker<'_> {
     pub(super) fn statement(&mut self, statement: &syntax::Statement, loops: &[LoopId]) {
         // A failed statement has already reported; nothing else to do.
@@ -219,12 +216,13 @@ impl Checker<'_> {
                     span,
                 });
             }
-            StatementKind::ModelSignature { name, params } => {
+            StatementKind::ModelSignature { params, .. } => {
+                // Run on its own, a library file is an ordinary model: each argument's default
+                // is a constant (`--set latent=3` overrides it), an int list a size list.
                 for param in params {
                     let Some(default) = &param.default else {
                         continue;
                     };
-                    // An int list (`hidden: int[] = [128]`) is kept as sizes to splice into nets.
                     if let syntax::ExprKind::Vector(items) = &default.kind {
                         let mut sizes = Vec::with_capacity(items.len());
                         for item in items {
@@ -235,23 +233,13 @@ impl Checker<'_> {
                         self.size_lists.push(sizes);
                         continue;
                     }
-                    let value = self.expr(default)?;
-                    if let ExprKind::Literal(number) = value.kind {
-                        let index = self.model.constants.len();
-                        self.declare(&param.name.name, param.name.span, Symbol::Constant(index))?;
-                        self.model.constants.push(Constant {
-                            name: param.name.name.clone(),
-                            value: number,
-                            elem: value.ty.elem,
-                            span: param.name.span,
-                        });
+                    self.constant(&param.name, default)?;
+                    if param.ty.base.name == "real"
+                        && let Some(constant) = self.model.constants.last_mut()
+                    {
+                        constant.elem = ElemType::Real;
                     }
                 }
-                self.model.unsupported.push(Unsupported {
-                    feature: Feature::LibrarySignature,
-                    description: format!("the library model `{}` run on its own", name.name),
-                    span,
-                });
             }
         }
         Ok(())
@@ -726,13 +714,8 @@ impl Checker<'_> {
             });
             return Ok(());
         }
-        if LIBRARY_MODELS.contains(&name) {
-            self.model.unsupported.push(Unsupported {
-                feature: Feature::LibraryModel,
-                description: format!("the library model `{name}`"),
-                span,
-            });
-            return Ok(());
+        if crate::library::files(name).next().is_some() {
+            return self.library_model(target, &target_expr, call, loops, span);
         }
         let root = match &target_expr.kind {
             ExprKind::Variable(id) => Some(*id),
@@ -1037,7 +1020,7 @@ impl Checker<'_> {
         let name = call.func.name.as_str();
         let Some(family) = ppl_dist::family(name) else {
             let mut names: Vec<&str> = ppl_dist::families().iter().map(|f| f.name).collect();
-            names.extend(LIBRARY_MODELS);
+            names.extend(crate::library::names());
             names.push("Implicit");
             let mut diagnostic = Diagnostic::error(
                 codes::UNKNOWN_DISTRIBUTION,

@@ -185,19 +185,22 @@ impl ChainFile {
     }
 }
 
-/// CmdStan's `theta.1.2` → Stan's display form `theta[1,2]`.
+/// CmdStan's `theta.1.2` → Stan's display form `theta[1,2]`. A name inlined from a library model
+/// has a dotted prefix (`vae.z.1.2` → `vae.z[1,2]`): the indices are the trailing numeric parts.
 pub fn display_name(csv_name: &str) -> String {
-    let mut parts = csv_name.split('.');
-    let base = parts.next().unwrap_or("");
-    let indices: Vec<&str> = parts.collect();
-    if indices.is_empty()
-        || !indices
-            .iter()
-            .all(|i| i.chars().all(|c| c.is_ascii_digit()))
-    {
+    let parts: Vec<&str> = csv_name.split('.').collect();
+    let is_index = |part: &&&str| !part.is_empty() && part.chars().all(|c| c.is_ascii_digit());
+    let indices = parts.iter().rev().take_while(is_index).count();
+    // A name never starts with a digit, so at least its first part is the base.
+    let base_parts = parts.len() - indices.min(parts.len() - 1);
+    if base_parts == parts.len() {
         return csv_name.to_string();
     }
-    format!("{base}[{}]", indices.join(","))
+    format!(
+        "{}[{}]",
+        parts[..base_parts].join("."),
+        parts[base_parts..].join(",")
+    )
 }
 
 /// The summary rows of every non-sampler column over the given chains (each chain a list of rows
@@ -365,6 +368,9 @@ mod tests {
         assert_eq!(chain.chain_id, Some(1));
         assert_eq!(chain.rows[0][7..], values);
         assert_eq!(display_name(&chain.columns[8]), "theta[1,2]");
+        assert_eq!(display_name("vae.z.1.2"), "vae.z[1,2]");
+        assert_eq!(display_name("vae.sigma"), "vae.sigma");
+        assert_eq!(display_name("sigma"), "sigma");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -30,13 +30,32 @@ fn a_small_vae_trains_reports_its_bounds_and_samples() {
     let out = scratch("small");
     let out_text = out.to_str().unwrap();
     let output = ppl(&[
-        "run", "tests/vae/small.model", "--epochs", "30", "--holdout", "297", "--iwae-samples", "50",
-        "--format", "json", "--out", out_text,
+        "run",
+        "tests/vae/small.model",
+        "--epochs",
+        "30",
+        "--holdout",
+        "297",
+        "--iwae-samples",
+        "50",
+        "--format",
+        "json",
+        "--out",
+        out_text,
     ]);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON report");
     assert_eq!(json["method"], "vae");
-    assert!(json["reason"].as_str().unwrap().contains("variational autoencoder"));
+    assert!(
+        json["reason"]
+            .as_str()
+            .unwrap()
+            .contains("variational autoencoder")
+    );
     let objective: Vec<f64> = json["objective"]
         .as_array()
         .unwrap()
@@ -54,7 +73,10 @@ fn a_small_vae_trains_reports_its_bounds_and_samples() {
         test["elbo_mcse"].as_f64().unwrap(),
         test["iwae"].as_f64().unwrap(),
     );
-    assert!(iwae >= elbo - 3.0 * mcse, "IWAE {iwae} below ELBO {elbo} ± {mcse}");
+    assert!(
+        iwae >= elbo - 3.0 * mcse,
+        "IWAE {iwae} below ELBO {elbo} ± {mcse}"
+    );
     assert!(elbo < 0.0 && iwae < 0.0);
     assert_eq!(json["diagnostics"]["holdout"], 297);
     assert!(out.join("generator.json").exists());
@@ -62,7 +84,11 @@ fn a_small_vae_trains_reports_its_bounds_and_samples() {
     let stem = out.join("digits");
     let stem_text = stem.to_str().unwrap();
     let sample = ppl(&["sample", out_text, "--n", "16", "--out", stem_text]);
-    assert!(sample.status.success(), "{}", String::from_utf8_lossy(&sample.stderr));
+    assert!(
+        sample.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sample.stderr)
+    );
     let csv = std::fs::read_to_string(out.join("digits.csv")).unwrap();
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines.len(), 17);
@@ -70,15 +96,28 @@ fn a_small_vae_trains_reports_its_bounds_and_samples() {
     for line in &lines[1..] {
         let values: Vec<f64> = line.split(',').map(|v| v.parse().unwrap()).collect();
         assert_eq!(values.len(), 64);
-        assert!(values.iter().all(|p| (0.0..=1.0).contains(p)), "pixel probabilities");
+        assert!(
+            values.iter().all(|p| (0.0..=1.0).contains(p)),
+            "pixel probabilities"
+        );
     }
     for picture in ["digits.png", "digits_reconstructions.png"] {
         let size = std::fs::metadata(out.join(picture)).unwrap().len();
-        assert!((1_000..5_000_000).contains(&size), "{picture}: {size} bytes");
+        assert!(
+            (1_000..5_000_000).contains(&size),
+            "{picture}: {size} bytes"
+        );
     }
     // Reloading is deterministic for a seed.
     let again = out.join("again");
-    ppl(&["sample", out_text, "--n", "16", "--out", again.to_str().unwrap()]);
+    ppl(&[
+        "sample",
+        out_text,
+        "--n",
+        "16",
+        "--out",
+        again.to_str().unwrap(),
+    ]);
     assert_eq!(std::fs::read_to_string(out.join("again.csv")).unwrap(), csv);
     std::fs::remove_dir_all(&out).ok();
 }
@@ -87,7 +126,12 @@ fn a_small_vae_trains_reports_its_bounds_and_samples() {
 fn sample_without_a_generator_is_a_coded_error() {
     let out = scratch("empty");
     std::fs::create_dir_all(&out).unwrap();
-    let output = ppl(&["sample", out.to_str().unwrap(), "--out", out.join("f").to_str().unwrap()]);
+    let output = ppl(&[
+        "sample",
+        out.to_str().unwrap(),
+        "--out",
+        out.join("f").to_str().unwrap(),
+    ]);
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("E0909"));
     std::fs::remove_dir_all(&out).ok();
@@ -116,8 +160,14 @@ fn failure(model_path: &str) -> (Option<i32>, String, String, String) {
 fn a_guide_on_the_wrong_columns_gets_rule_3s_reason_on_the_guide() {
     let (status, code, pointed, message) = failure("tests/vae/guide_columns.model");
     assert_eq!((status, code.as_str()), (Some(1), "E0706"), "{message}");
-    assert_eq!(pointed, "guide z ~ Normal(h[.., 1:2], exp(0.5 * h[.., 2:3]))");
-    assert!(message.contains("rule 3") && message.contains("columns 3:4"), "{message}");
+    assert_eq!(
+        pointed,
+        "guide z ~ Normal(h[.., 1:2], exp(0.5 * h[.., 2:3]))"
+    );
+    assert!(
+        message.contains("rule 3") && message.contains("columns 3:4"),
+        "{message}"
+    );
 }
 
 #[test]

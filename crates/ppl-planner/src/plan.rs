@@ -668,7 +668,11 @@ fn only_nets_unsupported(model: &Model) -> bool {
 }
 
 /// The recognised VAE, or (forced or not) rule 3's reason why the model is not one.
-fn vae_spec(loaded: &LoadedModel, bound: &BoundData, forced: Option<Method>) -> Result<VaeSpec, FitError> {
+fn vae_spec(
+    loaded: &LoadedModel,
+    bound: &BoundData,
+    forced: Option<Method>,
+) -> Result<VaeSpec, FitError> {
     vae_form::recognise(&loaded.model, bound).map_err(|not| {
         let verdict = Verdict::fails(Rule::Variational, 2, not.reason, not.span);
         match forced {

@@ -32,10 +32,7 @@ pub fn image_grid(
     }
     if let Some(bad) = images.iter().find(|image| image.len() != height * width) {
         return Err(PlotError::InputMissing {
-            message: format!(
-                "an image has {} values, not {height} × {width}",
-                bad.len()
-            ),
+            message: format!("an image has {} values, not {height} × {width}", bad.len()),
         });
     }
     let finite = images.iter().flatten().copied().filter(|v| v.is_finite());
@@ -106,7 +103,8 @@ mod tests {
         let path = dir.join("grid.png");
         let images: Vec<Vec<f64>> = (0..5).map(|i| vec![i as f64 / 4.0; 64]).collect();
         image_grid(&images, (8, 8), 3, &path).unwrap();
-        let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&path).unwrap()));
+        let decoder =
+            png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&path).unwrap()));
         let reader = decoder.read_info().unwrap();
         let info = reader.info();
         assert_eq!(info.width as usize, GAP + 3 * (8 * BLOCK + GAP));

@@ -38,29 +38,49 @@ pub fn run(args: SampleArgs) -> Result<(), CommandError> {
         other => {
             return Err(CommandError::message(
                 codes::GENERATOR_MALFORMED,
-                format!("`{}` is of kind `{other}`, which `ppl sample` does not know", args.dir.join(generative::GENERATOR_FILE).display()),
+                format!(
+                    "`{}` is of kind `{other}`, which `ppl sample` does not know",
+                    args.dir.join(generative::GENERATOR_FILE).display()
+                ),
                 Exit::Usage,
             ));
         }
     };
     let stem = args.out.with_extension("");
     let csv = stem.with_extension("csv");
-    crate::output::write_atomically(&csv, to_csv(&samples).as_bytes()).map_err(|e| CommandError::cannot_write(&csv, &e))?;
+    crate::output::write_atomically(&csv, to_csv(&samples).as_bytes())
+        .map_err(|e| CommandError::cannot_write(&csv, &e))?;
     eprintln!("wrote {} rows to {}", samples.rows.len(), csv.display());
     if let Some(shape) = samples.image {
         let png = stem.with_extension("png");
         draw(&samples.rows, shape, &png)?;
         if kind == "vae" {
-            let (originals, reconstructions) = generative::vae::reconstruct_vae(&saved).map_err(fit_error)?;
+            let (originals, reconstructions) =
+                generative::vae::reconstruct_vae(&saved).map_err(fit_error)?;
             // Rows of originals, each followed by the row of their reconstructions.
             let mut panels = Vec::new();
-            for (original, reconstructed) in originals.rows.chunks(GRID_COLUMNS).zip(reconstructions.rows.chunks(GRID_COLUMNS)) {
+            for (original, reconstructed) in originals
+                .rows
+                .chunks(GRID_COLUMNS)
+                .zip(reconstructions.rows.chunks(GRID_COLUMNS))
+            {
                 panels.extend(original.iter().cloned());
-                panels.extend(std::iter::repeat_n(vec![0.0; shape.0 * shape.1], GRID_COLUMNS - original.len()));
+                panels.extend(std::iter::repeat_n(
+                    vec![0.0; shape.0 * shape.1],
+                    GRID_COLUMNS - original.len(),
+                ));
                 panels.extend(reconstructed.iter().cloned());
-                panels.extend(std::iter::repeat_n(vec![0.0; shape.0 * shape.1], GRID_COLUMNS - reconstructed.len()));
+                panels.extend(std::iter::repeat_n(
+                    vec![0.0; shape.0 * shape.1],
+                    GRID_COLUMNS - reconstructed.len(),
+                ));
             }
-            let file_name = format!("{}_reconstructions.png", stem.file_name().and_then(|n| n.to_str()).unwrap_or("samples"));
+            let file_name = format!(
+                "{}_reconstructions.png",
+                stem.file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or("samples")
+            );
             let path = stem.with_file_name(file_name);
             draw(&panels, shape, &path)?;
             eprintln!("(rows of saved data, each above the row of their reconstructions)");

@@ -145,21 +145,37 @@ impl VaeProblem {
         let (rows, width) = self.data.shape();
         let fail = |m: String| Err(VaeError::Problem(m));
         if self.encoder.sizes.first() != Some(&width) {
-            return fail(format!("the encoder takes {:?} inputs but a row has {width} values", self.encoder.sizes.first()));
+            return fail(format!(
+                "the encoder takes {:?} inputs but a row has {width} values",
+                self.encoder.sizes.first()
+            ));
         }
         if self.encoder.sizes.last() != Some(&(2 * self.latent)) {
-            return fail(format!("the encoder must output 2 × {} values (mean and scale)", self.latent));
+            return fail(format!(
+                "the encoder must output 2 × {} values (mean and scale)",
+                self.latent
+            ));
         }
-        if self.decoder.sizes.first() != Some(&self.latent) || self.decoder.sizes.last() != Some(&width) {
-            return fail(format!("the decoder must map {} latents to {width} values", self.latent));
+        if self.decoder.sizes.first() != Some(&self.latent)
+            || self.decoder.sizes.last() != Some(&width)
+        {
+            return fail(format!(
+                "the decoder must map {} latents to {width} values",
+                self.latent
+            ));
         }
         if self.holdout >= rows {
-            return fail(format!("holding out {} of {rows} rows leaves none to train on", self.holdout));
+            return fail(format!(
+                "holding out {} of {rows} rows leaves none to train on",
+                self.holdout
+            ));
         }
         if let VaeLikelihood::Normal { sigma } = self.likelihood
             && !(sigma.is_finite() && sigma > 0.0)
         {
-            return fail(format!("the Normal likelihood's sigma {sigma} is not positive"));
+            return fail(format!(
+                "the Normal likelihood's sigma {sigma} is not positive"
+            ));
         }
         if self.data.iter().any(|v| !v.is_finite()) {
             return fail("the data has a non-finite value".into());
@@ -203,7 +219,11 @@ impl VaeProblem {
                     let loss = signed.max(0.0) + (1.0 + e).ln();
                     per_row[index % n] -= f64::from(loss);
                     if let Some((gradient, weight)) = gradient.as_mut() {
-                        let sigmoid = if logit >= 0.0 { 1.0 / (1.0 + e) } else { e / (1.0 + e) };
+                        let sigmoid = if logit >= 0.0 {
+                            1.0 / (1.0 + e)
+                        } else {
+                            e / (1.0 + e)
+                        };
                         gradient[index] = *weight * (x - sigmoid);
                     }
                 }
@@ -211,14 +231,16 @@ impl VaeProblem {
             VaeLikelihood::Normal { sigma } => {
                 let log_norm = sigma.ln() + HALF_LOG_TWO_PI;
                 for (column, means) in rows.column_iter().zip(decoded.column_iter()) {
-                    for ((total, &x), &m) in per_row.iter_mut().zip(column.iter()).zip(means.iter()) {
+                    for ((total, &x), &m) in per_row.iter_mut().zip(column.iter()).zip(means.iter())
+                    {
                         let r = (f64::from(x) - f64::from(m)) / sigma;
                         *total += -0.5 * r * r - log_norm;
                     }
                 }
                 if let Some((gradient, weight)) = gradient {
                     let precision = (1.0 / (sigma * sigma)) as f32;
-                    gradient.zip_zip_apply(rows, decoded, |g, x, m| *g = weight * (x - m) * precision);
+                    gradient
+                        .zip_zip_apply(rows, decoded, |g, x, m| *g = weight * (x - m) * precision);
                 }
             }
         }
@@ -257,11 +279,15 @@ pub fn fit_vae(
 ) -> Result<VaeFit, VaeError> {
     problem.check()?;
     if settings.batch_size == 0 || settings.elbo_samples == 0 || settings.iwae_samples == 0 {
-        return Err(VaeError::Problem("batch size and sample counts must be positive".into()));
+        return Err(VaeError::Problem(
+            "batch size and sample counts must be positive".into(),
+        ));
     }
     let mut rng = ChaCha8Rng::seed_from_u64(settings.seed);
-    let mut encoder = Mlp::<f32>::new(&problem.encoder.sizes, problem.encoder.activation, &mut rng)?;
-    let mut decoder = Mlp::<f32>::new(&problem.decoder.sizes, problem.decoder.activation, &mut rng)?;
+    let mut encoder =
+        Mlp::<f32>::new(&problem.encoder.sizes, problem.encoder.activation, &mut rng)?;
+    let mut decoder =
+        Mlp::<f32>::new(&problem.decoder.sizes, problem.decoder.activation, &mut rng)?;
     let mut encoder_adam = Adam::new(settings.learning_rate, encoder.parameters().len());
     let mut decoder_adam = Adam::new(settings.learning_rate, decoder.parameters().len());
     let mut encoder_gradient = vec![0.0f32; encoder.parameters().len()];
@@ -280,7 +306,9 @@ pub fn fit_vae(
         shuffle(&mut order, &mut rng);
         let mut epoch_total = 0.0f64;
         for batch_rows in order.chunks(settings.batch_size) {
-            let batch = DMatrix::from_fn(batch_rows.len(), width, |i, j| problem.data[(batch_rows[i], j)]);
+            let batch = DMatrix::from_fn(batch_rows.len(), width, |i, j| {
+                problem.data[(batch_rows[i], j)]
+            });
             encoder_gradient.fill(0.0);
             decoder_gradient.fill(0.0);
             epoch_total += elbo_step(
@@ -298,7 +326,10 @@ pub fn fit_vae(
         }
         let mean = epoch_total / training as f64;
         if !mean.is_finite() {
-            return Err(VaeError::NotFinite { epoch: epoch + 1, value: mean });
+            return Err(VaeError::NotFinite {
+                epoch: epoch + 1,
+                value: mean,
+            });
         }
         trace.push(mean);
     }
@@ -307,10 +338,24 @@ pub fn fit_vae(
     // epochs ran.
     let mut evaluation_rng = ChaCha8Rng::seed_from_u64(settings.seed ^ 0x5eed_e7a1_u64);
     let train_rows = problem.data.rows(0, training).into_owned();
-    let train = bounds(problem, &encoder, &decoder, &train_rows, settings.iwae_samples, &mut evaluation_rng)?;
+    let train = bounds(
+        problem,
+        &encoder,
+        &decoder,
+        &train_rows,
+        settings.iwae_samples,
+        &mut evaluation_rng,
+    )?;
     let test = if problem.holdout > 0 {
         let test_rows = problem.data.rows(training, problem.holdout).into_owned();
-        Some(bounds(problem, &encoder, &decoder, &test_rows, settings.iwae_samples, &mut evaluation_rng)?)
+        Some(bounds(
+            problem,
+            &encoder,
+            &decoder,
+            &test_rows,
+            settings.iwae_samples,
+            &mut evaluation_rng,
+        )?)
     } else {
         None
     };
@@ -361,7 +406,11 @@ fn elbo_step<R: Rng + ?Sized>(
         let noise = standard_normal_matrix(rng, rows, latent);
         let z = &guide.mean + scale.component_mul(&noise);
         let decoded = decoder.forward(&z)?;
-        let log_lik = problem.log_likelihood(batch, decoded.output(), Some((&mut output_gradient, weight)));
+        let log_lik = problem.log_likelihood(
+            batch,
+            decoded.output(),
+            Some((&mut output_gradient, weight)),
+        );
         total += log_lik.iter().sum::<f64>() / samples as f64;
         let z_gradient = decoder
             .backward(&decoded, &output_gradient, decoder_gradient, true)?
@@ -377,8 +426,12 @@ fn elbo_step<R: Rng + ?Sized>(
     log_scale_gradient += scale.map(|s| kl_weight * (1.0 - s * s));
     let factor = problem.log_scale_factor as f32;
     let mut encoded_gradient = DMatrix::<f32>::zeros(rows, 2 * latent);
-    encoded_gradient.columns_mut(0, latent).copy_from(&mean_gradient);
-    encoded_gradient.columns_mut(latent, latent).copy_from(&(log_scale_gradient * factor));
+    encoded_gradient
+        .columns_mut(0, latent)
+        .copy_from(&mean_gradient);
+    encoded_gradient
+        .columns_mut(latent, latent)
+        .copy_from(&(log_scale_gradient * factor));
     encoder.backward(&encoded, &encoded_gradient, encoder_gradient, false)?;
     Ok(total)
 }
@@ -436,9 +489,16 @@ pub fn bounds<R: Rng + ?Sized>(
     }
     let elbo_mcse = variance_of_mean.sqrt();
     if !(elbo.is_finite() && iwae.is_finite()) {
-        return Err(VaeError::NotFinite { epoch: 0, value: if elbo.is_finite() { iwae } else { elbo } });
+        return Err(VaeError::NotFinite {
+            epoch: 0,
+            value: if elbo.is_finite() { iwae } else { elbo },
+        });
     }
-    Ok(Bounds { elbo, iwae, elbo_mcse })
+    Ok(Bounds {
+        elbo,
+        iwae,
+        elbo_mcse,
+    })
 }
 
 fn log_sum_exp(values: &[f64]) -> f64 {

@@ -12,8 +12,14 @@ fn linear_problem(data: DMatrix<f32>, sigma: f64, holdout: usize) -> VaeProblem 
     let width = data.ncols();
     VaeProblem {
         data,
-        encoder: NetShape { sizes: vec![width, 4], activation: Activation::Identity },
-        decoder: NetShape { sizes: vec![2, width], activation: Activation::Identity },
+        encoder: NetShape {
+            sizes: vec![width, 4],
+            activation: Activation::Identity,
+        },
+        decoder: NetShape {
+            sizes: vec![2, width],
+            activation: Activation::Identity,
+        },
         latent: 2,
         log_scale_factor: 0.5,
         likelihood: VaeLikelihood::Normal { sigma },
@@ -22,7 +28,9 @@ fn linear_problem(data: DMatrix<f32>, sigma: f64, holdout: usize) -> VaeProblem 
 }
 
 fn some_rows(n: usize, width: usize) -> DMatrix<f32> {
-    DMatrix::from_fn(n, width, |i, j| (((i * 5 + j * 3) % 7) as f32 - 3.0) * 0.4 + (i as f32 * 0.3).sin())
+    DMatrix::from_fn(n, width, |i, j| {
+        (((i * 5 + j * 3) % 7) as f32 - 3.0) * 0.4 + (i as f32 * 0.3).sin()
+    })
 }
 
 /// The ELBO of one row in closed form for a one-layer (linear) encoder and decoder:
@@ -44,11 +52,16 @@ fn linear_elbo(encoder: &Mlp<f32>, decoder: &Mlp<f32>, x: &[f64], sigma: f64) ->
         let row_norm: f64 = (0..d).map(|i| f64::from(wd[(j, i)]).powi(2)).sum();
         squared += (2.0 * log_s[j]).exp() * row_norm;
     }
-    let expected_log_lik = -0.5 * squared / (sigma * sigma) - d as f64 * (sigma.ln() + HALF_LOG_TWO_PI);
-    let kl: f64 = (0..2).map(|j| 0.5 * (mu[j] * mu[j] + (2.0 * log_s[j]).exp() - 1.0) - log_s[j]).sum();
+    let expected_log_lik =
+        -0.5 * squared / (sigma * sigma) - d as f64 * (sigma.ln() + HALF_LOG_TWO_PI);
+    let kl: f64 = (0..2)
+        .map(|j| 0.5 * (mu[j] * mu[j] + (2.0 * log_s[j]).exp() - 1.0) - log_s[j])
+        .sum();
     // The exact log p(x) = log N(x; b, WᵀW + σ²I), for the IWAE bound's ceiling.
     let cov = DMatrix::from_fn(d, d, |a, b| {
-        (0..2).map(|j| f64::from(wd[(j, a)]) * f64::from(wd[(j, b)])).sum::<f64>()
+        (0..2)
+            .map(|j| f64::from(wd[(j, a)]) * f64::from(wd[(j, b)]))
+            .sum::<f64>()
             + if a == b { sigma * sigma } else { 0.0 }
     });
     let chol = cov.cholesky().unwrap();
@@ -81,7 +94,11 @@ fn linear_gaussian_elbo_matches_its_closed_form_and_iwae_lies_between_it_and_log
         found.elbo,
         found.elbo_mcse
     );
-    assert!(found.iwae > exact_elbo, "IWAE {} below the ELBO {exact_elbo}", found.iwae);
+    assert!(
+        found.iwae > exact_elbo,
+        "IWAE {} below the ELBO {exact_elbo}",
+        found.iwae
+    );
     assert!(exact_elbo < exact_log_p);
 }
 
@@ -127,22 +144,39 @@ fn with_the_exact_posterior_as_guide_elbo_and_iwae_equal_log_p() {
         / data.nrows() as f64;
     // The ELBO estimate (reconstruction by Monte Carlo, KL analytic) is noisy; the importance
     // weights are constant, so the IWAE bound is exact up to f32 rounding.
-    assert!((found.elbo - exact_log_p).abs() < 4.0 * found.elbo_mcse, "{found:?} vs {exact_log_p}");
-    assert!((found.iwae - exact_log_p).abs() < 1e-4, "{found:?} vs {exact_log_p}");
+    assert!(
+        (found.elbo - exact_log_p).abs() < 4.0 * found.elbo_mcse,
+        "{found:?} vs {exact_log_p}"
+    );
+    assert!(
+        (found.iwae - exact_log_p).abs() < 1e-4,
+        "{found:?} vs {exact_log_p}"
+    );
 }
 
 /// The minibatch ELBO estimate with the noise fixed by a seed, as a function of the parameters.
-fn elbo_at(problem: &VaeProblem, encoder: &Mlp<f32>, decoder: &Mlp<f32>, batch: &DMatrix<f32>) -> (f64, Vec<f32>, Vec<f32>) {
+fn elbo_at(
+    problem: &VaeProblem,
+    encoder: &Mlp<f32>,
+    decoder: &Mlp<f32>,
+    batch: &DMatrix<f32>,
+) -> (f64, Vec<f32>, Vec<f32>) {
     let mut rng = ChaCha8Rng::seed_from_u64(99);
     let mut ge = vec![0.0; encoder.parameters().len()];
     let mut gd = vec![0.0; decoder.parameters().len()];
-    let total = elbo_step(problem, encoder, decoder, batch, 2, &mut rng, &mut ge, &mut gd).unwrap();
+    let total = elbo_step(
+        problem, encoder, decoder, batch, 2, &mut rng, &mut ge, &mut gd,
+    )
+    .unwrap();
     (total / batch.nrows() as f64, ge, gd)
 }
 
 #[test]
 fn elbo_gradient_matches_finite_differences() {
-    for likelihood in [VaeLikelihood::Normal { sigma: 0.8 }, VaeLikelihood::BernoulliLogit] {
+    for likelihood in [
+        VaeLikelihood::Normal { sigma: 0.8 },
+        VaeLikelihood::BernoulliLogit,
+    ] {
         let mut data = some_rows(5, 3);
         if likelihood == VaeLikelihood::BernoulliLogit {
             data = data.map(|v| if v > 0.0 { 1.0 } else { 0.0 });
@@ -159,14 +193,26 @@ fn elbo_gradient_matches_finite_differences() {
         for which in 0..2 {
             let count = if which == 0 { ge.len() } else { gd.len() };
             for k in 0..count {
-                let net = if which == 0 { &mut encoder } else { &mut decoder };
+                let net = if which == 0 {
+                    &mut encoder
+                } else {
+                    &mut decoder
+                };
                 let original = net.parameters()[k];
                 net.parameters_mut()[k] = original + h;
                 let up = elbo_at(&problem, &encoder, &decoder, &data).0;
-                let net = if which == 0 { &mut encoder } else { &mut decoder };
+                let net = if which == 0 {
+                    &mut encoder
+                } else {
+                    &mut decoder
+                };
                 net.parameters_mut()[k] = original - h;
                 let down = elbo_at(&problem, &encoder, &decoder, &data).0;
-                let net = if which == 0 { &mut encoder } else { &mut decoder };
+                let net = if which == 0 {
+                    &mut encoder
+                } else {
+                    &mut decoder
+                };
                 net.parameters_mut()[k] = original;
                 let numeric = (up - down) / (2.0 * f64::from(h));
                 let analytic = f64::from(if which == 0 { ge[k] } else { gd[k] });
@@ -184,7 +230,10 @@ fn elbo_gradient_matches_finite_differences() {
 #[test]
 fn training_raises_the_elbo_and_is_deterministic() {
     // Binary rows generated from two prototypes with flips: a 2-D code explains them.
-    let prototypes = [[1.0f32, 1.0, 0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 1.0, 1.0, 0.0, 1.0]];
+    let prototypes = [
+        [1.0f32, 1.0, 0.0, 0.0, 1.0, 0.0],
+        [0.0, 0.0, 1.0, 1.0, 0.0, 1.0],
+    ];
     let data = DMatrix::from_fn(200, 6, |i, j| {
         let flip = (i * 7 + j * 13) % 11 == 0;
         let v = prototypes[i % 2][j];
@@ -192,19 +241,36 @@ fn training_raises_the_elbo_and_is_deterministic() {
     });
     let problem = VaeProblem {
         data,
-        encoder: NetShape { sizes: vec![6, 16, 4], activation: Activation::Relu },
-        decoder: NetShape { sizes: vec![2, 16, 6], activation: Activation::Relu },
+        encoder: NetShape {
+            sizes: vec![6, 16, 4],
+            activation: Activation::Relu,
+        },
+        decoder: NetShape {
+            sizes: vec![2, 16, 6],
+            activation: Activation::Relu,
+        },
         latent: 2,
         log_scale_factor: 0.5,
         likelihood: VaeLikelihood::BernoulliLogit,
         holdout: 40,
     };
-    let settings = VaeSettings { epochs: 60, batch_size: 20, learning_rate: 1e-2, iwae_samples: 50, ..VaeSettings::default() };
+    let settings = VaeSettings {
+        epochs: 60,
+        batch_size: 20,
+        learning_rate: 1e-2,
+        iwae_samples: 50,
+        ..VaeSettings::default()
+    };
     let fit = fit_vae(&problem, &settings, None).unwrap();
     assert_eq!(fit.trace.len(), 60);
     // At Glorot init the logits are near 0: about −6 log 2 ≈ −4.2 nats per row.
     assert!(fit.trace[0] < -3.0, "{:?}", &fit.trace[..3]);
-    assert!(fit.trace[59] > fit.trace[0] + 1.5, "{} -> {}", fit.trace[0], fit.trace[59]);
+    assert!(
+        fit.trace[59] > fit.trace[0] + 1.5,
+        "{} -> {}",
+        fit.trace[0],
+        fit.trace[59]
+    );
     let test = fit.test.unwrap();
     assert!(test.iwae >= test.elbo - 3.0 * test.elbo_mcse, "{test:?}");
     let again = fit_vae(&problem, &settings, None).unwrap();

@@ -90,14 +90,20 @@ pub fn recognise(model: &Model, bound: &BoundData) -> Result<VaeSpec, NotAVae> {
         });
     };
     let ExprKind::Variable(z) = guide.target.kind else {
-        return Err(NotAVae::at(guide.span, "the guide is not on a whole latent variable"));
+        return Err(NotAVae::at(
+            guide.span,
+            "the guide is not on a whole latent variable",
+        ));
     };
     let z_var = &model.variables[z.0];
     let z_shape = bound.shape(&z_var.ty.shape);
     if z_var.role != Role::Latent || z_var.ty.elem != ElemType::Real || z_shape.len() != 2 {
         return Err(NotAVae::at(
             z_var.span,
-            format!("the guided `{}` is not a real latent matrix `real[N, L]`", z_var.name),
+            format!(
+                "the guided `{}` is not a real latent matrix `real[N, L]`",
+                z_var.name
+            ),
         ));
     }
     let (rows, latent) = (z_shape[0], z_shape[1]);
@@ -111,23 +117,36 @@ pub fn recognise(model: &Model, bound: &BoundData) -> Result<VaeSpec, NotAVae> {
         ));
     }
     // The guide: Normal(h[.., 1:L], exp(c * h[.., L+1:2L])).
-    let (DistKind::Normal, [mean_arg, scale_arg]) = (guide.distribution, guide.args.as_slice()) else {
+    let (DistKind::Normal, [mean_arg, scale_arg]) = (guide.distribution, guide.args.as_slice())
+    else {
         return Err(NotAVae::at(
             guide.span,
             "the guide is not `Normal(mean, sd)` with both from an encoder net",
         ));
     };
     let (encoder_net, encoder_input, mean_range) = net_slice(model, mean_arg).ok_or_else(|| {
-        NotAVae::at(mean_arg.span, "the guide's mean is not a column slice `h[.., 1:L]` of an encoder net's output")
+        NotAVae::at(
+            mean_arg.span,
+            "the guide's mean is not a column slice `h[.., 1:L]` of an encoder net's output",
+        )
     })?;
     let (log_scale_factor, scale_inner) = exp_of_scaled(scale_arg).ok_or_else(|| {
-        NotAVae::at(scale_arg.span, "the guide's sd is not `exp(c * h[.., L+1:2L])` of the encoder's output")
+        NotAVae::at(
+            scale_arg.span,
+            "the guide's sd is not `exp(c * h[.., L+1:2L])` of the encoder's output",
+        )
     })?;
     let (scale_net, scale_input, scale_range) = net_slice(model, scale_inner).ok_or_else(|| {
-        NotAVae::at(scale_arg.span, "the guide's sd is not `exp(c * h[.., L+1:2L])` of the encoder's output")
+        NotAVae::at(
+            scale_arg.span,
+            "the guide's sd is not `exp(c * h[.., L+1:2L])` of the encoder's output",
+        )
     })?;
     if scale_net != encoder_net || scale_input != encoder_input {
-        return Err(NotAVae::at(scale_arg.span, "the guide's mean and sd come from different nets or inputs"));
+        return Err(NotAVae::at(
+            scale_arg.span,
+            "the guide's mean and sd come from different nets or inputs",
+        ));
     }
     if mean_range != (1, latent) || scale_range != (latent + 1, 2 * latent) {
         return Err(NotAVae::at(
@@ -144,32 +163,57 @@ pub fn recognise(model: &Model, bound: &BoundData) -> Result<VaeSpec, NotAVae> {
     let mut likelihood = None;
     for term in &model.terms {
         if !term.loops.is_empty() {
-            return Err(NotAVae::at(term.span, "a `~` statement inside a `for` loop"));
+            return Err(NotAVae::at(
+                term.span,
+                "a `~` statement inside a `for` loop",
+            ));
         }
-        let TermKind::Tilde { target, distribution, args } = &term.kind else {
+        let TermKind::Tilde {
+            target,
+            distribution,
+            args,
+        } = &term.kind
+        else {
             return Err(NotAVae::at(term.span, "a `factor` or `energy` term"));
         };
         if matches!(target.kind, ExprKind::Variable(id) if id == z) {
             let standard = *distribution == DistKind::Normal
                 && matches!(args.as_slice(), [a, b] if literal(a) == Some(0.0) && literal(b) == Some(1.0));
             if !standard {
-                return Err(NotAVae::at(term.span, format!("the prior of `{}` is not `Normal(0, 1)`", z_var.name)));
+                return Err(NotAVae::at(
+                    term.span,
+                    format!("the prior of `{}` is not `Normal(0, 1)`", z_var.name),
+                ));
             }
             prior = true;
             continue;
         }
         if likelihood.is_some() {
-            return Err(NotAVae::at(term.span, "a second likelihood statement: the VAE has one"));
+            return Err(NotAVae::at(
+                term.span,
+                "a second likelihood statement: the VAE has one",
+            ));
         }
         let source = match target.kind {
-            ExprKind::Variable(id) if model.variables[id.0].role == Role::Observed => DataSource::Variable(id),
+            ExprKind::Variable(id) if model.variables[id.0].role == Role::Observed => {
+                DataSource::Variable(id)
+            }
             ExprKind::Let(id) => DataSource::Let(id),
-            _ => return Err(NotAVae::at(term.span, "the likelihood is not on observed data or a `let` of data")),
+            _ => {
+                return Err(NotAVae::at(
+                    term.span,
+                    "the likelihood is not on observed data or a `let` of data",
+                ));
+            }
         };
         let (decoder_net, family) = match (distribution, args.as_slice()) {
-            (DistKind::BernoulliLogit, [logits]) => (decoder_call(logits, z), VaeLikelihood::BernoulliLogit),
+            (DistKind::BernoulliLogit, [logits]) => {
+                (decoder_call(logits, z), VaeLikelihood::BernoulliLogit)
+            }
             (DistKind::Normal, [mean, sd]) => match literal(sd) {
-                Some(sigma) if sigma > 0.0 => (decoder_call(mean, z), VaeLikelihood::Normal { sigma }),
+                Some(sigma) if sigma > 0.0 => {
+                    (decoder_call(mean, z), VaeLikelihood::Normal { sigma })
+                }
                 _ => {
                     return Err(NotAVae::at(
                         sd.span,
@@ -190,44 +234,70 @@ pub fn recognise(model: &Model, bound: &BoundData) -> Result<VaeSpec, NotAVae> {
         let Some(decoder_net) = decoder_net else {
             return Err(NotAVae::at(
                 term.span,
-                format!("the likelihood's parameter is not a decoder net applied to `{}`", z_var.name),
+                format!(
+                    "the likelihood's parameter is not a decoder net applied to `{}`",
+                    z_var.name
+                ),
             ));
         };
         likelihood = Some((source, decoder_net, family, term.span));
     }
     if !prior {
-        return Err(NotAVae::at(z_var.span, format!("`{}` has no `~ Normal(0, 1)` prior", z_var.name)));
+        return Err(NotAVae::at(
+            z_var.span,
+            format!("`{}` has no `~ Normal(0, 1)` prior", z_var.name),
+        ));
     }
     let Some((source, decoder_net, family, likelihood_span)) = likelihood else {
-        return Err(NotAVae::at(guide.span, "no likelihood statement through a decoder net"));
+        return Err(NotAVae::at(
+            guide.span,
+            "no likelihood statement through a decoder net",
+        ));
     };
     if encoder_input != source {
-        return Err(NotAVae::at(guide.span, "the encoder does not read the data the likelihood is on"));
+        return Err(NotAVae::at(
+            guide.span,
+            "the encoder does not read the data the likelihood is on",
+        ));
     }
     if decoder_net == encoder_net {
-        return Err(NotAVae::at(likelihood_span, "the encoder and the decoder are the same net"));
+        return Err(NotAVae::at(
+            likelihood_span,
+            "the encoder and the decoder are the same net",
+        ));
     }
     // The data values.
     let (data_name, shape, values) = match source {
         DataSource::Variable(id) => {
             let variable = &model.variables[id.0];
             let values = bound.observed[id.0].clone().unwrap_or_default();
-            (variable.name.clone(), bound.shape(&variable.ty.shape), values)
+            (
+                variable.name.clone(),
+                bound.shape(&variable.ty.shape),
+                values,
+            )
         }
         DataSource::Let(id) => {
-            let (_, derived) = let_of_data(model, bound, id).map_err(|reason| NotAVae::at(likelihood_span, reason))?;
+            let (_, derived) = let_of_data(model, bound, id)
+                .map_err(|reason| NotAVae::at(likelihood_span, reason))?;
             (model.lets[id.0].name.clone(), derived.shape, derived.values)
         }
     };
     if shape.len() != 2 || shape[0] != rows {
         return Err(NotAVae::at(
             likelihood_span,
-            format!("`{data_name}` is not a matrix with one row per row of `{}` ({rows})", z_var.name),
+            format!(
+                "`{data_name}` is not a matrix with one row per row of `{}` ({rows})",
+                z_var.name
+            ),
         ));
     }
     let width = shape[1];
     if family == VaeLikelihood::BernoulliLogit && values.iter().any(|&v| v != 0.0 && v != 1.0) {
-        return Err(NotAVae::at(likelihood_span, format!("`{data_name}` has values other than 0 and 1")));
+        return Err(NotAVae::at(
+            likelihood_span,
+            format!("`{data_name}` has values other than 0 and 1"),
+        ));
     }
     let encoder = net_shape(model, bound, encoder_net)?;
     let decoder = net_shape(model, bound, decoder_net)?;
@@ -235,7 +305,9 @@ pub fn recognise(model: &Model, bound: &BoundData) -> Result<VaeSpec, NotAVae> {
     if encoder.sizes.first() != Some(&width) || encoder.sizes.last() != Some(&(2 * latent)) {
         return Err(NotAVae::at(
             net_span(encoder_net),
-            format!("the encoder must map the {width} values of a row to 2 × {latent} (mean and scale)"),
+            format!(
+                "the encoder must map the {width} values of a row to 2 × {latent} (mean and scale)"
+            ),
         ));
     }
     if decoder.sizes.first() != Some(&latent) || decoder.sizes.last() != Some(&width) {
@@ -263,7 +335,11 @@ pub fn recognise(model: &Model, bound: &BoundData) -> Result<VaeSpec, NotAVae> {
 /// The engine's problem: the spec's data as an f32 matrix, the last `holdout` rows held out.
 pub fn problem(spec: &VaeSpec, holdout: usize) -> VaeProblem {
     VaeProblem {
-        data: DMatrix::from_row_iterator(spec.rows, spec.width, spec.values.iter().map(|&v| v as f32)),
+        data: DMatrix::from_row_iterator(
+            spec.rows,
+            spec.width,
+            spec.values.iter().map(|&v| v as f32),
+        ),
         encoder: spec.encoder.clone(),
         decoder: spec.decoder.clone(),
         latent: spec.latent,
@@ -276,7 +352,13 @@ pub fn problem(spec: &VaeSpec, holdout: usize) -> VaeProblem {
 fn net_shape(model: &Model, bound: &BoundData, net: usize) -> Result<NetShape, NotAVae> {
     let declared = &model.nets[net];
     let activation = Activation::from_name(&declared.activation).ok_or_else(|| {
-        NotAVae::at(declared.span, format!("the activation `{}` is not one a net supports", declared.activation))
+        NotAVae::at(
+            declared.span,
+            format!(
+                "the activation `{}` is not one a net supports",
+                declared.activation
+            ),
+        )
     })?;
     let sizes: Vec<usize> = declared
         .sizes
@@ -284,7 +366,10 @@ fn net_shape(model: &Model, bound: &BoundData, net: usize) -> Result<NetShape, N
         .map(|s| usize::try_from(s.evaluate(&bound.dims)).unwrap_or(0))
         .collect();
     if sizes.len() < 2 || sizes.contains(&0) {
-        return Err(NotAVae::at(declared.span, "a net needs positive layer sizes"));
+        return Err(NotAVae::at(
+            declared.span,
+            "a net needs positive layer sizes",
+        ));
     }
     Ok(NetShape { sizes, activation })
 }
@@ -301,7 +386,12 @@ fn literal(expr: &Expr) -> Option<f64> {
 fn decoder_call(expr: &Expr, z: VarId) -> Option<usize> {
     match &expr.kind {
         ExprKind::NetCall { net, args } => match args.as_slice() {
-            [Expr { kind: ExprKind::Variable(id), .. }] if *id == z => Some(*net),
+            [
+                Expr {
+                    kind: ExprKind::Variable(id),
+                    ..
+                },
+            ] if *id == z => Some(*net),
             _ => None,
         },
         _ => None,
@@ -334,7 +424,9 @@ fn net_slice(model: &Model, expr: &Expr) -> Option<(usize, DataSource, (usize, u
         return None;
     };
     let source = match input.kind {
-        ExprKind::Variable(id) if model.variables[id.0].role == Role::Observed => DataSource::Variable(id),
+        ExprKind::Variable(id) if model.variables[id.0].role == Role::Observed => {
+            DataSource::Variable(id)
+        }
         ExprKind::Let(id) => DataSource::Let(id),
         _ => return None,
     };
@@ -352,7 +444,12 @@ fn exp_of_scaled(expr: &Expr) -> Option<(f64, &Expr)> {
     let [inner] = args.as_slice() else {
         return None;
     };
-    if let ExprKind::Binary { op: BinaryOp::Mul, lhs, rhs } = &inner.kind {
+    if let ExprKind::Binary {
+        op: BinaryOp::Mul,
+        lhs,
+        rhs,
+    } = &inner.kind
+    {
         if let Some(c) = literal(lhs) {
             return Some((c, rhs));
         }

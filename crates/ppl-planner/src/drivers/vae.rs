@@ -14,12 +14,19 @@ use crate::generative::vae::SavedVae;
 use crate::report::{RunReport, format_number, number, write_atomically};
 use crate::settings::{Setting, Settings};
 
-pub fn run(spec: &VaeSpec, settings: &Settings, options: &FitOptions<'_>) -> Result<RunReport, FitError> {
+pub fn run(
+    spec: &VaeSpec,
+    settings: &Settings,
+    options: &FitOptions<'_>,
+) -> Result<RunReport, FitError> {
     let holdout = settings.count(Setting::Holdout);
     if holdout >= spec.rows {
         return Err(FitError::message(
             codes::BAD_SETTING,
-            format!("--holdout {holdout} leaves none of the {} rows to train on", spec.rows),
+            format!(
+                "--holdout {holdout} leaves none of the {} rows to train on",
+                spec.rows
+            ),
             FailureKind::Usage,
         ));
     }
@@ -32,9 +39,14 @@ pub fn run(spec: &VaeSpec, settings: &Settings, options: &FitOptions<'_>) -> Res
         seed: settings.whole(Setting::Seed),
     };
     let started = std::time::Instant::now();
-    let fit = fit_vae(&problem(spec, holdout), &vae_settings, options.control.stop).map_err(|error| {
-        FitError::message(codes::METHOD_NOT_APPLICABLE, format!("VAE training failed: {error}"), FailureKind::InferenceFailed)
-    })?;
+    let fit =
+        fit_vae(&problem(spec, holdout), &vae_settings, options.control.stop).map_err(|error| {
+            FitError::message(
+                codes::METHOD_NOT_APPLICABLE,
+                format!("VAE training failed: {error}"),
+                FailureKind::InferenceFailed,
+            )
+        })?;
     let seconds = started.elapsed().as_secs_f64();
     let mut report = RunReport {
         method: "vae".into(),
@@ -65,17 +77,22 @@ pub fn run(spec: &VaeSpec, settings: &Settings, options: &FitOptions<'_>) -> Res
     ));
     report.notes.push(describe("training rows", &fit.train));
     match &fit.test {
-        Some(test) => report.notes.push(describe(&format!("the {holdout} held-out rows"), test)),
+        Some(test) => report
+            .notes
+            .push(describe(&format!("the {holdout} held-out rows"), test)),
         None => report
             .notes
             .push("no held-out rows (--holdout 0): no test bound".to_string()),
     }
-    let bounds_json = |bounds: &Bounds| {
-        json!({"elbo": number(bounds.elbo), "elbo_mcse": number(bounds.elbo_mcse), "iwae": number(bounds.iwae)})
-    };
+    let bounds_json = |bounds: &Bounds| json!({"elbo": number(bounds.elbo), "elbo_mcse": number(bounds.elbo_mcse), "iwae": number(bounds.iwae)});
     let diagnostics = &mut report.diagnostics;
     diagnostics.insert("train".into(), bounds_json(&fit.train));
-    diagnostics.insert("test".into(), fit.test.as_ref().map_or(serde_json::Value::Null, bounds_json));
+    diagnostics.insert(
+        "test".into(),
+        fit.test
+            .as_ref()
+            .map_or(serde_json::Value::Null, bounds_json),
+    );
     diagnostics.insert("iwae_samples".into(), json!(k));
     diagnostics.insert("epochs".into(), json!(fit.epochs));
     diagnostics.insert("holdout".into(), json!(holdout));
@@ -84,7 +101,11 @@ pub fn run(spec: &VaeSpec, settings: &Settings, options: &FitOptions<'_>) -> Res
     if let Some(dir) = options.out {
         let saved = SavedVae::new(spec, &fit, holdout);
         let text = serde_json::to_string(&saved).map_err(|error| {
-            FitError::message(codes::OUTPUT_UNWRITABLE, format!("cannot encode the trained VAE: {error}"), FailureKind::Usage)
+            FitError::message(
+                codes::OUTPUT_UNWRITABLE,
+                format!("cannot encode the trained VAE: {error}"),
+                FailureKind::Usage,
+            )
         })?;
         std::fs::create_dir_all(dir)
             .and_then(|_| write_atomically(&dir.join(GENERATOR_FILE), text.as_bytes()))

@@ -65,7 +65,9 @@ impl SavedVae {
         };
         SavedVae {
             kind: "vae".into(),
-            columns: (1..=spec.width).map(|j| format!("{}.{j}", spec.data_name)).collect(),
+            columns: (1..=spec.width)
+                .map(|j| format!("{}.{j}", spec.data_name))
+                .collect(),
             image: square_image(spec.width),
             latent: spec.latent,
             likelihood: likelihood.into(),
@@ -79,18 +81,26 @@ impl SavedVae {
 
     /// Reads and checks a saved VAE.
     pub fn from_json(saved: &serde_json::Value) -> Result<SavedVae, FitError> {
-        let vae: SavedVae = serde_json::from_value(saved.clone())
-            .map_err(|error| malformed(format!("generator.json does not describe a VAE: {error}")))?;
+        let vae: SavedVae = serde_json::from_value(saved.clone()).map_err(|error| {
+            malformed(format!("generator.json does not describe a VAE: {error}"))
+        })?;
         if vae.kind != "vae" {
-            return Err(malformed(format!("generator.json is of kind `{}`, not `vae`", vae.kind)));
+            return Err(malformed(format!(
+                "generator.json is of kind `{}`, not `vae`",
+                vae.kind
+            )));
         }
         Ok(vae)
     }
 
     fn nets(&self) -> Result<(Mlp<f32>, Mlp<f32>), FitError> {
         let build = |net: &SavedNet, what: &str| {
-            let activation = Activation::from_name(&net.activation)
-                .ok_or_else(|| malformed(format!("the {what}'s activation `{}` is unknown", net.activation)))?;
+            let activation = Activation::from_name(&net.activation).ok_or_else(|| {
+                malformed(format!(
+                    "the {what}'s activation `{}` is unknown",
+                    net.activation
+                ))
+            })?;
             Mlp::from_parameters(&net.sizes, activation, net.parameters.clone())
                 .map_err(|error| malformed(format!("the saved {what}: {error}")))
         };
@@ -103,7 +113,9 @@ impl SavedVae {
             || decoder.output_size() != width
             || self.reconstruct.iter().any(|row| row.len() != width)
         {
-            return Err(malformed("the saved nets do not fit the saved columns and latent size"));
+            return Err(malformed(
+                "the saved nets do not fit the saved columns and latent size",
+            ));
         }
         Ok((encoder, decoder))
     }
@@ -117,7 +129,11 @@ impl SavedVae {
                 row.iter()
                     .map(|&v| {
                         let v = f64::from(v);
-                        if bernoulli { 1.0 / (1.0 + (-v).exp()) } else { v }
+                        if bernoulli {
+                            1.0 / (1.0 + (-v).exp())
+                        } else {
+                            v
+                        }
                     })
                     .collect()
             })
@@ -135,7 +151,11 @@ impl SavedVae {
 
 /// `n` new rows: `z ~ N(0, I)` decoded to the likelihood's mean (pixel probabilities for a
 /// Bernoulli VAE), the usual picture of what a VAE has learned.
-pub fn sample_vae(saved: &serde_json::Value, n: usize, seed: u64) -> Result<GeneratedSamples, FitError> {
+pub fn sample_vae(
+    saved: &serde_json::Value,
+    n: usize,
+    seed: u64,
+) -> Result<GeneratedSamples, FitError> {
     let vae = SavedVae::from_json(saved)?;
     let (_, decoder) = vae.nets()?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -151,7 +171,9 @@ pub fn sample_vae(saved: &serde_json::Value, n: usize, seed: u64) -> Result<Gene
 
 /// The saved rows and their reconstructions: each row encoded to its guide mean and decoded to
 /// the likelihood's mean.
-pub fn reconstruct_vae(saved: &serde_json::Value) -> Result<(GeneratedSamples, GeneratedSamples), FitError> {
+pub fn reconstruct_vae(
+    saved: &serde_json::Value,
+) -> Result<(GeneratedSamples, GeneratedSamples), FitError> {
     let vae = SavedVae::from_json(saved)?;
     let (encoder, decoder) = vae.nets()?;
     let width = vae.columns.len();
@@ -161,5 +183,8 @@ pub fn reconstruct_vae(saved: &serde_json::Value) -> Result<(GeneratedSamples, G
     let encoded = encoder.forward(&input).map_err(fail)?;
     let means = encoded.output().columns(0, vae.latent).into_owned();
     let decoded = decoder.forward(&means).map_err(fail)?;
-    Ok((vae.samples(vae.reconstruct.clone()), vae.samples(vae.mean_rows(decoded.output()))))
+    Ok((
+        vae.samples(vae.reconstruct.clone()),
+        vae.samples(vae.mean_rows(decoded.output())),
+    ))
 }

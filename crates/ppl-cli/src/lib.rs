@@ -35,6 +35,8 @@ enum Command {
     Check(commands::check::CheckArgs),
     /// Draw a data set from the model with unknowns fixed by --set.
     Simulate(commands::simulate::SimulateArgs),
+    /// Draw new rows from a trained generative model (a VAE run's DIR/generator.json): CSV and pictures.
+    Sample(commands::sample::SampleArgs),
     /// Merge chains from one or many runs (directories or draws CSV files) and print diagnostics.
     Summary(commands::summary::SummaryArgs),
     /// PSIS-LOO (elpd_loo, p_loo, Pareto k̂) from the log_lik columns of a run with --log-lik.
@@ -86,6 +88,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => commands::run::run(args),
         Command::Check(args) => commands::check::run(args),
         Command::Simulate(args) => commands::simulate::run(args),
+        Command::Sample(args) => commands::sample::run(args),
         Command::Summary(args) => commands::summary::run(args),
         Command::Loo(args) => commands::loo::run(args),
         Command::Compare(args) => commands::compare::run(args),

@@ -29,6 +29,7 @@ pub mod loo;
 pub mod mcmc;
 pub mod optimize;
 pub mod psis;
+pub mod vae;
 pub mod vi;
 
 pub use density::{LogDensity, LogDensityError};

@@ -9,6 +9,7 @@
 use ppl_infer::mcmc::{Kernel, TrajectoryLength};
 use ppl_ir::{Constraint, ElemType, Feature, Method, Model, Role, TermKind, Variable};
 use ppl_model::BoundData;
+use ppl_model::generative::vae::{self as vae_form, VaeSpec};
 use ppl_model::marginal;
 use ppl_model::mixture::{self, MixtureSpec};
 use ppl_model::posterior::Posterior;
@@ -128,6 +129,8 @@ pub enum Engine {
     Map(Box<Posterior>),
     Advi(Box<Posterior>, ppl_infer::GuideFamily),
     Laplace(Box<Posterior>),
+    /// A recognised variational autoencoder (rule 3 with an amortised guide).
+    Vae(Box<VaeSpec>),
 }
 
 /// What the planner decided, and why.
@@ -248,13 +251,19 @@ pub fn evaluate_rules(model: &Model, bound: &BoundData) -> Vec<Verdict> {
     });
 
     // 3. Variational inference.
-    verdicts.push(if let Some(span) = analysis.guides.first() {
-        Verdict::fails(
-            Rule::Variational,
-            2,
-            "the model has `guide` statements, but the ELBO engine is not in this version",
-            Some(*span),
-        )
+    verdicts.push(if !analysis.guides.is_empty() {
+        match vae_form::recognise(model, bound) {
+            Ok(spec) => Verdict::applies(Rule::Variational, vae_reason(model, &spec)),
+            Err(not) => Verdict::fails(
+                Rule::Variational,
+                2,
+                format!(
+                    "the model has `guide` statements but is not the VAE form the ELBO engine runs here: {}",
+                    not.reason
+                ),
+                not.span.or(analysis.guides.first().copied()),
+            ),
+        }
     } else if !analysis.continuous_params.is_empty() && !analysis.continuous_latents.is_empty() {
         Verdict::fails(
             Rule::Variational,
@@ -476,6 +485,11 @@ pub fn plan(
             // statement the user must change.
             let first = verdicts.iter().find(|v| v.applies);
             match first.map(|v| v.rule) {
+                Some(Rule::Variational) if only_nets_unsupported(model) => {
+                    let spec = vae_spec(loaded, bound, None)?;
+                    let reason = vae_reason(model, &spec);
+                    (Engine::Vae(Box::new(spec)), reason, Method::Vae)
+                }
                 Some(Rule::ExpectationMaximisation) if model.unsupported.is_empty() => {
                     let spec = em_spec(model, bound)?;
                     let reason = em_reason(model, &spec);
@@ -507,6 +521,14 @@ pub fn plan(
                 }
                 _ => return Err(no_rule_fits(loaded, &verdicts)),
             }
+        }
+        Method::Vae => {
+            if !only_nets_unsupported(model) {
+                unsupported_forms(loaded)?;
+            }
+            let spec = vae_spec(loaded, bound, Some(method))?;
+            let reason = format!("{}; {}", asked(), vae_reason(model, &spec));
+            (Engine::Vae(Box::new(spec)), reason, Method::Vae)
         }
         Method::Em => match verdict(Rule::ExpectationMaximisation) {
             Some(v) if v.applies => {
@@ -640,6 +662,43 @@ pub fn plan(
     })
 }
 
+/// The model's only forms without a general engine are its `net`s, which the VAE engine runs.
+fn only_nets_unsupported(model: &Model) -> bool {
+    model.unsupported.iter().all(|u| u.feature == Feature::Net)
+}
+
+/// The recognised VAE, or (forced or not) rule 3's reason why the model is not one.
+fn vae_spec(
+    loaded: &LoadedModel,
+    bound: &BoundData,
+    forced: Option<Method>,
+) -> Result<VaeSpec, FitError> {
+    vae_form::recognise(&loaded.model, bound).map_err(|not| {
+        let verdict = Verdict::fails(Rule::Variational, 2, not.reason, not.span);
+        match forced {
+            Some(method) => not_applicable(loaded, method, Some(&verdict)),
+            None => no_rule_fits(loaded, std::slice::from_ref(&verdict)),
+        }
+    })
+}
+
+fn vae_reason(model: &Model, spec: &VaeSpec) -> String {
+    let z = &model.variables[spec.latent_variable.0].name;
+    let net = |index: usize| {
+        model
+            .nets
+            .get(index)
+            .map(|n| n.name.as_str())
+            .unwrap_or("?")
+    };
+    format!(
+        "`{z}` has an amortised guide from the net `{}` and the likelihood of `{}` goes through the net `{}`: a variational autoencoder, trained on the ELBO (reparameterised draws, analytic KL, Adam over minibatches)",
+        net(spec.encoder_net),
+        spec.data_name,
+        net(spec.decoder_net)
+    )
+}
+
 fn em_spec(model: &Model, bound: &BoundData) -> Result<MixtureSpec, FitError> {
     mixture::recognise(model, bound).map_err(|not| {
         FitError::message(
@@ -719,6 +778,10 @@ fn unknown_plan(model: &Model, engine: &Engine, method: Method) -> Vec<(String, 
                     format!("{sampler}{scale}{sampled}")
                 }
                 Engine::Map(_) => format!("L-BFGS mode{}", transform_name(&variable.constraint)),
+                Engine::Vae(spec) => format!(
+                    "Gaussian guide amortised by the encoder net `{}` (VAE)",
+                    model.nets.get(spec.encoder_net).map(|n| n.name.as_str()).unwrap_or("?")
+                ),
                 Engine::Advi(..) => format!(
                     "Gaussian guide (ADVI){}",
                     transform_name(&variable.constraint)
@@ -825,7 +888,13 @@ fn unsupported_diagnostic(item: &ppl_ir::Unsupported) -> Diagnostic {
 
 /// No rule applies: name the closest one and its exact reason, on its statement.
 fn no_rule_fits(loaded: &LoadedModel, verdicts: &[Verdict]) -> FitError {
-    if let Some(item) = loaded.model.unsupported.first() {
+    // A VAE-shaped model (guides and nets) that the recogniser refuses is told why, rather than
+    // that nets have no engine.
+    let vae_shaped = only_nets_unsupported(&loaded.model)
+        && verdicts
+            .iter()
+            .any(|v| v.rule == Rule::Variational && v.closeness == 2);
+    if let Some(item) = loaded.model.unsupported.first().filter(|_| !vae_shaped) {
         return FitError::one(unsupported_diagnostic(item), FailureKind::InferenceFailed);
     }
     // The first of the closest verdicts: rules are ordered from the most specific.

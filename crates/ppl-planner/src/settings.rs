@@ -28,6 +28,8 @@ pub enum Setting {
     TolRelObj,
     LogLik,
     Predict,
+    Holdout,
+    IwaeSamples,
 }
 
 /// The type and bounds of a setting's value.
@@ -77,6 +79,7 @@ const SEEDED: &[Method] = &[
     Method::Metropolis,
     Method::Advi,
     Method::Laplace,
+    Method::Vae,
 ];
 const TRAINED: &[Method] = &[Method::Advi, Method::Vae, Method::Cd, Method::Gan];
 /// Minibatch training: the VAE, CD and GAN engines.
@@ -290,6 +293,28 @@ pub const SETTINGS: &[SettingDef] = &[
         default: 0.0,
         help: "Add posterior predictive columns `y_rep[...]` for every observed `y`, drawn per draw",
         methods: DRAWN,
+    },
+    SettingDef {
+        setting: Setting::Holdout,
+        key: "holdout",
+        kind: SettingKind::Whole {
+            min: 0,
+            max: 100_000_000,
+        },
+        default: 0.0,
+        help: "VAE: the last rows of the data, never trained on, on which the test ELBO and IWAE bound are reported",
+        methods: &[Method::Vae],
+    },
+    SettingDef {
+        setting: Setting::IwaeSamples,
+        key: "iwae_samples",
+        kind: SettingKind::Whole {
+            min: 1,
+            max: 1_000_000,
+        },
+        default: 100.0,
+        help: "VAE: draws K of the importance-weighted bound (IWAE-K) and of the reported ELBOs",
+        methods: &[Method::Vae],
     },
 ];
 

@@ -19,6 +19,7 @@ pub mod density;
 pub mod error;
 pub mod figure;
 pub mod forest;
+pub mod image_grid;
 pub mod objective;
 pub mod pair;
 pub mod rank;
@@ -32,6 +33,7 @@ mod testing;
 use std::path::{Path, PathBuf};
 
 pub use error::{PlotError, PlotFailure};
+pub use image_grid::image_grid;
 pub use run_output::{Chain, RunOutput};
 
 /// The kinds of picture `ppl plot --kind` draws.

@@ -81,6 +81,7 @@ codes! {
     OUTPUT_FORMAT = "E0905": "an output file whose extension names no supported format";
     BAD_PICTURE_SIZE = "E0907": "a picture size too small for its panels or too large";
     DRAWING_FAILED = "E0908": "a picture that could not be drawn";
+    GENERATOR_MALFORMED = "E0909": "a run directory whose `generator.json` is missing or does not describe a trained generative model";
     IMPROPER_PRIOR = "W0001": "an unknown with an improper flat prior";
     NO_JACOBIAN = "W0002": "a `~` on a transformed unknown: no Jacobian is added";
     UNUSED_DATA = "W0003": "a data key the model does not use";

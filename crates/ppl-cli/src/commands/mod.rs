@@ -7,5 +7,6 @@ pub mod loo;
 pub mod new;
 pub mod plot;
 pub mod run;
+pub mod sample;
 pub mod simulate;
 pub mod summary;

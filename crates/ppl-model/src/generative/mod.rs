@@ -1,0 +1,5 @@
+//! Recognisers for the generative-model forms of the planner's first three rules (the canonical
+//! forms agreed for the VAE, the RBM and the GAN): each reads the IR and returns a plain spec for
+//! its engine, or the reason, with a span, why the model is not that form.
+
+pub mod vae;

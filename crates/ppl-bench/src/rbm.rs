@@ -88,7 +88,11 @@ impl RbmCommand {
         let data: Vec<f64> = table
             .values
             .chunks_exact(width)
-            .flat_map(|row| pixels.iter().map(move |&c| f64::from(u8::from(row[c] > 7.0))))
+            .flat_map(|row| {
+                pixels
+                    .iter()
+                    .map(move |&c| f64::from(u8::from(row[c] > 7.0)))
+            })
             .collect();
         let problem = RbmProblem {
             data: &data,
@@ -127,8 +131,7 @@ impl RbmCommand {
             ..settings
         };
         let started = Instant::now();
-        let fit =
-            fit_rbm(&problem, &full, None).map_err(|e| BenchError::Engine(e.to_string()))?;
+        let fit = fit_rbm(&problem, &full, None).map_err(|e| BenchError::Engine(e.to_string()))?;
         let full_s = started.elapsed().as_secs_f64();
         let best = times.iter().copied().fold(f64::INFINITY, f64::min);
         let ais = fit.ais.as_ref();

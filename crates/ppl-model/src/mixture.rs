@@ -308,7 +308,7 @@ pub fn recognise(model: &Model, bound: &BoundData) -> Result<MixtureSpec, NotAMi
 
 /// A `let` under a `~` in a mixture: it must depend on data only and sit outside loops; its value
 /// is computed from the bound data. Also returns the first observed variable it reads.
-fn let_of_data(
+pub(crate) fn let_of_data(
     model: &Model,
     bound: &BoundData,
     definition: LetId,

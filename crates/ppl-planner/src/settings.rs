@@ -28,6 +28,9 @@ pub enum Setting {
     TolRelObj,
     LogLik,
     Predict,
+    GibbsSteps,
+    Momentum,
+    WeightDecay,
 }
 
 /// The type and bounds of a setting's value.
@@ -77,6 +80,7 @@ const SEEDED: &[Method] = &[
     Method::Metropolis,
     Method::Advi,
     Method::Laplace,
+    Method::Cd,
 ];
 const TRAINED: &[Method] = &[Method::Advi, Method::Vae, Method::Cd, Method::Gan];
 /// Minibatch training: the VAE, CD and GAN engines.
@@ -290,6 +294,41 @@ pub const SETTINGS: &[SettingDef] = &[
         default: 0.0,
         help: "Add posterior predictive columns `y_rep[...]` for every observed `y`, drawn per draw",
         methods: DRAWN,
+    },
+    SettingDef {
+        setting: Setting::GibbsSteps,
+        key: "k",
+        kind: SettingKind::Whole {
+            min: 1,
+            max: 10_000,
+        },
+        default: 1.0,
+        help: "CD: block-Gibbs sweeps of the persistent chains per update (PCD-k)",
+        methods: &[Method::Cd],
+    },
+    SettingDef {
+        setting: Setting::Momentum,
+        key: "momentum",
+        kind: SettingKind::Real {
+            above: 0.0,
+            inclusive: true,
+            below: 1.0,
+        },
+        default: 0.0,
+        help: "CD: classical momentum of the parameter updates (0 is plain stochastic gradient, as scikit-learn's BernoulliRBM)",
+        methods: &[Method::Cd],
+    },
+    SettingDef {
+        setting: Setting::WeightDecay,
+        key: "weight_decay",
+        kind: SettingKind::Real {
+            above: 0.0,
+            inclusive: true,
+            below: f64::INFINITY,
+        },
+        default: 0.0,
+        help: "CD: L2 weight decay on the coupling weights (not the biases)",
+        methods: &[Method::Cd],
     },
 ];
 

@@ -6,4 +6,5 @@ pub mod em;
 pub mod laplace;
 pub mod map;
 pub mod mcmc;
+pub mod rbm;
 pub mod variational;

@@ -293,14 +293,14 @@ fn read_truth(data: &Path) -> Option<f64> {
 }
 
 /// A numeric table read from CSV: column names and row-major values.
-struct NumericTable {
-    columns: Vec<String>,
-    rows: usize,
-    values: Vec<f64>,
+pub(crate) struct NumericTable {
+    pub(crate) columns: Vec<String>,
+    pub(crate) rows: usize,
+    pub(crate) values: Vec<f64>,
 }
 
 /// Reads a CSV with a header line and numeric fields only (no quoting).
-fn load_numeric_csv(path: &Path) -> Result<NumericTable, BenchError> {
+pub(crate) fn load_numeric_csv(path: &Path) -> Result<NumericTable, BenchError> {
     let text = std::fs::read_to_string(path).map_err(BenchError::io(path))?;
     let bad = |message: String| BenchError::Data {
         path: path.to_path_buf(),

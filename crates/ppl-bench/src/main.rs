@@ -7,7 +7,9 @@
 //!              [--peers DIR] [--peer-python PATH] [--no-peer]
 //! ppl-bench nuts --model eight_schools|logreg|std_normal [--seed S] [--repeat R] [--fresh]
 //!              [--no-peer] [--ppl PATH] [--peers DIR] [--peer-python PATH]
+//! ppl-bench rbm --data digits.csv [--seed S] [--repeat R] [--momentum M] [--k K] [--no-peer]
 //! ```
+//! `rbm`: see the `rbm` module (the RBM engine in process against scikit-learn's BernoulliRBM).
 //! `em`: see the `em` module (ppl's EM in process, optionally the whole `ppl run`, and
 //! scikit-learn). `nuts`: see the `nuts` module (the `ppl` binary, Stan and NumPyro on one model,
 //! seeds S..S+R-1, medians). What the figures mean is written up in `BENCHMARKS.md`.
@@ -18,6 +20,7 @@ mod error;
 mod nuts;
 mod peers;
 mod process;
+mod rbm;
 mod stats;
 
 use std::process::ExitCode;
@@ -31,10 +34,12 @@ fn main() -> ExitCode {
     let result = match arguments.first().map(String::as_str) {
         Some("em") => em::EmCommand::parse(&arguments[1..]).and_then(|command| command.run()),
         Some("nuts") => nuts::NutsCommand::parse(&arguments[1..]).and_then(|command| command.run()),
+        Some("rbm") => rbm::RbmCommand::parse(&arguments[1..]).and_then(|command| command.run()),
         _ => Err(BenchError::Usage(format!(
-            "usage:\n  {}\n  {}",
+            "usage:\n  {}\n  {}\n  {}",
             em::USAGE,
-            nuts::USAGE
+            nuts::USAGE,
+            rbm::USAGE
         ))),
     };
     match result {

@@ -20,10 +20,13 @@
 //! - **PSIS-LOO** ([`loo()`], [`loo_compare`]): elpd_loo, its SE, p_loo and k̂ per observation
 //!   from a draws × observations log-likelihood matrix, and the paired model comparison.
 //! - **MAP / MLE** ([`optimize`]) and **EM** for finite mixtures ([`em`]).
+//! - **Energy models** ([`energy`]): a binary RBM trained by persistent contrastive divergence,
+//!   its exact pseudo-log-likelihood and an AIS estimate of its log-likelihood.
 
 pub mod density;
 pub mod diagnostics;
 pub mod em;
+pub mod energy;
 pub mod laplace;
 pub mod loo;
 pub mod mcmc;

@@ -88,6 +88,7 @@ pub fn fit(
     let mut report = match plan.engine {
         Engine::Em(spec) => drivers::em::run(options, settings, loaded, &bound.bound, &spec)?,
         Engine::Vae(spec) => drivers::vae::run(&spec, settings, options)?,
+        Engine::Rbm(spec) => drivers::rbm::run(options, settings, loaded, &spec)?,
         Engine::Advi(posterior, family) => {
             drivers::variational::run(&posterior, family, settings, &options.control)
                 .map_err(|e| place_on_term(e, loaded))?

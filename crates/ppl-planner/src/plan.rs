@@ -10,6 +10,7 @@ use ppl_infer::mcmc::{Kernel, TrajectoryLength};
 use ppl_ir::{Constraint, ElemType, Feature, Method, Model, Role, TermKind, Variable};
 use ppl_model::BoundData;
 use ppl_model::generative::vae::{self as vae_form, VaeSpec};
+use ppl_model::generative::rbm::{self, RbmSpec};
 use ppl_model::marginal;
 use ppl_model::mixture::{self, MixtureSpec};
 use ppl_model::posterior::Posterior;
@@ -125,6 +126,7 @@ impl Verdict {
 /// The engine a plan runs, with what it needs from the analysis.
 pub enum Engine {
     Em(MixtureSpec),
+    Rbm(Box<RbmSpec>),
     Mcmc(Box<Posterior>, Sampler),
     Map(Box<Posterior>),
     Advi(Box<Posterior>, ppl_infer::GuideFamily),
@@ -236,12 +238,15 @@ pub fn evaluate_rules(model: &Model, bound: &BoundData) -> Vec<Verdict> {
 
     // 2. Contrastive divergence.
     verdicts.push(match analysis.energy.first() {
-        Some(span) => Verdict::fails(
-            Rule::ContrastiveDivergence,
-            2,
-            "the model has an `energy` term, but contrastive divergence is not in this version",
-            Some(*span),
-        ),
+        Some(span) => match rbm::recognise(model, bound) {
+            Ok(spec) => Verdict::applies(Rule::ContrastiveDivergence, cd_reason(model, &spec)),
+            Err(not) => Verdict::fails(
+                Rule::ContrastiveDivergence,
+                2,
+                not.reason,
+                not.span.or(Some(*span)),
+            ),
+        },
         None => Verdict::fails(
             Rule::ContrastiveDivergence,
             0,
@@ -489,6 +494,10 @@ pub fn plan(
                     let spec = vae_spec(loaded, bound, None)?;
                     let reason = vae_reason(model, &spec);
                     (Engine::Vae(Box::new(spec)), reason, Method::Vae)
+                Some(Rule::ContrastiveDivergence) if model.unsupported.is_empty() => {
+                    let spec = rbm_spec(model, bound)?;
+                    let reason = cd_reason(model, &spec);
+                    (Engine::Rbm(Box::new(spec)), reason, Method::Cd)
                 }
                 Some(Rule::ExpectationMaximisation) if model.unsupported.is_empty() => {
                     let spec = em_spec(model, bound)?;
@@ -530,6 +539,15 @@ pub fn plan(
             let reason = format!("{}; {}", asked(), vae_reason(model, &spec));
             (Engine::Vae(Box::new(spec)), reason, Method::Vae)
         }
+        Method::Cd => match verdict(Rule::ContrastiveDivergence) {
+            Some(v) if v.applies => {
+                unsupported_forms(loaded)?;
+                let spec = rbm_spec(model, bound)?;
+                let reason = format!("{}; {}", asked(), cd_reason(model, &spec));
+                (Engine::Rbm(Box::new(spec)), reason, Method::Cd)
+            }
+            other => return Err(not_applicable(loaded, method, other.as_ref())),
+        },
         Method::Em => match verdict(Rule::ExpectationMaximisation) {
             Some(v) if v.applies => {
                 let spec = em_spec(model, bound)?;
@@ -699,6 +717,29 @@ fn vae_reason(model: &Model, spec: &VaeSpec) -> String {
     )
 }
 
+fn rbm_spec(model: &Model, bound: &BoundData) -> Result<RbmSpec, FitError> {
+    rbm::recognise(model, bound).map_err(|not| {
+        FitError::message(
+            codes::METHOD_NOT_APPLICABLE,
+            not.reason,
+            FailureKind::InferenceFailed,
+        )
+    })
+}
+
+fn cd_reason(model: &Model, spec: &RbmSpec) -> String {
+    format!(
+        "the `energy` is bilinear in the data `{}` ({} binary units) and the bool latent `{}` ({} units), an RBM: PCD-k trains `{}`, `{}` and `{}` with block-Gibbs chains (p(h=1|v) = σ(c + vW), p(v=1|h) = σ(b + Wh)), the hidden units summed out of the free energy",
+        spec.visible_name,
+        spec.visible,
+        model.variables[spec.hidden_var.0].name,
+        spec.hidden,
+        model.variables[spec.weights.0].name,
+        model.variables[spec.visible_bias.0].name,
+        model.variables[spec.hidden_bias.0].name,
+    )
+}
+
 fn em_spec(model: &Model, bound: &BoundData) -> Result<MixtureSpec, FitError> {
     mixture::recognise(model, bound).map_err(|not| {
         FitError::message(
@@ -733,6 +774,10 @@ fn unknown_plan(model: &Model, engine: &Engine, method: Method) -> Vec<(String, 
         .unknowns()
         .map(|variable| {
             let how = match engine {
+                Engine::Rbm(spec) if spec.hidden_var == variable.id => {
+                    "summed out of the free energy; block Gibbs p(h=1|v) = σ(c + vW) in the chains".to_string()
+                }
+                Engine::Rbm(_) => "PCD-k gradient steps (point estimate)".to_string(),
                 Engine::Em(spec) if spec.assignment == variable.id => {
                     format!("EM responsibilities (1..{}), the E-step", spec.components)
                 }
@@ -985,8 +1030,10 @@ fn not_in_this_version(loaded: &LoadedModel, method: Method, verdicts: &[Verdict
             v.rule.number(),
             v.rule.title()
         ),
-        None => "the methods in this version are em, nuts, hmc, metropolis, advi, map and laplace"
-            .to_string(),
+        None => {
+            "the methods in this version are em, cd, nuts, hmc, metropolis, advi, map and laplace"
+                .to_string()
+        }
     });
     FitError::one(diagnostic, FailureKind::InferenceFailed)
 }

@@ -30,6 +30,9 @@ pub enum Setting {
     Predict,
     Holdout,
     IwaeSamples,
+    GibbsSteps,
+    Momentum,
+    WeightDecay,
 }
 
 /// The type and bounds of a setting's value.
@@ -80,6 +83,7 @@ const SEEDED: &[Method] = &[
     Method::Advi,
     Method::Laplace,
     Method::Vae,
+    Method::Cd,
 ];
 const TRAINED: &[Method] = &[Method::Advi, Method::Vae, Method::Cd, Method::Gan];
 /// Minibatch training: the VAE, CD and GAN engines.
@@ -315,6 +319,39 @@ pub const SETTINGS: &[SettingDef] = &[
         default: 100.0,
         help: "VAE: draws K of the importance-weighted bound (IWAE-K) and of the reported ELBOs",
         methods: &[Method::Vae],
+        setting: Setting::GibbsSteps,
+        key: "k",
+        kind: SettingKind::Whole {
+            min: 1,
+            max: 10_000,
+        },
+        default: 1.0,
+        help: "CD: block-Gibbs sweeps of the persistent chains per update (PCD-k)",
+        methods: &[Method::Cd],
+    },
+    SettingDef {
+        setting: Setting::Momentum,
+        key: "momentum",
+        kind: SettingKind::Real {
+            above: 0.0,
+            inclusive: true,
+            below: 1.0,
+        },
+        default: 0.0,
+        help: "CD: classical momentum of the parameter updates (0 is plain stochastic gradient, as scikit-learn's BernoulliRBM)",
+        methods: &[Method::Cd],
+    },
+    SettingDef {
+        setting: Setting::WeightDecay,
+        key: "weight_decay",
+        kind: SettingKind::Real {
+            above: 0.0,
+            inclusive: true,
+            below: f64::INFINITY,
+        },
+        default: 0.0,
+        help: "CD: L2 weight decay on the coupling weights (not the biases)",
+        methods: &[Method::Cd],
     },
 ];
 

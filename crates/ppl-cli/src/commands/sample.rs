@@ -35,6 +35,7 @@ pub fn run(args: SampleArgs) -> Result<(), CommandError> {
     let kind = generative::kind(&saved).unwrap_or("").to_string();
     let samples = match kind.as_str() {
         "vae" => generative::vae::sample_vae(&saved, args.n, args.seed).map_err(fit_error)?,
+        "rbm" => generative::rbm::sample_rbm(&saved, args.n, args.seed).map_err(fit_error)?,
         other => {
             return Err(CommandError::message(
                 codes::GENERATOR_MALFORMED,

@@ -7,4 +7,5 @@ pub mod laplace;
 pub mod map;
 pub mod mcmc;
 pub mod vae;
+pub mod rbm;
 pub mod variational;

@@ -408,7 +408,7 @@ fn decide(
 }
 
 /// The first state and the number of states of a discrete unknown once data is bound.
-fn support(model: &Model, var: VarId, dims: &[usize]) -> Result<(i64, usize), String> {
+pub(crate) fn support(model: &Model, var: VarId, dims: &[usize]) -> Result<(i64, usize), String> {
     let variable = &model.variables[var.0];
     if variable.ty.elem == ElemType::Bool {
         return Ok((0, 2));
@@ -469,7 +469,7 @@ fn term_mentions(model: &Model, kind: &TermKind, var: VarId) -> bool {
 }
 
 /// Whether `expr` reads `var`, directly or through `let`s.
-fn mentions(model: &Model, expr: &Expr, var: VarId) -> bool {
+pub(crate) fn mentions(model: &Model, expr: &Expr, var: VarId) -> bool {
     let mut found = false;
     ppl_ir::check::visit(expr, &mut |e| match &e.kind {
         ExprKind::Variable(v) => found |= *v == var,

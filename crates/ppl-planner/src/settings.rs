@@ -60,10 +60,11 @@ pub struct SettingDef {
 }
 
 const SAMPLERS: &[Method] = &[Method::Nuts, Method::Hmc];
-const CHAINED: &[Method] = &[Method::Nuts, Method::Hmc, Method::Metropolis];
+const CHAINED: &[Method] = &[Method::Nuts, Method::Hmc, Method::Gibbs, Method::Metropolis];
 const DRAWN: &[Method] = &[
     Method::Nuts,
     Method::Hmc,
+    Method::Gibbs,
     Method::Metropolis,
     Method::Advi,
     Method::Laplace,
@@ -74,6 +75,7 @@ const SEEDED: &[Method] = &[
     Method::Map,
     Method::Nuts,
     Method::Hmc,
+    Method::Gibbs,
     Method::Metropolis,
     Method::Advi,
     Method::Laplace,

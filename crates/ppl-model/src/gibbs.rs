@@ -878,6 +878,15 @@ impl ConditionalModel for GibbsModel {
         Ok(())
     }
 
+    fn marginal_log_density(
+        &mut self,
+        continuous: &[f64],
+    ) -> Option<Result<f64, LogDensityError>> {
+        self.summed
+            .as_mut()
+            .map(|tape| ppl_infer::LogDensity::log_density(tape, continuous))
+    }
+
     fn log_density(
         &mut self,
         continuous: &[f64],

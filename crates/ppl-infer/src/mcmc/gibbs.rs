@@ -13,6 +13,12 @@
 //! current values (the model says per sweep), never on the block's own value, so the kernel stays
 //! valid.
 //!
+//! When the model can also sum the discrete unknowns out
+//! ([`ConditionalModel::marginal_log_density`]), the random walk targets that marginal and the
+//! discrete blocks are drawn right after it: the pair is a draw from the joint conditional of
+//! the two (a partially collapsed Gibbs sampler; van Dyk and Park 2008, JASA 103:790), so the
+//! continuous unknowns are not held back by the current discrete values.
+//!
 //! The random walk's scale follows the Robbins–Monro rule of [`super::metropolis`] during warmup
 //! (toward 0.234 acceptance, 0.44 for one coordinate) and its per-coordinate shape is the
 //! standard deviation in each slow warmup window; both freeze after warmup.
@@ -180,6 +186,13 @@ pub trait ConditionalModel: Clone + Send {
     /// log-Jacobians included), up to a constant.
     fn log_density(&mut self, continuous: &[f64], discrete: &[i64])
     -> Result<f64, LogDensityError>;
+    /// The log density of the continuous coordinates with every discrete unknown summed out,
+    /// when the model can compute it. Then the random walk targets this marginal and the
+    /// discrete blocks are drawn right after it (partially collapsed Gibbs), which mixes far
+    /// better when the discrete and continuous unknowns are strongly coupled.
+    fn marginal_log_density(&mut self, _continuous: &[f64]) -> Option<Result<f64, LogDensityError>> {
+        None
+    }
 }
 
 /// The Gibbs sampler's own settings; size, seed, chains, initialisation and warmup windows come
@@ -265,7 +278,7 @@ struct GibbsRunner<'a, 'c, M> {
 struct State {
     continuous: Vec<f64>,
     discrete: Vec<i64>,
-    /// Which continuous coordinates the random walk moves this sweep.
+    /// The continuous coordinates outside every conjugate block: the random walk's.
     free: Vec<bool>,
 }
 
@@ -479,10 +492,16 @@ impl<'a, 'c, M: ConditionalModel> GibbsRunner<'a, 'c, M> {
             })();
             match attempt {
                 Ok(lp) if lp.is_finite() => {
+                    let mut free = vec![true; dim];
+                    for block in 0..self.model.conjugate_blocks() {
+                        if let Some(slots) = free.get_mut(self.model.conjugate_coordinates(block)) {
+                            slots.fill(false);
+                        }
+                    }
                     return Ok(State {
                         continuous,
                         discrete,
-                        free: vec![true; dim],
+                        free,
                     });
                 }
                 Ok(_) => {}
@@ -502,86 +521,136 @@ impl<'a, 'c, M: ConditionalModel> GibbsRunner<'a, 'c, M> {
         })
     }
 
-    /// One sweep: discrete blocks, conjugate blocks, then random-walk steps on the rest.
+    /// One sweep. With a marginal density (discrete unknowns summed out): random-walk steps on
+    /// the non-conjugate continuous coordinates targeting the marginal, then the discrete blocks
+    /// (together a draw of both from their joint conditional: a partially collapsed Gibbs
+    /// sampler, van Dyk and Park 2008), then the conjugate blocks. Without one: the discrete
+    /// blocks, the conjugate blocks, then the random walk on the conditional density. A
+    /// conjugate block whose conditional is not of its form at this state gets random-walk
+    /// steps on its conditional instead.
     fn sweep<R: Rng + ?Sized>(
         &mut self,
         state: &mut State,
         rng: &mut R,
     ) -> Result<Sweep, LogDensityError> {
+        let mut walk = WalkTally::default();
+        let collapsed = self.model.marginal_log_density(&state.continuous).is_some();
+        if collapsed {
+            let free = state.free.clone();
+            self.random_walk(state, &free, true, &mut walk, rng)?;
+        }
         for block in 0..self.model.discrete_blocks() {
             self.model
                 .draw_discrete_block(block, &state.continuous, &mut state.discrete, rng)?;
         }
-        state.free.fill(true);
         let mut drawn = vec![false; self.model.conjugate_blocks()];
         for (block, was_drawn) in drawn.iter_mut().enumerate() {
             let posterior =
                 self.model
                     .conjugate_posterior(block, &state.continuous, &state.discrete)?;
-            let Some(values) = posterior.and_then(|p| p.draw(rng)) else {
-                continue;
-            };
-            let mut proposal = state.continuous.clone();
-            self.model.set_conjugate(block, &values, &mut proposal)?;
-            // A draw on the boundary of the constraint (a rate that underflowed to 0) has no
-            // unconstrained value: keep the old one and let the random walk move the block.
-            if proposal.iter().all(|x| x.is_finite()) {
-                state.continuous = proposal;
-                *was_drawn = true;
-                let range = self.model.conjugate_coordinates(block);
-                if let Some(slots) = state.free.get_mut(range) {
-                    slots.fill(false);
+            if let Some(values) = posterior.and_then(|p| p.draw(rng)) {
+                let mut proposal = state.continuous.clone();
+                self.model.set_conjugate(block, &values, &mut proposal)?;
+                // A draw on the boundary of the constraint (a rate that underflowed to 0) has
+                // no unconstrained value: the block is moved by the random walk instead.
+                if proposal.iter().all(|x| x.is_finite()) {
+                    state.continuous = proposal;
+                    *was_drawn = true;
+                    continue;
                 }
             }
-        }
-        let mut log_density = self.model.log_density(&state.continuous, &state.discrete)?;
-        let free_count = state.free.iter().filter(|f| **f).count();
-        let (mut proposed, mut accepted, mut acceptance_sum) = (0usize, 0usize, 0.0);
-        if free_count > 0 {
-            let scale = self.log_scale.exp();
-            let mut proposal = state.continuous.clone();
-            for _ in 0..self.gibbs.random_walk_steps {
-                for (i, slot) in proposal.iter_mut().enumerate() {
-                    *slot = if state.free[i] {
-                        let z: f64 = StandardNormal.sample(rng);
-                        state.continuous[i] + scale * self.shape[i] * z
-                    } else {
-                        state.continuous[i]
-                    };
-                }
-                let candidate = match self.model.log_density(&proposal, &state.discrete) {
-                    Ok(lp) if !lp.is_nan() => lp,
-                    _ => f64::NEG_INFINITY,
-                };
-                let log_ratio = candidate - log_density;
-                let acceptance = if !candidate.is_finite() {
-                    0.0
-                } else if log_ratio >= 0.0 {
-                    1.0
-                } else {
-                    log_ratio.exp()
-                };
-                proposed += 1;
-                acceptance_sum += acceptance;
-                if acceptance > 0.0 && (acceptance >= 1.0 || rng.random::<f64>() < acceptance) {
-                    state.continuous.copy_from_slice(&proposal);
-                    log_density = candidate;
-                    accepted += 1;
-                }
+            let mut only_block = vec![false; state.continuous.len()];
+            if let Some(slots) = only_block.get_mut(self.model.conjugate_coordinates(block)) {
+                slots.fill(true);
             }
+            let mut ignored = WalkTally::default();
+            self.random_walk(state, &only_block, false, &mut ignored, rng)?;
         }
+        if !collapsed {
+            let free = state.free.clone();
+            self.random_walk(state, &free, false, &mut walk, rng)?;
+        }
+        let log_density = self.model.log_density(&state.continuous, &state.discrete)?;
         Ok(Sweep {
             log_density,
-            acceptance: if proposed == 0 {
+            acceptance: if walk.proposed == 0 {
                 1.0
             } else {
-                acceptance_sum / proposed as f64
+                walk.acceptance_sum / walk.proposed as f64
             },
-            proposed,
-            accepted,
+            proposed: walk.proposed,
+            accepted: walk.accepted,
             drawn,
         })
     }
+
+    /// `random_walk_steps` symmetric Gaussian proposals on the coordinates marked in `moves`,
+    /// accepted by the marginal (`marginal`) or the conditional density given the discrete
+    /// state.
+    fn random_walk<R: Rng + ?Sized>(
+        &mut self,
+        state: &mut State,
+        moves: &[bool],
+        marginal: bool,
+        tally: &mut WalkTally,
+        rng: &mut R,
+    ) -> Result<(), LogDensityError> {
+        if !moves.iter().any(|m| *m) {
+            return Ok(());
+        }
+        let density = |model: &mut M, position: &[f64], discrete: &[i64]| {
+            if marginal {
+                model
+                    .marginal_log_density(position)
+                    .unwrap_or(Err(LogDensityError::NotFinite {
+                        term: None,
+                        term_index: None,
+                    }))
+            } else {
+                model.log_density(position, discrete)
+            }
+        };
+        let mut current = density(&mut self.model, &state.continuous, &state.discrete)?;
+        let scale = self.log_scale.exp();
+        let mut proposal = state.continuous.clone();
+        for _ in 0..self.gibbs.random_walk_steps {
+            for (i, slot) in proposal.iter_mut().enumerate() {
+                *slot = if moves[i] {
+                    let z: f64 = StandardNormal.sample(rng);
+                    state.continuous[i] + scale * self.shape[i] * z
+                } else {
+                    state.continuous[i]
+                };
+            }
+            let candidate = match density(&mut self.model, &proposal, &state.discrete) {
+                Ok(lp) if !lp.is_nan() => lp,
+                _ => f64::NEG_INFINITY,
+            };
+            let log_ratio = candidate - current;
+            let acceptance = if !candidate.is_finite() {
+                0.0
+            } else if log_ratio >= 0.0 {
+                1.0
+            } else {
+                log_ratio.exp()
+            };
+            tally.proposed += 1;
+            tally.acceptance_sum += acceptance;
+            if acceptance > 0.0 && (acceptance >= 1.0 || rng.random::<f64>() < acceptance) {
+                state.continuous.copy_from_slice(&proposal);
+                current = candidate;
+                tally.accepted += 1;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+struct WalkTally {
+    proposed: usize,
+    accepted: usize,
+    acceptance_sum: f64,
 }
 
 struct Sweep {

@@ -15,6 +15,8 @@ use crate::mcmc::SamplerSettings;
 struct Toy {
     /// Let the engine draw `x` exactly (normal–normal) instead of by the random walk.
     conjugate: bool,
+    /// Offer the marginal density of `x` (z summed out): partially collapsed Gibbs.
+    collapsed: bool,
 }
 
 const PRIOR_ONE: f64 = 0.3;
@@ -96,6 +98,15 @@ impl ConditionalModel for Toy {
     fn log_density(&mut self, continuous: &[f64], discrete: &[i64]) -> Result<f64, LogDensityError> {
         Ok(Toy::log_joint(continuous[0], discrete[0]))
     }
+    fn marginal_log_density(&mut self, continuous: &[f64]) -> Option<Result<f64, LogDensityError>> {
+        self.collapsed.then(|| {
+            let (l0, l1) = (
+                Toy::log_joint(continuous[0], 0),
+                Toy::log_joint(continuous[0], 1),
+            );
+            Ok(l0.max(l1) + (1.0 + (-(l0 - l1).abs()).exp()).ln())
+        })
+    }
 }
 
 fn settings(seed: u64) -> SamplerSettings {
@@ -127,7 +138,10 @@ fn check_within_mcse(chains: &[Vec<f64>], exact: f64, what: &str) {
 #[test]
 fn random_walk_within_gibbs_matches_the_exact_mixture() {
     let chains = sample_chains_gibbs(
-        &Toy { conjugate: false },
+        &Toy {
+            conjugate: false,
+            collapsed: false,
+        },
         &settings(11),
         &GibbsSettings::default(),
         &RunControl::default(),
@@ -141,9 +155,29 @@ fn random_walk_within_gibbs_matches_the_exact_mixture() {
 }
 
 #[test]
+fn partially_collapsed_gibbs_matches_the_exact_mixture() {
+    let chains = sample_chains_gibbs(
+        &Toy {
+            conjugate: false,
+            collapsed: true,
+        },
+        &settings(13),
+        &GibbsSettings::default(),
+        &RunControl::default(),
+    )
+    .expect("runs");
+    let (p_one, mean_x) = Toy::exact();
+    check_within_mcse(&coordinate(&chains, 0), mean_x, "E[x]");
+    check_within_mcse(&coordinate(&chains, 1), p_one, "P(z = 1)");
+}
+
+#[test]
 fn conjugate_within_gibbs_matches_the_exact_mixture_and_draws_every_sweep() {
     let chains = sample_chains_gibbs(
-        &Toy { conjugate: true },
+        &Toy {
+            conjugate: true,
+            collapsed: false,
+        },
         &settings(12),
         &GibbsSettings::default(),
         &RunControl::default(),
@@ -160,7 +194,10 @@ fn conjugate_within_gibbs_matches_the_exact_mixture_and_draws_every_sweep() {
 fn same_seed_same_draws() {
     let run = || {
         sample_chains_gibbs(
-            &Toy { conjugate: false },
+            &Toy {
+            conjugate: false,
+            collapsed: false,
+        },
             &SamplerSettings {
                 num_warmup: 50,
                 num_draws: 50,

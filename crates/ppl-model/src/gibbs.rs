@@ -887,11 +887,39 @@ impl ConditionalModel for GibbsModel {
             .map(|tape| ppl_infer::LogDensity::log_density(tape, continuous))
     }
 
+    fn sums_out_discrete(&self) -> bool {
+        self.summed.is_some()
+    }
+
+    /// With the summed tape: `log p(θ, z, y) = log p(θ, y) + log p(z | θ, y)`, the marginal
+    /// and the conditional of the discrete values from one forward pass; otherwise the
+    /// generic evaluator over every statement.
     fn log_density(
         &mut self,
         continuous: &[f64],
         discrete: &[i64],
     ) -> Result<f64, LogDensityError> {
+        if let Some(tape) = self.summed.as_mut() {
+            let (marginal, potentials) = tape.log_density_and_potentials(continuous)?;
+            let mut value = marginal;
+            for (unknown, potential) in self.discrete.iter().zip(&potentials) {
+                let indices: Vec<usize> = discrete
+                    .get(unknown.offset..unknown.offset + unknown.elements)
+                    .unwrap_or(&[])
+                    .iter()
+                    .map(|&v| usize::try_from(v - unknown.low).unwrap_or(usize::MAX))
+                    .collect();
+                value += potential.log_probability(&indices);
+            }
+            return if value.is_finite() {
+                Ok(value)
+            } else {
+                Err(LogDensityError::NotFinite {
+                    term: None,
+                    term_index: None,
+                })
+            };
+        }
         let (variables, log_jacobian) = self
             .variables(continuous, discrete)
             .map_err(density_error)?;

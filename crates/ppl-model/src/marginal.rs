@@ -726,6 +726,50 @@ impl StatePotentials {
         }
     }
 
+    /// `log p(indices | continuous unknowns)`: the log conditional probability of one value
+    /// of the latent (state indices, 0-based, one per element); `-inf` for an index out of
+    /// range.
+    pub fn log_probability(&self, indices: &[usize]) -> f64 {
+        let pick = |row: &[f64], k: usize| row.get(k).copied().unwrap_or(f64::NEG_INFINITY);
+        match self {
+            StatePotentials::Scalar { log_weights } => match indices {
+                [k] => pick(log_weights, *k) - ppl_dist::special::log_sum_exp(log_weights),
+                _ => f64::NEG_INFINITY,
+            },
+            StatePotentials::Plate {
+                log_weights,
+                states,
+            } => {
+                let rows = log_weights.chunks(*states.max(&1));
+                if rows.len() != indices.len() {
+                    return f64::NEG_INFINITY;
+                }
+                rows.zip(indices)
+                    .map(|(row, &k)| pick(row, k) - ppl_dist::special::log_sum_exp(row))
+                    .sum()
+            }
+            StatePotentials::Chain {
+                emissions,
+                transitions,
+                states,
+            } => {
+                let chain = Chain::new(emissions, transitions, *states);
+                if indices.len() != chain.steps || indices.iter().any(|&k| k >= *states) {
+                    return f64::NEG_INFINITY;
+                }
+                let (_, log_total) = chain.forward();
+                let mut value = 0.0;
+                for (t, &k) in indices.iter().enumerate() {
+                    value += emissions[t * states + k];
+                    if t > 0 {
+                        value += chain.transition(t, indices[t - 1], k);
+                    }
+                }
+                value - log_total
+            }
+        }
+    }
+
     /// Number of states per element.
     pub fn state_count(&self) -> usize {
         self.states()

@@ -193,6 +193,10 @@ pub trait ConditionalModel: Clone + Send {
     fn marginal_log_density(&mut self, _continuous: &[f64]) -> Option<Result<f64, LogDensityError>> {
         None
     }
+    /// Whether `marginal_log_density` gives a value.
+    fn sums_out_discrete(&self) -> bool {
+        false
+    }
 }
 
 /// The Gibbs sampler's own settings; size, seed, chains, initialisation and warmup windows come
@@ -534,7 +538,7 @@ impl<'a, 'c, M: ConditionalModel> GibbsRunner<'a, 'c, M> {
         rng: &mut R,
     ) -> Result<Sweep, LogDensityError> {
         let mut walk = WalkTally::default();
-        let collapsed = self.model.marginal_log_density(&state.continuous).is_some();
+        let collapsed = self.model.sums_out_discrete();
         if collapsed {
             let free = state.free.clone();
             self.random_walk(state, &free, true, &mut walk, rng)?;

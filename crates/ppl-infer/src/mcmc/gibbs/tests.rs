@@ -98,6 +98,9 @@ impl ConditionalModel for Toy {
     fn log_density(&mut self, continuous: &[f64], discrete: &[i64]) -> Result<f64, LogDensityError> {
         Ok(Toy::log_joint(continuous[0], discrete[0]))
     }
+    fn sums_out_discrete(&self) -> bool {
+        self.collapsed
+    }
     fn marginal_log_density(&mut self, continuous: &[f64]) -> Option<Result<f64, LogDensityError>> {
         self.collapsed.then(|| {
             let (l0, l1) = (

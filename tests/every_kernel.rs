@@ -78,12 +78,7 @@ fn methods_that_cannot_apply_say_why() {
     // Contrastive divergence is not in this version; the message says so and what auto does
     // instead.
     let output = Command::new(env!("CARGO_BIN_EXE_ppl"))
-        .args([
-            "run",
-            "tests/kernels/normal_mean.model",
-            "--method",
-            "cd",
-        ])
+        .args(["run", "tests/kernels/normal_mean.model", "--method", "cd"])
         .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
         .env("NO_COLOR", "1")
         .output()

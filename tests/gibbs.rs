@@ -21,10 +21,16 @@ const TOLERANCE_MCSE: f64 = 4.0;
 
 fn checked(source: &str) -> ppl_ir::Model {
     let (program, diagnostics) = ppl_syntax::parse(source);
-    assert!(diagnostics.iter().all(|d| !d.is_error()), "{diagnostics:#?}");
+    assert!(
+        diagnostics.iter().all(|d| !d.is_error()),
+        "{diagnostics:#?}"
+    );
     let (model, diagnostics) =
         ppl_ir::check(&program, source, &ppl_ir::check::CheckOptions::default());
-    assert!(diagnostics.iter().all(|d| !d.is_error()), "{diagnostics:#?}");
+    assert!(
+        diagnostics.iter().all(|d| !d.is_error()),
+        "{diagnostics:#?}"
+    );
     model
 }
 
@@ -108,15 +114,21 @@ fn nuts_rows(example: &Example, seed: u64) -> Rows {
         for draw in 0..output.num_draws() {
             let position = output.draw(draw);
             rows.push(own.complete_draw(position, &mut rng).expect("draw"));
-            chain_probabilities.push(own.state_probabilities(position).expect("p")[0]
-                .probabilities
-                .clone());
+            chain_probabilities.push(
+                own.state_probabilities(position).expect("p")[0]
+                    .probabilities
+                    .clone(),
+            );
         }
         chains.push(rows);
         probabilities.push(chain_probabilities);
     }
     Rows {
-        columns: posterior.columns.iter().map(|c| c.display.clone()).collect(),
+        columns: posterior
+            .columns
+            .iter()
+            .map(|c| c.display.clone())
+            .collect(),
         chains,
         probabilities,
     }
@@ -208,7 +220,8 @@ fn the_change_point_by_gibbs_matches_the_exact_posterior_and_nuts() {
     let example = example("coal_changepoint.model", "coal_disasters.csv");
     let (_, counts) = coal_counts();
     let years = counts.len();
-    let segment = |sum: u64, n: usize| ln_factorial(sum) - (sum as f64 + 1.0) * (n as f64 + 1.0).ln();
+    let segment =
+        |sum: u64, n: usize| ln_factorial(sum) - (sum as f64 + 1.0) * (n as f64 + 1.0).ln();
     let mut log_weights = Vec::new();
     let mut early_means = Vec::new();
     let mut late_means = Vec::new();
@@ -219,9 +232,15 @@ fn the_change_point_by_gibbs_matches_the_exact_posterior_and_nuts() {
         early_means.push((before as f64 + 1.0) / s as f64);
         late_means.push((after as f64 + 1.0) / ((years - s + 1) as f64 + 1.0));
     }
-    let top = log_weights.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let top = log_weights
+        .iter()
+        .copied()
+        .fold(f64::NEG_INFINITY, f64::max);
     let total: f64 = log_weights.iter().map(|w| (w - top).exp()).sum();
-    let exact: Vec<f64> = log_weights.iter().map(|w| (w - top).exp() / total).collect();
+    let exact: Vec<f64> = log_weights
+        .iter()
+        .map(|w| (w - top).exp() / total)
+        .collect();
     let expect = |values: &[f64]| exact.iter().zip(values).map(|(p, v)| p * v).sum::<f64>();
 
     let gibbs = gibbs_rows(&example, 20261127, 500, 2000);
@@ -272,7 +291,12 @@ fn the_hmm_by_gibbs_agrees_with_ffbs_state_probabilities() {
     }
 }
 
-fn conjugate(gibbs: &mut GibbsModel, name: &str, continuous: &[f64], discrete: &[i64]) -> Option<ConjugatePosterior> {
+fn conjugate(
+    gibbs: &mut GibbsModel,
+    name: &str,
+    continuous: &[f64],
+    discrete: &[i64],
+) -> Option<ConjugatePosterior> {
     let block = gibbs
         .conjugate
         .iter()
@@ -307,7 +331,10 @@ fn conjugate_conditionals_match_their_closed_forms() {
         else {
             panic!("gamma expected");
         };
-        close(&[shape[0], rate[0]], &[1.0 + before as f64, 1.0 + (s - 1) as f64]);
+        close(
+            &[shape[0], rate[0]],
+            &[1.0 + before as f64, 1.0 + (s - 1) as f64],
+        );
         let Some(ConjugatePosterior::Gamma { shape, rate }) =
             conjugate(&mut gibbs, "late", &continuous, &[s as i64])
         else {
@@ -332,7 +359,10 @@ fn conjugate_conditionals_match_their_closed_forms() {
     else {
         panic!("normal expected");
     };
-    close(&[mean[0], sd[0]], &[weighted / precision, precision.sqrt().recip()]);
+    close(
+        &[mean[0], sd[0]],
+        &[weighted / precision, precision.sqrt().recip()],
+    );
 
     // Beta–binomial and beta–Bernoulli on one probability.
     let beta = inline(
@@ -351,8 +381,10 @@ fn conjugate_conditionals_match_their_closed_forms() {
         r#"{"c": [1, 3, 3, 2, 3]}"#,
     );
     let mut gibbs = GibbsModel::new(&dirichlet.model, &dirichlet.bound, &dirichlet.source).unwrap();
-    let Some(ConjugatePosterior::Dirichlet { concentrations, categories }) =
-        conjugate(&mut gibbs, "w", &[0.2, -0.4], &[])
+    let Some(ConjugatePosterior::Dirichlet {
+        concentrations,
+        categories,
+    }) = conjugate(&mut gibbs, "w", &[0.2, -0.4], &[])
     else {
         panic!("dirichlet expected");
     };
@@ -363,14 +395,18 @@ fn conjugate_conditionals_match_their_closed_forms() {
     let hmm = example("hmm.model", "hmm.csv");
     let mut gibbs = GibbsModel::new(&hmm.model, &hmm.bound, &hmm.source).unwrap();
     let steps = 300;
-    let path: Vec<i64> = (0..steps).map(|t| if (t / 7) % 3 == 0 { 2 } else { 1 }).collect();
+    let path: Vec<i64> = (0..steps)
+        .map(|t| if (t / 7) % 3 == 0 { 2 } else { 1 })
+        .collect();
     let mut counts = [1.0; 4];
     for t in 1..steps {
         counts[((path[t - 1] - 1) * 2 + (path[t] - 1)) as usize] += 1.0;
     }
     let continuous = vec![0.1; gibbs.continuous_dim()];
-    let Some(ConjugatePosterior::Dirichlet { concentrations, categories }) =
-        conjugate(&mut gibbs, "theta", &continuous, &path)
+    let Some(ConjugatePosterior::Dirichlet {
+        concentrations,
+        categories,
+    }) = conjugate(&mut gibbs, "theta", &continuous, &path)
     else {
         panic!("dirichlet expected");
     };
@@ -430,8 +466,8 @@ fn coupled_discrete_latents_fall_back_to_gibbs_and_match_enumeration() {
             let shift = f64::from(a * b);
             for i in 0..16_000 {
                 let mu = -8.0 + step * (i as f64 + 0.5);
-                let log = -0.5 * mu * mu
-                    - 0.5 * y.iter().map(|v| (v - mu - shift).powi(2)).sum::<f64>();
+                let log =
+                    -0.5 * mu * mu - 0.5 * y.iter().map(|v| (v - mu - shift).powi(2)).sum::<f64>();
                 let weight = log.exp() * step;
                 total += weight;
                 a_sum += weight * f64::from(a);
@@ -440,7 +476,11 @@ fn coupled_discrete_latents_fall_back_to_gibbs_and_match_enumeration() {
             }
         }
     }
-    for (name, exact) in [("a", a_sum / total), ("b", b_sum / total), ("mu", mu_sum / total)] {
+    for (name, exact) in [
+        ("a", a_sum / total),
+        ("b", b_sum / total),
+        ("mu", mu_sum / total),
+    ] {
         let row = &json["summary"][name];
         let mean = row["mean"].as_f64().unwrap();
         let mcse = row["mcse_mean"].as_f64().unwrap();

@@ -41,6 +41,11 @@ use crate::marginal::{self, Decision, SummedLatent};
 use crate::posterior::{OutputColumn, push_columns, statement_label, tape_diagnostic};
 use crate::tape::{Array, Bindings, Evaluator, ParameterLayout, Tape, TapeError};
 
+/// Every variable's value for the generic evaluator, by `VarId`.
+type VariableValues = Vec<Option<Array<f64>>>;
+/// Per iteration of the likelihood statements: the target and the arguments.
+type Observations = Vec<(Array<f64>, Vec<Array<f64>>)>;
+
 /// Most states a single-site update enumerates per element.
 pub const SINGLE_SITE_STATE_CAP: usize = marginal::SCALAR_STATE_CAP;
 
@@ -144,16 +149,15 @@ impl GibbsModel {
         let mut discrete = Vec::new();
         let mut offset = 0;
         for variable in model.unknowns().filter(|v| v.ty.elem != ElemType::Real) {
-            let (low, states) = marginal::support(model, variable.id, &bound.dims).map_err(
-                |reason| {
+            let (low, states) =
+                marginal::support(model, variable.id, &bound.dims).map_err(|reason| {
                     Diagnostic::error(
                         ppl_syntax::codes::UNSUPPORTED,
                         variable.span,
                         format!("Gibbs cannot enumerate `{}`: {reason}", variable.name),
                     )
                     .with_label("here")
-                },
-            )?;
+                })?;
             if states > SINGLE_SITE_STATE_CAP {
                 return Err(Diagnostic::error(
                     ppl_syntax::codes::UNSUPPORTED,
@@ -204,8 +208,8 @@ impl GibbsModel {
             ),
             _ => None,
         };
-        let layout = ParameterLayout::new(model, &bindings, &continuous)
-            .map_err(|e| tape_diagnostic(&e))?;
+        let layout =
+            ParameterLayout::new(model, &bindings, &continuous).map_err(|e| tape_diagnostic(&e))?;
         let mut data_bindings = Bindings::new(model, bound.dims.clone());
         for (index, values) in bound.observed.iter().enumerate() {
             if let Some(values) = values {
@@ -265,7 +269,7 @@ impl GibbsModel {
         &self,
         continuous: &[f64],
         discrete: &[i64],
-    ) -> Result<(Vec<Option<Array<f64>>>, f64), TapeError> {
+    ) -> Result<(VariableValues, f64), TapeError> {
         let mut variables = (*self.data).clone();
         let (constrained, log_jacobian) = self.layout.constrain(continuous)?;
         for (entry, value) in self.layout.entries.iter().zip(constrained) {
@@ -356,7 +360,7 @@ impl GibbsModel {
         block: &ConjugateBlock,
         variables: &[Option<Array<f64>>],
         probe: &[f64],
-    ) -> Result<Vec<(Array<f64>, Vec<Array<f64>>)>, TapeError> {
+    ) -> Result<Observations, TapeError> {
         let mut variables = variables.to_vec();
         let shape = self.layout.entries[block.entry].shape.clone();
         variables[block.var.0] = Some(Array::new(shape, probe.to_vec()));
@@ -419,8 +423,7 @@ impl GibbsModel {
                 let zero = self.probe(block, &variables, &[0.0])?;
                 let one = self.probe(block, &variables, &[1.0])?;
                 let two = self.probe(block, &variables, &[2.0])?;
-                for (((y, at_zero), (_, at_one)), (_, at_two)) in zero.iter().zip(&one).zip(&two)
-                {
+                for (((y, at_zero), (_, at_one)), (_, at_two)) in zero.iter().zip(&one).zip(&two) {
                     let (Some(means), Some(scales)) = (
                         broadcast3(y, &at_zero[0], &at_one[0], &at_two[0]),
                         broadcast(y, &at_zero[1], &at_one[1]),
@@ -429,7 +432,11 @@ impl GibbsModel {
                     };
                     for ((y, m0, m1, m2), (_, s0, s1)) in means.into_iter().zip(scales) {
                         let slope = m1 - m0;
-                        if !close(m2 - m0, 2.0 * slope) || !close(s0, s1) || !(s0 > 0.0) {
+                        if !close(m2 - m0, 2.0 * slope)
+                            || !close(s0, s1)
+                            || s0.is_nan()
+                            || s0 <= 0.0
+                        {
                             return Ok(None);
                         }
                         if slope == 0.0 {
@@ -533,8 +540,13 @@ impl GibbsModel {
                         }
                         let matched = (0..rows).find(|&j| {
                             let slice = j * categories..(j + 1) * categories;
-                            row1.iter().zip(&first_values[slice.clone()]).all(|(a, b)| close(*a, *b))
-                                && row2.iter().zip(&second_values[slice]).all(|(a, b)| close(*a, *b))
+                            row1.iter()
+                                .zip(&first_values[slice.clone()])
+                                .all(|(a, b)| close(*a, *b))
+                                && row2
+                                    .iter()
+                                    .zip(&second_values[slice])
+                                    .all(|(a, b)| close(*a, *b))
                         });
                         let Some(j) = matched else {
                             return Ok(None);
@@ -612,7 +624,10 @@ fn constant_values(model: &Model, expr: &Expr) -> Option<Vec<f64>> {
     }
     let mut found_data = false;
     ppl_ir::check::visit(expr, &mut |e| {
-        if matches!(e.kind, ExprKind::Variable(_) | ExprKind::Let(_) | ExprKind::Dim(_)) {
+        if matches!(
+            e.kind,
+            ExprKind::Variable(_) | ExprKind::Let(_) | ExprKind::Dim(_)
+        ) {
             found_data = true;
         }
     });
@@ -692,9 +707,10 @@ fn recognise_conjugate(
             }
             (ConjugateFamily::DirichletCategorical, alpha)
         }
-        (None, Constraint::Simplex) if !shape.is_empty() && shape.len() <= 2 => {
-            (ConjugateFamily::DirichletCategorical, vec![1.0; *shape.last()?])
-        }
+        (None, Constraint::Simplex) if !shape.is_empty() && shape.len() <= 2 => (
+            ConjugateFamily::DirichletCategorical,
+            vec![1.0; *shape.last()?],
+        ),
         _ => return None,
     };
     if prior_values.iter().any(|v| !(v.is_finite() && *v > 0.0))
@@ -702,7 +718,9 @@ fn recognise_conjugate(
     {
         return None;
     }
-    if family == ConjugateFamily::NormalNormal && !(prior_values[1] > 0.0) {
+    if family == ConjugateFamily::NormalNormal
+        && !(prior_values[1].is_finite() && prior_values[1] > 0.0)
+    {
         return None;
     }
     let mut terms = Vec::new();
@@ -813,7 +831,11 @@ impl ConditionalModel for GibbsModel {
             });
         }
         let potentials = marginal::StatePotentials::Scalar { log_weights };
-        if potentials.marginal_probabilities().iter().all(|p| *p == 0.0) {
+        if potentials
+            .marginal_probabilities()
+            .iter()
+            .all(|p| *p == 0.0)
+        {
             return Err(LogDensityError::NotFinite {
                 term: Some(format!(
                     "every value of `{}` has zero probability given the rest",
@@ -878,10 +900,7 @@ impl ConditionalModel for GibbsModel {
         Ok(())
     }
 
-    fn marginal_log_density(
-        &mut self,
-        continuous: &[f64],
-    ) -> Option<Result<f64, LogDensityError>> {
+    fn marginal_log_density(&mut self, continuous: &[f64]) -> Option<Result<f64, LogDensityError>> {
         self.summed
             .as_mut()
             .map(|tape| ppl_infer::LogDensity::log_density(tape, continuous))

@@ -9,9 +9,9 @@
 use ppl_infer::mcmc::{Kernel, TrajectoryLength};
 use ppl_ir::{Constraint, ElemType, Feature, Method, Model, Role, TermKind, Variable};
 use ppl_model::BoundData;
+use ppl_model::gibbs::GibbsModel;
 use ppl_model::marginal;
 use ppl_model::mixture::{self, MixtureSpec};
-use ppl_model::gibbs::GibbsModel;
 use ppl_model::posterior::Posterior;
 use ppl_syntax::{Diagnostic, Span, codes};
 
@@ -516,7 +516,11 @@ pub fn plan(
                     if model.unsupported.is_empty()
                         && let Some(reason) = gibbs_fallback(&analysis, model, bound) =>
                 {
-                    (Engine::Gibbs(gibbs_model(loaded, bound)?), reason, Method::Gibbs)
+                    (
+                        Engine::Gibbs(gibbs_model(loaded, bound)?),
+                        reason,
+                        Method::Gibbs,
+                    )
                 }
                 Some(Rule::Hamiltonian) if model.unsupported.is_empty() => {
                     let reason = nuts_reason(&analysis, dense, false);

@@ -86,7 +86,11 @@ impl ConjugatePosterior {
                     let y = standard_gamma(b, rng)?;
                     let value = x / (x + y);
                     // Both gammas can underflow to 0 for tiny shapes; the mean is the fair choice.
-                    Some(if value.is_finite() { value } else { a / (a + b) })
+                    Some(if value.is_finite() {
+                        value
+                    } else {
+                        a / (a + b)
+                    })
                 })
                 .collect(),
             ConjugatePosterior::Dirichlet {
@@ -190,7 +194,10 @@ pub trait ConditionalModel: Clone + Send {
     /// when the model can compute it. Then the random walk targets this marginal and the
     /// discrete blocks are drawn right after it (partially collapsed Gibbs), which mixes far
     /// better when the discrete and continuous unknowns are strongly coupled.
-    fn marginal_log_density(&mut self, _continuous: &[f64]) -> Option<Result<f64, LogDensityError>> {
+    fn marginal_log_density(
+        &mut self,
+        _continuous: &[f64],
+    ) -> Option<Result<f64, LogDensityError>> {
         None
     }
     /// Whether `marginal_log_density` gives a value.

@@ -23,11 +23,11 @@ pub use chains::{
     ChainOutput, DrawEvent, DrawStats, MAX_STORED_DRAW_VALUES, RunControl, SamplerError,
     check_draws_fit, sample_chains,
 };
-pub use hmc::metric::{AdaptedMetric, MetricError};
-pub use hmc::static_hmc::TrajectoryLength;
 pub use gibbs::{
     ConditionalModel, ConjugatePosterior, GibbsChain, GibbsSettings, sample_chains_gibbs,
 };
+pub use hmc::metric::{AdaptedMetric, MetricError};
+pub use hmc::static_hmc::TrajectoryLength;
 pub use metropolis::{RandomWalkChain, RandomWalkSettings, sample_chains_random_walk};
 
 /// Which HMC kernel moves the chains.

@@ -11,8 +11,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
-use ppl_infer::mcmc::{DrawEvent, RunControl, SamplerSettings};
 use ppl_infer::GibbsSettings;
+use ppl_infer::mcmc::{DrawEvent, RunControl, SamplerSettings};
 use ppl_model::gibbs::GibbsModel;
 use ppl_syntax::codes;
 use serde_json::json;

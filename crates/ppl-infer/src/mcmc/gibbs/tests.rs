@@ -95,7 +95,11 @@ impl ConditionalModel for Toy {
         continuous[0] = constrained[0];
         Ok(())
     }
-    fn log_density(&mut self, continuous: &[f64], discrete: &[i64]) -> Result<f64, LogDensityError> {
+    fn log_density(
+        &mut self,
+        continuous: &[f64],
+        discrete: &[i64],
+    ) -> Result<f64, LogDensityError> {
         Ok(Toy::log_joint(continuous[0], discrete[0]))
     }
     fn sums_out_discrete(&self) -> bool {
@@ -198,9 +202,9 @@ fn same_seed_same_draws() {
     let run = || {
         sample_chains_gibbs(
             &Toy {
-            conjugate: false,
-            collapsed: false,
-        },
+                conjugate: false,
+                collapsed: false,
+            },
             &SamplerSettings {
                 num_warmup: 50,
                 num_draws: 50,
@@ -232,14 +236,19 @@ fn conjugate_draws_have_the_closed_form_moments() {
         let v = draws.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (draws.len() - 1) as f64;
         // The sample variance's standard error, with a fourth moment bounded by 9 variance².
         let se_v = (8.0 * variance * variance / draws.len() as f64).sqrt();
-        assert!((v - variance).abs() < 4.0 * se_v, "{what}: variance {v} vs {variance}");
+        assert!(
+            (v - variance).abs() < 4.0 * se_v,
+            "{what}: variance {v} vs {variance}"
+        );
     };
     for (shape, rate) in [(0.3, 2.0), (1.0, 1.0), (7.5, 0.5)] {
         let posterior = ConjugatePosterior::Gamma {
             shape: vec![shape],
             rate: vec![rate],
         };
-        let draws: Vec<f64> = (0..n).map(|_| posterior.draw(&mut rng).unwrap()[0]).collect();
+        let draws: Vec<f64> = (0..n)
+            .map(|_| posterior.draw(&mut rng).unwrap()[0])
+            .collect();
         check(&draws, shape / rate, shape / (rate * rate), "gamma");
     }
     let (a, b) = (2.0, 5.0);
@@ -247,7 +256,9 @@ fn conjugate_draws_have_the_closed_form_moments() {
         a: vec![a],
         b: vec![b],
     };
-    let draws: Vec<f64> = (0..n).map(|_| posterior.draw(&mut rng).unwrap()[0]).collect();
+    let draws: Vec<f64> = (0..n)
+        .map(|_| posterior.draw(&mut rng).unwrap()[0])
+        .collect();
     check(
         &draws,
         a / (a + b),
@@ -264,13 +275,20 @@ fn conjugate_draws_have_the_closed_form_moments() {
     for (k, a) in alpha.iter().enumerate() {
         let column: Vec<f64> = draws.iter().map(|d| d[k]).collect();
         let mean = a / total;
-        check(&column, mean, mean * (1.0 - mean) / (total + 1.0), "dirichlet");
+        check(
+            &column,
+            mean,
+            mean * (1.0 - mean) / (total + 1.0),
+            "dirichlet",
+        );
     }
-    assert!(ConjugatePosterior::Gamma {
-        shape: vec![-1.0],
-        rate: vec![1.0]
-    }
-    .draw(&mut rng)
-    .is_none());
+    assert!(
+        ConjugatePosterior::Gamma {
+            shape: vec![-1.0],
+            rate: vec![1.0]
+        }
+        .draw(&mut rng)
+        .is_none()
+    );
     let _: f64 = rng.random();
 }

@@ -8,6 +8,9 @@
 //!   dimension; Roberts, Gelman and Gilks 1997), its per-coordinate shape is the warmup windows'
 //!   standard deviations, and both freeze after warmup. Same chains, seeds, sink and diagnostics as
 //!   HMC; the acceptance rate is reported per chain.
+//! - **Gibbs** ([`sample_chains_gibbs`]): discrete blocks drawn from their full conditionals,
+//!   continuous blocks drawn exactly where conjugate and moved by adapted random-walk Metropolis
+//!   otherwise; it sees a [`ConditionalModel`], never the IR.
 //! - **The ELBO engine / ADVI** ([`vi`], [`fit_variational`]): a mean-field or full-rank Gaussian
 //!   guide on the unconstrained space fitted by reparameterised stochastic gradients and Adam
 //!   (Kucukelbir et al. 2017), stopped by Stan's rule on the ELBO's relative change; draws from the
@@ -45,8 +48,9 @@ pub use laplace::{
 };
 pub use loo::{LooComparison, LooError, LooResult, loo, loo_compare};
 pub use mcmc::{
-    ChainOutput, MAX_STORED_DRAW_VALUES, RandomWalkChain, RandomWalkSettings, SamplerError,
-    SamplerSettings, check_draws_fit, sample_chains, sample_chains_random_walk,
+    ChainOutput, ConditionalModel, ConjugatePosterior, GibbsChain, GibbsSettings,
+    MAX_STORED_DRAW_VALUES, RandomWalkChain, RandomWalkSettings, SamplerError, SamplerSettings,
+    check_draws_fit, sample_chains, sample_chains_gibbs, sample_chains_random_walk,
 };
 pub use optimize::{
     DEFAULT_HESSIAN_STEP, MultiStartResult, OptimizeError, OptimizeResult, OptimizeSettings,

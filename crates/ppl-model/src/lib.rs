@@ -3,6 +3,7 @@
 
 pub mod bind;
 pub mod generative;
+pub mod gibbs;
 pub mod marginal;
 pub mod mixture;
 pub mod names;

@@ -408,7 +408,7 @@ fn decide(
 }
 
 /// The first state and the number of states of a discrete unknown once data is bound.
-fn support(model: &Model, var: VarId, dims: &[usize]) -> Result<(i64, usize), String> {
+pub(crate) fn support(model: &Model, var: VarId, dims: &[usize]) -> Result<(i64, usize), String> {
     let variable = &model.variables[var.0];
     if variable.ty.elem == ElemType::Bool {
         return Ok((0, 2));
@@ -469,7 +469,7 @@ fn term_mentions(model: &Model, kind: &TermKind, var: VarId) -> bool {
 }
 
 /// Whether `expr` reads `var`, directly or through `let`s.
-fn mentions(model: &Model, expr: &Expr, var: VarId) -> bool {
+pub(crate) fn mentions(model: &Model, expr: &Expr, var: VarId) -> bool {
     let mut found = false;
     ppl_ir::check::visit(expr, &mut |e| match &e.kind {
         ExprKind::Variable(v) => found |= *v == var,
@@ -722,6 +722,50 @@ impl StatePotentials {
                     path[t] = draw_index(&normalised(&scratch), rng);
                 }
                 path
+            }
+        }
+    }
+
+    /// `log p(indices | continuous unknowns)`: the log conditional probability of one value
+    /// of the latent (state indices, 0-based, one per element); `-inf` for an index out of
+    /// range.
+    pub fn log_probability(&self, indices: &[usize]) -> f64 {
+        let pick = |row: &[f64], k: usize| row.get(k).copied().unwrap_or(f64::NEG_INFINITY);
+        match self {
+            StatePotentials::Scalar { log_weights } => match indices {
+                [k] => pick(log_weights, *k) - ppl_dist::special::log_sum_exp(log_weights),
+                _ => f64::NEG_INFINITY,
+            },
+            StatePotentials::Plate {
+                log_weights,
+                states,
+            } => {
+                let rows = log_weights.chunks(*states.max(&1));
+                if rows.len() != indices.len() {
+                    return f64::NEG_INFINITY;
+                }
+                rows.zip(indices)
+                    .map(|(row, &k)| pick(row, k) - ppl_dist::special::log_sum_exp(row))
+                    .sum()
+            }
+            StatePotentials::Chain {
+                emissions,
+                transitions,
+                states,
+            } => {
+                let chain = Chain::new(emissions, transitions, *states);
+                if indices.len() != chain.steps || indices.iter().any(|&k| k >= *states) {
+                    return f64::NEG_INFINITY;
+                }
+                let (_, log_total) = chain.forward();
+                let mut value = 0.0;
+                for (t, &k) in indices.iter().enumerate() {
+                    value += emissions[t * states + k];
+                    if t > 0 {
+                        value += chain.transition(t, indices[t - 1], k);
+                    }
+                }
+                value - log_total
             }
         }
     }

@@ -411,7 +411,12 @@ pub fn refusal_diagnostic(refusal: &marginal::Refusal) -> Diagnostic {
     .with_label("here")
 }
 
-fn push_columns(columns: &mut Vec<OutputColumn>, name: &str, shape: &[usize], generated: bool) {
+pub(crate) fn push_columns(
+    columns: &mut Vec<OutputColumn>,
+    name: &str,
+    shape: &[usize],
+    generated: bool,
+) {
     let count = shape.iter().product();
     for (display, csv) in element_names(name, count, shape)
         .into_iter()

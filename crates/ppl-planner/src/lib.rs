@@ -104,6 +104,28 @@ pub fn fit(
             drivers::map::run(&posterior, &loaded.model, &map_options)
                 .map_err(|e| place_on_term(e, loaded))?
         }
+        Engine::Gibbs(gibbs) => {
+            let gibbs_options = drivers::mcmc::McmcOptions {
+                sampler: drivers::mcmc::Sampler::RandomWalk,
+                chains: settings.count(Setting::Chains),
+                warmup: settings.count(Setting::Warmup),
+                draws: settings.count(Setting::Draws),
+                seed: settings.whole(Setting::Seed),
+                chain_id: settings.whole(Setting::ChainId).saturating_sub(1),
+                max_depth: 0,
+                target_accept: 0.0,
+                dense: false,
+                out: options.out,
+                model_name: loaded.name(),
+                centred: Vec::new(),
+                initial: None,
+            };
+            let (report, gibbs_draws) =
+                drivers::gibbs::run(&gibbs, &gibbs_options, &options.control)
+                    .map_err(|e| place_on_term(e, loaded))?;
+            draws = Some(gibbs_draws);
+            report
+        }
         Engine::Mcmc(posterior, sampler) => {
             let mcmc_options = mcmc_options(loaded, &posterior, sampler, settings, options.out)?;
             let (report, mcmc_draws) =

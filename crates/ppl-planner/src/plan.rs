@@ -11,6 +11,7 @@ use ppl_ir::{Constraint, ElemType, Feature, Method, Model, Role, TermKind, Varia
 use ppl_model::BoundData;
 use ppl_model::generative::vae::{self as vae_form, VaeSpec};
 use ppl_model::generative::rbm::{self, RbmSpec};
+use ppl_model::gibbs::GibbsModel;
 use ppl_model::marginal;
 use ppl_model::mixture::{self, MixtureSpec};
 use ppl_model::posterior::Posterior;
@@ -133,6 +134,7 @@ pub enum Engine {
     Laplace(Box<Posterior>),
     /// A recognised variational autoencoder (rule 3 with an amortised guide).
     Vae(Box<VaeSpec>),
+    Gibbs(Box<GibbsModel>),
 }
 
 /// What the planner decided, and why.
@@ -316,8 +318,12 @@ pub fn evaluate_rules(model: &Model, bound: &BoundData) -> Vec<Verdict> {
         }
     });
 
-    // 5. NUTS.
-    verdicts.push(hamiltonian_verdict(&analysis, model, bound, false));
+    // 5. NUTS, or Gibbs when a discrete latent cannot be summed out.
+    let hamiltonian = hamiltonian_verdict(&analysis, model, bound, false);
+    verdicts.push(match gibbs_fallback(&analysis, model, bound) {
+        Some(because) if !hamiltonian.applies => Verdict::applies(Rule::Hamiltonian, because),
+        _ => hamiltonian,
+    });
 
     // 6. MAP.
     verdicts.push(if analysis.has_latent() {
@@ -387,6 +393,31 @@ pub fn evaluate_rules(model: &Model, bound: &BoundData) -> Vec<Verdict> {
         ),
     });
     verdicts
+}
+
+/// Rule 5's second half: a discrete latent with finite support that cannot be summed out of
+/// the log density, and nothing with unbounded support, makes Gibbs the plan (discrete unknowns
+/// from their full conditionals, conjugate or random-walk steps for the continuous ones). The
+/// reason, or `None` when the model needs no Gibbs.
+pub fn gibbs_fallback(analysis: &Analysis<'_>, model: &Model, bound: &BoundData) -> Option<String> {
+    if !analysis.unbounded_discrete.is_empty()
+        || !analysis
+            .finite_discrete
+            .iter()
+            .any(|v| v.role == Role::Latent)
+    {
+        return None;
+    }
+    let refusal = marginal::analyse(model, &bound.dims)
+        .into_iter()
+        .find_map(|decision| match decision {
+            marginal::Decision::Refused(refusal) => Some(refusal),
+            marginal::Decision::Summed(_) => None,
+        })?;
+    Some(format!(
+        "the discrete `{}` cannot be summed out of the log density ({}), so Gibbs draws the discrete unknowns from their full conditionals by enumeration, with conjugate draws or random-walk Metropolis-within-Gibbs for the continuous ones",
+        refusal.name, refusal.reason
+    ))
 }
 
 /// Rule 5, for `auto` (which needs continuous latents) or forced (any continuous unknown).
@@ -503,6 +534,16 @@ pub fn plan(
                     let spec = em_spec(model, bound)?;
                     let reason = em_reason(model, &spec);
                     (Engine::Em(spec), reason, Method::Em)
+                }
+                Some(Rule::Hamiltonian)
+                    if model.unsupported.is_empty()
+                        && let Some(reason) = gibbs_fallback(&analysis, model, bound) =>
+                {
+                    (
+                        Engine::Gibbs(gibbs_model(loaded, bound)?),
+                        reason,
+                        Method::Gibbs,
+                    )
                 }
                 Some(Rule::Hamiltonian) if model.unsupported.is_empty() => {
                     let reason = nuts_reason(&analysis, dense, false);
@@ -668,6 +709,28 @@ pub fn plan(
                 ),
             }
         }
+        Method::Gibbs => {
+            if let Some(unbounded) = analysis.unbounded_discrete.first() {
+                let v = Verdict::fails(
+                    Rule::Hamiltonian,
+                    2,
+                    format!(
+                        "`{}` is an int with unbounded support: Gibbs cannot enumerate its full conditional",
+                        unbounded.name
+                    ),
+                    Some(unbounded.span),
+                );
+                return Err(not_applicable(loaded, method, Some(&v)));
+            }
+            if model.unknowns().next().is_none() {
+                let v = Verdict::fails(Rule::Hamiltonian, 0, "the model has no unknowns", None);
+                return Err(not_applicable(loaded, method, Some(&v)));
+            }
+            unsupported_forms(loaded)?;
+            let gibbs = gibbs_model(loaded, bound)?;
+            let reason = format!("{}; {}", asked(), gibbs_reason(&gibbs));
+            (Engine::Gibbs(gibbs), reason, method)
+        }
         other => return Err(not_in_this_version(loaded, other, &verdicts)),
     };
     let unknowns = unknown_plan(model, &engine, method);
@@ -738,6 +801,50 @@ fn cd_reason(model: &Model, spec: &RbmSpec) -> String {
         model.variables[spec.visible_bias.0].name,
         model.variables[spec.hidden_bias.0].name,
     )
+fn gibbs_model(loaded: &LoadedModel, bound: &BoundData) -> Result<Box<GibbsModel>, FitError> {
+    GibbsModel::new(&loaded.model, bound, &loaded.source)
+        .map(Box::new)
+        .map_err(|d| FitError::one(d, FailureKind::ModelOrData))
+}
+
+/// How Gibbs will update the model, in words.
+fn gibbs_reason(gibbs: &GibbsModel) -> String {
+    let mut parts = Vec::new();
+    if !gibbs.discrete.is_empty() {
+        parts.push(if gibbs.blocked() {
+            "the discrete unknowns are drawn in one block from their exact conditionals (per element, or a chain by forward-filtering backward-sampling)".to_string()
+        } else {
+            "each discrete element is drawn from its full conditional by enumeration".to_string()
+        });
+    }
+    if !gibbs.conjugate.is_empty() {
+        parts.push(format!(
+            "conjugate draws for {}",
+            gibbs
+                .conjugate
+                .iter()
+                .map(|b| format!("`{}` ({})", b.name, b.family.describe()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    let conjugate_count: usize = gibbs
+        .conjugate
+        .iter()
+        .map(|b| {
+            gibbs
+                .layout()
+                .entries
+                .iter()
+                .find(|e| e.var == b.var)
+                .map(|e| e.len)
+                .unwrap_or(0)
+        })
+        .sum();
+    if gibbs.layout().dim > conjugate_count {
+        parts.push("random-walk Metropolis-within-Gibbs for the other continuous unknowns".into());
+    }
+    parts.join("; ")
 }
 
 fn em_spec(model: &Model, bound: &BoundData) -> Result<MixtureSpec, FitError> {
@@ -835,6 +942,25 @@ fn unknown_plan(model: &Model, engine: &Engine, method: Method) -> Vec<(String, 
                     "Gaussian at the mode (Laplace){}",
                     transform_name(&variable.constraint)
                 ),
+                Engine::Gibbs(gibbs) => {
+                    if gibbs.discrete.iter().any(|d| d.var == variable.id) {
+                        if gibbs.blocked() {
+                            "Gibbs: drawn in one block from its exact conditional".to_string()
+                        } else {
+                            "Gibbs: each element from its full conditional by enumeration"
+                                .to_string()
+                        }
+                    } else if let Some(block) =
+                        gibbs.conjugate.iter().find(|b| b.var == variable.id)
+                    {
+                        format!("Gibbs: conjugate draw ({})", block.family.describe())
+                    } else {
+                        format!(
+                            "random-walk Metropolis within Gibbs{}",
+                            transform_name(&variable.constraint)
+                        )
+                    }
+                }
             };
             (variable.name.clone(), how)
         })
@@ -1034,6 +1160,8 @@ fn not_in_this_version(loaded: &LoadedModel, method: Method, verdicts: &[Verdict
             "the methods in this version are em, cd, nuts, hmc, metropolis, advi, map and laplace"
                 .to_string()
         }
+        None => "the methods in this version are em, nuts, hmc, gibbs, metropolis, advi, map and laplace"
+            .to_string(),
     });
     FitError::one(diagnostic, FailureKind::InferenceFailed)
 }

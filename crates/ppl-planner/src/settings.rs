@@ -65,10 +65,11 @@ pub struct SettingDef {
 }
 
 const SAMPLERS: &[Method] = &[Method::Nuts, Method::Hmc];
-const CHAINED: &[Method] = &[Method::Nuts, Method::Hmc, Method::Metropolis];
+const CHAINED: &[Method] = &[Method::Nuts, Method::Hmc, Method::Gibbs, Method::Metropolis];
 const DRAWN: &[Method] = &[
     Method::Nuts,
     Method::Hmc,
+    Method::Gibbs,
     Method::Metropolis,
     Method::Advi,
     Method::Laplace,
@@ -79,6 +80,7 @@ const SEEDED: &[Method] = &[
     Method::Map,
     Method::Nuts,
     Method::Hmc,
+    Method::Gibbs,
     Method::Metropolis,
     Method::Advi,
     Method::Laplace,

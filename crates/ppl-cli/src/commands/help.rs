@@ -179,5 +179,27 @@ fn method_text(method: Method) -> String {
     if !any {
         out.push_str("  (none)\n");
     }
+    if method == Method::Gibbs {
+        out.push_str(GIBBS_UPDATES);
+        for pattern in ppl_model::gibbs::CONJUGATE_PATTERNS {
+            out.push_str(&format!("  - {pattern}\n"));
+        }
+    }
     out
 }
+
+/// How a Gibbs sweep updates a model, for `ppl help gibbs`.
+const GIBBS_UPDATES: &str = "
+Each sweep:
+  - discrete unknowns: when all of them could be summed out (a plate, a small scalar, a
+    first-order chain), one block from their exact conditional given the continuous unknowns
+    (per element, or the whole chain by forward-filtering backward-sampling), right after
+    random-walk steps on the continuous unknowns' marginal (partially collapsed Gibbs);
+    otherwise each element from its full conditional by enumeration over its support;
+  - continuous unknowns with a conjugate full conditional: an exact draw;
+  - the other continuous unknowns: random-walk Metropolis within Gibbs, the scale adapted in
+    warmup toward 0.234 acceptance (0.44 for one coordinate).
+`auto` uses Gibbs when a discrete latent cannot be summed out of the log density.
+
+Conjugate patterns recognised (the prior's arguments constant):
+";

@@ -140,6 +140,13 @@ pub enum SamplerError {
     Metric { chain_id: u64, error: MetricError },
     #[error("invalid sampler settings: {0}")]
     Settings(String),
+    /// A Gibbs step could not evaluate a full conditional (its log density is not finite for
+    /// every state).
+    #[error("chain {chain_id}: a full conditional could not be evaluated: {error}")]
+    Conditional {
+        chain_id: u64,
+        error: LogDensityError,
+    },
     #[error(
         "{num_chains} chains of {num_draws} draws of {dim} values would keep more than {limit} numbers in memory: ask for fewer draws (thin them with a larger spacing) or fewer chains"
     )]

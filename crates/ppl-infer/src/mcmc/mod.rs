@@ -5,6 +5,8 @@
 //! - [`adapt`]: step-size dual averaging, the initial step-size heuristic, metric windows;
 //! - [`metropolis`]: random-walk Metropolis with integer coordinates, its scale adapted toward
 //!   0.234 acceptance, [`sample_chains_random_walk`];
+//! - [`gibbs`]: Gibbs sampling of discrete unknowns from their full conditionals, conjugate
+//!   draws and random-walk Metropolis-within-Gibbs for the continuous ones, [`sample_chains_gibbs`];
 //! - [`chains`]: initialisation, the warmup/sampling loop of one chain, and [`sample_chains`].
 //!
 //! Everything is configured by [`SamplerSettings`]; what a run needs from its caller at run time
@@ -12,6 +14,7 @@
 
 pub mod adapt;
 pub mod chains;
+pub mod gibbs;
 pub mod hmc;
 pub mod metropolis;
 
@@ -19,6 +22,9 @@ pub use adapt::{DualAveragingSettings, StepSizeError, WindowSettings};
 pub use chains::{
     ChainOutput, DrawEvent, DrawStats, MAX_STORED_DRAW_VALUES, RunControl, SamplerError,
     check_draws_fit, sample_chains,
+};
+pub use gibbs::{
+    ConditionalModel, ConjugatePosterior, GibbsChain, GibbsSettings, sample_chains_gibbs,
 };
 pub use hmc::metric::{AdaptedMetric, MetricError};
 pub use hmc::static_hmc::TrajectoryLength;

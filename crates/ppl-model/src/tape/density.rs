@@ -166,7 +166,16 @@ impl Tape {
         &mut self,
         position: &[f64],
     ) -> Result<Vec<StatePotentials>, LogDensityError> {
-        self.forward(position, false)?;
+        Ok(self.log_density_and_potentials(position)?.1)
+    }
+
+    /// The log density (discrete latents summed out) and the per-state log-potentials, from one
+    /// forward pass.
+    pub fn log_density_and_potentials(
+        &mut self,
+        position: &[f64],
+    ) -> Result<(f64, Vec<StatePotentials>), LogDensityError> {
+        let log_density = self.forward(position, false)?;
         let read = |node: usize| {
             let info = self.program.infos[node];
             &self.values[info.start..info.start + info.len]
@@ -218,7 +227,7 @@ impl Tape {
                 }
             });
         }
-        Ok(out)
+        Ok((log_density, out))
     }
 
     /// The unconstrained position of constrained values given per layout entry (flat row-major),

@@ -518,7 +518,7 @@ fn preview(names: &[&str]) -> String {
     }
 }
 
-fn sampler_error(error: &ppl_infer::SamplerError) -> FitError {
+pub(crate) fn sampler_error(error: &ppl_infer::SamplerError) -> FitError {
     let code = match error {
         ppl_infer::SamplerError::Initialization { .. }
         | ppl_infer::SamplerError::InitialValue { .. } => codes::NO_START,

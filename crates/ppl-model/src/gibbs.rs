@@ -1,0 +1,965 @@
+//! A model as the Gibbs sampler sees it (`ppl_infer::ConditionalModel`): the discrete unknowns'
+//! full conditionals by enumeration, the continuous blocks whose full conditional is conjugate,
+//! and the joint log density with the discrete values fixed.
+//!
+//! Discrete unknowns are updated in blocks. When every one of them could be summed out of the
+//! tape (`crate::marginal`), they are conditionally independent given the continuous unknowns
+//! (no statement reads two of them), so one block draws them all from the summed tape's
+//! per-state potentials: each element of a plate at once, a chain by forward-filtering
+//! backward-sampling, a scalar over its support. Otherwise each element is its own block, its
+//! conditional enumerated over its support with the generic evaluator on the statements that
+//! read it (single-site Gibbs: correct for any coupling, slower).
+//!
+//! Conjugate blocks are recognised in the IR: a continuous unknown `θ` (a whole variable) whose
+//! prior statement has constant arguments and whose every other statement is a likelihood of the
+//! matching family in which `θ` appears only in the conjugate argument:
+//!
+//! | prior of `θ`                         | likelihood statements          | full conditional |
+//! |--------------------------------------|--------------------------------|------------------|
+//! | `Gamma(a, b)` or `Exponential(b)`, `θ: positive` | `y ~ Poisson(c · θ or not θ)` | Gamma |
+//! | `Normal(m, s)`, `θ: real`            | `y ~ Normal(a · θ + b, σ)`, `σ` without `θ` | Normal |
+//! | `Beta(a, b)` or none, `θ: unit`      | `y ~ Bernoulli(θ)`, `y ~ Binomial(n, θ)` | Beta |
+//! | `Dirichlet(α)` or none, `θ: simplex[K]` or `simplex[R, K]` | `y ~ Categorical(θ or a row of θ)` | Dirichlet per row |
+//!
+//! `θ` is scalar for the first three. Which observations read `θ`, and with which coefficient, is
+//! found each sweep by evaluating the statement's arguments at two or three probe values of `θ`
+//! with everything else at its current value (so `if t < s then early else late`, `mu[z]` and
+//! `theta[z[t - 1]]` are handled as the discrete values select); an observation whose argument
+//! is not of the recognised form at these values leaves the block to the random walk that sweep.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use ppl_dist::DistKind;
+use ppl_infer::{ConditionalModel, ConjugatePosterior, LogDensityError};
+use ppl_ir::{Constraint, ElemType, Expr, ExprKind, Model, Role, TermKind, VarId};
+use ppl_syntax::Diagnostic;
+use rand::Rng;
+
+use crate::BoundData;
+use crate::marginal::{self, Decision, SummedLatent};
+use crate::posterior::{OutputColumn, push_columns, statement_label, tape_diagnostic};
+use crate::tape::{Array, Bindings, Evaluator, ParameterLayout, Tape, TapeError};
+
+/// Every variable's value for the generic evaluator, by `VarId`.
+type VariableValues = Vec<Option<Array<f64>>>;
+/// Per iteration of the likelihood statements: the target and the arguments.
+type Observations = Vec<(Array<f64>, Vec<Array<f64>>)>;
+
+/// Most states a single-site update enumerates per element.
+pub const SINGLE_SITE_STATE_CAP: usize = marginal::SCALAR_STATE_CAP;
+
+/// A discrete unknown: where its values sit in the discrete state.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DiscreteUnknown {
+    pub var: VarId,
+    pub name: String,
+    pub low: i64,
+    pub states: usize,
+    pub shape: Vec<usize>,
+    pub elements: usize,
+    /// Offset of its first element in the discrete state.
+    pub offset: usize,
+    /// The statements that read it (indices in the model's terms).
+    pub terms: Vec<usize>,
+}
+
+/// The conjugate families recognised (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConjugateFamily {
+    GammaPoisson,
+    NormalNormal,
+    BetaBinomial,
+    DirichletCategorical,
+}
+
+impl ConjugateFamily {
+    /// How the planner names the pattern.
+    pub fn describe(self) -> &'static str {
+        match self {
+            ConjugateFamily::GammaPoisson => "gamma–Poisson",
+            ConjugateFamily::NormalNormal => "normal–normal",
+            ConjugateFamily::BetaBinomial => "beta–binomial",
+            ConjugateFamily::DirichletCategorical => "Dirichlet–categorical",
+        }
+    }
+}
+
+/// A continuous unknown with a conjugate full conditional.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConjugateBlock {
+    pub var: VarId,
+    pub name: String,
+    pub family: ConjugateFamily,
+    /// Index of its entry in the layout.
+    entry: usize,
+    /// The prior's constant parameters: (a, b) for gamma and beta, (m, s) for normal, α (one per
+    /// category, or per row and category) for Dirichlet.
+    prior: Vec<f64>,
+    /// The likelihood statements.
+    likelihood: Vec<usize>,
+}
+
+/// The model for `ppl_infer::sample_chains_gibbs`.
+#[derive(Clone)]
+pub struct GibbsModel {
+    model: Arc<Model>,
+    dims: Arc<Vec<usize>>,
+    /// Data values, by variable (the unknowns are `None`).
+    data: Arc<Vec<Option<Array<f64>>>>,
+    layout: ParameterLayout,
+    pub discrete: Vec<DiscreteUnknown>,
+    /// Every discrete unknown summed out on one tape: one block draws them all.
+    summed: Option<Tape>,
+    pub conjugate: Vec<ConjugateBlock>,
+    /// The continuous unknowns' columns, then the discrete ones', then the `let`s.
+    pub columns: Vec<OutputColumn>,
+    labels: Vec<String>,
+}
+
+fn density_error(error: TapeError) -> LogDensityError {
+    LogDensityError::NotFinite {
+        term: Some(error.to_string()),
+        term_index: None,
+    }
+}
+
+impl GibbsModel {
+    /// Builds the Gibbs view of a model bound to data. Errors (E0705) for a discrete unknown
+    /// without a finite support or with more states than `SINGLE_SITE_STATE_CAP`.
+    pub fn new(model: &Model, bound: &BoundData, source: &str) -> Result<GibbsModel, Diagnostic> {
+        let vectorised = crate::tape::vectorise_loops(model);
+        let model = &vectorised;
+        let continuous: Vec<VarId> = model
+            .unknowns()
+            .filter(|v| v.ty.elem == ElemType::Real)
+            .map(|v| v.id)
+            .collect();
+        let mut bindings = Bindings::new(model, bound.dims.clone());
+        for (index, values) in bound.observed.iter().enumerate() {
+            if let Some(values) = values {
+                bindings.set(VarId(index), values.clone());
+            }
+        }
+        let labels: Vec<String> = model
+            .terms
+            .iter()
+            .map(|t| statement_label(source, t.span))
+            .collect();
+        let mut discrete = Vec::new();
+        let mut offset = 0;
+        for variable in model.unknowns().filter(|v| v.ty.elem != ElemType::Real) {
+            let (low, states) =
+                marginal::support(model, variable.id, &bound.dims).map_err(|reason| {
+                    Diagnostic::error(
+                        ppl_syntax::codes::UNSUPPORTED,
+                        variable.span,
+                        format!("Gibbs cannot enumerate `{}`: {reason}", variable.name),
+                    )
+                    .with_label("here")
+                })?;
+            if states > SINGLE_SITE_STATE_CAP {
+                return Err(Diagnostic::error(
+                    ppl_syntax::codes::UNSUPPORTED,
+                    variable.span,
+                    format!(
+                        "`{}` has {states} values, over the cap of {SINGLE_SITE_STATE_CAP} for \
+                         enumerating its full conditional",
+                        variable.name
+                    ),
+                )
+                .with_label("here"));
+            }
+            let shape = bindings.shape(model, variable.id);
+            let elements: usize = shape.iter().product();
+            let terms = model
+                .terms
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| term_mentions(model, &t.kind, variable.id))
+                .map(|(i, _)| i)
+                .collect();
+            discrete.push(DiscreteUnknown {
+                var: variable.id,
+                name: variable.name.clone(),
+                low,
+                states,
+                shape,
+                elements,
+                offset,
+                terms,
+            });
+            offset += elements;
+        }
+        for unknown in &discrete {
+            bindings.set(unknown.var, vec![unknown.low as f64; unknown.elements]);
+        }
+        let summed_latents: Option<Vec<SummedLatent>> = marginal::analyse(model, &bound.dims)
+            .into_iter()
+            .map(|decision| match decision {
+                Decision::Summed(latent) => Some(latent),
+                Decision::Refused(_) => None,
+            })
+            .collect();
+        let summed = match summed_latents {
+            Some(latents) if !latents.is_empty() => Some(
+                Tape::with_summed(model, &bindings, &continuous, labels.clone(), &latents)
+                    .map_err(|e| tape_diagnostic(&e))?,
+            ),
+            _ => None,
+        };
+        let layout =
+            ParameterLayout::new(model, &bindings, &continuous).map_err(|e| tape_diagnostic(&e))?;
+        let mut data_bindings = Bindings::new(model, bound.dims.clone());
+        for (index, values) in bound.observed.iter().enumerate() {
+            if let Some(values) = values {
+                data_bindings.set(VarId(index), values.clone());
+            }
+        }
+        let data = data_bindings
+            .arrays::<f64>(model)
+            .map_err(|e| tape_diagnostic(&e))?;
+        let conjugate = layout
+            .entries
+            .iter()
+            .enumerate()
+            .filter_map(|(index, entry)| recognise_conjugate(model, index, entry.var, &entry.shape))
+            .collect();
+        let mut gibbs = GibbsModel {
+            model: Arc::new(model.clone()),
+            dims: Arc::new(bound.dims.clone()),
+            data: Arc::new(data),
+            layout,
+            discrete,
+            summed,
+            conjugate,
+            columns: Vec::new(),
+            labels,
+        };
+        let mut columns = Vec::new();
+        for entry in &gibbs.layout.entries {
+            push_columns(&mut columns, &entry.name, &entry.shape, false);
+        }
+        for unknown in &gibbs.discrete {
+            push_columns(&mut columns, &unknown.name, &unknown.shape, false);
+        }
+        let mut probe = vec![0.0; gibbs.layout.dim];
+        probe.extend(gibbs.default_discrete().iter().map(|&v| v as f64));
+        if let Ok(lets) = gibbs.lets(&probe) {
+            for (name, array) in lets {
+                push_columns(&mut columns, &name, &array.shape, true);
+            }
+        }
+        gibbs.columns = columns;
+        Ok(gibbs)
+    }
+
+    /// The continuous unknowns' layout (their unconstrained coordinates come first in a draw).
+    pub fn layout(&self) -> &ParameterLayout {
+        &self.layout
+    }
+
+    /// Whether all discrete unknowns are drawn in one block from the summed tape.
+    pub fn blocked(&self) -> bool {
+        self.summed.is_some()
+    }
+
+    /// The variable values for the evaluator at this state.
+    fn variables(
+        &self,
+        continuous: &[f64],
+        discrete: &[i64],
+    ) -> Result<(VariableValues, f64), TapeError> {
+        let mut variables = (*self.data).clone();
+        let (constrained, log_jacobian) = self.layout.constrain(continuous)?;
+        for (entry, value) in self.layout.entries.iter().zip(constrained) {
+            variables[entry.var.0] = Some(value);
+        }
+        for unknown in &self.discrete {
+            let values = discrete
+                .get(unknown.offset..unknown.offset + unknown.elements)
+                .ok_or_else(|| TapeError::WrongLength {
+                    what: "the discrete state".into(),
+                    expected: unknown.offset + unknown.elements,
+                    found: discrete.len(),
+                })?;
+            variables[unknown.var.0] = Some(Array::new(
+                unknown.shape.clone(),
+                values.iter().map(|&v| v as f64).collect(),
+            ));
+        }
+        Ok((variables, log_jacobian))
+    }
+
+    /// The `let`s that depend on unknowns at a draw (continuous then discrete coordinates).
+    fn lets(&self, position: &[f64]) -> Result<Vec<(String, Array<f64>)>, TapeError> {
+        let (continuous, discrete) = self.split(position);
+        let (variables, _) = self.variables(continuous, &discrete)?;
+        let mut evaluator = Evaluator::new(&self.model, &self.dims, variables);
+        let mut out = Vec::new();
+        for definition in self.model.lets.iter().filter(|l| l.depends_on_unknowns) {
+            out.push((definition.name.clone(), evaluator.full_let(definition.id)?));
+        }
+        Ok(out)
+    }
+
+    fn split<'p>(&self, position: &'p [f64]) -> (&'p [f64], Vec<i64>) {
+        let dim = self.layout.dim.min(position.len());
+        let (continuous, discrete) = position.split_at(dim);
+        (continuous, discrete.iter().map(|&v| v as i64).collect())
+    }
+
+    /// The output row of a draw (continuous coordinates then discrete values), in `columns`
+    /// order.
+    pub fn row(&self, position: &[f64]) -> Result<Vec<f64>, TapeError> {
+        let (continuous, discrete) = self.split(position);
+        let (constrained, _) = self.layout.constrain(continuous)?;
+        let mut row = Vec::with_capacity(self.columns.len());
+        for value in constrained {
+            row.extend_from_slice(&value.values);
+        }
+        row.extend(discrete.iter().map(|&v| v as f64));
+        for (_, value) in self.lets(position)? {
+            row.extend_from_slice(&value.values);
+        }
+        row.resize(self.columns.len(), f64::NAN);
+        Ok(row)
+    }
+
+    /// The sum of the given terms at this state.
+    fn terms_value(
+        &self,
+        evaluator: &mut Evaluator<'_, f64>,
+        terms: &[usize],
+    ) -> Result<f64, LogDensityError> {
+        let mut total = 0.0;
+        for &index in terms {
+            let term = &self.model.terms[index];
+            let value = evaluator
+                .term(term)
+                .map_err(|error| LogDensityError::NotFinite {
+                    term: Some(format!("{}: {error}", self.label(index))),
+                    term_index: Some(index),
+                })?;
+            total += value;
+        }
+        Ok(total)
+    }
+
+    fn label(&self, term: usize) -> String {
+        self.labels
+            .get(term)
+            .cloned()
+            .unwrap_or_else(|| format!("term {}", term + 1))
+    }
+
+    /// Each likelihood statement's observations per iteration: the target and the arguments,
+    /// with `θ` (conjugate block `block`) set to `probe`.
+    fn probe(
+        &self,
+        block: &ConjugateBlock,
+        variables: &[Option<Array<f64>>],
+        probe: &[f64],
+    ) -> Result<Observations, TapeError> {
+        let mut variables = variables.to_vec();
+        let shape = self.layout.entries[block.entry].shape.clone();
+        variables[block.var.0] = Some(Array::new(shape, probe.to_vec()));
+        let mut evaluator = Evaluator::new(&self.model, &self.dims, variables);
+        let mut out = Vec::new();
+        for &index in &block.likelihood {
+            let term = &self.model.terms[index];
+            let TermKind::Tilde { target, args, .. } = &term.kind else {
+                continue;
+            };
+            evaluator.for_each_iteration(&term.loops, &mut |e| {
+                let target = e.eval(target)?;
+                let args = args.iter().map(|a| e.eval(a)).collect::<Result<_, _>>()?;
+                out.push((target, args));
+                Ok(())
+            })?;
+        }
+        Ok(out)
+    }
+
+    /// The full conditional of a conjugate block at this state, or `None` when an observation is
+    /// not of the recognised form here.
+    fn conditional(
+        &self,
+        block: &ConjugateBlock,
+        continuous: &[f64],
+        discrete: &[i64],
+    ) -> Result<Option<ConjugatePosterior>, TapeError> {
+        let (variables, _) = self.variables(continuous, discrete)?;
+        let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * (1.0 + a.abs().max(b.abs()));
+        match block.family {
+            ConjugateFamily::GammaPoisson => {
+                let (mut shape, mut rate) = (block.prior[0], block.prior[1]);
+                let one = self.probe(block, &variables, &[1.0])?;
+                let two = self.probe(block, &variables, &[2.0])?;
+                for ((y, at_one), (_, at_two)) in one.iter().zip(&two) {
+                    let Some(pairs) = broadcast(y, &at_one[0], &at_two[0]) else {
+                        return Ok(None);
+                    };
+                    for (y, r1, r2) in pairs {
+                        if close(r1, r2) {
+                            continue;
+                        }
+                        if !(close(r2, 2.0 * r1) && r1 >= 0.0) {
+                            return Ok(None);
+                        }
+                        shape += y;
+                        rate += r1;
+                    }
+                }
+                Ok(Some(ConjugatePosterior::Gamma {
+                    shape: vec![shape],
+                    rate: vec![rate],
+                }))
+            }
+            ConjugateFamily::NormalNormal => {
+                let (mean, sd) = (block.prior[0], block.prior[1]);
+                let mut precision = 1.0 / (sd * sd);
+                let mut weighted = mean * precision;
+                let zero = self.probe(block, &variables, &[0.0])?;
+                let one = self.probe(block, &variables, &[1.0])?;
+                let two = self.probe(block, &variables, &[2.0])?;
+                for (((y, at_zero), (_, at_one)), (_, at_two)) in zero.iter().zip(&one).zip(&two) {
+                    let (Some(means), Some(scales)) = (
+                        broadcast3(y, &at_zero[0], &at_one[0], &at_two[0]),
+                        broadcast(y, &at_zero[1], &at_one[1]),
+                    ) else {
+                        return Ok(None);
+                    };
+                    for ((y, m0, m1, m2), (_, s0, s1)) in means.into_iter().zip(scales) {
+                        let slope = m1 - m0;
+                        if !close(m2 - m0, 2.0 * slope)
+                            || !close(s0, s1)
+                            || s0.is_nan()
+                            || s0 <= 0.0
+                        {
+                            return Ok(None);
+                        }
+                        if slope == 0.0 {
+                            continue;
+                        }
+                        precision += slope * slope / (s0 * s0);
+                        weighted += slope * (y - m0) / (s0 * s0);
+                    }
+                }
+                Ok(Some(ConjugatePosterior::Normal {
+                    mean: vec![weighted / precision],
+                    sd: vec![precision.sqrt().recip()],
+                }))
+            }
+            ConjugateFamily::BetaBinomial => {
+                let (mut a, mut b) = (block.prior[0], block.prior[1]);
+                let (p1, p2) = (0.25, 0.5);
+                let first = self.probe(block, &variables, &[p1])?;
+                let second = self.probe(block, &variables, &[p2])?;
+                for ((y, at_first), (_, at_second)) in first.iter().zip(&second) {
+                    // Bernoulli(p) or Binomial(n, p): the probability is the last argument.
+                    let (Some(q1), Some(q2)) = (at_first.last(), at_second.last()) else {
+                        return Ok(None);
+                    };
+                    let trials = if at_first.len() == 2 {
+                        Some(&at_first[0])
+                    } else {
+                        None
+                    };
+                    let Some(pairs) = broadcast(y, q1, q2) else {
+                        return Ok(None);
+                    };
+                    let trials: Vec<f64> = match trials {
+                        None => vec![1.0; pairs.len()],
+                        Some(n) if n.len() == 1 => vec![n.values[0]; pairs.len()],
+                        Some(n) if n.len() == pairs.len() => n.values.clone(),
+                        Some(_) => return Ok(None),
+                    };
+                    for ((y, q1, q2), n) in pairs.into_iter().zip(trials) {
+                        if close(q1, q2) {
+                            continue;
+                        }
+                        if !(close(q1, p1) && close(q2, p2)) {
+                            return Ok(None);
+                        }
+                        a += y;
+                        b += n - y;
+                    }
+                }
+                Ok(Some(ConjugatePosterior::Beta {
+                    a: vec![a],
+                    b: vec![b],
+                }))
+            }
+            ConjugateFamily::DirichletCategorical => {
+                let shape = &self.layout.entries[block.entry].shape;
+                let categories = *shape.last().unwrap_or(&0);
+                let rows = shape.iter().product::<usize>() / categories.max(1);
+                // Rows that differ from each other under both probes, so a row of the
+                // argument identifies the row of θ it is.
+                let probe_values = |reversed: bool| -> Vec<f64> {
+                    let mut values = Vec::with_capacity(rows * categories);
+                    for row in 0..rows {
+                        let weights: Vec<f64> = (0..categories)
+                            .map(|k| {
+                                let k = if reversed { categories - 1 - k } else { k };
+                                (row * categories + k + 1) as f64
+                            })
+                            .collect();
+                        let total: f64 = weights.iter().sum();
+                        values.extend(weights.iter().map(|w| w / total));
+                    }
+                    values
+                };
+                let (first_values, second_values) = (probe_values(false), probe_values(true));
+                let first = self.probe(block, &variables, &first_values)?;
+                let second = self.probe(block, &variables, &second_values)?;
+                let mut concentrations = if block.prior.len() == categories {
+                    block.prior.repeat(rows)
+                } else {
+                    block.prior.clone()
+                };
+                for ((y, at_first), (_, at_second)) in first.iter().zip(&second) {
+                    let (p1, p2) = (&at_first[0], &at_second[0]);
+                    if p1.len() != p2.len() || !p1.len().is_multiple_of(categories.max(1)) {
+                        return Ok(None);
+                    }
+                    let argument_rows = p1.len() / categories.max(1);
+                    let observations = y.len().max(argument_rows);
+                    if !(argument_rows == 1 || argument_rows == observations)
+                        || !(y.len() == 1 || y.len() == observations)
+                    {
+                        return Ok(None);
+                    }
+                    for n in 0..observations {
+                        let r = if argument_rows == 1 { 0 } else { n };
+                        let row1 = &p1.values[r * categories..(r + 1) * categories];
+                        let row2 = &p2.values[r * categories..(r + 1) * categories];
+                        if row1.iter().zip(row2).all(|(a, b)| close(*a, *b)) {
+                            continue;
+                        }
+                        let matched = (0..rows).find(|&j| {
+                            let slice = j * categories..(j + 1) * categories;
+                            row1.iter()
+                                .zip(&first_values[slice.clone()])
+                                .all(|(a, b)| close(*a, *b))
+                                && row2
+                                    .iter()
+                                    .zip(&second_values[slice])
+                                    .all(|(a, b)| close(*a, *b))
+                        });
+                        let Some(j) = matched else {
+                            return Ok(None);
+                        };
+                        let value = y.values[if y.len() == 1 { 0 } else { n }];
+                        if value.fract() != 0.0 || value < 1.0 || value > categories as f64 {
+                            return Ok(None);
+                        }
+                        concentrations[j * categories + value as usize - 1] += 1.0;
+                    }
+                }
+                Ok(Some(ConjugatePosterior::Dirichlet {
+                    concentrations,
+                    categories,
+                }))
+            }
+        }
+    }
+}
+
+/// `(y, a, b)` per observation when `a` and `b` broadcast against `y` (same length, or one
+/// value).
+fn broadcast(y: &Array<f64>, a: &Array<f64>, b: &Array<f64>) -> Option<Vec<(f64, f64, f64)>> {
+    let n = y.len().max(a.len()).max(b.len());
+    let at = |x: &Array<f64>, i: usize| -> Option<f64> {
+        match x.len() {
+            1 => Some(x.values[0]),
+            len if len == n => Some(x.values[i]),
+            _ => None,
+        }
+    };
+    (0..n)
+        .map(|i| Some((at(y, i)?, at(a, i)?, at(b, i)?)))
+        .collect()
+}
+
+fn broadcast3(
+    y: &Array<f64>,
+    a: &Array<f64>,
+    b: &Array<f64>,
+    c: &Array<f64>,
+) -> Option<Vec<(f64, f64, f64, f64)>> {
+    let first = broadcast(y, a, b)?;
+    let second = broadcast(y, a, c)?;
+    if first.len() != second.len() {
+        return None;
+    }
+    Some(
+        first
+            .into_iter()
+            .zip(second)
+            .map(|((y, a, b), (_, _, c))| (y, a, b, c))
+            .collect(),
+    )
+}
+
+fn term_mentions(model: &Model, kind: &TermKind, var: VarId) -> bool {
+    let roots: Vec<&Expr> = match kind {
+        TermKind::Tilde { target, args, .. } => std::iter::once(target).chain(args).collect(),
+        TermKind::Factor(expr) | TermKind::Energy(expr) => vec![expr],
+    };
+    roots.into_iter().any(|e| marginal::mentions(model, e, var))
+}
+
+/// Whether `expr` reads any unknown (directly or through `let`s).
+fn mentions_unknown(model: &Model, expr: &Expr) -> bool {
+    model
+        .unknowns()
+        .any(|v| v.role != Role::Observed && marginal::mentions(model, expr, v.id))
+}
+
+fn constant_values(model: &Model, expr: &Expr) -> Option<Vec<f64>> {
+    if mentions_unknown(model, expr) {
+        return None;
+    }
+    let mut found_data = false;
+    ppl_ir::check::visit(expr, &mut |e| {
+        if matches!(
+            e.kind,
+            ExprKind::Variable(_) | ExprKind::Let(_) | ExprKind::Dim(_)
+        ) {
+            found_data = true;
+        }
+    });
+    if found_data {
+        return None;
+    }
+    crate::bind::literal_values(expr)
+}
+
+/// Recognises the conjugate pattern of the sampled unknown `var` (layout entry `entry`).
+fn recognise_conjugate(
+    model: &Model,
+    entry: usize,
+    var: VarId,
+    shape: &[usize],
+) -> Option<ConjugateBlock> {
+    let variable = &model.variables[var.0];
+    let mut prior = None;
+    let mut likelihood = Vec::new();
+    for (index, term) in model.terms.iter().enumerate() {
+        if !term_mentions(model, &term.kind, var) {
+            continue;
+        }
+        let TermKind::Tilde {
+            target,
+            distribution,
+            args,
+        } = &term.kind
+        else {
+            return None;
+        };
+        if matches!(target.kind, ExprKind::Variable(v) if v == var) {
+            if prior.is_some() || !term.loops.is_empty() {
+                return None;
+            }
+            let values: Option<Vec<Vec<f64>>> =
+                args.iter().map(|a| constant_values(model, a)).collect();
+            prior = Some((*distribution, values?));
+            continue;
+        }
+        if marginal::mentions(model, target, var) {
+            return None;
+        }
+        likelihood.push((index, *distribution, args));
+    }
+    let scalar = shape.is_empty();
+    let positive = matches!(variable.constraint, Constraint::Bounded { low, high, .. }
+        if low == 0.0 && high == f64::INFINITY);
+    let unit = matches!(variable.constraint, Constraint::Bounded { low, high, .. }
+        if low == 0.0 && high == 1.0);
+    let one = |values: &[Vec<f64>], i: usize| -> Option<f64> {
+        match values.get(i).map(|v| v.as_slice()) {
+            Some([x]) => Some(*x),
+            _ => None,
+        }
+    };
+    let (family, prior_values) = match (&prior, &variable.constraint) {
+        (Some((DistKind::Gamma, v)), _) if scalar && positive => {
+            (ConjugateFamily::GammaPoisson, vec![one(v, 0)?, one(v, 1)?])
+        }
+        (Some((DistKind::Exponential, v)), _) if scalar && positive => {
+            (ConjugateFamily::GammaPoisson, vec![1.0, one(v, 0)?])
+        }
+        (Some((DistKind::Normal, v)), Constraint::None) if scalar => {
+            (ConjugateFamily::NormalNormal, vec![one(v, 0)?, one(v, 1)?])
+        }
+        (Some((DistKind::Beta, v)), _) if scalar && unit => {
+            (ConjugateFamily::BetaBinomial, vec![one(v, 0)?, one(v, 1)?])
+        }
+        (None, _) if scalar && unit => (ConjugateFamily::BetaBinomial, vec![1.0, 1.0]),
+        (Some((DistKind::Dirichlet, v)), Constraint::Simplex) => {
+            let alpha = v.first()?.clone();
+            let categories = *shape.last()?;
+            let total: usize = shape.iter().product();
+            if alpha.len() != categories && alpha.len() != total {
+                return None;
+            }
+            (ConjugateFamily::DirichletCategorical, alpha)
+        }
+        (None, Constraint::Simplex) if !shape.is_empty() && shape.len() <= 2 => (
+            ConjugateFamily::DirichletCategorical,
+            vec![1.0; *shape.last()?],
+        ),
+        _ => return None,
+    };
+    if prior_values.iter().any(|v| !(v.is_finite() && *v > 0.0))
+        && family != ConjugateFamily::NormalNormal
+    {
+        return None;
+    }
+    if family == ConjugateFamily::NormalNormal
+        && !(prior_values[1].is_finite() && prior_values[1] > 0.0)
+    {
+        return None;
+    }
+    let mut terms = Vec::new();
+    for (index, distribution, args) in likelihood {
+        let ok = match family {
+            ConjugateFamily::GammaPoisson => distribution == DistKind::Poisson,
+            ConjugateFamily::NormalNormal => {
+                distribution == DistKind::Normal && !marginal::mentions(model, &args[1], var)
+            }
+            ConjugateFamily::BetaBinomial => match distribution {
+                DistKind::Bernoulli => true,
+                DistKind::Binomial => !marginal::mentions(model, &args[0], var),
+                _ => false,
+            },
+            ConjugateFamily::DirichletCategorical => distribution == DistKind::Categorical,
+        };
+        if !ok {
+            return None;
+        }
+        terms.push(index);
+    }
+    Some(ConjugateBlock {
+        var,
+        name: variable.name.clone(),
+        family,
+        entry,
+        prior: prior_values,
+        likelihood: terms,
+    })
+}
+
+impl ConditionalModel for GibbsModel {
+    fn continuous_dim(&self) -> usize {
+        self.layout.dim
+    }
+
+    fn discrete_dim(&self) -> usize {
+        self.discrete.iter().map(|d| d.elements).sum()
+    }
+
+    fn default_discrete(&self) -> Vec<i64> {
+        self.discrete
+            .iter()
+            .flat_map(|d| std::iter::repeat_n(d.low, d.elements))
+            .collect()
+    }
+
+    fn discrete_blocks(&self) -> usize {
+        if self.summed.is_some() {
+            1
+        } else {
+            self.discrete_dim()
+        }
+    }
+
+    fn draw_discrete_block<R: Rng + ?Sized>(
+        &mut self,
+        block: usize,
+        continuous: &[f64],
+        discrete: &mut [i64],
+        rng: &mut R,
+    ) -> Result<(), LogDensityError> {
+        if let Some(tape) = self.summed.as_mut() {
+            let potentials = tape.summed_potentials(continuous)?;
+            for (unknown, potential) in self.discrete.iter().zip(&potentials) {
+                let indices = potential.draw_indices(rng);
+                let slots = discrete
+                    .get_mut(unknown.offset..unknown.offset + unknown.elements)
+                    .ok_or(LogDensityError::NotFinite {
+                        term: Some("the discrete state is too short".into()),
+                        term_index: None,
+                    })?;
+                for (slot, k) in slots.iter_mut().zip(indices) {
+                    *slot = unknown.low + k as i64;
+                }
+            }
+            return Ok(());
+        }
+        // Single site: element `block` of the discrete state.
+        let Some(unknown) = self
+            .discrete
+            .iter()
+            .find(|d| (d.offset..d.offset + d.elements).contains(&block))
+        else {
+            return Ok(());
+        };
+        let (variables, _) = self
+            .variables(continuous, discrete)
+            .map_err(density_error)?;
+        let element = block - unknown.offset;
+        let mut evaluator = Evaluator::new(&self.model, &self.dims, variables);
+        let mut log_weights = Vec::with_capacity(unknown.states);
+        for k in 0..unknown.states {
+            if let Some(Some(array)) = evaluator.variables.get_mut(unknown.var.0)
+                && let Some(slot) = array.values.get_mut(element)
+            {
+                *slot = (unknown.low + k as i64) as f64;
+            }
+            evaluator.forget_lets();
+            // A state outside a distribution's support has weight zero.
+            let value = self
+                .terms_value(&mut evaluator, &unknown.terms)
+                .unwrap_or(f64::NEG_INFINITY);
+            log_weights.push(if value.is_nan() {
+                f64::NEG_INFINITY
+            } else {
+                value
+            });
+        }
+        let potentials = marginal::StatePotentials::Scalar { log_weights };
+        if potentials
+            .marginal_probabilities()
+            .iter()
+            .all(|p| *p == 0.0)
+        {
+            return Err(LogDensityError::NotFinite {
+                term: Some(format!(
+                    "every value of `{}` has zero probability given the rest",
+                    unknown.name
+                )),
+                term_index: unknown.terms.first().copied(),
+            });
+        }
+        let k = potentials.draw_indices(rng)[0];
+        discrete[block] = unknown.low + k as i64;
+        Ok(())
+    }
+
+    fn conjugate_blocks(&self) -> usize {
+        self.conjugate.len()
+    }
+
+    fn conjugate_coordinates(&self, block: usize) -> Range<usize> {
+        match self.conjugate.get(block) {
+            Some(b) => {
+                let entry = &self.layout.entries[b.entry];
+                entry.offset..entry.offset + entry.len
+            }
+            None => 0..0,
+        }
+    }
+
+    fn conjugate_posterior(
+        &mut self,
+        block: usize,
+        continuous: &[f64],
+        discrete: &[i64],
+    ) -> Result<Option<ConjugatePosterior>, LogDensityError> {
+        let Some(b) = self.conjugate.get(block) else {
+            return Ok(None);
+        };
+        // An evaluation error at a probe value (a rate of 0 where data is positive) means the
+        // form is not recognised here; the random walk moves the block.
+        Ok(self.conditional(b, continuous, discrete).unwrap_or(None))
+    }
+
+    fn set_conjugate(
+        &mut self,
+        block: usize,
+        constrained: &[f64],
+        continuous: &mut [f64],
+    ) -> Result<(), LogDensityError> {
+        let Some(b) = self.conjugate.get(block) else {
+            return Ok(());
+        };
+        let (values, _) = self.layout.constrain(continuous).map_err(density_error)?;
+        let mut values: Vec<Vec<f64>> = values.into_iter().map(|a| a.values).collect();
+        values[b.entry] = constrained.to_vec();
+        match self.layout.unconstrain(&values) {
+            Ok(position) if position.len() == continuous.len() => {
+                continuous.copy_from_slice(&position);
+            }
+            // On the constraint's boundary (a rate that underflowed to 0): no unconstrained
+            // value; the caller keeps the old one.
+            _ => continuous.fill(f64::NAN),
+        }
+        Ok(())
+    }
+
+    fn marginal_log_density(&mut self, continuous: &[f64]) -> Option<Result<f64, LogDensityError>> {
+        self.summed
+            .as_mut()
+            .map(|tape| ppl_infer::LogDensity::log_density(tape, continuous))
+    }
+
+    fn sums_out_discrete(&self) -> bool {
+        self.summed.is_some()
+    }
+
+    /// With the summed tape: `log p(θ, z, y) = log p(θ, y) + log p(z | θ, y)`, the marginal
+    /// and the conditional of the discrete values from one forward pass; otherwise the
+    /// generic evaluator over every statement.
+    fn log_density(
+        &mut self,
+        continuous: &[f64],
+        discrete: &[i64],
+    ) -> Result<f64, LogDensityError> {
+        if let Some(tape) = self.summed.as_mut() {
+            let (marginal, potentials) = tape.log_density_and_potentials(continuous)?;
+            let mut value = marginal;
+            for (unknown, potential) in self.discrete.iter().zip(&potentials) {
+                let indices: Vec<usize> = discrete
+                    .get(unknown.offset..unknown.offset + unknown.elements)
+                    .unwrap_or(&[])
+                    .iter()
+                    .map(|&v| usize::try_from(v - unknown.low).unwrap_or(usize::MAX))
+                    .collect();
+                value += potential.log_probability(&indices);
+            }
+            return if value.is_finite() {
+                Ok(value)
+            } else {
+                Err(LogDensityError::NotFinite {
+                    term: None,
+                    term_index: None,
+                })
+            };
+        }
+        let (variables, log_jacobian) = self
+            .variables(continuous, discrete)
+            .map_err(density_error)?;
+        let mut evaluator = Evaluator::new(&self.model, &self.dims, variables);
+        let terms: Vec<usize> = (0..self.model.terms.len()).collect();
+        let value = self.terms_value(&mut evaluator, &terms)? + log_jacobian;
+        if value.is_finite() {
+            Ok(value)
+        } else {
+            Err(LogDensityError::NotFinite {
+                term: None,
+                term_index: None,
+            })
+        }
+    }
+}
+
+/// The docs' list of recognised conjugate patterns, one line each (for `ppl help gibbs`).
+pub const CONJUGATE_PATTERNS: &[&str] = &[
+    "gamma–Poisson: `r ~ Gamma(a, b)` or `Exponential(b)` (r: positive) with `y ~ Poisson(...)` whose rate is r (or c·r) for some observations",
+    "normal–normal: `m ~ Normal(m0, s0)` (m: real) with `y ~ Normal(a·m + b, sigma)`, sigma not depending on m",
+    "beta–binomial: `p ~ Beta(a, b)` (or no prior, p: unit) with `y ~ Bernoulli(p)` or `y ~ Binomial(n, p)`",
+    "Dirichlet–categorical: `w ~ Dirichlet(alpha)` (or no prior, w: simplex[K] or simplex[R, K]) with `z ~ Categorical(w)` or `z[t] ~ Categorical(w[z[t - 1]])`",
+];

@@ -525,6 +525,7 @@ pub fn plan(
                     let spec = vae_spec(loaded, bound, None)?;
                     let reason = vae_reason(model, &spec);
                     (Engine::Vae(Box::new(spec)), reason, Method::Vae)
+                }
                 Some(Rule::ContrastiveDivergence) if model.unsupported.is_empty() => {
                     let spec = rbm_spec(model, bound)?;
                     let reason = cd_reason(model, &spec);
@@ -801,6 +802,8 @@ fn cd_reason(model: &Model, spec: &RbmSpec) -> String {
         model.variables[spec.visible_bias.0].name,
         model.variables[spec.hidden_bias.0].name,
     )
+}
+
 fn gibbs_model(loaded: &LoadedModel, bound: &BoundData) -> Result<Box<GibbsModel>, FitError> {
     GibbsModel::new(&loaded.model, bound, &loaded.source)
         .map(Box::new)
@@ -1156,11 +1159,7 @@ fn not_in_this_version(loaded: &LoadedModel, method: Method, verdicts: &[Verdict
             v.rule.number(),
             v.rule.title()
         ),
-        None => {
-            "the methods in this version are em, cd, nuts, hmc, metropolis, advi, map and laplace"
-                .to_string()
-        }
-        None => "the methods in this version are em, nuts, hmc, gibbs, metropolis, advi, map and laplace"
+        None => "the methods in this version are em, vae, cd, nuts, hmc, gibbs, metropolis, advi, map and laplace"
             .to_string(),
     });
     FitError::one(diagnostic, FailureKind::InferenceFailed)

@@ -321,6 +321,8 @@ pub const SETTINGS: &[SettingDef] = &[
         default: 100.0,
         help: "VAE: draws K of the importance-weighted bound (IWAE-K) and of the reported ELBOs",
         methods: &[Method::Vae],
+    },
+    SettingDef {
         setting: Setting::GibbsSteps,
         key: "k",
         kind: SettingKind::Whole {

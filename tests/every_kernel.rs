@@ -75,8 +75,7 @@ fn every_method_recovers_the_exact_posterior() {
 
 #[test]
 fn methods_that_cannot_apply_say_why() {
-    // Contrastive divergence is not in this version; the message says so and what auto does
-    // instead.
+    // Contrastive divergence needs an `energy`: the message names the rule and why it fails.
     let output = Command::new(env!("CARGO_BIN_EXE_ppl"))
         .args(["run", "tests/kernels/normal_mean.model", "--method", "cd"])
         .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
@@ -85,5 +84,6 @@ fn methods_that_cannot_apply_say_why() {
         .expect("ppl runs");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("not in this version"), "{stderr}");
+    assert!(stderr.contains("rule 2"), "{stderr}");
+    assert!(stderr.contains("no `energy` statement"), "{stderr}");
 }

@@ -177,17 +177,17 @@ impl Rbm {
         let input = self.hidden_input(v);
         let base: f64 = input.iter().map(|&a| softplus(a)).sum();
         let mut total = 0.0;
-        for i in 0..self.visible {
+        let rows = self.weights.chunks_exact(self.hidden.max(1));
+        for ((vi, row), bias) in v.iter().zip(rows).zip(&self.visible_bias) {
             // Flipping bit i adds s·Wᵢ to the hidden inputs and s·bᵢ to v·b, s = ±1.
-            let s = 1.0 - 2.0 * v[i];
-            let row = &self.weights[i * self.hidden..(i + 1) * self.hidden];
+            let s = 1.0 - 2.0 * vi;
             let flipped: f64 = input
                 .iter()
                 .zip(row)
                 .map(|(a, w)| softplus(a + s * w))
                 .sum();
             // F(v⁽ⁱ⁾) − F(v) = −s·bᵢ − (flipped − base); log p(vᵢ|v₋ᵢ) = log σ of it.
-            let gap = -s * self.visible_bias[i] - (flipped - base);
+            let gap = -s * bias - (flipped - base);
             total -= softplus(-gap);
         }
         total

@@ -397,7 +397,10 @@ impl GibbsModel {
                 let one = self.probe(block, &variables, &[1.0])?;
                 let two = self.probe(block, &variables, &[2.0])?;
                 for ((y, at_one), (_, at_two)) in one.iter().zip(&two) {
-                    let Some(pairs) = broadcast(y, &at_one[0], &at_two[0]) else {
+                    let (Some(r1), Some(r2)) = (at_one.first(), at_two.first()) else {
+                        return Ok(None);
+                    };
+                    let Some(pairs) = broadcast(y, r1, r2) else {
                         return Ok(None);
                     };
                     for (y, r1, r2) in pairs {
@@ -424,10 +427,14 @@ impl GibbsModel {
                 let one = self.probe(block, &variables, &[1.0])?;
                 let two = self.probe(block, &variables, &[2.0])?;
                 for (((y, at_zero), (_, at_one)), (_, at_two)) in zero.iter().zip(&one).zip(&two) {
-                    let (Some(means), Some(scales)) = (
-                        broadcast3(y, &at_zero[0], &at_one[0], &at_two[0]),
-                        broadcast(y, &at_zero[1], &at_one[1]),
-                    ) else {
+                    let ([m0, s0], [m1, s1], [m2, _]) =
+                        (at_zero.as_slice(), at_one.as_slice(), at_two.as_slice())
+                    else {
+                        return Ok(None);
+                    };
+                    let (Some(means), Some(scales)) =
+                        (broadcast3(y, m0, m1, m2), broadcast(y, s0, s1))
+                    else {
                         return Ok(None);
                     };
                     for ((y, m0, m1, m2), (_, s0, s1)) in means.into_iter().zip(scales) {
@@ -462,7 +469,7 @@ impl GibbsModel {
                         return Ok(None);
                     };
                     let trials = if at_first.len() == 2 {
-                        Some(&at_first[0])
+                        at_first.first()
                     } else {
                         None
                     };
@@ -520,7 +527,9 @@ impl GibbsModel {
                     block.prior.clone()
                 };
                 for ((y, at_first), (_, at_second)) in first.iter().zip(&second) {
-                    let (p1, p2) = (&at_first[0], &at_second[0]);
+                    let (Some(p1), Some(p2)) = (at_first.first(), at_second.first()) else {
+                        return Ok(None);
+                    };
                     if p1.len() != p2.len() || !p1.len().is_multiple_of(categories.max(1)) {
                         return Ok(None);
                     }
@@ -728,11 +737,16 @@ fn recognise_conjugate(
         let ok = match family {
             ConjugateFamily::GammaPoisson => distribution == DistKind::Poisson,
             ConjugateFamily::NormalNormal => {
-                distribution == DistKind::Normal && !marginal::mentions(model, &args[1], var)
+                distribution == DistKind::Normal
+                    && args
+                        .get(1)
+                        .is_some_and(|a| !marginal::mentions(model, a, var))
             }
             ConjugateFamily::BetaBinomial => match distribution {
                 DistKind::Bernoulli => true,
-                DistKind::Binomial => !marginal::mentions(model, &args[0], var),
+                DistKind::Binomial => args
+                    .first()
+                    .is_some_and(|a| !marginal::mentions(model, a, var)),
                 _ => false,
             },
             ConjugateFamily::DirichletCategorical => distribution == DistKind::Categorical,
@@ -844,8 +858,10 @@ impl ConditionalModel for GibbsModel {
                 term_index: unknown.terms.first().copied(),
             });
         }
-        let k = potentials.draw_indices(rng)[0];
-        discrete[block] = unknown.low + k as i64;
+        let k = potentials.draw_indices(rng).first().copied().unwrap_or(0);
+        if let Some(slot) = discrete.get_mut(block) {
+            *slot = unknown.low + k as i64;
+        }
         Ok(())
     }
 

@@ -234,3 +234,61 @@ fn help_library_lists_every_model_with_its_signature() {
         assert!(text.contains(signature), "{signature} missing from\n{text}");
     }
 }
+
+/// Runs a one-line library model on the digits with `--format json` and returns the report.
+fn run_json(dir: &Path, file: &str, text: &str) -> serde_json::Value {
+    let path = dir.join(file);
+    std::fs::write(&path, text).unwrap();
+    let output = ppl()
+        .args(["run", "--format", "json", "--seed", "3"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[test]
+fn one_line_library_models_train_like_their_expanded_forms() {
+    let dir = temp_dir("train");
+    let digits = root().join("examples/data/digits.csv");
+    let header = format!(
+        "data \"{}\"\nobserved pixel: int[N, 64]\n",
+        digits.display()
+    );
+    // The RBM: contrastive divergence picked by rule 2, the pseudo-log-likelihood per epoch.
+    let rbm = run_json(
+        &dir,
+        "rbm.model",
+        &format!("{header}let v = pixel > 7\nv ~ RBM(hidden = 16)\ninfer cd(epochs = 3)\n"),
+    );
+    assert_eq!(rbm["method"], "cd", "{rbm}");
+    let trace = rbm["objective"].as_array().unwrap();
+    assert_eq!(trace.len(), 3, "{rbm}");
+    // The pseudo-log-likelihood of 64 bits lies between the all-flips extremes: below 0, above
+    // 64 ln(1/2) for a model that has learnt anything in three epochs.
+    let last = trace[2].as_f64().unwrap();
+    assert!(last < 0.0 && last > 64.0 * 0.5f64.ln(), "{rbm}");
+    // The VAE: rule 3, the ELBO per row rising over the epochs.
+    let vae = run_json(
+        &dir,
+        "vae.model",
+        &format!(
+            "{header}let x = pixel > 7\nx ~ VAE(latent = 2, hidden = [64])\ninfer vae(epochs = 5, holdout = 297)\n"
+        ),
+    );
+    assert_eq!(vae["method"], "vae", "{vae}");
+    let trace: Vec<f64> = vae["objective"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert_eq!(trace.len(), 5, "{vae}");
+    assert!(trace[4] > trace[0], "{vae}");
+}

@@ -9,8 +9,8 @@
 use ppl_infer::mcmc::{Kernel, TrajectoryLength};
 use ppl_ir::{Constraint, ElemType, Feature, Method, Model, Role, TermKind, Variable};
 use ppl_model::BoundData;
-use ppl_model::generative::vae::{self as vae_form, VaeSpec};
 use ppl_model::generative::rbm::{self, RbmSpec};
+use ppl_model::generative::vae::{self as vae_form, VaeSpec};
 use ppl_model::gibbs::GibbsModel;
 use ppl_model::marginal;
 use ppl_model::mixture::{self, MixtureSpec};

@@ -7,6 +7,6 @@ pub mod gibbs;
 pub mod laplace;
 pub mod map;
 pub mod mcmc;
-pub mod vae;
 pub mod rbm;
+pub mod vae;
 pub mod variational;

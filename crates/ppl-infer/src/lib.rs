@@ -20,7 +20,10 @@
 //! - **PSIS-LOO** ([`loo()`], [`loo_compare`]): elpd_loo, its SE, p_loo and k̂ per observation
 //!   from a draws × observations log-likelihood matrix, and the paired model comparison.
 //! - **MAP / MLE** ([`optimize`]) and **EM** for finite mixtures ([`em`]).
+//! - **Adversarial training** ([`adversarial`], [`train_gan`]): a generator and a critic net
+//!   trained in alternation with the non-saturating losses and Adam (a GAN).
 
+pub mod adversarial;
 pub mod density;
 pub mod diagnostics;
 pub mod em;
@@ -31,6 +34,9 @@ pub mod optimize;
 pub mod psis;
 pub mod vi;
 
+pub use adversarial::{
+    AdversarialError, AdversarialFit, AdversarialSettings, EpochLosses, NetDesign, train_gan,
+};
 pub use density::{LogDensity, LogDensityError};
 pub use em::{
     BlockEstimates, ComponentFamily, EmError, EmFit, EmSettings, EmissionBlock, MixtureProblem,

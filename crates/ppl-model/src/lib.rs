@@ -2,6 +2,7 @@
 //! for.
 
 pub mod bind;
+pub mod generative;
 pub mod marginal;
 pub mod mixture;
 pub mod names;

@@ -143,7 +143,7 @@ impl Checker<'_> {
                 });
             }
             StatementKind::Critic { net } => {
-                if !matches!(self.scope.get(&net.name), Some(Symbol::Net(_))) {
+                let Some(Symbol::Net(index)) = self.scope.get(&net.name).copied() else {
                     return Err(self.report(
                         Diagnostic::error(
                             codes::UNKNOWN_NAME,
@@ -156,7 +156,8 @@ impl Checker<'_> {
                             net.name
                         )),
                     ));
-                }
+                };
+                self.model.critics.push(Critic { net: index, span });
                 self.model.unsupported.push(Unsupported {
                     feature: Feature::Critic,
                     description: "adversarial training (`critic`)".into(),
@@ -716,9 +717,15 @@ impl Checker<'_> {
         let target_expr = self.assignable(target)?;
         let name = call.func.name.as_str();
         if name == "Implicit" {
+            let mut checked = Vec::with_capacity(call.args.len());
             for arg in &call.args {
-                self.expr(&arg.value)?;
+                checked.push(self.expr(&arg.value)?);
             }
+            self.model.implicits.push(Implicit {
+                target: target_expr.clone(),
+                arguments: checked,
+                span,
+            });
             self.model.unsupported.push(Unsupported {
                 feature: Feature::Implicit,
                 description: "an implicit (GAN generator) distribution".into(),

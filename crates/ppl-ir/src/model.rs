@@ -229,6 +229,8 @@ pub struct Net {
     pub name: String,
     pub sizes: Vec<Size>,
     pub activation: String,
+    /// The slope of `act = leaky_relu(0.2)`; `None` when the activation is named alone.
+    pub activation_slope: Option<f64>,
     pub span: Span,
 }
 

@@ -30,6 +30,7 @@
 pub mod draws;
 pub mod drivers;
 pub mod error;
+pub mod generative;
 pub mod load;
 pub mod plan;
 pub mod report;
@@ -86,6 +87,7 @@ pub fn fit(
     let mut draws = None;
     let mut report = match plan.engine {
         Engine::Em(spec) => drivers::em::run(options, settings, loaded, &bound.bound, &spec)?,
+        Engine::Gan(spec) => drivers::gan::run(&spec, settings, options)?,
         Engine::Advi(posterior, family) => {
             drivers::variational::run(&posterior, family, settings, &options.control)
                 .map_err(|e| place_on_term(e, loaded))?

@@ -9,6 +9,7 @@
 use ppl_infer::mcmc::{Kernel, TrajectoryLength};
 use ppl_ir::{Constraint, ElemType, Feature, Method, Model, Role, TermKind, Variable};
 use ppl_model::BoundData;
+use ppl_model::generative::gan::{self, GanSpec};
 use ppl_model::marginal;
 use ppl_model::mixture::{self, MixtureSpec};
 use ppl_model::posterior::Posterior;
@@ -124,6 +125,7 @@ impl Verdict {
 /// The engine a plan runs, with what it needs from the analysis.
 pub enum Engine {
     Em(MixtureSpec),
+    Gan(Box<GanSpec>),
     Mcmc(Box<Posterior>, Sampler),
     Map(Box<Posterior>),
     Advi(Box<Posterior>, ppl_infer::GuideFamily),
@@ -211,24 +213,21 @@ impl<'a> Analysis<'a> {
 /// Every rule's verdict on the model, in order.
 pub fn evaluate_rules(model: &Model, bound: &BoundData) -> Vec<Verdict> {
     let analysis = Analysis::of(model);
-    let feature = |f: Feature| model.unsupported.iter().find(|u| u.feature == f);
     let mut verdicts = Vec::new();
 
     // 1. Adversarial training.
-    verdicts.push(match (feature(Feature::Implicit), feature(Feature::Critic)) {
-        (Some(implicit), Some(_)) => Verdict::fails(
-            Rule::Adversarial,
-            2,
-            "the model has an `Implicit` statement and a `critic`, but adversarial training is not in this version",
-            Some(implicit.span),
-        ),
-        (Some(implicit), None) => Verdict::fails(
-            Rule::Adversarial,
-            1,
-            "an `Implicit` statement needs a `critic NET` to train against",
-            Some(implicit.span),
-        ),
-        _ => Verdict::fails(Rule::Adversarial, 0, "no `Implicit` statement", None),
+    verdicts.push(if model.implicits.is_empty() {
+        Verdict::fails(Rule::Adversarial, 0, "no `Implicit` statement", None)
+    } else {
+        match gan::recognise(model, bound) {
+            Ok(spec) => Verdict::applies(Rule::Adversarial, gan_reason(model, &spec)),
+            Err(not) => Verdict::fails(
+                Rule::Adversarial,
+                if model.critics.is_empty() { 1 } else { 2 },
+                not.reason,
+                not.span,
+            ),
+        }
     });
 
     // 2. Contrastive divergence.
@@ -476,6 +475,11 @@ pub fn plan(
             // statement the user must change.
             let first = verdicts.iter().find(|v| v.applies);
             match first.map(|v| v.rule) {
+                Some(Rule::Adversarial) if only_adversarial_forms(model) => {
+                    let spec = gan_spec(model, bound)?;
+                    let reason = gan_reason(model, &spec);
+                    (Engine::Gan(Box::new(spec)), reason, Method::Gan)
+                }
                 Some(Rule::ExpectationMaximisation) if model.unsupported.is_empty() => {
                     let spec = em_spec(model, bound)?;
                     let reason = em_reason(model, &spec);
@@ -508,6 +512,15 @@ pub fn plan(
                 _ => return Err(no_rule_fits(loaded, &verdicts)),
             }
         }
+        Method::Gan => match verdict(Rule::Adversarial) {
+            Some(v) if v.applies && only_adversarial_forms(model) => {
+                let spec = gan_spec(model, bound)?;
+                let reason = format!("{}; {}", asked(), gan_reason(model, &spec));
+                (Engine::Gan(Box::new(spec)), reason, Method::Gan)
+            }
+            Some(v) if v.applies => return Err(no_rule_fits(loaded, &verdicts)),
+            other => return Err(not_applicable(loaded, method, other.as_ref())),
+        },
         Method::Em => match verdict(Rule::ExpectationMaximisation) {
             Some(v) if v.applies => {
                 let spec = em_spec(model, bound)?;
@@ -640,6 +653,38 @@ pub fn plan(
     })
 }
 
+/// Whether every form with no log density is one adversarial training runs (the recogniser has
+/// checked that every net is the generator or the critic).
+fn only_adversarial_forms(model: &Model) -> bool {
+    model
+        .unsupported
+        .iter()
+        .all(|u| matches!(u.feature, Feature::Implicit | Feature::Critic | Feature::Net))
+}
+
+fn gan_spec(model: &Model, bound: &BoundData) -> Result<GanSpec, FitError> {
+    gan::recognise(model, bound).map_err(|not| {
+        FitError::message(
+            codes::METHOD_NOT_APPLICABLE,
+            not.reason,
+            FailureKind::InferenceFailed,
+        )
+    })
+}
+
+fn gan_reason(model: &Model, spec: &GanSpec) -> String {
+    format!(
+        "`{}` is an implicit push-forward `{}({})` of standard-normal noise with `critic {}`, so the generator and the critic are trained in alternation (non-saturating losses, Adam): {} noise values to {} data values per row, over {} rows",
+        model.variables[spec.observed.0].name,
+        spec.generator.name,
+        model.variables[spec.noise.0].name,
+        spec.critic.name,
+        spec.generator.sizes.first().copied().unwrap_or(0),
+        spec.columns,
+        spec.rows
+    )
+}
+
 fn em_spec(model: &Model, bound: &BoundData) -> Result<MixtureSpec, FitError> {
     mixture::recognise(model, bound).map_err(|not| {
         FitError::message(
@@ -674,6 +719,11 @@ fn unknown_plan(model: &Model, engine: &Engine, method: Method) -> Vec<(String, 
         .unknowns()
         .map(|variable| {
             let how = match engine {
+                Engine::Gan(spec) if spec.noise == variable.id => format!(
+                    "standard-normal noise, drawn afresh for every minibatch and pushed through `{}`",
+                    spec.generator.name
+                ),
+                Engine::Gan(_) => "not trained by the adversarial engine".to_string(),
                 Engine::Em(spec) if spec.assignment == variable.id => {
                     format!("EM responsibilities (1..{}), the E-step", spec.components)
                 }
@@ -803,6 +853,22 @@ fn unsupported_forms(loaded: &LoadedModel) -> Result<(), FitError> {
 }
 
 fn unsupported_diagnostic(item: &ppl_ir::Unsupported) -> Diagnostic {
+    if matches!(item.feature, Feature::Critic | Feature::Implicit) {
+        return Diagnostic::error(
+            codes::UNSUPPORTED,
+            item.span,
+            format!(
+                "{} has no log density: only adversarial training runs it",
+                item.description
+            ),
+        )
+        .with_label("needs adversarial training")
+        .with_hint(format!(
+            "rule {} of the planner, {}: `--method gan` or `--method auto`",
+            Rule::Adversarial.number(),
+            Rule::Adversarial.title()
+        ));
+    }
     let rule = match item.feature {
         Feature::Critic | Feature::Implicit => Rule::Adversarial,
         Feature::Net | Feature::LibraryModel | Feature::LibrarySignature => Rule::Variational,
@@ -825,6 +891,24 @@ fn unsupported_diagnostic(item: &ppl_ir::Unsupported) -> Diagnostic {
 
 /// No rule applies: name the closest one and its exact reason, on its statement.
 fn no_rule_fits(loaded: &LoadedModel, verdicts: &[Verdict]) -> FitError {
+    // An implicit model is for adversarial training alone: say why that rule refuses it.
+    if let Some(v) = verdicts
+        .iter()
+        .find(|v| v.rule == Rule::Adversarial && !v.applies && v.closeness > 0)
+    {
+        let message = format!(
+            "no inference method fits this model; an `Implicit` model needs rule {}, {}, which does not apply: {}",
+            v.rule.number(),
+            v.rule.title(),
+            v.because
+        );
+        let diagnostic = match v.span {
+            Some(span) => Diagnostic::error(codes::NO_RULE_APPLIES, span, message)
+                .with_label("this is what stops it"),
+            None => Diagnostic::unplaced(codes::NO_RULE_APPLIES, message),
+        };
+        return FitError::one(diagnostic, FailureKind::InferenceFailed);
+    }
     if let Some(item) = loaded.model.unsupported.first() {
         return FitError::one(unsupported_diagnostic(item), FailureKind::InferenceFailed);
     }
@@ -916,7 +1000,7 @@ fn not_in_this_version(loaded: &LoadedModel, method: Method, verdicts: &[Verdict
             v.rule.number(),
             v.rule.title()
         ),
-        None => "the methods in this version are em, nuts, hmc, metropolis, advi, map and laplace"
+        None => "the methods in this version are em, nuts, hmc, metropolis, advi, map, laplace and gan"
             .to_string(),
     });
     FitError::one(diagnostic, FailureKind::InferenceFailed)

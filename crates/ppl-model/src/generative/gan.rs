@@ -320,7 +320,13 @@ fn bind_net(model: &Model, index: usize, bound: &BoundData) -> Result<GanNet, No
             format!("every size of the net `{}` must be positive", net.name),
         )
     })?;
-    let activation = Activation::from_name(&net.activation).ok_or_else(|| {
+    let named = Activation::from_name(&net.activation);
+    let activation = match (named, net.activation_slope) {
+        (Some(Activation::LeakyRelu), Some(slope)) => Some(Activation::LeakyReluSlope(slope)),
+        (named, None) => named,
+        _ => None,
+    };
+    let activation = activation.ok_or_else(|| {
         NotAGan::at(
             net.span,
             format!(

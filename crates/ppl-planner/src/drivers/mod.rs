@@ -3,6 +3,7 @@
 
 pub mod approximation;
 pub mod em;
+pub mod gan;
 pub mod laplace;
 pub mod map;
 pub mod mcmc;

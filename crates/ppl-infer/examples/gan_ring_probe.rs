@@ -11,11 +11,27 @@ fn main() {
     let data: Vec<f64> = text
         .lines()
         .skip(1)
-        .flat_map(|l| l.split(',').map(|v| v.parse::<f64>().unwrap()).collect::<Vec<_>>())
+        .flat_map(|l| {
+            l.split(',')
+                .map(|v| v.parse::<f64>().unwrap())
+                .collect::<Vec<_>>()
+        })
         .collect();
-    let g = NetDesign { sizes: vec![8, 64, 64, 2], activation: Activation::Relu };
-    let d = NetDesign { sizes: vec![2, 64, 64, 1], activation: Activation::LeakyRelu };
-    let settings = AdversarialSettings { steps, steps_per_epoch: 40, batch_size: 256, seed, ..Default::default() };
+    let g = NetDesign {
+        sizes: vec![8, 64, 64, 2],
+        activation: Activation::Relu,
+    };
+    let d = NetDesign {
+        sizes: vec![2, 64, 64, 1],
+        activation: Activation::LeakyRelu,
+    };
+    let settings = AdversarialSettings {
+        steps,
+        steps_per_epoch: 40,
+        batch_size: 256,
+        seed,
+        ..Default::default()
+    };
     let t = std::time::Instant::now();
     let fit = adversarial::train_gan(&data, 2, &g, &d, &settings, None).unwrap();
     let secs = t.elapsed().as_secs_f64();
@@ -29,11 +45,20 @@ fn main() {
         for k in 0..8 {
             let a = 2.0 * std::f64::consts::PI * k as f64 / 8.0;
             let dist = ((x - 2.0 * a.cos()).powi(2) + (y - 2.0 * a.sin()).powi(2)).sqrt();
-            if dist < 0.06 { per[k] += 1; }
+            if dist < 0.06 {
+                per[k] += 1;
+            }
             best = best.min(dist);
         }
-        if best < 0.06 { hq += 1; }
+        if best < 0.06 {
+            hq += 1;
+        }
     }
     let modes = per.iter().filter(|&&c| c >= 20).count();
-    println!("seed {seed} modes {modes} hq {:.4} per {:?} secs {secs:.2} last {:?}", hq as f64 / 1e4, per, fit.trace.last());
+    println!(
+        "seed {seed} modes {modes} hq {:.4} per {:?} secs {secs:.2} last {:?}",
+        hq as f64 / 1e4,
+        per,
+        fit.trace.last()
+    );
 }

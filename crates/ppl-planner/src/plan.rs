@@ -656,10 +656,12 @@ pub fn plan(
 /// Whether every form with no log density is one adversarial training runs (the recogniser has
 /// checked that every net is the generator or the critic).
 fn only_adversarial_forms(model: &Model) -> bool {
-    model
-        .unsupported
-        .iter()
-        .all(|u| matches!(u.feature, Feature::Implicit | Feature::Critic | Feature::Net))
+    model.unsupported.iter().all(|u| {
+        matches!(
+            u.feature,
+            Feature::Implicit | Feature::Critic | Feature::Net
+        )
+    })
 }
 
 fn gan_spec(model: &Model, bound: &BoundData) -> Result<GanSpec, FitError> {
@@ -843,7 +845,13 @@ fn preview(variables: &[&Variable]) -> String {
 
 /// A form no engine in this version runs (a net, a library model) stops a gradient-based plan.
 fn unsupported_forms(loaded: &LoadedModel) -> Result<(), FitError> {
-    match loaded.model.unsupported.first() {
+    // An implicit model is named by its `Implicit` statement rather than by its nets.
+    let unsupported = &loaded.model.unsupported;
+    let first = unsupported
+        .iter()
+        .find(|u| matches!(u.feature, Feature::Implicit | Feature::Critic))
+        .or_else(|| unsupported.first());
+    match first {
         Some(item) => Err(FitError::one(
             unsupported_diagnostic(item),
             FailureKind::InferenceFailed,
@@ -1000,8 +1008,10 @@ fn not_in_this_version(loaded: &LoadedModel, method: Method, verdicts: &[Verdict
             v.rule.number(),
             v.rule.title()
         ),
-        None => "the methods in this version are em, nuts, hmc, metropolis, advi, map, laplace and gan"
-            .to_string(),
+        None => {
+            "the methods in this version are em, nuts, hmc, metropolis, advi, map, laplace and gan"
+                .to_string()
+        }
     });
     FitError::one(diagnostic, FailureKind::InferenceFailed)
 }

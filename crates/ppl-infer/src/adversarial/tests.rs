@@ -11,11 +11,7 @@ fn nets(seed: u64) -> (Mlp<f64>, Mlp<f64>) {
 }
 
 /// Compares an analytic gradient with central differences of `loss` at every parameter.
-fn check_gradient(
-    parameters: &[f64],
-    analytic: &[f64],
-    mut loss: impl FnMut(&[f64]) -> f64,
-) {
+fn check_gradient(parameters: &[f64], analytic: &[f64], mut loss: impl FnMut(&[f64]) -> f64) {
     let step = 1e-6;
     for index in 0..parameters.len() {
         let mut shifted = parameters.to_vec();
@@ -116,7 +112,10 @@ fn same_seed_same_nets_and_trace() {
         2,
         &generator,
         &critic,
-        &AdversarialSettings { seed: 10, ..settings },
+        &AdversarialSettings {
+            seed: 10,
+            ..settings
+        },
         None,
     )
     .unwrap();

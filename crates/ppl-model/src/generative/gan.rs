@@ -178,8 +178,7 @@ pub fn recognise(model: &Model, bound: &BoundData) -> Result<GanSpec, NotAGan> {
         )
     })?;
     let generator = bind_net(model, generator_index, bound)?;
-    if generator.sizes.first() != Some(&noise_width) || generator.sizes.last() != Some(&columns)
-    {
+    if generator.sizes.first() != Some(&noise_width) || generator.sizes.last() != Some(&columns) {
         return Err(NotAGan::at(
             generator_net.span,
             format!(
@@ -333,7 +332,9 @@ fn bind_net(model: &Model, index: usize, bound: &BoundData) -> Result<GanNet, No
                 "the net `{}` uses the activation `{}`; the adversarial engine knows {}",
                 net.name,
                 net.activation,
-                Activation::ALL.map(|a| format!("`{}`", a.name())).join(", ")
+                Activation::ALL
+                    .map(|a| format!("`{}`", a.name()))
+                    .join(", ")
             ),
         )
     })?;

@@ -98,12 +98,10 @@ pub fn run(
         .diagnostics
         .insert("interrupted".into(), json!(fit.interrupted));
     if let Some(dir) = options.out {
-        let saved = saved_json(&fit.generator, &fit.critic, &spec.column_names);
+        let saved = saved_json(&fit.generator, &fit.critic, &spec.column_names, &spec.data);
         let path = dir.join("generator.json");
         std::fs::create_dir_all(dir)
-            .and_then(|()| {
-                write_atomically(&path, serde_json::to_string(&saved)?.as_bytes())
-            })
+            .and_then(|()| write_atomically(&path, serde_json::to_string(&saved)?.as_bytes()))
             .map_err(|e| FitError::cannot_write(&path, &e))?;
         report.notes.push(format!(
             "the trained generator is saved in {}: `ppl sample {}` draws new rows",

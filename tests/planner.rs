@@ -73,11 +73,45 @@ fn a_model_with_no_unknowns_is_told_so_on_its_statement() {
 }
 
 #[test]
-fn forms_with_no_engine_name_their_statement_and_rule() {
-    let (status, code, pointed, message) = failure("tests/planner/gan_forms_no_engine.model", &[]);
+fn a_gan_with_any_names_is_trained_by_rule_1() {
+    let output = ppl(&[
+        "run",
+        "tests/planner/gan_generic_names.model",
+        "--format",
+        "json",
+        "--steps",
+        "20",
+    ]);
+    assert_eq!(output.status.code(), Some(0));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["method"], "gan");
+    assert!(json["reason"].as_str().unwrap().contains("`gen(eps)`"));
+    assert!(json["plan"]["eps"].as_str().unwrap().contains("noise"));
+    // 2 rows in batches of 100: one step per epoch, so 20 epochs of losses.
+    assert_eq!(json["objective"].as_array().unwrap().len(), 20);
+    assert_eq!(
+        json["diagnostics"]["critic_loss"].as_array().unwrap().len(),
+        20
+    );
+}
+
+#[test]
+fn an_implicit_model_without_a_critic_is_refused_on_its_statement() {
+    let (status, code, pointed, message) = failure("tests/planner/gan_no_critic.model", &[]);
+    assert_eq!((status, code.as_str()), (Some(1), "E0706"), "{message}");
+    assert_eq!(pointed, "x ~ Implicit(gen(eps))");
+    assert!(message.contains("needs a `critic NET`"), "{message}");
+    let (status, code, _, message) =
+        failure("tests/planner/gan_no_critic.model", &["--method", "gan"]);
+    assert_eq!((status, code.as_str()), (Some(1), "E0701"), "{message}");
+    // A method with a log density cannot run an implicit model at all.
+    let (status, code, pointed, message) = failure(
+        "tests/planner/gan_generic_names.model",
+        &["--method", "nuts"],
+    );
     assert_eq!((status, code.as_str()), (Some(1), "E0705"), "{message}");
-    assert_eq!(pointed, "net gen = mlp(8, 64, 64, 2)");
-    assert!(!message.contains("does not run yet"), "{message}");
+    assert!(message.contains("no log density"), "{message}");
+    assert_eq!(pointed, "x ~ Implicit(gen(eps))");
 }
 
 #[test]

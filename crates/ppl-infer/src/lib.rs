@@ -25,7 +25,10 @@
 //! - **MAP / MLE** ([`optimize`]) and **EM** for finite mixtures ([`em`]).
 //! - **Energy models** ([`energy`]): a binary RBM trained by persistent contrastive divergence,
 //!   its exact pseudo-log-likelihood and an AIS estimate of its log-likelihood.
+//! - **Adversarial training** ([`adversarial`], [`train_gan`]): a generator and a critic net
+//!   trained in alternation with the non-saturating losses and Adam (a GAN).
 
+pub mod adversarial;
 pub mod density;
 pub mod diagnostics;
 pub mod em;
@@ -38,6 +41,9 @@ pub mod psis;
 pub mod vae;
 pub mod vi;
 
+pub use adversarial::{
+    AdversarialError, AdversarialFit, AdversarialSettings, EpochLosses, NetDesign, train_gan,
+};
 pub use density::{LogDensity, LogDensityError};
 pub use em::{
     BlockEstimates, ComponentFamily, EmError, EmFit, EmSettings, EmissionBlock, MixtureProblem,

@@ -229,6 +229,8 @@ pub struct Net {
     pub name: String,
     pub sizes: Vec<Size>,
     pub activation: String,
+    /// The slope of `act = leaky_relu(0.2)`; `None` when the activation is named alone.
+    pub activation_slope: Option<f64>,
     pub span: Span,
 }
 
@@ -375,6 +377,25 @@ pub struct Guide {
     pub span: Span,
 }
 
+/// An `x ~ Implicit(expr)` statement: `x` is a push-forward of latents with no density, kept
+/// for the adversarial engine, which recognises its structure (`ppl_model::generative::gan`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Implicit {
+    pub target: Expr,
+    /// The arguments as written: one push-forward such as `generator(z)` is the form the
+    /// adversarial engine recognises.
+    pub arguments: Vec<Expr>,
+    pub span: Span,
+}
+
+/// A `critic NET` statement: the net (an index into `Model::nets`) that scores real against
+/// generated data.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Critic {
+    pub net: usize,
+    pub span: Span,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct InferRequest {
     pub method: crate::Method,
@@ -426,6 +447,11 @@ pub struct Model {
     pub nets: Vec<Net>,
     pub terms: Vec<Term>,
     pub guides: Vec<Guide>,
+    /// `x ~ Implicit(...)` statements (also listed in `unsupported`, for the rules that do not
+    /// run them).
+    pub implicits: Vec<Implicit>,
+    /// `critic NET` statements (also listed in `unsupported`).
+    pub critics: Vec<Critic>,
     /// Statements that parse and check but that no engine here runs yet (`Implicit`, `critic`,
     /// library models), with a description, so `run` can say so precisely.
     pub unsupported: Vec<Unsupported>,

@@ -77,7 +77,10 @@ pub fn print(model: &Model) -> String {
             "net {} = mlp({}, act = {})",
             net.name,
             sizes.join(", "),
-            net.activation
+            match net.activation_slope {
+                Some(slope) => format!("{}({slope})", net.activation),
+                None => net.activation.clone(),
+            }
         );
     }
     for term in &model.terms {

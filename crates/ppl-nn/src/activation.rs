@@ -5,17 +5,21 @@ use crate::mlp::Scalar;
 
 /// The slope of `leaky_relu` for negative inputs: the default of the language's `leaky_relu`
 /// builtin (`crates/ppl-ir/src/builtins.rs`), so that a net means the same as the expression.
-/// (The JAX GAN peer uses 0.2; an engine that wants that can say so explicitly.)
+/// (The JAX GAN peer uses 0.2; a net says so with [`Activation::LeakyReluSlope`], the
+/// language's `act = leaky_relu(0.2)`.)
 pub const LEAKY_RELU_SLOPE: f64 = 0.01;
 
 /// An activation applied elementwise to the hidden layers of an [`crate::Mlp`] (the last layer
 /// is always linear).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Activation {
     /// `max(x, 0)`.
     Relu,
     /// `x` if `x > 0`, else [`LEAKY_RELU_SLOPE`]` * x`.
     LeakyRelu,
+    /// `x` if `x > 0`, else `slope * x`: `leaky_relu` with its slope given
+    /// (`act = leaky_relu(0.2)`), as GAN critics use it (Radford et al. 2016).
+    LeakyReluSlope(f64),
     /// `tanh(x)`.
     Tanh,
     /// `1 / (1 + exp(-x))`.
@@ -41,7 +45,7 @@ impl Activation {
     pub fn name(self) -> &'static str {
         match self {
             Activation::Relu => "relu",
-            Activation::LeakyRelu => "leaky_relu",
+            Activation::LeakyRelu | Activation::LeakyReluSlope(_) => "leaky_relu",
             Activation::Tanh => "tanh",
             Activation::Sigmoid => "sigmoid",
             Activation::Softplus => "softplus",
@@ -52,6 +56,15 @@ impl Activation {
     /// The activation the language calls `name`, if any.
     pub fn from_name(name: &str) -> Option<Activation> {
         Activation::ALL.into_iter().find(|a| a.name() == name)
+    }
+
+    /// The slope for negative inputs of a leaky ReLU, `None` for the other activations.
+    pub fn leaky_slope(self) -> Option<f64> {
+        match self {
+            Activation::LeakyRelu => Some(LEAKY_RELU_SLOPE),
+            Activation::LeakyReluSlope(slope) => Some(slope),
+            _ => None,
+        }
     }
 
     /// The activation at pre-activation `x`.
@@ -72,6 +85,13 @@ impl Activation {
                     x
                 } else {
                     x * nalgebra::convert::<f64, T>(LEAKY_RELU_SLOPE)
+                }
+            }
+            Activation::LeakyReluSlope(slope) => {
+                if x > zero {
+                    x
+                } else {
+                    x * nalgebra::convert::<f64, T>(slope)
                 }
             }
             Activation::Tanh => x.tanh(),
@@ -100,6 +120,13 @@ impl Activation {
                     one
                 } else {
                     nalgebra::convert::<f64, T>(LEAKY_RELU_SLOPE)
+                }
+            }
+            Activation::LeakyReluSlope(slope) => {
+                if x > zero {
+                    one
+                } else {
+                    nalgebra::convert::<f64, T>(slope)
                 }
             }
             Activation::Tanh => {

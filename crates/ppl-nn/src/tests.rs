@@ -84,7 +84,10 @@ fn gradients_match_finite_differences_for_every_activation_and_size() {
     // Sizes both below and above nalgebra's threshold (all sides > 5) for handing the product
     // to matrixmultiply, so both code paths are checked.
     let shapes: [&[usize]; 4] = [&[3, 1], &[2, 4, 3], &[7, 9, 8, 6], &[8, 12, 2]];
-    for activation in Activation::ALL {
+    for activation in Activation::ALL
+        .into_iter()
+        .chain([Activation::LeakyReluSlope(0.2)])
+    {
         for (s, sizes) in shapes.iter().enumerate() {
             check_gradients(sizes, activation, 10 + s as u64);
         }
@@ -156,6 +159,9 @@ fn activations_are_their_definitions() {
     let x = -0.7_f64;
     assert_eq!(Activation::Relu.apply(x), 0.0);
     assert!((Activation::LeakyRelu.apply(x) - 0.01 * x).abs() < 1e-15);
+    assert!((Activation::LeakyReluSlope(0.2).apply(x) - 0.2 * x).abs() < 1e-15);
+    assert_eq!(Activation::LeakyReluSlope(0.2).derivative(x), 0.2);
+    assert_eq!(Activation::LeakyReluSlope(0.2).leaky_slope(), Some(0.2));
     assert!((Activation::Sigmoid.apply(x) - 1.0 / (1.0 + 0.7_f64.exp())).abs() < 1e-15);
     assert!((Activation::Softplus.apply(x) - (1.0 + x.exp()).ln()).abs() < 1e-15);
     assert_eq!(Activation::Softplus.apply(800.0_f64), 800.0);

@@ -89,6 +89,7 @@ pub fn fit(
         Engine::Em(spec) => drivers::em::run(options, settings, loaded, &bound.bound, &spec)?,
         Engine::Vae(spec) => drivers::vae::run(&spec, settings, options)?,
         Engine::Rbm(spec) => drivers::rbm::run(options, settings, loaded, &spec)?,
+        Engine::Gan(spec) => drivers::gan::run(&spec, settings, options)?,
         Engine::Advi(posterior, family) => {
             drivers::variational::run(&posterior, family, settings, &options.control)
                 .map_err(|e| place_on_term(e, loaded))?

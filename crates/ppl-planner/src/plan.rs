@@ -12,6 +12,7 @@ use ppl_model::BoundData;
 use ppl_model::generative::rbm::{self, RbmSpec};
 use ppl_model::generative::vae::{self as vae_form, VaeSpec};
 use ppl_model::gibbs::GibbsModel;
+use ppl_model::generative::gan::{self, GanSpec};
 use ppl_model::marginal;
 use ppl_model::mixture::{self, MixtureSpec};
 use ppl_model::posterior::Posterior;
@@ -128,6 +129,7 @@ impl Verdict {
 pub enum Engine {
     Em(MixtureSpec),
     Rbm(Box<RbmSpec>),
+    Gan(Box<GanSpec>),
     Mcmc(Box<Posterior>, Sampler),
     Map(Box<Posterior>),
     Advi(Box<Posterior>, ppl_infer::GuideFamily),
@@ -218,24 +220,21 @@ impl<'a> Analysis<'a> {
 /// Every rule's verdict on the model, in order.
 pub fn evaluate_rules(model: &Model, bound: &BoundData) -> Vec<Verdict> {
     let analysis = Analysis::of(model);
-    let feature = |f: Feature| model.unsupported.iter().find(|u| u.feature == f);
     let mut verdicts = Vec::new();
 
     // 1. Adversarial training.
-    verdicts.push(match (feature(Feature::Implicit), feature(Feature::Critic)) {
-        (Some(implicit), Some(_)) => Verdict::fails(
-            Rule::Adversarial,
-            2,
-            "the model has an `Implicit` statement and a `critic`, but adversarial training is not in this version",
-            Some(implicit.span),
-        ),
-        (Some(implicit), None) => Verdict::fails(
-            Rule::Adversarial,
-            1,
-            "an `Implicit` statement needs a `critic NET` to train against",
-            Some(implicit.span),
-        ),
-        _ => Verdict::fails(Rule::Adversarial, 0, "no `Implicit` statement", None),
+    verdicts.push(if model.implicits.is_empty() {
+        Verdict::fails(Rule::Adversarial, 0, "no `Implicit` statement", None)
+    } else {
+        match gan::recognise(model, bound) {
+            Ok(spec) => Verdict::applies(Rule::Adversarial, gan_reason(model, &spec)),
+            Err(not) => Verdict::fails(
+                Rule::Adversarial,
+                if model.critics.is_empty() { 1 } else { 2 },
+                not.reason,
+                not.span,
+            ),
+        }
     });
 
     // 2. Contrastive divergence.
@@ -531,6 +530,11 @@ pub fn plan(
                     let reason = cd_reason(model, &spec);
                     (Engine::Rbm(Box::new(spec)), reason, Method::Cd)
                 }
+                Some(Rule::Adversarial) if only_adversarial_forms(model) => {
+                    let spec = gan_spec(model, bound)?;
+                    let reason = gan_reason(model, &spec);
+                    (Engine::Gan(Box::new(spec)), reason, Method::Gan)
+                }
                 Some(Rule::ExpectationMaximisation) if model.unsupported.is_empty() => {
                     let spec = em_spec(model, bound)?;
                     let reason = em_reason(model, &spec);
@@ -588,6 +592,15 @@ pub fn plan(
                 let reason = format!("{}; {}", asked(), cd_reason(model, &spec));
                 (Engine::Rbm(Box::new(spec)), reason, Method::Cd)
             }
+            other => return Err(not_applicable(loaded, method, other.as_ref())),
+        },
+        Method::Gan => match verdict(Rule::Adversarial) {
+            Some(v) if v.applies && only_adversarial_forms(model) => {
+                let spec = gan_spec(model, bound)?;
+                let reason = format!("{}; {}", asked(), gan_reason(model, &spec));
+                (Engine::Gan(Box::new(spec)), reason, Method::Gan)
+            }
+            Some(v) if v.applies => return Err(no_rule_fits(loaded, &verdicts)),
             other => return Err(not_applicable(loaded, method, other.as_ref())),
         },
         Method::Em => match verdict(Rule::ExpectationMaximisation) {
@@ -732,7 +745,6 @@ pub fn plan(
             let reason = format!("{}; {}", asked(), gibbs_reason(&gibbs));
             (Engine::Gibbs(gibbs), reason, method)
         }
-        other => return Err(not_in_this_version(loaded, other, &verdicts)),
     };
     let unknowns = unknown_plan(model, &engine, method);
     Ok(Plan {
@@ -783,6 +795,27 @@ fn vae_reason(model: &Model, spec: &VaeSpec) -> String {
 
 fn rbm_spec(model: &Model, bound: &BoundData) -> Result<RbmSpec, FitError> {
     rbm::recognise(model, bound).map_err(|not| {
+        FitError::message(
+            codes::METHOD_NOT_APPLICABLE,
+            not.reason,
+            FailureKind::InferenceFailed,
+        )
+    })
+}
+
+/// Whether every form with no log density is one adversarial training runs (the recogniser has
+/// checked that every net is the generator or the critic).
+fn only_adversarial_forms(model: &Model) -> bool {
+    model.unsupported.iter().all(|u| {
+        matches!(
+            u.feature,
+            Feature::Implicit | Feature::Critic | Feature::Net
+        )
+    })
+}
+
+fn gan_spec(model: &Model, bound: &BoundData) -> Result<GanSpec, FitError> {
+    gan::recognise(model, bound).map_err(|not| {
         FitError::message(
             codes::METHOD_NOT_APPLICABLE,
             not.reason,
@@ -850,6 +883,19 @@ fn gibbs_reason(gibbs: &GibbsModel) -> String {
     parts.join("; ")
 }
 
+fn gan_reason(model: &Model, spec: &GanSpec) -> String {
+    format!(
+        "`{}` is an implicit push-forward `{}({})` of standard-normal noise with `critic {}`, so the generator and the critic are trained in alternation (non-saturating losses, Adam): {} noise values to {} data values per row, over {} rows",
+        model.variables[spec.observed.0].name,
+        spec.generator.name,
+        model.variables[spec.noise.0].name,
+        spec.critic.name,
+        spec.generator.sizes.first().copied().unwrap_or(0),
+        spec.columns,
+        spec.rows
+    )
+}
+
 fn em_spec(model: &Model, bound: &BoundData) -> Result<MixtureSpec, FitError> {
     mixture::recognise(model, bound).map_err(|not| {
         FitError::message(
@@ -888,6 +934,11 @@ fn unknown_plan(model: &Model, engine: &Engine, method: Method) -> Vec<(String, 
                     "summed out of the free energy; block Gibbs p(h=1|v) = σ(c + vW) in the chains".to_string()
                 }
                 Engine::Rbm(_) => "PCD-k gradient steps (point estimate)".to_string(),
+                Engine::Gan(spec) if spec.noise == variable.id => format!(
+                    "standard-normal noise, drawn afresh for every minibatch and pushed through `{}`",
+                    spec.generator.name
+                ),
+                Engine::Gan(_) => "not trained by the adversarial engine".to_string(),
                 Engine::Em(spec) if spec.assignment == variable.id => {
                     format!("EM responsibilities (1..{}), the E-step", spec.components)
                 }
@@ -1030,7 +1081,13 @@ fn preview(variables: &[&Variable]) -> String {
 
 /// A form no engine in this version runs (a net, a library model) stops a gradient-based plan.
 fn unsupported_forms(loaded: &LoadedModel) -> Result<(), FitError> {
-    match loaded.model.unsupported.first() {
+    // An implicit model is named by its `Implicit` statement rather than by its nets.
+    let unsupported = &loaded.model.unsupported;
+    let first = unsupported
+        .iter()
+        .find(|u| matches!(u.feature, Feature::Implicit | Feature::Critic))
+        .or_else(|| unsupported.first());
+    match first {
         Some(item) => Err(FitError::one(
             unsupported_diagnostic(item),
             FailureKind::InferenceFailed,
@@ -1040,6 +1097,22 @@ fn unsupported_forms(loaded: &LoadedModel) -> Result<(), FitError> {
 }
 
 fn unsupported_diagnostic(item: &ppl_ir::Unsupported) -> Diagnostic {
+    if matches!(item.feature, Feature::Critic | Feature::Implicit) {
+        return Diagnostic::error(
+            codes::UNSUPPORTED,
+            item.span,
+            format!(
+                "{} has no log density: only adversarial training runs it",
+                item.description
+            ),
+        )
+        .with_label("needs adversarial training")
+        .with_hint(format!(
+            "rule {} of the planner, {}: `--method gan` or `--method auto`",
+            Rule::Adversarial.number(),
+            Rule::Adversarial.title()
+        ));
+    }
     let rule = match item.feature {
         Feature::Critic | Feature::Implicit => Rule::Adversarial,
         Feature::Net => Rule::Variational,
@@ -1062,6 +1135,24 @@ fn unsupported_diagnostic(item: &ppl_ir::Unsupported) -> Diagnostic {
 
 /// No rule applies: name the closest one and its exact reason, on its statement.
 fn no_rule_fits(loaded: &LoadedModel, verdicts: &[Verdict]) -> FitError {
+    // An implicit model is for adversarial training alone: say why that rule refuses it.
+    if let Some(v) = verdicts
+        .iter()
+        .find(|v| v.rule == Rule::Adversarial && !v.applies && v.closeness > 0)
+    {
+        let message = format!(
+            "no inference method fits this model; an `Implicit` model needs rule {}, {}, which does not apply: {}",
+            v.rule.number(),
+            v.rule.title(),
+            v.because
+        );
+        let diagnostic = match v.span {
+            Some(span) => Diagnostic::error(codes::NO_RULE_APPLIES, span, message)
+                .with_label("this is what stops it"),
+            None => Diagnostic::unplaced(codes::NO_RULE_APPLIES, message),
+        };
+        return FitError::one(diagnostic, FailureKind::InferenceFailed);
+    }
     // A VAE-shaped model (guides and nets) that the recogniser refuses is told why, rather than
     // that nets have no engine.
     let vae_shaped = only_nets_unsupported(&loaded.model)
@@ -1141,26 +1232,3 @@ fn not_applicable(loaded: &LoadedModel, method: Method, verdict: Option<&Verdict
     FitError::one(diagnostic, FailureKind::InferenceFailed)
 }
 
-/// A method whose engine is not in this version.
-fn not_in_this_version(loaded: &LoadedModel, method: Method, verdicts: &[Verdict]) -> FitError {
-    let auto = verdicts.iter().find(|v| v.applies);
-    let message = format!(
-        "`--method {method}` ({}) is not in this version",
-        method.description()
-    );
-    let mut diagnostic = match loaded.model.infer.as_ref().filter(|i| i.method == method) {
-        Some(infer) => Diagnostic::error(codes::METHOD_NOT_APPLICABLE, infer.span, message)
-            .with_label("asked for here"),
-        None => Diagnostic::unplaced(codes::METHOD_NOT_APPLICABLE, message),
-    };
-    diagnostic = diagnostic.with_hint(match auto {
-        Some(v) => format!(
-            "`--method auto` fits this model by rule {}: {}",
-            v.rule.number(),
-            v.rule.title()
-        ),
-        None => "the methods in this version are em, vae, cd, nuts, hmc, gibbs, metropolis, advi, map and laplace"
-            .to_string(),
-    });
-    FitError::one(diagnostic, FailureKind::InferenceFailed)
-}

@@ -23,6 +23,8 @@ pub enum Setting {
     Epochs,
     BatchSize,
     LearningRate,
+    Steps,
+    Beta1,
     ElboSamples,
     FullRank,
     TolRelObj,
@@ -86,6 +88,7 @@ const SEEDED: &[Method] = &[
     Method::Laplace,
     Method::Vae,
     Method::Cd,
+    Method::Gan,
 ];
 const TRAINED: &[Method] = &[Method::Advi, Method::Vae, Method::Cd, Method::Gan];
 /// Minibatch training: the VAE, CD and GAN engines.
@@ -252,6 +255,29 @@ pub const SETTINGS: &[SettingDef] = &[
         default: 1e-3,
         help: "Adam's learning rate (ADVI: chosen by short trial runs unless given)",
         methods: TRAINED,
+    },
+    SettingDef {
+        setting: Setting::Steps,
+        key: "steps",
+        kind: SettingKind::Whole {
+            min: 1,
+            max: 100_000_000,
+        },
+        default: 5000.0,
+        help: "GAN: training steps (one critic and one generator update each); when given, it replaces --epochs",
+        methods: &[Method::Gan],
+    },
+    SettingDef {
+        setting: Setting::Beta1,
+        key: "beta1",
+        kind: SettingKind::Real {
+            above: 0.0,
+            inclusive: true,
+            below: 1.0,
+        },
+        default: 0.5,
+        help: "GAN: Adam's first-moment decay for both nets (0.5, as in DCGAN, steadies the alternating updates)",
+        methods: &[Method::Gan],
     },
     SettingDef {
         setting: Setting::ElboSamples,

@@ -1,6 +1,7 @@
 //! Pictures of a run, as pure functions from its output directory to a PNG or SVG file: trace,
 //! rank, density, pair, autocorrelation and forest plots of the draws, and the objective trace of
-//! an optimising engine (LANGUAGE.md §8, `ppl plot`). Drawn with `plotters` and an embedded font,
+//! an optimising engine (LANGUAGE.md §8, `ppl plot`), and generated samples over 2-D data
+//! ([`scatter`], for `ppl sample`). Drawn with `plotters` and an embedded font,
 //! so no system library is needed; one module per kind.
 //!
 //! ```no_run
@@ -24,6 +25,7 @@ pub mod objective;
 pub mod pair;
 pub mod rank;
 pub mod run_output;
+pub mod scatter;
 pub mod stats;
 pub mod trace;
 
@@ -35,6 +37,7 @@ use std::path::{Path, PathBuf};
 pub use error::{PlotError, PlotFailure};
 pub use image_grid::image_grid;
 pub use run_output::{Chain, RunOutput};
+pub use scatter::scatter;
 
 /// The kinds of picture `ppl plot --kind` draws.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -36,6 +36,7 @@ pub fn run(args: SampleArgs) -> Result<(), CommandError> {
     let samples = match kind.as_str() {
         "vae" => generative::vae::sample_vae(&saved, args.n, args.seed).map_err(fit_error)?,
         "rbm" => generative::rbm::sample_rbm(&saved, args.n, args.seed).map_err(fit_error)?,
+        "gan" => generative::gan::sample_gan(&saved, args.n, args.seed).map_err(fit_error)?,
         other => {
             return Err(CommandError::message(
                 codes::GENERATOR_MALFORMED,
@@ -86,6 +87,33 @@ pub fn run(args: SampleArgs) -> Result<(), CommandError> {
             draw(&panels, shape, &path)?;
             eprintln!("(rows of saved data, each above the row of their reconstructions)");
         }
+    } else if samples.columns.len() == 2 {
+        // Two columns: the samples as points over the data saved with the generator (if any).
+        let points = |rows: &[Vec<f64>]| -> Vec<(f64, f64)> {
+            rows.iter()
+                .filter_map(|row| match row.as_slice() {
+                    [x, y] => Some((*x, *y)),
+                    _ => None,
+                })
+                .collect()
+        };
+        let data = match kind.as_str() {
+            "gan" => points(&generative::gan::saved_data(&saved)),
+            _ => Vec::new(),
+        };
+        let picture = if args.out.extension().and_then(|e| e.to_str()) == Some("svg") {
+            stem.with_extension("svg")
+        } else {
+            stem.with_extension("png")
+        };
+        ppl_plot::scatter(
+            &points(&samples.rows),
+            &data,
+            (&samples.columns[0], &samples.columns[1]),
+            &picture,
+        )
+        .map_err(|e| CommandError::message(e.code(), e.to_string(), Exit::Usage))?;
+        eprintln!("wrote {}", picture.display());
     }
     Ok(())
 }

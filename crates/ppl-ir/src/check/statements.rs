@@ -140,7 +140,7 @@ impl Checker<'_> {
                 });
             }
             StatementKind::Critic { net } => {
-                if !matches!(self.scope.get(&net.name), Some(Symbol::Net(_))) {
+                let Some(Symbol::Net(index)) = self.scope.get(&net.name).copied() else {
                     return Err(self.report(
                         Diagnostic::error(
                             codes::UNKNOWN_NAME,
@@ -153,7 +153,8 @@ impl Checker<'_> {
                             net.name
                         )),
                     ));
-                }
+                };
+                self.model.critics.push(Critic { net: index, span });
                 self.model.unsupported.push(Unsupported {
                     feature: Feature::Critic,
                     description: "adversarial training (`critic`)".into(),
@@ -613,21 +614,33 @@ impl Checker<'_> {
         }
         let mut sizes = Vec::new();
         let mut activation = "relu".to_string();
+        let mut activation_slope = None;
         for arg in &call.args {
             match &arg.name {
-                Some(key) if key.name == "act" => {
-                    let syntax::ExprKind::Name(act) = &arg.value.kind else {
+                Some(key) if key.name == "act" => match &arg.value.kind {
+                    syntax::ExprKind::Name(act) => activation = act.clone(),
+                    // `leaky_relu(0.2)`: the builtin's slope, given once for the whole net.
+                    syntax::ExprKind::Call(act)
+                        if act.func.name == "leaky_relu"
+                            && act.args.len() == 1
+                            && act.args[0].name.is_none() =>
+                    {
+                        activation = act.func.name.clone();
+                        activation_slope = Some(self.bound_value(&act.args[0].value)?);
+                    }
+                    _ => {
                         return Err(self.report(
                             Diagnostic::error(
                                 codes::BAD_KEYWORD,
                                 arg.value.span,
                                 "`act` names an activation",
                             )
-                            .with_hint("e.g. `act = relu`, `act = tanh`"),
+                            .with_hint(
+                                "e.g. `act = relu`, `act = tanh`, `act = leaky_relu(0.2)` (its slope)",
+                            ),
                         ));
-                    };
-                    activation = act.clone();
-                }
+                    }
+                },
                 Some(key) => {
                     return Err(self.report(
                         Diagnostic::error(
@@ -672,6 +685,7 @@ impl Checker<'_> {
             name: name.name.clone(),
             sizes,
             activation,
+            activation_slope,
             span,
         });
         self.model.unsupported.push(Unsupported {
@@ -704,9 +718,15 @@ impl Checker<'_> {
         let target_expr = self.assignable(target)?;
         let name = call.func.name.as_str();
         if name == "Implicit" {
+            let mut checked = Vec::with_capacity(call.args.len());
             for arg in &call.args {
-                self.expr(&arg.value)?;
+                checked.push(self.expr(&arg.value)?);
             }
+            self.model.implicits.push(Implicit {
+                target: target_expr.clone(),
+                arguments: checked,
+                span,
+            });
             self.model.unsupported.push(Unsupported {
                 feature: Feature::Implicit,
                 description: "an implicit (GAN generator) distribution".into(),

@@ -3,5 +3,6 @@
 //! prefix has other names: each reads the IR and returns a plain spec for its engine, or the
 //! reason, with a span, why the model is not that form.
 
+pub mod gan;
 pub mod rbm;
 pub mod vae;

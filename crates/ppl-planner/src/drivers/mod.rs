@@ -4,6 +4,7 @@
 pub mod approximation;
 pub mod em;
 pub mod gibbs;
+pub mod gan;
 pub mod laplace;
 pub mod map;
 pub mod mcmc;

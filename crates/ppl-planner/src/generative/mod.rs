@@ -2,6 +2,7 @@
 //! draws from it: each engine writes `DIR/generator.json` (`{"kind": "vae" | "rbm" | "gan", ...}`)
 //! and provides a `sample_<kind>` function here that turns it into [`GeneratedSamples`].
 
+pub mod gan;
 pub mod rbm;
 pub mod vae;
 

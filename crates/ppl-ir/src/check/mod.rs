@@ -4,6 +4,7 @@
 //! (their own uses of a failed name report once, as unknown).
 
 mod expr;
+mod recursion;
 mod shapes;
 mod statements;
 
@@ -71,6 +72,11 @@ struct Checker<'a> {
     failed_tilde_targets: HashSet<VarId>,
     /// The expanded nesting depth of each `let`, by `LetId` (see `MAX_EXPANDED_DEPTH`).
     let_depths: Vec<usize>,
+    /// The recursive `let` whose piece is being checked (its earlier elements are readable).
+    defining_recurrence: Option<LetId>,
+    /// Recursive `let`s used outside their pieces (complete from then on), with the first use.
+    sealed_recurrences: HashSet<LetId>,
+    first_recurrence_use: HashMap<LetId, Span>,
 }
 
 /// The part of a variable a `~` statement covers.
@@ -97,6 +103,9 @@ impl<'a> Checker<'a> {
             failed_names: HashSet::new(),
             failed_tilde_targets: HashSet::new(),
             let_depths: Vec::new(),
+            defining_recurrence: None,
+            sealed_recurrences: HashSet::new(),
+            first_recurrence_use: HashMap::new(),
         }
     }
 

@@ -14,7 +14,7 @@ use super::array::{Array, BroadcastPlan};
 use super::error::TapeError;
 use super::eval::{
     Evaluator, batch_shape, broadcast_or_error, call_builtin, event_ranks, index_plan,
-    matmul_shape, tilde_log_densities, tilde_log_density,
+    matmul_shape, recurrence_length, tilde_log_densities, tilde_log_density, undefined_element,
 };
 use super::functions::{BinaryFn, UnaryFn};
 use super::graph::{NodeId, NodeInfo, Op};
@@ -65,6 +65,8 @@ pub(crate) struct Builder<'a> {
     program: Program,
     /// Nodes of `let`s already lowered, by id and the values of their loop variables.
     let_nodes: HashMap<(LetId, Vec<i64>), NodeId>,
+    /// The element nodes built so far of each recursive `let` being lowered.
+    recurrence_nodes: HashMap<LetId, Vec<Option<NodeId>>>,
     /// The discrete latents to sum out, and which terms they own (lowered per state).
     summed: &'a [SummedLatent],
     owned_terms: Vec<bool>,
@@ -115,6 +117,7 @@ impl<'a> Builder<'a> {
                 summed: Vec::new(),
             },
             let_nodes: HashMap::new(),
+            recurrence_nodes: HashMap::new(),
             summed,
             owned_terms,
         };
@@ -274,6 +277,10 @@ impl<'a> Builder<'a> {
                 if let Some(known) = self.depends_on_sampled_let[id.0] {
                     return known;
                 }
+                // A recursive `let` reads its own earlier elements: until its pieces are seen,
+                // those readings add nothing (each element depends on an unknown only if some
+                // piece does).
+                self.depends_on_sampled_let[id.0] = Some(false);
                 let value = &self.model.lets[id.0].value;
                 let answer = self.depends(value);
                 self.depends_on_sampled_let[id.0] = Some(answer);
@@ -305,6 +312,17 @@ impl<'a> Builder<'a> {
             ExprKind::NetCall { .. } => true,
             ExprKind::DistFunction { args, variate, .. } => {
                 self.depends(variate) || args.iter().any(|a| self.depends(a))
+            }
+            ExprKind::Recurrence { pieces, .. } => pieces
+                .iter()
+                .any(|p| self.depends(&p.index) || self.depends(&p.value)),
+            ExprKind::Element { of, index } => {
+                let whole = Expr {
+                    kind: ExprKind::Let(*of),
+                    ty: index.ty.clone(),
+                    span: index.span,
+                };
+                self.depends(&whole) || self.depends(index)
             }
         }
     }
@@ -443,6 +461,31 @@ impl<'a> Builder<'a> {
                 };
                 Ok(self.computed(op, shape))
             }
+            ExprKind::Recurrence { of, pieces } => self.lower_recurrence(*of, pieces, expr),
+            ExprKind::Element { of, index } => {
+                let position = self.evaluator.eval_int(index)?;
+                let name = &self.model.lets[of.0].name;
+                let slot = self.recurrence_nodes.get(of).and_then(|elements| {
+                    usize::try_from(position - 1)
+                        .ok()
+                        .map(|p| (elements.len(), elements.get(p).copied().flatten()))
+                });
+                match slot {
+                    Some((_, Some(node))) => Ok(node),
+                    Some((length, None)) if position >= 1 && (position as usize) <= length => {
+                        Err(TapeError::Element {
+                            code: ppl_syntax::codes::ELEMENT_USED_EARLY,
+                            detail: format!("`{name}[{position}]` is read before it is defined"),
+                            span: index.span,
+                        })
+                    }
+                    _ => Err(TapeError::Element {
+                        code: ppl_syntax::codes::ELEMENT_DEFINITION,
+                        detail: format!("`{name}[{position}]` is outside the array"),
+                        span: index.span,
+                    }),
+                }
+            }
             ExprKind::Literal(_)
             | ExprKind::Dim(_)
             | ExprKind::LoopVar(_)
@@ -450,6 +493,102 @@ impl<'a> Builder<'a> {
                 unreachable!("never depends on an unknown")
             }
         }
+    }
+
+    /// A recursive `let`: one node (or a few) per element, built in order, each piece's readings
+    /// of earlier elements pointing straight at their nodes, so the tape grows linearly with the
+    /// number of elements; then the elements assembled into the whole array.
+    fn lower_recurrence(
+        &mut self,
+        of: LetId,
+        pieces: &[ppl_ir::RecurrencePiece],
+        expr: &Expr,
+    ) -> Result<NodeId, TapeError> {
+        let length = recurrence_length(expr, self.evaluator.dims)?;
+        let saved_nodes = self.recurrence_nodes.insert(of, vec![None; length]);
+        let saved_loops = self.evaluator.loops.clone();
+        let outcome = self.lower_pieces(of, pieces);
+        self.evaluator.loops = saved_loops;
+        let elements = match saved_nodes {
+            Some(saved) => self.recurrence_nodes.insert(of, saved),
+            None => self.recurrence_nodes.remove(&of),
+        }
+        .unwrap_or_default();
+        outcome?;
+        let name = &self.model.lets[of.0].name;
+        let mut nodes = Vec::with_capacity(length);
+        for (position, node) in elements.into_iter().enumerate() {
+            match node {
+                Some(node) => nodes.push(node),
+                None => return Err(undefined_element(name, position + 1, expr.span)),
+            }
+        }
+        let element_shape: Vec<usize> = expr.ty.shape[1..]
+            .iter()
+            .map(|s| s.evaluate(self.evaluator.dims).max(0) as usize)
+            .collect();
+        if nodes.iter().any(|&n| self.shape(n) != element_shape) {
+            return Err(TapeError::ShapeMismatch {
+                detail: format!("the elements of `{name}` change shape"),
+                span: expr.span,
+            });
+        }
+        let mut shape = vec![length];
+        shape.extend(element_shape);
+        let table = nodes
+            .iter()
+            .flat_map(|&n| (0..self.len(n)).map(move |e| (n, e)))
+            .collect();
+        Ok(self.computed(Op::Assemble { table }, shape))
+    }
+
+    fn lower_pieces(
+        &mut self,
+        of: LetId,
+        pieces: &[ppl_ir::RecurrencePiece],
+    ) -> Result<(), TapeError> {
+        for piece in pieces {
+            let iterations: Vec<Option<(LoopId, i64)>> = match piece.loop_var {
+                Some(var) => {
+                    let (low, high) = self.evaluator.loop_bounds(var)?;
+                    (low..=high).map(|value| Some((var, value))).collect()
+                }
+                None => vec![None],
+            };
+            for iteration in iterations {
+                if let Some((var, value)) = iteration {
+                    self.evaluator.loops[var.0] = Some(value);
+                }
+                let position = self.evaluator.eval_int(&piece.index)?;
+                let node = self.lower(&piece.value)?;
+                let name = &self.model.lets[of.0].name;
+                let elements = self.recurrence_nodes.entry(of).or_default();
+                let length = elements.len();
+                let slot = usize::try_from(position - 1)
+                    .ok()
+                    .and_then(|p| elements.get_mut(p));
+                match slot {
+                    Some(slot @ None) => *slot = Some(node),
+                    Some(Some(_)) => {
+                        return Err(TapeError::Element {
+                            code: ppl_syntax::codes::ELEMENT_DEFINITION,
+                            detail: format!("`{name}[{position}]` is defined twice"),
+                            span: piece.index.span,
+                        });
+                    }
+                    None => {
+                        return Err(TapeError::Element {
+                            code: ppl_syntax::codes::ELEMENT_DEFINITION,
+                            detail: format!(
+                                "`{name}[{position}]` is outside the array, of length {length}"
+                            ),
+                            span: piece.index.span,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// A `let`: its value for the current loop iteration, or all iterations stacked.

@@ -364,7 +364,7 @@ impl Builder {
                 } else {
                     StatementKind::Let {
                         name,
-                        value: self.expr(next()),
+                        value: self.expr(following),
                     }
                 }
             }

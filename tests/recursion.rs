@@ -66,7 +66,10 @@ fn unrolled_model(y: &[f64]) -> String {
         ));
     }
     let names: Vec<String> = (1..=y.len()).map(|t| format!("e{t}")).collect();
-    source.push_str(&format!("let err = [{}]\nerr ~ Normal(0, sigma)\n", names.join(", ")));
+    source.push_str(&format!(
+        "let err = [{}]\nerr ~ Normal(0, sigma)\n",
+        names.join(", ")
+    ));
     source
 }
 
@@ -90,20 +93,14 @@ fn reference_log_density(y: &[f64], [mu, phi, theta, sigma]: [f64; 4]) -> f64 {
 
 fn checked(source: &str) -> (ppl_ir::Model, Vec<ppl_syntax::Diagnostic>) {
     let (program, diagnostics) = ppl_syntax::parse(source);
-    assert!(
-        diagnostics.iter().all(|d| !d.is_error()),
-        "{diagnostics:?}"
-    );
+    assert!(diagnostics.iter().all(|d| !d.is_error()), "{diagnostics:?}");
     ppl_ir::check(&program, source, &Default::default())
 }
 
 /// The model's tape over its four unknowns, and what the oracle needs.
 fn tape(source: &str) -> (Tape, ppl_ir::Model, Bindings) {
     let (model, diagnostics) = checked(source);
-    assert!(
-        diagnostics.iter().all(|d| !d.is_error()),
-        "{diagnostics:?}"
-    );
+    assert!(diagnostics.iter().all(|d| !d.is_error()), "{diagnostics:?}");
     let bound = ppl_model::bind(&model, None, &[]).unwrap();
     let mut bindings = Bindings::new(&model, bound.dims.clone());
     for (index, values) in bound.observed.iter().enumerate() {
@@ -130,11 +127,15 @@ fn recursive_arma_has_the_hand_written_log_density_and_its_gradient() {
     let y = arma_data(200, [0.5, 0.6, 0.3, 0.8], 7);
     let (mut tape, model, bindings) = tape(&recursive_model(&y));
     assert!(tape.fallback_terms().is_empty());
+    // The loop piece is affine in the previous error: one scan node, not nodes per element.
+    assert!(tape.node_count() < 40, "{} nodes", tape.node_count());
     let layout = tape.layout().clone();
     for point in POINTS {
         let expected = reference_log_density(&y, point);
         let mut gradient = [0.0; 4];
-        let value = tape.log_density_and_gradient(&point, &mut gradient).unwrap();
+        let value = tape
+            .log_density_and_gradient(&point, &mut gradient)
+            .unwrap();
         assert!(
             (value - expected).abs() <= 1e-10 * expected.abs(),
             "at {point:?}: {value} vs {expected}"
@@ -218,7 +219,78 @@ fn elements_may_be_vectors() {
         }
     }
     let value = tape.log_density(&[rho, s1[0], s1[1]]).unwrap();
-    assert!((value - expected).abs() <= 1e-12 * expected.abs(), "{value} vs {expected}");
+    assert!(
+        (value - expected).abs() <= 1e-12 * expected.abs(),
+        "{value} vs {expected}"
+    );
+}
+
+/// A recursion that is not affine in the previous element is built element by element:
+/// e[t] = tanh(e[t - 1]) * w + y[t], against the same loop written here, value and gradient.
+#[test]
+fn a_nonlinear_recursion_has_the_hand_written_density_and_gradient() {
+    let y = arma_data(30, [0.5, 0.6, 0.3, 0.8], 5);
+    let source = format!(
+        "observed y: real[T] = {}
+latent w: real
+latent e1: real
+latent mu: real
+latent sigma: real
+         let e[1] = e1
+for t in 2..T {{
+  let e[t] = tanh(e[t - 1]) * w + y[t]
+}}
+         factor -sum(e * e) / 2
+",
+        inline(&y)
+    );
+    let reference = |w: f64, e1: f64| {
+        let mut e = e1;
+        let mut total = -e * e / 2.0;
+        for value in &y[1..] {
+            e = e.tanh() * w + value;
+            total -= e * e / 2.0;
+        }
+        total
+    };
+    let (model, diagnostics) = checked(&source);
+    assert!(diagnostics.iter().all(|d| !d.is_error()), "{diagnostics:?}");
+    let bound = ppl_model::bind(&model, None, &[]).unwrap();
+    let mut bindings = Bindings::new(&model, bound.dims.clone());
+    for (index, values) in bound.observed.iter().enumerate() {
+        if let Some(values) = values {
+            bindings.set(VarId(index), values.clone());
+        }
+    }
+    let sampled = vec![
+        model.variable("w").unwrap().id,
+        model.variable("e1").unwrap().id,
+    ];
+    let mut tape = Tape::new(&model, &bindings, &sampled, Vec::new()).unwrap();
+    for (w, e1) in [(0.4, -0.3), (-1.2, 0.8)] {
+        let mut gradient = [0.0; 2];
+        let value = tape
+            .log_density_and_gradient(&[w, e1], &mut gradient)
+            .unwrap();
+        let expected = reference(w, e1);
+        assert!(
+            (value - expected).abs() <= 1e-11 * expected.abs(),
+            "{value} vs {expected}"
+        );
+        let h = 1e-6;
+        let dw = (reference(w + h, e1) - reference(w - h, e1)) / (2.0 * h);
+        let de = (reference(w, e1 + h) - reference(w, e1 - h)) / (2.0 * h);
+        assert!(
+            (gradient[0] - dw).abs() <= 1e-6 * dw.abs().max(1.0),
+            "{} vs {dw}",
+            gradient[0]
+        );
+        assert!(
+            (gradient[1] - de).abs() <= 1e-6 * de.abs().max(1.0),
+            "{} vs {de}",
+            gradient[1]
+        );
+    }
 }
 
 /// Each mistake is a coded error on the offending text.
@@ -227,19 +299,43 @@ fn mistakes_in_a_recursion_are_coded_errors_with_spans() {
     let head = "observed y: real[T]\nlatent a: real\n";
     let cases = [
         // a gap: element 2 is never defined
-        ("let e[1] = a\nfor t in 3..T {\n  let e[t] = e[t - 1]\n}\n", "E0408", "t"),
+        (
+            "let e[1] = a\nfor t in 3..T {\n  let e[t] = e[t - 1]\n}\n",
+            "E0408",
+            "t",
+        ),
         // element 1 twice
         ("let e[1] = a\nlet e[1] = 2 * a\n", "E0408", "1"),
         // the loop starts before the elements defined so far end
-        ("let e[1] = a\nfor t in 1..T {\n  let e[t] = a\n}\n", "E0408", "t"),
+        (
+            "let e[1] = a\nfor t in 1..T {\n  let e[t] = a\n}\n",
+            "E0408",
+            "t",
+        ),
         // an element read before it is defined
-        ("let e[1] = a\nfor t in 2..T {\n  let e[t] = e[t + 1]\n}\n", "E0410", "t + 1"),
+        (
+            "let e[1] = a\nfor t in 2..T {\n  let e[t] = e[t + 1]\n}\n",
+            "E0410",
+            "t + 1",
+        ),
         // an element before the first
-        ("let e[1] = a\nfor t in 2..T {\n  let e[t] = e[t - 2]\n}\n", "E0408", "t - 2"),
+        (
+            "let e[1] = a\nfor t in 2..T {\n  let e[t] = e[t - 2]\n}\n",
+            "E0408",
+            "t - 2",
+        ),
         // the whole array inside its own definition
-        ("let e[1] = a\nfor t in 2..T {\n  let e[t] = sum(e)\n}\n", "E0410", "e"),
+        (
+            "let e[1] = a\nfor t in 2..T {\n  let e[t] = sum(e)\n}\n",
+            "E0410",
+            "e",
+        ),
         // more elements after the array was used
-        ("let e[1] = a\nfactor e[1]\nlet e[2] = a\n", "E0410", "let e[2] = a"),
+        (
+            "let e[1] = a\nfactor e[1]\nlet e[2] = a\n",
+            "E0410",
+            "let e[2] = a",
+        ),
         // an index that is not the loop variable plus a constant
         ("for t in 1..T {\n  let e[2 * t] = a\n}\n", "E0409", "2 * t"),
         // nested loops would define each element several times
@@ -257,7 +353,11 @@ fn mistakes_in_a_recursion_are_coded_errors_with_spans() {
             .find(|d| d.is_error())
             .unwrap_or_else(|| panic!("no error for:\n{source}"));
         assert_eq!(error.code, code, "{source}\n{error:?}");
-        assert_eq!(&source[error.span.unwrap().range()], text, "{source}\n{error:?}");
+        assert_eq!(
+            &source[error.span.unwrap().range()],
+            text,
+            "{source}\n{error:?}"
+        );
     }
 }
 
@@ -277,7 +377,15 @@ fn simulate_evaluates_a_recursion() {
     let out = dir.join("walk.csv");
     let output = Command::new(env!("CARGO_BIN_EXE_ppl"))
         .env("NO_COLOR", "1")
-        .args(["simulate", "--n", "50", "--set", "drift=2", "--set", "sigma=0.001"])
+        .args([
+            "simulate",
+            "--n",
+            "50",
+            "--set",
+            "drift=2",
+            "--set",
+            "sigma=0.001",
+        ])
         .arg("--out")
         .arg(&out)
         .arg(&model)
@@ -289,7 +397,11 @@ fn simulate_evaluates_a_recursion() {
     assert_eq!(values.len(), 50);
     for (t, value) in values.iter().enumerate() {
         // Within 6 sd of the level 2 t.
-        assert!((value - 2.0 * (t + 1) as f64).abs() < 0.006, "y[{}] = {value}", t + 1);
+        assert!(
+            (value - 2.0 * (t + 1) as f64).abs() < 0.006,
+            "y[{}] = {value}",
+            t + 1
+        );
     }
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -35,7 +35,10 @@ impl Checker<'_> {
     ) -> Checked<()> {
         let existing = match self.scope.get(&name.name).copied() {
             Some(Symbol::Let(id))
-                if matches!(self.model.lets[id.0].value.kind, ExprKind::Recurrence { .. }) =>
+                if matches!(
+                    self.model.lets[id.0].value.kind,
+                    ExprKind::Recurrence { .. }
+                ) =>
             {
                 Some(id)
             }
@@ -162,10 +165,16 @@ impl Checker<'_> {
         };
         match (loops, affine) {
             ([], Some(Affine { var: None, offset })) => Ok((None, offset.clone(), offset)),
-            ([only], Some(Affine { var: Some(var), offset })) if *only == var => {
+            (
+                [only],
+                Some(Affine {
+                    var: Some(var),
+                    offset,
+                }),
+            ) if *only == var => {
                 let loop_var = &self.model.loop_vars[var.0];
-                let bounds = Self::size_of_checked(&loop_var.low)
-                    .zip(Self::size_of_checked(&loop_var.high));
+                let bounds =
+                    Self::size_of_checked(&loop_var.low).zip(Self::size_of_checked(&loop_var.high));
                 match bounds {
                     Some((low, high)) => Ok((Some(var), low.add(&offset, 1), high.add(&offset, 1))),
                     None => Err(form_error(
@@ -178,7 +187,10 @@ impl Checker<'_> {
                 self,
                 "inside nested loops, each element would be defined more than once",
             )),
-            ([_], _) => Err(form_error(self, "expected the loop variable plus a constant")),
+            ([_], _) => Err(form_error(
+                self,
+                "expected the loop variable plus a constant",
+            )),
             ([], _) => Err(form_error(self, "expected a constant")),
         }
     }
@@ -199,8 +211,7 @@ impl Checker<'_> {
                 return expr;
             }
             match expr.kind {
-                ExprKind::Index { base, indices }
-                    if matches!(base.kind, ExprKind::Let(of) if of == id) =>
+                ExprKind::Index { base, indices } if matches!(base.kind, ExprKind::Let(of) if of == id) =>
                 {
                     let [IndexExpr::Single(index)] = indices.as_slice() else {
                         problem = Some(whole_use(name, expr.span));
@@ -289,9 +300,7 @@ impl Checker<'_> {
                 Diagnostic::error(
                     codes::SHAPE_MISMATCH,
                     piece.value.span,
-                    format!(
-                        "the elements of `{name}` have the shape {expected}, this one {found}"
-                    ),
+                    format!("the elements of `{name}` have the shape {expected}, this one {found}"),
                 )
                 .with_label(format!("of shape {found}"))
                 .with_secondary(first, "the first element defined here"),

@@ -466,7 +466,11 @@ impl<'a, T: Real> Evaluator<'a, T> {
                 let mut values = Vec::with_capacity(length * element_len);
                 for (position, element) in elements.into_iter().enumerate() {
                     let Some(element) = element else {
-                        return Err(undefined_element(&self.model.lets[of.0].name, position + 1, span));
+                        return Err(undefined_element(
+                            &self.model.lets[of.0].name,
+                            position + 1,
+                            span,
+                        ));
                     };
                     if element.values.len() != element_len {
                         return Err(TapeError::ShapeMismatch {

@@ -414,11 +414,19 @@ impl<'a, T: Real> Evaluator<'a, T> {
                 Ok(Array::new(vec![values.len()], values))
             }
             ExprKind::Index { base, indices } => {
-                let base = self.eval(base)?;
                 let mut evaluated = Vec::with_capacity(indices.len());
                 for index in indices {
                     evaluated.push(self.index_value(index, span)?);
                 }
+                // A variable is read in place: `y[t]` in a loop must not copy all of `y`.
+                if let ExprKind::Variable(id) = base.kind
+                    && let Some(Some(value)) = self.variables.get(id.0)
+                {
+                    let (shape, sources) = index_plan(&value.shape, &evaluated, span)?;
+                    let values = sources.iter().map(|&s| value.values[s]).collect();
+                    return Ok(Array::new(shape, values));
+                }
+                let base = self.eval(base)?;
                 let (shape, sources) = index_plan(&base.shape, &evaluated, span)?;
                 let values = sources.iter().map(|&s| base.values[s]).collect();
                 Ok(Array::new(shape, values))

@@ -387,6 +387,8 @@ mod tests {
                 vec![0],
             ),
             ("for n in 1..N { factor -square(y[n] - mu[1]) }", vec![0]),
+            // A shifted index is a shifted slice: `y[2:N] ~ Normal(y[1:N - 1], sigma)`.
+            ("for n in 2..N { y[n] ~ Normal(y[n - 1], sigma) }", vec![0]),
             (
                 "for n in 1..N { for j in 1..2 { X[n, j] ~ Normal(beta[j], sigma) } }",
                 vec![0],
@@ -400,7 +402,7 @@ mod tests {
     #[test]
     fn loops_that_are_not_elementwise_stay_loops() {
         let cases = [
-            "for n in 2..N { y[n] ~ Normal(y[n - 1], sigma) }",
+            "for n in 2..N { y[n] ~ Normal(y[n - 1] * n, sigma) }",
             "for n in 1..N { y[n] ~ Normal(mu[1] * n, sigma) }",
             "for n in 1..N { mu ~ Normal(0, 1) }",
             "for n in 1..N { y[n] ~ Normal(X[n] @ beta, sigma) }",
@@ -434,7 +436,7 @@ mod tests {
     #[test]
     fn vectorised_tape_has_the_oracle_density_and_gradient() {
         let source = format!(
-            "{HEADER}mu ~ Normal(0, 5)\nbeta ~ Normal(0, 1)\nsigma ~ Exponential(1)\nfor n in 1..N {{ y[n] ~ Normal(mu[g[n]] + X[n, 1] * beta[1], sigma) }}\nfor n in 1..N {{ for j in 1..2 {{ X[n, j] ~ Normal(beta[j], sigma) }} }}\n"
+            "{HEADER}mu ~ Normal(0, 5)\nbeta ~ Normal(0, 1)\nsigma ~ Exponential(1)\nfor n in 1..N {{ y[n] ~ Normal(mu[g[n]] + X[n, 1] * beta[1], sigma) }}\nfor n in 1..N {{ for j in 1..2 {{ X[n, j] ~ Normal(beta[j], sigma) }} }}\nfor n in 2..N {{ y[n] ~ Normal(y[n - 1] + mu[1], sigma) }}\n"
         );
         let model = checked(&source);
         let n = 7;

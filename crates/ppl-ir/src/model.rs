@@ -294,6 +294,20 @@ pub enum ExprKind {
         net: usize,
         args: Vec<Expr>,
     },
+    /// The value of a `let` defined element by element (`let e[1] = ...` then `for t in 2..T {
+    /// let e[t] = ... e[t - 1] ... }`): the pieces in the order written, which together define
+    /// elements 1..n (the type's leading axis) once each, in increasing order. Only the `value`
+    /// of `Let` `of` has this kind.
+    Recurrence {
+        of: LetId,
+        pieces: Vec<RecurrencePiece>,
+    },
+    /// Element `index` (1-based) of the recursive `let` `of`, read inside one of its own pieces;
+    /// the checker has made sure the element is defined earlier where it can tell.
+    Element {
+        of: LetId,
+        index: Box<Expr>,
+    },
     /// `logpdf(D(args), x)`, `logcdf(...)`, `logccdf(...)` of a scalar distribution: elementwise
     /// over the broadcast of `variate` and `args` (parameters in catalogue order).
     DistFunction {
@@ -302,6 +316,16 @@ pub enum ExprKind {
         args: Vec<Expr>,
         variate: Box<Expr>,
     },
+}
+
+/// One `let e[i] = value` of a recursive `let`: inside the loop `loop_var` (if any), `index` is
+/// the element defined at each iteration.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RecurrencePiece {
+    pub loop_var: Option<LoopId>,
+    pub index: Expr,
+    pub value: Expr,
+    pub span: Span,
 }
 
 /// What a distribution-valued call computes at its variate.

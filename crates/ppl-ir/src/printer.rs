@@ -260,6 +260,38 @@ impl Printer<'_> {
                     self.expr(variate)
                 )
             }
+            ExprKind::Recurrence { pieces, .. } => {
+                let pieces: Vec<String> = pieces
+                    .iter()
+                    .map(|piece| {
+                        let head = match piece.loop_var {
+                            Some(var) => {
+                                let v = &self.model.loop_vars[var.0];
+                                format!(
+                                    "for {} in {}..{}: ",
+                                    v.name,
+                                    self.expr(&v.low),
+                                    self.expr(&v.high)
+                                )
+                            }
+                            None => String::new(),
+                        };
+                        format!(
+                            "{head}[{}] = {}",
+                            self.expr(&piece.index),
+                            self.expr(&piece.value)
+                        )
+                    })
+                    .collect();
+                format!("recurrence {{ {} }}", pieces.join("; "))
+            }
+            ExprKind::Element { of, index } => {
+                format!(
+                    "{}[earlier {}]",
+                    self.model.lets[of.0].name,
+                    self.expr(index)
+                )
+            }
         }
     }
 }

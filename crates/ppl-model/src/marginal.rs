@@ -558,6 +558,14 @@ fn occurrences(
             args.iter().for_each(|a| recurse(a, whole_allowed, found));
             recurse(variate, whole_allowed, found);
         }
+        // A recursion mixes its elements: no reading inside it is elementwise.
+        ExprKind::Recurrence { pieces, .. } => {
+            for piece in pieces {
+                recurse(&piece.index, false, found);
+                recurse(&piece.value, false, found);
+            }
+        }
+        ExprKind::Element { index, .. } => recurse(index, false, found),
     }
 }
 

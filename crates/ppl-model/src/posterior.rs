@@ -443,6 +443,9 @@ pub fn statement_label(source: &str, span: Span) -> String {
 
 /// A tape that cannot be built (an index out of range in the data, ...) as a diagnostic.
 pub fn tape_diagnostic(error: &TapeError) -> Diagnostic {
+    if let TapeError::Element { code, detail, span } = error {
+        return Diagnostic::error(code, *span, detail.clone()).with_label("here");
+    }
     match error.span() {
         Some(span) => {
             Diagnostic::error(codes::DATA_OUT_OF_BOUNDS, span, error.to_string()).with_label("here")

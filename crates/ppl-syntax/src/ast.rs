@@ -64,6 +64,13 @@ pub enum StatementKind {
     },
     /// `let y = expr`
     Let { name: Ident, value: Expr },
+    /// `let e[t] = expr`: element `index` (1-based) of the array `name`, whose elements are
+    /// defined across statements and loop iterations.
+    LetElement {
+        name: Ident,
+        index: Expr,
+        value: Expr,
+    },
     /// `net f = mlp(2, 64, 1, act = relu)`: `value` is the call.
     Net { name: Ident, value: Expr },
     /// `target ~ Dist(args)`; `target` is a name, an indexed element or slice. `Implicit(expr)` and

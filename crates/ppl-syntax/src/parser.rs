@@ -352,9 +352,20 @@ impl Builder {
             }
             Rule::let_stmt => {
                 next();
-                StatementKind::Let {
-                    name: self.ident(next()),
-                    value: self.expr(next()),
+                let name = self.ident(next());
+                let following = next();
+                if following.as_rule() == Rule::let_element {
+                    let index = following.into_inner().next().map(|p| self.expr(p));
+                    let value = self.expr(next());
+                    match index {
+                        Some(index) => StatementKind::LetElement { name, index, value },
+                        None => StatementKind::Let { name, value },
+                    }
+                } else {
+                    StatementKind::Let {
+                        name,
+                        value: self.expr(following),
+                    }
                 }
             }
             Rule::net_stmt => {
@@ -789,6 +800,7 @@ fn rule_name(rule: Rule) -> &'static str {
         Rule::const_stmt => "a `const` declaration",
         Rule::declare_stmt => "a declaration",
         Rule::let_stmt => "a `let` statement",
+        Rule::let_element => "an element index such as `[t]`",
         Rule::net_stmt => "a `net` declaration",
         Rule::factor_stmt => "a `factor` statement",
         Rule::guide_stmt => "a `guide` statement",

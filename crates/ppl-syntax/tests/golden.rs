@@ -80,6 +80,9 @@ fn dump_statement(statement: &Statement, indent: usize, out: &mut String) {
             format!("({kind} {} {}{init})", name.name, type_expr(ty))
         }
         StatementKind::Let { name, value } => format!("(let {} {})", name.name, expr(value)),
+        StatementKind::LetElement { name, index, value } => {
+            format!("(let {}[{}] {})", name.name, expr(index), expr(value))
+        }
         StatementKind::Net { name, value } => format!("(net {} {})", name.name, expr(value)),
         StatementKind::Tilde {
             target,
@@ -280,6 +283,11 @@ fn check_spans(source: &str, program: &Program) {
             | StatementKind::Let { name, value }
             | StatementKind::Net { name, value } => {
                 assert_eq!(&source[name.span.range()], name.name);
+                walk_expr(source, outer, value);
+            }
+            StatementKind::LetElement { name, index, value } => {
+                assert_eq!(&source[name.span.range()], name.name);
+                walk_expr(source, outer, index);
                 walk_expr(source, outer, value);
             }
             StatementKind::Declare { name, ty, init, .. } => {

@@ -163,6 +163,7 @@ impl Checker<'_> {
                 make(ExprKind::Variable(id), ty)
             }
             Some(Symbol::Let(id)) => {
+                self.note_let_use(id, span);
                 let ty = self.model.lets[id.0].value.ty.clone();
                 let ty = self.let_type(id, ty);
                 make(ExprKind::Let(id), ty)

@@ -5,6 +5,7 @@
 
 mod expr;
 mod library;
+mod recursion;
 mod shapes;
 mod statements;
 
@@ -77,6 +78,11 @@ struct Checker<'a> {
     library_uses: Vec<(String, Span)>,
     /// How many times each library model has been used, for the prefixes `vae`, `vae2`, ...
     library_uses_by_name: HashMap<String, usize>,
+    /// The recursive `let` whose piece is being checked (its earlier elements are readable).
+    defining_recurrence: Option<LetId>,
+    /// Recursive `let`s used outside their pieces (complete from then on), with the first use.
+    sealed_recurrences: HashSet<LetId>,
+    first_recurrence_use: HashMap<LetId, Span>,
 }
 
 /// The part of a variable a `~` statement covers.
@@ -105,6 +111,9 @@ impl<'a> Checker<'a> {
             let_depths: Vec::new(),
             library_uses: Vec::new(),
             library_uses_by_name: HashMap::new(),
+            defining_recurrence: None,
+            sealed_recurrences: HashSet::new(),
+            first_recurrence_use: HashMap::new(),
         }
     }
 

@@ -90,6 +90,9 @@ impl Checker<'_> {
                     span,
                 });
             }
+            StatementKind::LetElement { name, index, value } => {
+                self.let_element(name, index, value, loops, span)?
+            }
             StatementKind::Net { name, value } => {
                 let declared = self
                     .only_top_level(loops, span, "a `net`")
@@ -1428,6 +1431,13 @@ fn expanded_depth(expr: &Expr, let_depths: &[usize]) -> usize {
             args.iter().for_each(&mut child);
             child(variate);
         }
+        ExprKind::Recurrence { pieces, .. } => {
+            for piece in pieces {
+                child(&piece.index);
+                child(&piece.value);
+            }
+        }
+        ExprKind::Element { index, .. } => child(index),
     }
     1 + deepest
 }
@@ -1481,5 +1491,12 @@ pub fn visit(expr: &Expr, f: &mut dyn FnMut(&Expr)) {
             args.iter().for_each(|e| visit(e, f));
             visit(variate, f);
         }
+        ExprKind::Recurrence { pieces, .. } => {
+            for piece in pieces {
+                visit(&piece.index, f);
+                visit(&piece.value, f);
+            }
+        }
+        ExprKind::Element { index, .. } => visit(index, f),
     }
 }

@@ -23,6 +23,15 @@ pub enum TapeError {
     /// A construct this layer does not evaluate (e.g. calls of nets).
     #[error("not supported here: {what}")]
     Unsupported { what: String, span: Span },
+    /// An element of a recursive `let` (`let e[t] = ...`) defined twice, never defined, outside
+    /// the array, or read before it is defined; `code` is the diagnostic code from
+    /// `ppl_syntax::codes`.
+    #[error("{detail}")]
+    Element {
+        code: &'static str,
+        detail: String,
+        span: Span,
+    },
     /// A binding or position of the wrong length.
     #[error("{what} has {found} values where {expected} are needed")]
     WrongLength {
@@ -46,7 +55,8 @@ impl TapeError {
             TapeError::IndexOutOfRange { span, .. }
             | TapeError::ShapeMismatch { span, .. }
             | TapeError::Unbound { span, .. }
-            | TapeError::Unsupported { span, .. } => Some(*span),
+            | TapeError::Unsupported { span, .. }
+            | TapeError::Element { span, .. } => Some(*span),
             TapeError::WrongLength { .. }
             | TapeError::NotSampleable { .. }
             | TapeError::Constraint { .. } => None,

@@ -4,8 +4,11 @@
 //! fold data-only subexpressions at build time.
 
 use ppl_dist::DistKind;
+use std::collections::HashMap;
+
 use ppl_ir::{
-    Builtin, DistFunction, Expr, ExprKind, IndexExpr, LetId, LoopId, Model, Term, TermKind,
+    Builtin, DistFunction, Expr, ExprKind, IndexExpr, LetId, LoopId, Model, RecurrencePiece, Term,
+    TermKind,
 };
 use ppl_syntax::Span;
 
@@ -122,6 +125,8 @@ pub(crate) struct Evaluator<'a, T> {
     /// Full values of the `let`s computed so far (with their loop axes first), and those loops'
     /// bounds.
     lets: Vec<Option<LetValue<T>>>,
+    /// The elements defined so far of each recursive `let` being evaluated (1-based index - 1).
+    elements: HashMap<LetId, Vec<Option<Array<T>>>>,
 }
 
 impl<'a, T: Real> Evaluator<'a, T> {
@@ -141,6 +146,7 @@ impl<'a, T: Real> Evaluator<'a, T> {
             variables,
             loops: vec![None; model.loop_vars.len()],
             lets: vec![None; model.lets.len()],
+            elements: HashMap::new(),
         }
     }
 
@@ -408,11 +414,19 @@ impl<'a, T: Real> Evaluator<'a, T> {
                 Ok(Array::new(vec![values.len()], values))
             }
             ExprKind::Index { base, indices } => {
-                let base = self.eval(base)?;
                 let mut evaluated = Vec::with_capacity(indices.len());
                 for index in indices {
                     evaluated.push(self.index_value(index, span)?);
                 }
+                // A variable is read in place: `y[t]` in a loop must not copy all of `y`.
+                if let ExprKind::Variable(id) = base.kind
+                    && let Some(Some(value)) = self.variables.get(id.0)
+                {
+                    let (shape, sources) = index_plan(&value.shape, &evaluated, span)?;
+                    let values = sources.iter().map(|&s| value.values[s]).collect();
+                    return Ok(Array::new(shape, values));
+                }
+                let base = self.eval(base)?;
                 let (shape, sources) = index_plan(&base.shape, &evaluated, span)?;
                 let values = sources.iter().map(|&s| base.values[s]).collect();
                 Ok(Array::new(shape, values))
@@ -444,7 +458,119 @@ impl<'a, T: Real> Evaluator<'a, T> {
                 ),
                 span,
             }),
+            ExprKind::Recurrence { of, pieces } => {
+                let length = recurrence_length(expr, self.dims)?;
+                let element_shape: Vec<usize> = expr.ty.shape[1..]
+                    .iter()
+                    .map(|s| s.evaluate(self.dims).max(0) as usize)
+                    .collect();
+                self.elements.insert(*of, vec![None; length]);
+                let saved = self.loops.clone();
+                let outcome = self.define_elements(*of, pieces);
+                self.loops = saved;
+                let elements = self.elements.remove(of).unwrap_or_default();
+                outcome?;
+                let element_len: usize = element_shape.iter().product();
+                let mut values = Vec::with_capacity(length * element_len);
+                for (position, element) in elements.into_iter().enumerate() {
+                    let Some(element) = element else {
+                        return Err(undefined_element(
+                            &self.model.lets[of.0].name,
+                            position + 1,
+                            span,
+                        ));
+                    };
+                    if element.values.len() != element_len {
+                        return Err(TapeError::ShapeMismatch {
+                            detail: format!(
+                                "the elements of `{}` change shape",
+                                self.model.lets[of.0].name
+                            ),
+                            span,
+                        });
+                    }
+                    values.extend(element.values);
+                }
+                let mut shape = vec![length];
+                shape.extend(element_shape);
+                Ok(Array::new(shape, values))
+            }
+            ExprKind::Element { of, index } => {
+                let position = self.eval_int(index)?;
+                let name = &self.model.lets[of.0].name;
+                let Some(elements) = self.elements.get(of) else {
+                    return Err(TapeError::Unbound {
+                        what: format!("`{name}` outside its own definition"),
+                        span,
+                    });
+                };
+                let slot = usize::try_from(position - 1)
+                    .ok()
+                    .and_then(|p| elements.get(p));
+                match slot {
+                    Some(Some(value)) => Ok(value.clone()),
+                    Some(None) => Err(TapeError::Element {
+                        code: ppl_syntax::codes::ELEMENT_USED_EARLY,
+                        detail: format!("`{name}[{position}]` is read before it is defined"),
+                        span: index.span,
+                    }),
+                    None => Err(TapeError::Element {
+                        code: ppl_syntax::codes::ELEMENT_DEFINITION,
+                        detail: format!(
+                            "`{name}[{position}]` is outside the array, of length {}",
+                            elements.len()
+                        ),
+                        span: index.span,
+                    }),
+                }
+            }
         }
+    }
+
+    /// Runs the pieces of recursive `let` `of` in order, storing each element it defines.
+    fn define_elements(&mut self, of: LetId, pieces: &[RecurrencePiece]) -> Result<(), TapeError> {
+        for piece in pieces {
+            let iterations = match piece.loop_var {
+                Some(var) => {
+                    let (low, high) = self.loop_bounds(var)?;
+                    (low..=high).map(|value| Some((var, value))).collect()
+                }
+                None => vec![None],
+            };
+            for iteration in iterations {
+                if let Some((var, value)) = iteration {
+                    self.loops[var.0] = Some(value);
+                }
+                let position = self.eval_int(&piece.index)?;
+                let value = self.eval(&piece.value)?;
+                let name = &self.model.lets[of.0].name;
+                let elements = self.elements.entry(of).or_default();
+                let length = elements.len();
+                let slot = usize::try_from(position - 1)
+                    .ok()
+                    .and_then(|p| elements.get_mut(p));
+                match slot {
+                    Some(slot @ None) => *slot = Some(value),
+                    Some(Some(_)) => {
+                        return Err(TapeError::Element {
+                            code: ppl_syntax::codes::ELEMENT_DEFINITION,
+                            detail: format!("`{name}[{position}]` is defined twice"),
+                            span: piece.index.span,
+                        });
+                    }
+                    None => {
+                        return Err(TapeError::Element {
+                            code: ppl_syntax::codes::ELEMENT_DEFINITION,
+                            detail: format!(
+                                "`{name}[{position}]` is outside the array, of length {length}"
+                            ),
+                            span: piece.index.span,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     pub fn index_value(
@@ -464,6 +590,26 @@ impl<'a, T: Real> Evaluator<'a, T> {
             ),
             IndexExpr::All => (IndexValue::All, span),
         })
+    }
+}
+
+/// The number of elements of a recursive `let` once dimensions are bound.
+pub(crate) fn recurrence_length(expr: &Expr, dims: &[usize]) -> Result<usize, TapeError> {
+    let length = expr.ty.shape.first().map_or(0, |s| s.evaluate(dims));
+    if length > ppl_ir::MAX_ELEMENTS {
+        return Err(TapeError::ShapeMismatch {
+            detail: format!("{length} elements are more than ppl can allocate"),
+            span: expr.span,
+        });
+    }
+    Ok(length.max(0) as usize)
+}
+
+pub(crate) fn undefined_element(name: &str, position: usize, span: Span) -> TapeError {
+    TapeError::Element {
+        code: ppl_syntax::codes::ELEMENT_DEFINITION,
+        detail: format!("`{name}[{position}]` is never defined"),
+        span,
     }
 }
 

@@ -64,6 +64,18 @@ pub(crate) enum Op {
     Assemble {
         table: Vec<(NodeId, usize)>,
     },
+    /// A first-order linear recursion, `x[i] = a[i] + b[i] x[i - 1]` for i = 0..len, with
+    /// `x[-1]` element `initial.1` of node `initial.0`; `a` and `b` hold one value per step, or
+    /// one value for every step (`a_scalar`, `b_scalar`). The pieces of a recursive `let` that
+    /// are affine in the previous element (ARMA errors, GARCH variances) become one such node:
+    /// one tight loop forward and one backward, whatever the number of steps.
+    LinearScan {
+        initial: (NodeId, usize),
+        a: NodeId,
+        b: NodeId,
+        a_scalar: bool,
+        b_scalar: bool,
+    },
     /// Output element `groups[i]` sums input element `i` (sum, rowsum, colsum).
     SumGroups {
         arg: NodeId,
@@ -293,6 +305,23 @@ pub(crate) fn forward_node(
         Op::Assemble { table } => {
             for (out, &(node, element)) in output.iter_mut().zip(table.iter()) {
                 *out = before[nodes[node].start + element];
+            }
+        }
+        Op::LinearScan {
+            initial,
+            a,
+            b,
+            a_scalar,
+            b_scalar,
+        } => {
+            let a_values = slice!(before, nodes, *a);
+            let b_values = slice!(before, nodes, *b);
+            let mut previous = before[nodes[initial.0].start + initial.1];
+            for (i, out) in output.iter_mut().enumerate() {
+                let a_i = a_values[if *a_scalar { 0 } else { i }];
+                let b_i = b_values[if *b_scalar { 0 } else { i }];
+                previous = a_i + b_i * previous;
+                *out = previous;
             }
         }
         Op::SumGroups { arg, groups } => {
@@ -966,6 +995,42 @@ pub(crate) fn backward_node(
                 if wants(node) {
                     before_adjoints[nodes[node].start + element] += a;
                 }
+            }
+        }
+        Op::LinearScan {
+            initial,
+            a,
+            b,
+            a_scalar,
+            b_scalar,
+        } => {
+            // λ[i] = ∂L/∂x[i] with every later step's dependence on x[i] folded in:
+            // λ[i] = adjoint[i] + b[i + 1] λ[i + 1]; then ∂a[i] = λ[i], ∂b[i] = λ[i] x[i - 1],
+            // and the initial element receives b[0] λ[0].
+            let b_start = nodes[*b].start;
+            let a_start = nodes[*a].start;
+            let initial_at = nodes[initial.0].start + initial.1;
+            let initial_value = before_values[initial_at];
+            let (wants_a, wants_b) = (wants(*a), wants(*b));
+            let mut carried = 0.0;
+            for i in (0..adjoint.len()).rev() {
+                let lambda = adjoint[i] + carried;
+                let b_i = before_values[b_start + if *b_scalar { 0 } else { i }];
+                if wants_a {
+                    before_adjoints[a_start + if *a_scalar { 0 } else { i }] += lambda;
+                }
+                if wants_b {
+                    let previous = if i == 0 {
+                        initial_value
+                    } else {
+                        own_values[i - 1]
+                    };
+                    before_adjoints[b_start + if *b_scalar { 0 } else { i }] += lambda * previous;
+                }
+                carried = lambda * b_i;
+            }
+            if wants(initial.0) {
+                before_adjoints[initial_at] += carried;
             }
         }
         Op::SumGroups { arg, groups } => {

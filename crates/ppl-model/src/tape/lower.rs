@@ -14,7 +14,7 @@ use super::array::{Array, BroadcastPlan};
 use super::error::TapeError;
 use super::eval::{
     Evaluator, batch_shape, broadcast_or_error, call_builtin, event_ranks, index_plan,
-    matmul_shape, tilde_log_densities, tilde_log_density,
+    matmul_shape, recurrence_length, tilde_log_densities, tilde_log_density, undefined_element,
 };
 use super::functions::{BinaryFn, UnaryFn};
 use super::graph::{NodeId, NodeInfo, Op};
@@ -65,9 +65,108 @@ pub(crate) struct Builder<'a> {
     program: Program,
     /// Nodes of `let`s already lowered, by id and the values of their loop variables.
     let_nodes: HashMap<(LetId, Vec<i64>), NodeId>,
+    /// Where the elements built so far of each recursive `let` being lowered live: a node and
+    /// the offset of the element in it (several elements share one `LinearScan` node).
+    recurrence_nodes: HashMap<LetId, Vec<Option<(NodeId, usize)>>>,
     /// The discrete latents to sum out, and which terms they own (lowered per state).
     summed: &'a [SummedLatent],
     owned_terms: Vec<bool>,
+}
+
+/// `c` when `index` is loop variable `var` plus or minus the int literal `c` (0 for `var`).
+fn loop_offset(index: &Expr, var: LoopId) -> Option<i64> {
+    let is_var = |e: &Expr| matches!(e.kind, ExprKind::LoopVar(id) if id == var);
+    let literal = |e: &Expr| match e.kind {
+        ExprKind::Literal(v) if v.fract() == 0.0 => Some(v as i64),
+        _ => None,
+    };
+    match &index.kind {
+        ExprKind::LoopVar(id) if *id == var => Some(0),
+        ExprKind::Binary { op, lhs, rhs } => match op {
+            ppl_syntax::BinaryOp::Add if is_var(lhs) => literal(rhs),
+            ppl_syntax::BinaryOp::Add if is_var(rhs) => literal(lhs),
+            ppl_syntax::BinaryOp::Sub if is_var(lhs) => literal(rhs).map(|c| -c),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Whether `expr` reads an element of recursive `let` `of`.
+fn reads_elements(expr: &Expr, of: LetId) -> bool {
+    let mut found = false;
+    ppl_ir::check::visit(expr, &mut |e| {
+        found |= matches!(e.kind, ExprKind::Element { of: o, .. } if o == of)
+    });
+    found
+}
+
+/// `expr` as `a + b * e[var + previous]`, with neither `a` nor `b` reading `e`: `(a, b)`, either
+/// absent when zero; `None` when `expr` is not affine in that one element.
+fn linear_form(
+    expr: &Expr,
+    of: LetId,
+    var: LoopId,
+    previous: i64,
+) -> Option<(Option<Expr>, Option<Expr>)> {
+    if !reads_elements(expr, of) {
+        return Some((Some(expr.clone()), None));
+    }
+    let scalar = |kind: ExprKind| Expr {
+        kind,
+        ty: ppl_ir::ValueType {
+            elem: ppl_ir::ElemType::Real,
+            shape: Vec::new(),
+        },
+        span: expr.span,
+    };
+    let binary = |op: ppl_syntax::BinaryOp, lhs: Expr, rhs: Expr| {
+        scalar(ExprKind::Binary {
+            op,
+            lhs: Box::new(lhs),
+            rhs: Box::new(rhs),
+        })
+    };
+    let combine = |op: ppl_syntax::BinaryOp, x: Option<Expr>, y: Option<Expr>| match (x, y) {
+        (Some(x), Some(y)) => Some(binary(op, x, y)),
+        (Some(x), None) => Some(x),
+        (None, Some(y)) if op == ppl_syntax::BinaryOp::Sub => {
+            Some(scalar(ExprKind::Neg(Box::new(y))))
+        }
+        (None, y) => y,
+    };
+    match &expr.kind {
+        ExprKind::Element { of: o, index } if *o == of => (loop_offset(index, var)
+            == Some(previous))
+        .then(|| (None, Some(scalar(ExprKind::Literal(1.0))))),
+        ExprKind::Neg(inner) => {
+            let (a, b) = linear_form(inner, of, var, previous)?;
+            let negate = |x: Expr| scalar(ExprKind::Neg(Box::new(x)));
+            Some((a.map(negate), b.map(negate)))
+        }
+        ExprKind::Binary { op, lhs, rhs } if expr.ty.shape.is_empty() => {
+            use ppl_syntax::BinaryOp::*;
+            match op {
+                Add | Sub => {
+                    let (a1, b1) = linear_form(lhs, of, var, previous)?;
+                    let (a2, b2) = linear_form(rhs, of, var, previous)?;
+                    Some((combine(*op, a1, a2), combine(*op, b1, b2)))
+                }
+                Mul if !reads_elements(lhs, of) => {
+                    let (a, b) = linear_form(rhs, of, var, previous)?;
+                    let scale = |x: Expr| binary(Mul, (**lhs).clone(), x);
+                    Some((a.map(scale), b.map(scale)))
+                }
+                Mul | Div if !reads_elements(rhs, of) => {
+                    let (a, b) = linear_form(lhs, of, var, previous)?;
+                    let scale = |x: Expr| binary(*op, x, (**rhs).clone());
+                    Some((a.map(scale), b.map(scale)))
+                }
+                _ => None,
+            }
+        }
+        _ => None,
+    }
 }
 
 fn unsupported(what: impl Into<String>, span: Span) -> TapeError {
@@ -115,6 +214,7 @@ impl<'a> Builder<'a> {
                 summed: Vec::new(),
             },
             let_nodes: HashMap::new(),
+            recurrence_nodes: HashMap::new(),
             summed,
             owned_terms,
         };
@@ -274,6 +374,10 @@ impl<'a> Builder<'a> {
                 if let Some(known) = self.depends_on_sampled_let[id.0] {
                     return known;
                 }
+                // A recursive `let` reads its own earlier elements: until its pieces are seen,
+                // those readings add nothing (each element depends on an unknown only if some
+                // piece does).
+                self.depends_on_sampled_let[id.0] = Some(false);
                 let value = &self.model.lets[id.0].value;
                 let answer = self.depends(value);
                 self.depends_on_sampled_let[id.0] = Some(answer);
@@ -305,6 +409,17 @@ impl<'a> Builder<'a> {
             ExprKind::NetCall { .. } => true,
             ExprKind::DistFunction { args, variate, .. } => {
                 self.depends(variate) || args.iter().any(|a| self.depends(a))
+            }
+            ExprKind::Recurrence { pieces, .. } => pieces
+                .iter()
+                .any(|p| self.depends(&p.index) || self.depends(&p.value)),
+            ExprKind::Element { of, index } => {
+                let whole = Expr {
+                    kind: ExprKind::Let(*of),
+                    ty: index.ty.clone(),
+                    span: index.span,
+                };
+                self.depends(&whole) || self.depends(index)
             }
         }
     }
@@ -443,6 +558,31 @@ impl<'a> Builder<'a> {
                 };
                 Ok(self.computed(op, shape))
             }
+            ExprKind::Recurrence { of, pieces } => self.lower_recurrence(*of, pieces, expr),
+            ExprKind::Element { of, index } => {
+                let position = self.evaluator.eval_int(index)?;
+                let name = &self.model.lets[of.0].name;
+                let slot = self.recurrence_nodes.get(of).and_then(|elements| {
+                    usize::try_from(position - 1)
+                        .ok()
+                        .map(|p| (elements.len(), elements.get(p).copied().flatten()))
+                });
+                match slot {
+                    Some((_, Some((node, offset)))) => Ok(self.element_node(node, offset)),
+                    Some((length, None)) if position >= 1 && (position as usize) <= length => {
+                        Err(TapeError::Element {
+                            code: ppl_syntax::codes::ELEMENT_USED_EARLY,
+                            detail: format!("`{name}[{position}]` is read before it is defined"),
+                            span: index.span,
+                        })
+                    }
+                    _ => Err(TapeError::Element {
+                        code: ppl_syntax::codes::ELEMENT_DEFINITION,
+                        detail: format!("`{name}[{position}]` is outside the array"),
+                        span: index.span,
+                    }),
+                }
+            }
             ExprKind::Literal(_)
             | ExprKind::Dim(_)
             | ExprKind::LoopVar(_)
@@ -450,6 +590,203 @@ impl<'a> Builder<'a> {
                 unreachable!("never depends on an unknown")
             }
         }
+    }
+
+    /// A recursive `let`: one node (or a few) per element, built in order, each piece's readings
+    /// of earlier elements pointing straight at their nodes, so the tape grows linearly with the
+    /// number of elements; then the elements assembled into the whole array.
+    fn lower_recurrence(
+        &mut self,
+        of: LetId,
+        pieces: &[ppl_ir::RecurrencePiece],
+        expr: &Expr,
+    ) -> Result<NodeId, TapeError> {
+        let length = recurrence_length(expr, self.evaluator.dims)?;
+        let saved_nodes = self.recurrence_nodes.insert(of, vec![None; length]);
+        let saved_loops = self.evaluator.loops.clone();
+        let outcome = self.lower_pieces(of, pieces);
+        self.evaluator.loops = saved_loops;
+        let elements = match saved_nodes {
+            Some(saved) => self.recurrence_nodes.insert(of, saved),
+            None => self.recurrence_nodes.remove(&of),
+        }
+        .unwrap_or_default();
+        outcome?;
+        let name = &self.model.lets[of.0].name;
+        let element_shape: Vec<usize> = expr.ty.shape[1..]
+            .iter()
+            .map(|s| s.evaluate(self.evaluator.dims).max(0) as usize)
+            .collect();
+        let element_len: usize = element_shape.iter().product();
+        let mut table = Vec::with_capacity(length * element_len);
+        for (position, element) in elements.into_iter().enumerate() {
+            let Some((node, offset)) = element else {
+                return Err(undefined_element(name, position + 1, expr.span));
+            };
+            // A whole node holds one element; a scan node holds scalar elements side by side.
+            let whole = !matches!(self.program.ops[node], Op::LinearScan { .. })
+                && self.shape(node) == element_shape;
+            if !whole && (element_len != 1 || offset >= self.len(node)) {
+                return Err(TapeError::ShapeMismatch {
+                    detail: format!("the elements of `{name}` change shape"),
+                    span: expr.span,
+                });
+            }
+            table.extend((0..element_len).map(|e| (node, offset + e)));
+        }
+        let mut shape = vec![length];
+        shape.extend(element_shape);
+        Ok(self.computed(Op::Assemble { table }, shape))
+    }
+
+    /// The node of one element: the node itself, or one element picked from a scan node.
+    fn element_node(&mut self, node: NodeId, offset: usize) -> NodeId {
+        if !matches!(self.program.ops[node], Op::LinearScan { .. }) {
+            return node;
+        }
+        self.gather(node, Vec::new(), vec![offset])
+    }
+
+    /// A loop piece `let e[t] = a_t + b_t * e[t - 1]` (scalar elements, `a` and `b` free of
+    /// `e` and elementwise in `t`) as one `LinearScan` node; `Ok(false)` when the piece has
+    /// another form (it is then built element by element).
+    fn lower_linear_piece(
+        &mut self,
+        of: LetId,
+        piece: &ppl_ir::RecurrencePiece,
+        var: LoopId,
+        scalar_elements: bool,
+    ) -> Result<bool, TapeError> {
+        if !scalar_elements {
+            return Ok(false);
+        }
+        let Some(own) = loop_offset(&piece.index, var) else {
+            return Ok(false);
+        };
+        let Some((Some(a), Some(b))) = linear_form(&piece.value, of, var, own - 1) else {
+            return Ok(false);
+        };
+        let (Some((a, _)), Some((b, _))) = (
+            super::vectorise::over_loop(self.model, &a, var),
+            super::vectorise::over_loop(self.model, &b, var),
+        ) else {
+            return Ok(false);
+        };
+        let (low, high) = self.evaluator.loop_bounds(var)?;
+        if high < low {
+            return Ok(true);
+        }
+        let steps = (high - low + 1) as usize;
+        let name = &self.model.lets[of.0].name;
+        let elements = self.recurrence_nodes.get(&of).map_or(0, Vec::len);
+        let first = low + own;
+        let last = high + own;
+        if first < 2 || last as usize > elements {
+            return Err(TapeError::Element {
+                code: ppl_syntax::codes::ELEMENT_DEFINITION,
+                detail: format!(
+                    "`{name}[{}]` is outside the array, of length {elements}",
+                    if first < 2 { first - 1 } else { last }
+                ),
+                span: piece.index.span,
+            });
+        }
+        let slots = self.recurrence_nodes.get(&of);
+        let initial = slots.and_then(|s| s[(first - 2) as usize]);
+        let Some(initial) = initial else {
+            return Err(TapeError::Element {
+                code: ppl_syntax::codes::ELEMENT_USED_EARLY,
+                detail: format!("`{name}[{}]` is read before it is defined", first - 1),
+                span: piece.span,
+            });
+        };
+        if let Some(taken) =
+            slots.and_then(|s| (first..=last).find(|&p| s[(p - 1) as usize].is_some()))
+        {
+            return Err(TapeError::Element {
+                code: ppl_syntax::codes::ELEMENT_DEFINITION,
+                detail: format!("`{name}[{taken}]` is defined twice"),
+                span: piece.index.span,
+            });
+        }
+        let a = self.lower(&a)?;
+        let b = self.lower(&b)?;
+        let fits = |len: usize| len == 1 || len == steps;
+        if !fits(self.len(a)) || !fits(self.len(b)) {
+            return Err(TapeError::ShapeMismatch {
+                detail: format!("a step of `{name}` is not one number"),
+                span: piece.value.span,
+            });
+        }
+        let op = Op::LinearScan {
+            initial,
+            a,
+            b,
+            a_scalar: self.len(a) == 1,
+            b_scalar: self.len(b) == 1,
+        };
+        let scan = self.computed(op, vec![steps]);
+        if let Some(slots) = self.recurrence_nodes.get_mut(&of) {
+            for step in 0..steps {
+                slots[(first - 1) as usize + step] = Some((scan, step));
+            }
+        }
+        Ok(true)
+    }
+
+    fn lower_pieces(
+        &mut self,
+        of: LetId,
+        pieces: &[ppl_ir::RecurrencePiece],
+    ) -> Result<(), TapeError> {
+        let scalar_elements = self.model.lets[of.0].value.ty.shape.len() == 1;
+        for piece in pieces {
+            if let Some(var) = piece.loop_var
+                && self.lower_linear_piece(of, piece, var, scalar_elements)?
+            {
+                continue;
+            }
+            let iterations: Vec<Option<(LoopId, i64)>> = match piece.loop_var {
+                Some(var) => {
+                    let (low, high) = self.evaluator.loop_bounds(var)?;
+                    (low..=high).map(|value| Some((var, value))).collect()
+                }
+                None => vec![None],
+            };
+            for iteration in iterations {
+                if let Some((var, value)) = iteration {
+                    self.evaluator.loops[var.0] = Some(value);
+                }
+                let position = self.evaluator.eval_int(&piece.index)?;
+                let node = self.lower(&piece.value)?;
+                let name = &self.model.lets[of.0].name;
+                let elements = self.recurrence_nodes.entry(of).or_default();
+                let length = elements.len();
+                let slot = usize::try_from(position - 1)
+                    .ok()
+                    .and_then(|p| elements.get_mut(p));
+                match slot {
+                    Some(slot @ None) => *slot = Some((node, 0)),
+                    Some(Some(_)) => {
+                        return Err(TapeError::Element {
+                            code: ppl_syntax::codes::ELEMENT_DEFINITION,
+                            detail: format!("`{name}[{position}]` is defined twice"),
+                            span: piece.index.span,
+                        });
+                    }
+                    None => {
+                        return Err(TapeError::Element {
+                            code: ppl_syntax::codes::ELEMENT_DEFINITION,
+                            detail: format!(
+                                "`{name}[{position}]` is outside the array, of length {length}"
+                            ),
+                            span: piece.index.span,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// A `let`: its value for the current loop iteration, or all iterations stacked.

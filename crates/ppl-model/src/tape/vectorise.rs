@@ -7,8 +7,8 @@
 //! The rewrite is exact only when every subexpression that depends on `n` gains the new axis in
 //! front and broadcasting still lines up, so it is refused (the term stays a loop) unless:
 //! - `n` is used only inside index positions, at most one per indexing, with only single indices
-//!   before it (so the new axis lands in front), and never as a bare value (`n * 2`, `x[n - 1]`
-//!   are fine to keep as loops);
+//!   before it (so the new axis lands in front), and never as a bare value (`n * 2` stays a
+//!   loop; `x[n - 1]` becomes a shifted slice);
 //! - at every elementwise operation, the operands that depend on `n` all have the same rank and
 //!   the others no larger rank (NumPy aligns trailing axes);
 //! - only elementwise functions, arithmetic, `if` and indexing see `n`-dependent values;
@@ -112,6 +112,48 @@ fn affine_size(expr: &Expr) -> Option<Size> {
         }
         _ => None,
     }
+}
+
+/// `bound + shift` as an int expression.
+fn shifted(bound: &Expr, shift: i64) -> Expr {
+    if shift == 0 {
+        return bound.clone();
+    }
+    let int = ValueType {
+        elem: ElemType::Int,
+        shape: Vec::new(),
+    };
+    Expr {
+        kind: ExprKind::Binary {
+            op: BinaryOp::Add,
+            lhs: Box::new(bound.clone()),
+            rhs: Box::new(Expr {
+                kind: ExprKind::Literal(shift as f64),
+                ty: int.clone(),
+                span: bound.span,
+            }),
+        },
+        ty: int,
+        span: bound.span,
+    }
+}
+
+/// `expr`, which may use loop variable `loop_id`, as one array over the loop's iterations (the
+/// loop axis in front), and whether it uses the loop variable at all; `None` when that rewrite
+/// would not be exact (see the module doc). Used for the pieces of a recursive `let`.
+pub(crate) fn over_loop(model: &Model, expr: &Expr, loop_id: LoopId) -> Option<(Expr, bool)> {
+    let loop_var = &model.loop_vars[loop_id.0];
+    let length = affine_size(&loop_var.high)?
+        .add(&affine_size(&loop_var.low)?, -1)
+        .add(&Size::constant(1), 1);
+    let rewriter = Rewriter {
+        model,
+        loop_id,
+        low: &loop_var.low,
+        high: &loop_var.high,
+        length,
+    };
+    rewriter.expr(expr)
 }
 
 struct Rewriter<'a> {
@@ -249,6 +291,14 @@ impl Rewriter<'_> {
                         high: self.high.clone(),
                     })
                 }
+                // `x[n - 1]`, `x[n + 2]`: the slice shifted by the constant.
+                IndexExpr::Single(e) if self.shift(e).is_some() => {
+                    let shift = self.shift(e).unwrap_or(0);
+                    rewritten.push(IndexExpr::Slice {
+                        low: shifted(self.low, shift),
+                        high: shifted(self.high, shift),
+                    })
+                }
                 IndexExpr::Single(e) | IndexExpr::Gather(e) => {
                     let (e, _) = self.expr(e)?;
                     if e.ty.elem == ElemType::Real {
@@ -263,6 +313,26 @@ impl Rewriter<'_> {
             base: Box::new(base.clone()),
             indices: rewritten,
         })
+    }
+
+    /// `c` when `expr` is the loop variable plus or minus the int literal `c`.
+    fn shift(&self, expr: &Expr) -> Option<i64> {
+        let ExprKind::Binary { op, lhs, rhs } = &expr.kind else {
+            return None;
+        };
+        let is_var = |e: &Expr| matches!(e.kind, ExprKind::LoopVar(id) if id == self.loop_id);
+        let literal = |e: &Expr| match e.kind {
+            ExprKind::Literal(v) if e.ty.elem != ElemType::Real && v.fract() == 0.0 => {
+                Some(v as i64)
+            }
+            _ => None,
+        };
+        match op {
+            BinaryOp::Add if is_var(lhs) => literal(rhs),
+            BinaryOp::Add if is_var(rhs) => literal(lhs),
+            BinaryOp::Sub if is_var(lhs) => literal(rhs).map(|c| -c),
+            _ => None,
+        }
     }
 
     /// Whether the loop variable occurs in `expr`, directly or through a `let` computed inside
@@ -317,6 +387,8 @@ mod tests {
                 vec![0],
             ),
             ("for n in 1..N { factor -square(y[n] - mu[1]) }", vec![0]),
+            // A shifted index is a shifted slice: `y[2:N] ~ Normal(y[1:N - 1], sigma)`.
+            ("for n in 2..N { y[n] ~ Normal(y[n - 1], sigma) }", vec![0]),
             (
                 "for n in 1..N { for j in 1..2 { X[n, j] ~ Normal(beta[j], sigma) } }",
                 vec![0],
@@ -330,7 +402,7 @@ mod tests {
     #[test]
     fn loops_that_are_not_elementwise_stay_loops() {
         let cases = [
-            "for n in 2..N { y[n] ~ Normal(y[n - 1], sigma) }",
+            "for n in 2..N { y[n] ~ Normal(y[n - 1] * n, sigma) }",
             "for n in 1..N { y[n] ~ Normal(mu[1] * n, sigma) }",
             "for n in 1..N { mu ~ Normal(0, 1) }",
             "for n in 1..N { y[n] ~ Normal(X[n] @ beta, sigma) }",
@@ -364,7 +436,7 @@ mod tests {
     #[test]
     fn vectorised_tape_has_the_oracle_density_and_gradient() {
         let source = format!(
-            "{HEADER}mu ~ Normal(0, 5)\nbeta ~ Normal(0, 1)\nsigma ~ Exponential(1)\nfor n in 1..N {{ y[n] ~ Normal(mu[g[n]] + X[n, 1] * beta[1], sigma) }}\nfor n in 1..N {{ for j in 1..2 {{ X[n, j] ~ Normal(beta[j], sigma) }} }}\n"
+            "{HEADER}mu ~ Normal(0, 5)\nbeta ~ Normal(0, 1)\nsigma ~ Exponential(1)\nfor n in 1..N {{ y[n] ~ Normal(mu[g[n]] + X[n, 1] * beta[1], sigma) }}\nfor n in 1..N {{ for j in 1..2 {{ X[n, j] ~ Normal(beta[j], sigma) }} }}\nfor n in 2..N {{ y[n] ~ Normal(y[n - 1] + mu[1], sigma) }}\n"
         );
         let model = checked(&source);
         let n = 7;

@@ -9,10 +9,10 @@
 use ppl_infer::mcmc::{Kernel, TrajectoryLength};
 use ppl_ir::{Constraint, ElemType, Feature, Method, Model, Role, TermKind, Variable};
 use ppl_model::BoundData;
+use ppl_model::generative::gan::{self, GanSpec};
 use ppl_model::generative::rbm::{self, RbmSpec};
 use ppl_model::generative::vae::{self as vae_form, VaeSpec};
 use ppl_model::gibbs::GibbsModel;
-use ppl_model::generative::gan::{self, GanSpec};
 use ppl_model::marginal;
 use ppl_model::mixture::{self, MixtureSpec};
 use ppl_model::posterior::Posterior;
@@ -1231,4 +1231,3 @@ fn not_applicable(loaded: &LoadedModel, method: Method, verdict: Option<&Verdict
     .with_hint("`--method auto` picks a method that fits, and says why");
     FitError::one(diagnostic, FailureKind::InferenceFailed)
 }
-

@@ -719,6 +719,11 @@ impl Rewriter {
                 name: self.ident(name),
                 value: self.expr(value),
             },
+            S::LetElement { name, index, value } => S::LetElement {
+                name: self.ident(name),
+                index: self.expr(index),
+                value: self.expr(value),
+            },
             S::Net { name, value } => S::Net {
                 name: self.ident(name),
                 value: self.expr(value),
@@ -943,6 +948,10 @@ fn each_expr(statement: &syntax::Statement, f: &mut dyn FnMut(&syntax::Expr)) {
             each_subexpr(value, f)
         }
         S::Factor { value } | S::Energy { value } => each_subexpr(value, f),
+        S::LetElement { index, value, .. } => {
+            each_subexpr(index, f);
+            each_subexpr(value, f);
+        }
         S::Declare { ty, init, .. } => {
             for size in ty.sizes.iter().flatten() {
                 each_subexpr(size, f);

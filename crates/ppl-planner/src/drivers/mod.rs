@@ -3,8 +3,8 @@
 
 pub mod approximation;
 pub mod em;
-pub mod gibbs;
 pub mod gan;
+pub mod gibbs;
 pub mod laplace;
 pub mod map;
 pub mod mcmc;

@@ -110,7 +110,7 @@ pub fn train_gan(
     settings: &AdversarialSettings,
     stop: Option<&AtomicBool>,
 ) -> Result<AdversarialFit, AdversarialError> {
-    if columns == 0 || data.is_empty() || data.len() % columns != 0 {
+    if columns == 0 || data.is_empty() || !data.len().is_multiple_of(columns) {
         return Err(AdversarialError::Design(format!(
             "{} data values do not make rows of {columns}",
             data.len()

@@ -67,7 +67,7 @@ energy -(sum(v @ W * h) + sum(v @ b) + sum(h @ c))
 const GAN_EXPANDED: &str = "observed x: real[N, 2]
 latent z: real[N, 8]
 net generator = mlp(8, 64, 64, 2, act = relu)
-net discriminator = mlp(2, 64, 64, 1, act = leaky_relu)
+net discriminator = mlp(2, 64, 64, 1, act = leaky_relu(0.2))
 z ~ Normal(0, 1)
 x ~ Implicit(generator(z))
 critic discriminator

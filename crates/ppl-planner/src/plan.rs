@@ -399,7 +399,10 @@ pub fn evaluate_rules(model: &Model, bound: &BoundData) -> Vec<Verdict> {
 /// from their full conditionals, conjugate or random-walk steps for the continuous ones). The
 /// reason, or `None` when the model needs no Gibbs.
 pub fn gibbs_fallback(analysis: &Analysis<'_>, model: &Model, bound: &BoundData) -> Option<String> {
-    if !analysis.unbounded_discrete.is_empty()
+    // `param`s are point estimates: Gibbs would sample them as if they were latents, so a model
+    // with params (an energy model that is not an RBM, say) is not sent here.
+    if model.variables.iter().any(|v| v.role == Role::Param)
+        || !analysis.unbounded_discrete.is_empty()
         || !analysis
             .finite_discrete
             .iter()

@@ -152,7 +152,7 @@ fn read_net(value: Option<&Value>, which: &str) -> Result<Mlp<f32>, FitError> {
 
 fn malformed(why: &str) -> FitError {
     FitError::message(
-        codes::SAVED_GENERATOR_MALFORMED,
+        codes::GENERATOR_MALFORMED,
         format!("this generator.json is not a trained GAN: {why}"),
         FailureKind::ModelOrData,
     )
@@ -204,7 +204,7 @@ mod tests {
         let mut saved = saved_json(&generator, &critic, &columns, &[]);
         saved["generator"]["sizes"] = json!([3, 5, 3]);
         let error = sample_gan(&saved, 2, 1).unwrap_err();
-        assert_eq!(error.diagnostics[0].code, codes::SAVED_GENERATOR_MALFORMED);
+        assert_eq!(error.diagnostics[0].code, codes::GENERATOR_MALFORMED);
         for damaged in [json!({"kind": "vae"}), json!({"kind": "gan"}), json!(3)] {
             assert!(sample_gan(&damaged, 2, 1).is_err());
         }

@@ -203,6 +203,57 @@ fn a_copied_library_file_can_be_edited_into_a_new_model() {
         ir.contains("net decoder = mlp([2], [256], [64], [D], act = tanh)"),
         "{ir}"
     );
+
+    // Both edited copies train as models of their own on binarised digits (columns `v[1]`..,
+    // `x[1]`..): the RBM by contrastive divergence, the VAE on the ELBO.
+    let digits = std::fs::read_to_string(root().join("examples/data/digits.csv")).unwrap();
+    for (name, model, method, epochs) in [
+        ("v", "my_rbm.model", "cd", 2),
+        ("x", "my_vae.model", "vae", 3),
+    ] {
+        let mut csv: Vec<String> = vec![
+            (1..=64)
+                .map(|i| format!("{name}[{i}]"))
+                .collect::<Vec<_>>()
+                .join(","),
+        ];
+        for line in digits.lines().skip(1).take(200) {
+            let bits: Vec<&str> = line
+                .split(',')
+                .take(64)
+                .map(|c| {
+                    if c.parse::<u32>().unwrap() > 7 {
+                        "1"
+                    } else {
+                        "0"
+                    }
+                })
+                .collect();
+            csv.push(bits.join(","));
+        }
+        let data = dir.join(format!("{name}.csv"));
+        std::fs::write(&data, csv.join("\n") + "\n").unwrap();
+        let output = ppl()
+            .args(["run", "--format", "json", "--epochs", &epochs.to_string()])
+            .arg(dir.join(model))
+            .arg("--data")
+            .arg(&data)
+            .output()
+            .unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{model}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(json["method"], method, "{json}");
+        assert_eq!(
+            json["objective"].as_array().unwrap().len(),
+            epochs,
+            "{json}"
+        );
+    }
     std::fs::remove_dir_all(&dir).ok();
 }
 

@@ -374,10 +374,21 @@ fn net_shape(model: &Model, bound: &BoundData, net: usize) -> Result<NetShape, N
     Ok(NetShape { sizes, activation })
 }
 
+/// A number, or arithmetic on numbers: a library file run on its own keeps its signature's
+/// constants as `latent + 1`, which inlining would have folded to `3`.
 fn literal(expr: &Expr) -> Option<f64> {
     match &expr.kind {
         ExprKind::Literal(v) => Some(*v),
         ExprKind::Neg(inner) => literal(inner).map(|v| -v),
+        ExprKind::Binary { op, lhs, rhs } => {
+            let (lhs, rhs) = (literal(lhs)?, literal(rhs)?);
+            match op {
+                BinaryOp::Add => Some(lhs + rhs),
+                BinaryOp::Sub => Some(lhs - rhs),
+                BinaryOp::Mul => Some(lhs * rhs),
+                _ => None,
+            }
+        }
         _ => None,
     }
 }

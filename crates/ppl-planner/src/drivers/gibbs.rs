@@ -17,7 +17,9 @@ use ppl_model::gibbs::GibbsModel;
 use ppl_syntax::codes;
 use serde_json::json;
 
-use super::mcmc::{Draws, McmcOptions, Progress, WarningContext, warnings};
+use super::mcmc::{
+    Draws, McmcOptions, Progress, WarningContext, record_sampled_extremes, warnings,
+};
 use crate::FitControl;
 use crate::draws::{ChainWriter, sampler_totals, summarise};
 use crate::error::{FailureKind, FitError};
@@ -231,22 +233,7 @@ pub fn run(
     report
         .diagnostics
         .insert("interrupted".into(), json!(interrupted));
-    let sampled_rows = || {
-        report
-            .summary
-            .iter()
-            .zip(&model.columns)
-            .filter(|(_, column)| !column.generated)
-            .map(|(row, _)| &row.stats)
-    };
-    let max_rhat = sampled_rows().map(|s| s.rhat).fold(f64::NAN, f64::max);
-    let min_ess = sampled_rows().map(|s| s.ess_bulk).fold(f64::NAN, f64::min);
-    report
-        .diagnostics
-        .insert("max_rhat".into(), number(max_rhat));
-    report
-        .diagnostics
-        .insert("min_ess_bulk".into(), number(min_ess));
+    record_sampled_extremes(&mut report, &model.columns);
     report.warnings = warnings(
         &report,
         &totals,

@@ -373,24 +373,7 @@ pub fn run(
     report
         .diagnostics
         .insert("interrupted".into(), json!(interrupted));
-    // Over the sampled unknowns only, as Stan and ArviZ report them: a `let` such as eight
-    // schools' `theta` is a function of them.
-    let sampled_rows = || {
-        report
-            .summary
-            .iter()
-            .zip(&posterior.columns)
-            .filter(|(_, column)| !column.generated)
-            .map(|(row, _)| &row.stats)
-    };
-    let max_rhat = sampled_rows().map(|s| s.rhat).fold(f64::NAN, f64::max);
-    let min_ess = sampled_rows().map(|s| s.ess_bulk).fold(f64::NAN, f64::min);
-    report
-        .diagnostics
-        .insert("max_rhat".into(), number(max_rhat));
-    report
-        .diagnostics
-        .insert("min_ess_bulk".into(), number(min_ess));
+    record_sampled_extremes(&mut report, &posterior.columns);
     report.warnings = warnings(
         &report,
         &totals,
@@ -556,4 +539,28 @@ pub(crate) fn sampler_error(error: &ppl_infer::SamplerError) -> FitError {
         _ => None,
     };
     FitError::one(diagnostic, kind).at_term(term)
+}
+
+/// `max_rhat` and `min_ess_bulk` over the sampled unknowns only, as Stan and ArviZ report them: a
+/// `let` such as eight schools' `theta` is a function of them.
+pub(super) fn record_sampled_extremes(
+    report: &mut RunReport,
+    columns: &[ppl_model::posterior::OutputColumn],
+) {
+    let sampled_rows = || {
+        report
+            .summary
+            .iter()
+            .zip(columns)
+            .filter(|(_, column)| !column.generated)
+            .map(|(row, _)| &row.stats)
+    };
+    let max_rhat = sampled_rows().map(|s| s.rhat).fold(f64::NAN, f64::max);
+    let min_ess = sampled_rows().map(|s| s.ess_bulk).fold(f64::NAN, f64::min);
+    report
+        .diagnostics
+        .insert("max_rhat".into(), number(max_rhat));
+    report
+        .diagnostics
+        .insert("min_ess_bulk".into(), number(min_ess));
 }

@@ -28,7 +28,7 @@ pub struct Tape {
     pub(super) model: Arc<Model>,
     pub(super) bindings: Arc<Bindings>,
     pub(super) layout: ParameterLayout,
-    program: Program,
+    pub(super) program: Program,
     values: Vec<f64>,
     adjoints: Vec<f64>,
     labels: Vec<String>,
@@ -37,7 +37,7 @@ pub struct Tape {
     /// Whether the constraints' log-Jacobians are part of the density: yes for sampling (the
     /// density of the unconstrained parameters), no for MAP (the mode on the constrained scale,
     /// as Stan's optimizer does by default).
-    include_jacobian: bool,
+    pub(super) include_jacobian: bool,
 }
 
 impl Tape {
@@ -90,6 +90,11 @@ impl Tape {
     pub fn without_jacobian(mut self) -> Tape {
         self.include_jacobian = false;
         self
+    }
+
+    /// Whether discrete latents are summed out on this tape.
+    pub(super) fn sums_latents(&self) -> bool {
+        !self.program.summed.is_empty()
     }
 
     /// Where each sampled unknown lives in the position vector.

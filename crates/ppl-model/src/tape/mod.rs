@@ -26,6 +26,7 @@ mod error;
 mod eval;
 mod functions;
 mod graph;
+mod hessian;
 mod layout;
 mod lower;
 mod numerics;
@@ -36,6 +37,7 @@ pub use array::Array;
 pub use density::Tape;
 pub use error::TapeError;
 pub(crate) use eval::Evaluator;
+pub use hessian::{EXACT_HESSIAN_MAX_DIM, ExactHessianUnavailable};
 pub use layout::{
     Bindings, Draw, ParameterEntry, ParameterLayout, log_density_oracle, oracle_gradient,
 };

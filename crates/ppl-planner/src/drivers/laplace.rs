@@ -1,15 +1,16 @@
 //! The Laplace driver: the posterior mode in the unconstrained space (with the constraints'
 //! Jacobians, so the Gaussian approximates the density the samplers see), the curvature there,
 //! and draws from N(mode, (−H)⁻¹) pushed through the constraints and summarised like a sampler's.
-//! The Hessian is by finite differences of the reverse-mode gradient for now.
+//! The Hessian is exact where `drivers::curvature` can give it, finite differences otherwise.
 
-use ppl_infer::{FiniteDifferenceHessian, LaplaceError, LaplaceSettings, OptimizeSettings};
+use ppl_infer::{LaplaceError, LaplaceSettings, OptimizeSettings};
 use ppl_ir::Model;
 use ppl_model::posterior::Posterior;
 use ppl_syntax::codes;
 use serde_json::json;
 
 use crate::drivers::approximation::{pareto_k_warning, summarise_draws};
+use crate::drivers::curvature::Curvature;
 use crate::error::{FailureKind, FitError};
 use crate::report::{RunReport, format_number, number};
 use crate::settings::{Setting, Settings};
@@ -37,7 +38,7 @@ pub fn run(
         ..defaults
     };
     let started = std::time::Instant::now();
-    let mut density = FiniteDifferenceHessian(posterior.tape.clone());
+    let mut density = Curvature::new(posterior.tape.clone());
     let fit = ppl_infer::laplace(&mut density, &laplace_settings).map_err(|error| {
         let hint = match error {
             LaplaceError::NotPositiveDefinite { .. } => {
@@ -64,7 +65,7 @@ pub fn run(
         ..RunReport::default()
     };
     report.notes.push(format!(
-        "L-BFGS {} after {} iterations ({}); Hessian by finite differences of the gradient; {} draws from N(mode, (-H)^-1)",
+        "L-BFGS {} after {} iterations ({}); Hessian {}; {} draws from N(mode, (-H)^-1)",
         if optimisation.converged {
             "converged"
         } else {
@@ -72,6 +73,10 @@ pub fn run(
         },
         optimisation.iterations,
         optimisation.stop,
+        density
+            .source
+            .as_ref()
+            .map_or_else(|| "not computed".into(), |s| s.describe()),
         laplace_settings.num_draws
     ));
     report.notes.push(format!(

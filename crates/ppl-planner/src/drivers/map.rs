@@ -3,15 +3,16 @@
 //! Stan's optimizer), from the model's initial values or random starts, with standard errors
 //! from the curvature at the mode.
 
+use ppl_infer::HessianDensity;
 use ppl_infer::optimize::{
-    DEFAULT_HESSIAN_STEP, OptimizeSettings, RandomStarts, hessian_by_differences, maximize,
-    maximize_from_random_starts, standard_errors,
+    OptimizeSettings, RandomStarts, maximize, maximize_from_random_starts, standard_errors,
 };
 use ppl_ir::{Constraint, Model};
 use ppl_model::posterior::Posterior;
 use ppl_syntax::codes;
 use serde_json::json;
 
+use crate::drivers::curvature::{Curvature, HessianSource};
 use crate::error::{FailureKind, FitError};
 use crate::report::{RunReport, format_number, number};
 
@@ -88,7 +89,8 @@ pub fn run(
         .map(|c| c.display.clone())
         .zip(row.iter().copied())
         .collect();
-    let errors = constrained_standard_errors(posterior, &mut tape, &result.position, &row);
+    let mut curvature = Curvature::new(tape);
+    let errors = constrained_standard_errors(posterior, &mut curvature, &result.position, &row);
     let has_prior = ppl_model::posterior::has_prior(model);
     let mut report = RunReport {
         method: "map".into(),
@@ -116,11 +118,16 @@ pub fn run(
         if restart_values.len() == 1 { "" } else { "s" }
     ));
     report.notes.push(format!(
-        "{}: the mode on the constrained scale; standard errors from the curvature there",
+        "{}: the mode on the constrained scale; standard errors from the curvature there, {}",
         if has_prior {
             "MAP estimate (the priors are included)"
         } else {
             "maximum-likelihood estimate (no priors)"
+        },
+        match &curvature.source {
+            Some(HessianSource::Exact) => "the Hessian exact (second-order dual numbers)".into(),
+            Some(source) => format!("the Hessian {}", source.describe()),
+            None => "none computed".to_string(),
         }
     ));
     if !result.converged {
@@ -189,13 +196,13 @@ pub fn run(
 /// (simplexes, matrices, `let`s).
 fn constrained_standard_errors(
     posterior: &Posterior,
-    tape: &mut ppl_model::tape::Tape,
+    curvature: &mut Curvature,
     position: &[f64],
     row: &[f64],
 ) -> Vec<Option<f64>> {
     let mut out = vec![None; row.len()];
     let dim = position.len();
-    let Ok(hessian) = hessian_by_differences(tape, position, DEFAULT_HESSIAN_STEP) else {
+    let Ok(hessian) = curvature.hessian(position) else {
         return out;
     };
     let Some(unconstrained) = standard_errors(&hessian, dim) else {

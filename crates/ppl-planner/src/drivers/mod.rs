@@ -2,6 +2,7 @@
 //! engine's result into a [`crate::RunReport`].
 
 pub mod approximation;
+pub mod curvature;
 pub mod em;
 pub mod gan;
 pub mod gibbs;

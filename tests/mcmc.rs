@@ -195,3 +195,54 @@ fn ctrl_c_keeps_complete_draws_and_a_summary() {
     assert!(dir.join("summary.json").exists());
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// The scale-out recipe of the README (`scripts/scale-out/run-chains.sh`, which the SLURM and
+/// GNU parallel recipes call per task), run locally as two "machines" of two chains each: the
+/// merged summary equals the one of a single four-chain run with the same seed.
+#[test]
+fn the_scale_out_recipe_merges_to_the_single_run() {
+    let out = temp_dir("scale-out");
+    for machine in ["0", "1"] {
+        let status = Command::new("bash")
+            .current_dir(root())
+            .env("PPL", env!("CARGO_BIN_EXE_ppl"))
+            .args([
+                "scripts/scale-out/run-chains.sh",
+                "examples/eight_schools_noncentered.model",
+            ])
+            .arg(&out)
+            .args([machine, "2", "11"])
+            .status()
+            .unwrap();
+        assert!(status.success(), "machine {machine}: {status}");
+    }
+    let single = out.join("single");
+    let status = ppl()
+        .args([
+            "run",
+            "examples/eight_schools_noncentered.model",
+            "--seed",
+            "11",
+            "--chains",
+            "4",
+            "--quiet",
+            "--out",
+        ])
+        .arg(&single)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let summary = |dirs: &[std::path::PathBuf]| {
+        let output = ppl()
+            .args(["summary", "--format", "json"])
+            .args(dirs)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(0));
+        serde_json::from_slice::<serde_json::Value>(&output.stdout).unwrap()
+    };
+    let merged = summary(&[out.join("machine-0"), out.join("machine-1")]);
+    assert_eq!(merged["diagnostics"]["chains"], 4);
+    assert_eq!(merged, summary(&[single]));
+    std::fs::remove_dir_all(&out).ok();
+}

@@ -19,7 +19,10 @@ pub struct AutocorrelationPlot<'a> {
 
 impl Figure for AutocorrelationPlot<'_> {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), PlotError> {
-        let title = format!("Autocorrelation per chain: {}", crate::chains_phrase(self.run));
+        let title = format!(
+            "Autocorrelation per chain: {}",
+            crate::chains_phrase(self.run)
+        );
         figure::chain_panels(root, self.run, &title, self.columns, |name, chains| {
             // A constant chain has no autocorrelation; it is left out of the panel.
             let series: Vec<(RGBColor, Vec<(f64, f64)>)> = chains
@@ -59,7 +62,11 @@ pub fn plot(
     columns: &[usize],
     request: &PlotRequest,
 ) -> Result<(u32, u32), PlotError> {
-    figure::render_panels(&AutocorrelationPlot { run, columns }, columns.len(), request)
+    figure::render_panels(
+        &AutocorrelationPlot { run, columns },
+        columns.len(),
+        request,
+    )
 }
 
 #[cfg(test)]

@@ -422,9 +422,7 @@ pub fn render_panels(
     count: usize,
     request: &crate::PlotRequest,
 ) -> Result<(u32, u32), PlotError> {
-    let size = request
-        .size
-        .unwrap_or_else(|| panels_size(count, true));
+    let size = request.size.unwrap_or_else(|| panels_size(count, true));
     render(figure, size, &request.out)?;
     Ok(size)
 }

@@ -260,10 +260,7 @@ pub fn default_set(
     {
         kinds.push(PlotKind::Ppc);
     }
-    if dir
-        .join(ppl_planner::generative::GENERATOR_FILE)
-        .is_file()
-    {
+    if dir.join(ppl_planner::generative::GENERATOR_FILE).is_file() {
         kinds.push(PlotKind::Samples);
     }
     let folder = dir.join(PLOTS_FOLDER);

@@ -34,7 +34,9 @@ pub fn replicate_columns(run: &RunOutput, name: &str) -> Vec<usize> {
         .iter()
         .enumerate()
         .filter(|(_, column)| {
-            column.strip_prefix(&prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with('['))
+            column
+                .strip_prefix(&prefix)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('['))
         })
         .map(|(index, _)| index)
         .collect()
@@ -231,8 +233,7 @@ impl PpcPlot<'_> {
             counts
         };
         let data_counts = counts(self.observed);
-        let replicate_counts: Vec<Vec<f64>> =
-            self.replicates.iter().map(|r| counts(r)).collect();
+        let replicate_counts: Vec<Vec<f64>> = self.replicates.iter().map(|r| counts(r)).collect();
         // The replicates' 5%, 50% and 95% count at each value.
         let bands: Vec<(f64, f64, f64)> = (0..width)
             .map(|slot| {
@@ -259,7 +260,10 @@ impl PpcPlot<'_> {
         chart
             .draw_series(data_counts.iter().enumerate().map(|(slot, &count)| {
                 let x = (low + slot as i64) as f64;
-                Rectangle::new([(x - 0.4, 0.0), (x + 0.4, count)], data_colour.mix(0.35).filled())
+                Rectangle::new(
+                    [(x - 0.4, 0.0), (x + 0.4, count)],
+                    data_colour.mix(0.35).filled(),
+                )
             }))
             .map_err(drawing)?;
         for (slot, &(q05, q50, q95)) in bands.iter().enumerate() {
@@ -283,7 +287,11 @@ impl PpcPlot<'_> {
 }
 
 fn mesh<DB: DrawingBackend>(
-    chart: &mut ChartContext<'_, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>>,
+    chart: &mut ChartContext<
+        '_,
+        DB,
+        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+    >,
     x_description: &str,
     y_description: &str,
 ) -> Result<(), PlotError> {
@@ -432,7 +440,8 @@ mod tests {
         let dir = scratch("ppc");
         for counts in [false, true] {
             let (run, values) = replicated_run(counts);
-            let mut request = PlotRequest::new(PlotKind::Ppc, dir.join(format!("ppc-{counts}.png")));
+            let mut request =
+                PlotRequest::new(PlotKind::Ppc, dir.join(format!("ppc-{counts}.png")));
             let error = crate::plot(&run, &request).unwrap_err();
             assert_eq!(error.code(), "E0904", "{error}");
             request.observed = vec![Observed {

@@ -174,14 +174,18 @@ fn bars(name: &str, rng: &mut impl Rng) -> (String, String) {
             .map(|k| {
                 let (r, c) = (k / SIDE, k % SIDE);
                 let on = if horizontal { r == place } else { c == place };
-                if on != rng.random_bool(0.02) { "1" } else { "0" }
+                if on != rng.random_bool(0.02) {
+                    "1"
+                } else {
+                    "0"
+                }
             })
             .collect();
         csv.push_str(&row.join(","));
         csv.push('\n');
     }
     let model = format!(
-        "# {name}.model — a variational autoencoder (the library's VAE) on 8x8 black-and-white\n# pictures of one bar each: a 2-D code per picture, learned with its decoder by the ELBO.\n# The last 100 rows are held out; afterwards `ppl sample OUT --out bars` draws new pictures.\n# Run: ppl run {name}.model --out {name}_fit\ndata \"{name}.csv\"\n\nobserved pixel: int[N, 64]\npixel ~ VAE(latent = 2, hidden = [32])\ninfer vae(epochs = 150, holdout = 100)\n"
+        "# {name}.model — a variational autoencoder (the library's VAE) on 8x8 black-and-white\n# pictures of one bar each: a 2-D code per picture, learned with its decoder by the ELBO.\n# The last 100 rows are held out; afterwards `ppl sample OUT --out bars` draws new pictures.\n# Run: ppl run {name}.model --out {name}_fit\ndata \"{name}.csv\"\n\nobserved pixel: int[N, 64]\npixel ~ VAE(latent = 2, hidden = [64])\ninfer vae(epochs = 500, holdout = 100)\n"
     );
     (model, csv)
 }

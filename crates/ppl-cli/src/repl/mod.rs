@@ -102,25 +102,40 @@ pub fn run(args: ReplArgs) -> Result<(), CommandError> {
     if let Some(path) = &args.model {
         session.load(path);
     }
+    // The lines of a statement still open (a bracket, a trailing operator): each further line is
+    // read under the continuation prompt, and the whole statement becomes one history entry.
+    let mut pending = String::new();
     loop {
-        let prompt = if interactive { "ppl> " } else { "" };
+        let prompt = match (interactive, pending.is_empty()) {
+            (false, _) => "",
+            (true, true) => PROMPT,
+            (true, false) => CONTINUATION_PROMPT,
+        };
         match editor.readline(prompt) {
             Ok(line) => {
-                if interactive && !line.trim().is_empty() {
-                    let _ = editor.add_history_entry(line.as_str());
+                let Some(entry) = gather(&mut pending, line) else {
+                    continue;
+                };
+                if interactive && !entry.trim().is_empty() {
+                    let _ = editor.add_history_entry(entry.as_str());
                     if let Some(path) = &history {
                         let _ = editor.save_history(path);
                     }
                 }
-                let flow = session.handle(&line);
+                let flow = session.handle(&entry);
                 *names.borrow_mut() = session.declared_names();
                 let _ = std::io::stdout().flush();
                 if flow == Flow::Quit {
                     break;
                 }
             }
-            // Ctrl-C drops the line being typed, as in a shell.
-            Err(ReadlineError::Interrupted) => continue,
+            // Ctrl-C drops the statement being typed, as in a shell.
+            Err(ReadlineError::Interrupted) => {
+                if !pending.is_empty() {
+                    pending.clear();
+                    eprintln!("{DROPPED}");
+                }
+            }
             Err(ReadlineError::Eof) => break,
             Err(error) => {
                 eprintln!("error: cannot read input: {error}");
@@ -129,6 +144,38 @@ pub fn run(args: ReplArgs) -> Result<(), CommandError> {
         }
     }
     Ok(())
+}
+
+const PROMPT: &str = "ppl> ";
+/// Shown while a statement is unfinished; as wide as the prompt, so continued lines align.
+const CONTINUATION_PROMPT: &str = " ..> ";
+const DROPPED: &str = "(the unfinished statement is dropped)";
+
+/// Adds one line read to the statement being gathered in `pending`, and returns the input to
+/// handle once it is complete. An empty line under an unfinished statement drops it (the way out
+/// of an unbalanced bracket, also in scripts); a `:command` on a fresh line drops it and acts.
+fn gather(pending: &mut String, line: String) -> Option<String> {
+    if !pending.is_empty() {
+        if line.trim().is_empty() {
+            pending.clear();
+            eprintln!("{DROPPED}");
+            return None;
+        }
+        if commands::is_command(line.trim()) {
+            pending.clear();
+            eprintln!("{DROPPED}");
+            return Some(line);
+        }
+        pending.push('\n');
+        pending.push_str(&line);
+    } else {
+        *pending = line;
+    }
+    if highlight::needs_more(pending) {
+        None
+    } else {
+        Some(std::mem::take(pending))
+    }
 }
 
 /// `$PPL_HISTORY`, else `~/.ppl_history`.
@@ -273,7 +320,7 @@ impl Session {
             ReplCommand::Plot(words) => self.plot(&words),
             ReplCommand::Reset => {
                 *self = Session::new();
-                println!("the model is empty");
+                println!("reset: the model, the data file and the last run are forgotten");
             }
             ReplCommand::Help => print!("{}", commands::help()),
             ReplCommand::Quit => return Flow::Quit,
@@ -426,7 +473,10 @@ impl Session {
             return complain("no run yet: `:run` fits the model, then `:plot VAR` draws it");
         };
         let mut variables: Vec<String> = words.split_whitespace().map(str::to_string).collect();
-        let kind = match variables.last().and_then(|w| ppl_plot::PlotKind::from_name(w)) {
+        let kind = match variables
+            .last()
+            .and_then(|w| ppl_plot::PlotKind::from_name(w))
+        {
             Some(kind) => {
                 variables.pop();
                 kind
@@ -445,7 +495,13 @@ impl Session {
             .collect::<Vec<_>>()
             .join("-")
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
         let mut request = ppl_plot::PlotRequest::new(kind, folder.join(format!("{stem}.png")));
         request.variables = variables;

@@ -178,7 +178,11 @@ pub fn plot(run: &RunOutput, request: &PlotRequest) -> Result<Picture, PlotError
         _ => (DEFAULT_PANELS, MAX_PANELS),
     };
     let mut columns = if request.variables.is_empty() {
-        run.quantity_columns().collect()
+        // Replicated data and pointwise log-likelihoods (`--predict`, `--log-lik`) are one
+        // column per data point: by default they would crowd out the model's quantities.
+        run.quantity_columns()
+            .filter(|&c| !is_per_data_point(&run.columns[c]))
+            .collect()
     } else {
         run.select(&request.variables)?
     };
@@ -229,18 +233,22 @@ pub fn plot_dir(dir: &Path, request: &PlotRequest) -> Result<Picture, PlotError>
     plot(&RunOutput::read(dir)?, request)
 }
 
+/// What [`default_set`] drew, and the kinds it could not draw with the reason.
+#[derive(Debug, Default)]
+pub struct PictureSet {
+    pub written: Vec<Picture>,
+    pub failed: Vec<(PlotKind, PlotError)>,
+}
+
 /// The folder inside a run's output directory that [`default_set`] writes into.
 pub const PLOTS_FOLDER: &str = "plots";
 
 /// The pictures that fit what a run wrote, each into `DIR/plots/KIND.png`: for draws the trace,
 /// rank, density, pair (of the first two quantities), forest and autocorrelation plots; for an
 /// optimiser's objective trace the objective; a posterior predictive check when the run wrote
-/// replicates and `observed` holds their data; a generative run's samples. Returns what was
-/// written and, separately, the kinds that failed and why, so one failure costs one picture.
-pub fn default_set(
-    dir: &Path,
-    observed: &[Observed],
-) -> Result<(Vec<Picture>, Vec<(PlotKind, PlotError)>), PlotError> {
+/// replicates and `observed` holds their data; a generative run's samples. One kind that fails
+/// costs one picture: it is listed with its reason beside those written.
+pub fn default_set(dir: &Path, observed: &[Observed]) -> Result<PictureSet, PlotError> {
     let run = RunOutput::read(dir)?;
     let mut kinds = Vec::new();
     if run.has_draws() {
@@ -268,8 +276,7 @@ pub fn default_set(
         path: folder.clone(),
         reason: e.to_string(),
     })?;
-    let mut written = Vec::new();
-    let mut failed = Vec::new();
+    let mut set = PictureSet::default();
     for kind in kinds {
         let mut request = PlotRequest::new(kind, folder.join(format!("{}.png", kind.name())));
         if kind == PlotKind::Ppc {
@@ -282,11 +289,17 @@ pub fn default_set(
             }
         }
         match plot(&run, &request) {
-            Ok(picture) => written.push(picture),
-            Err(error) => failed.push((kind, error)),
+            Ok(picture) => set.written.push(picture),
+            Err(error) => set.failed.push((kind, error)),
         }
     }
-    Ok((written, failed))
+    Ok(set)
+}
+
+/// `y_rep[3]` or `log_lik[3]`: a column `ppl run --predict` or `--log-lik` adds per data point.
+fn is_per_data_point(column: &str) -> bool {
+    let base = column.split('[').next().unwrap_or(column);
+    base.ends_with("_rep") || base == "log_lik"
 }
 
 fn names(run: &RunOutput, columns: &[usize]) -> Vec<String> {
@@ -313,5 +326,16 @@ pub(crate) fn chains_phrase(run: &RunOutput) -> String {
         format!("{chains} {noun} of {low} draws")
     } else {
         format!("{chains} {noun} of {low} to {high} draws")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn per_data_point_columns_are_told_from_quantities() {
+        assert!(super::is_per_data_point("y_rep[3]"));
+        assert!(super::is_per_data_point("log_lik[12]"));
+        assert!(!super::is_per_data_point("theta[1]"));
+        assert!(!super::is_per_data_point("reps"));
     }
 }

@@ -20,7 +20,8 @@ const MOST_BARS: i64 = 40;
 const GRID_POINTS: usize = 256;
 pub const DEFAULT_SIZE: (u32, u32) = (900, 560);
 
-/// The data of one observed variable, flattened in the order of its `_rep` columns.
+/// The data of one observed variable, flattened (the overlays compare distributions, so the
+/// order of the values is not used, only their number).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Observed {
     pub name: String,

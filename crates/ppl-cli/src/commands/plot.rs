@@ -81,8 +81,7 @@ pub(crate) fn plot_error(error: ppl_plot::PlotError) -> CommandError {
     CommandError::message(error.code(), error.to_string(), exit)
 }
 
-/// The observed variables' values as bound (flattened row-major, the order of their `_rep`
-/// columns), for a ppc plot.
+/// The observed variables' values as bound (flattened), for a ppc plot.
 pub(crate) fn observed_data(
     model: &ppl_ir::Model,
     bound: &ppl_model::BoundData,

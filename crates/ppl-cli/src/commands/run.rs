@@ -197,7 +197,7 @@ pub(crate) fn draw_default_set(
     out: &std::path::Path,
     observed: &[ppl_plot::Observed],
 ) -> Result<(), CommandError> {
-    let (written, failed) =
+    let ppl_plot::PictureSet { written, failed } =
         ppl_plot::default_set(out, observed).map_err(crate::commands::plot::plot_error)?;
     let names: Vec<String> = written
         .iter()

@@ -58,6 +58,100 @@ fn every_template_runs_and_recovers_its_simulation() {
             }
         }
     }
+    // The change point: 60 years simulated with the rate dropping from 4 to 1 at index 36. Fewer
+    // draws than the default keep the test cheap; the recovered switch must sit on the truth.
+    let output = ppl(&dir, &["new", "t_cp", "--template", "changepoint"]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let output = ppl(
+        &dir,
+        &[
+            "run",
+            "t_cp.model",
+            "--chains",
+            "2",
+            "--warmup",
+            "400",
+            "--draws",
+            "400",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let summary = &json["summary"];
+    let s = summary["s"]["mean"].as_f64().unwrap();
+    assert!((s - 36.0).abs() < 2.0, "switch at {s}");
+    for (name, truth) in [("early", 4.0), ("late", 1.0)] {
+        let mean = summary[name]["mean"].as_f64().unwrap();
+        let sd = summary[name]["sd"].as_f64().unwrap();
+        assert!((mean - truth).abs() < 4.0 * sd, "{name}: {mean} ± {sd}");
+    }
+    assert!(json["diagnostics"]["max_rhat"].as_f64().unwrap() < 1.05);
+    // The VAE on pictures of bars, as written: the ELBO climbs from about 64 log 2 ≈ 44 nats
+    // (pixels at 1/2) and a picture's code explains most of it on the held-out rows.
+    let output = ppl(&dir, &["new", "t_vae", "--template", "vae"]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let output = ppl(
+        &dir,
+        &[
+            "run",
+            "t_vae.model",
+            "--format",
+            "json",
+            "--out",
+            "t_vae_fit",
+            "--plot",
+        ],
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["method"], "vae");
+    let objective: Vec<f64> = json["objective"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(serde_json::Value::as_f64)
+        .collect();
+    let (first, last) = (objective[0], objective[objective.len() - 1]);
+    assert!(first < -40.0 && last > -25.0, "ELBO {first} → {last}");
+    let test_elbo = json["diagnostics"]["test"]["elbo"].as_f64().unwrap();
+    assert!(test_elbo > -25.0, "held-out ELBO {test_elbo}");
+    for picture in ["objective.png", "samples.png"] {
+        let size = std::fs::metadata(dir.join("t_vae_fit/plots").join(picture)).map(|m| m.len());
+        assert!(
+            size.as_ref().is_ok_and(|bytes| *bytes > 2_000),
+            "{picture}: {size:?}"
+        );
+    }
+    let output = ppl(
+        &dir,
+        &[
+            "plot",
+            "t_vae_fit",
+            "--kind",
+            "samples",
+            "--out",
+            "bars.png",
+        ],
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(std::fs::metadata(dir.join("bars.png")).is_ok_and(|m| m.len() > 2_000));
     let again = ppl(&dir, &["new", "t_regression"]);
     assert_eq!(again.status.code(), Some(2), "must not overwrite");
     std::fs::remove_dir_all(&dir).unwrap();

@@ -187,7 +187,10 @@ fn commands_that_cannot_run_explain_themselves_and_never_exit() {
         out.stderr
             .contains("after `:run`, expressions are evaluated")
     );
-    assert!(out.stderr.contains("plotting is not available"));
+    assert!(
+        out.stderr
+            .contains("no run yet: `:run` fits the model, then `:plot VAR`")
+    );
     assert!(out.stderr.contains("cannot read `no/such.model`"));
     assert!(out.stdout.contains(":quit"), "{}", out.stdout);
 }
@@ -245,4 +248,48 @@ fn after_nuts_expressions_are_reduced_over_the_draws() {
         "{}",
         out.stdout
     );
+}
+
+/// The session driven by hand in tmux (continuation lines, an empty line and a `:command`
+/// abandoning unfinished statements, `:reset` then `:show`), piped; its transcript is kept in
+/// tests/golden/repl_session.txt (`UPDATE_EXPECT=1` refreshes it).
+#[test]
+fn the_tmux_session_piped_keeps_its_transcript() {
+    let script = "latent mu: real\nmu ~ Normal(\n  0,\n  1)\nlatent sd: positive\nsd ~ HalfNormal(\n\nsd ~ Exponential(\n:show\nsd ~ HalfNormal(\n2)\n:show\n:reset\n:show\n";
+    let out = repl(script);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let transcript = format!(
+        "--- stdin ---\n{script}--- stdout ---\n{}--- stderr ---\n{}",
+        out.stdout, out.stderr
+    );
+    let golden = root().join("tests/golden/repl_session.txt");
+    if std::env::var_os("UPDATE_EXPECT").is_some() {
+        std::fs::write(&golden, &transcript).unwrap();
+    }
+    let expected = std::fs::read_to_string(&golden)
+        .unwrap_or_else(|_| panic!("no golden {} (UPDATE_EXPECT=1 writes it)", golden.display()));
+    assert_eq!(transcript, expected, "UPDATE_EXPECT=1 to refresh");
+}
+
+#[test]
+fn plot_after_a_run_writes_a_picture_and_says_where() {
+    let dir = std::env::temp_dir().join(format!("ppl-repl-plot-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let script = format!(
+        "latent mu: real\nmu ~ Normal(1, 2)\n:run nuts --seed 3 --draws 200 --out {}\n:plot mu\n:plot mu density\n:plot sigma\n",
+        dir.display()
+    );
+    let out = repl(&script);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    for name in ["trace-mu.png", "density-mu.png"] {
+        let path = dir.join("plots").join(name);
+        assert!(
+            out.stdout.contains(&format!("wrote {}", path.display())),
+            "{}",
+            out.stdout
+        );
+        assert!(std::fs::metadata(&path).is_ok_and(|m| m.len() > 2_000));
+    }
+    assert!(out.stderr.contains("no variable `sigma`"), "{}", out.stderr);
+    std::fs::remove_dir_all(&dir).ok();
 }

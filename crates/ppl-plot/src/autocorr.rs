@@ -5,7 +5,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::error::PlotError;
-use crate::figure::{self, Figure, LinesPanel, Mark};
+use crate::figure::{self, Figure, LinesPanel};
 use crate::stats;
 use crate::{PlotRequest, RunOutput};
 
@@ -19,14 +19,13 @@ pub struct AutocorrelationPlot<'a> {
 
 impl Figure for AutocorrelationPlot<'_> {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), PlotError> {
-        let run = self.run;
-        let title = format!("Autocorrelation per chain: {}", crate::chains_phrase(run));
-        let (cells, legend) = figure::layout(root, &title, self.columns.len(), true)?;
-        for (cell, &column) in cells.iter().zip(self.columns) {
-            let name = &run.columns[column];
+        let title = format!(
+            "Autocorrelation per chain: {}",
+            crate::chains_phrase(self.run)
+        );
+        figure::chain_panels(root, self.run, &title, self.columns, |name, chains| {
             // A constant chain has no autocorrelation; it is left out of the panel.
-            let series: Vec<_> = run
-                .column(column)
+            let series: Vec<(RGBColor, Vec<(f64, f64)>)> = chains
                 .iter()
                 .enumerate()
                 .filter_map(|(index, draws)| {
@@ -39,17 +38,13 @@ impl Figure for AutocorrelationPlot<'_> {
                     Some((figure::chain_colour(index), points))
                 })
                 .collect();
-            let longest = series
-                .iter()
-                .map(|(_, p): &(_, Vec<(f64, f64)>)| p.len())
-                .max()
-                .unwrap_or(2);
+            let longest = series.iter().map(|(_, p)| p.len()).max().unwrap_or(2);
             let (low, _) =
                 figure::extent(series.iter().flat_map(|(_, p)| p.iter().map(|(_, r)| r)));
             LinesPanel {
-                caption: &format!("autocorrelation of {name}"),
-                x_description: "lag",
-                y_description: "autocorrelation",
+                caption: format!("autocorrelation of {name}"),
+                x_description: "lag".into(),
+                y_description: "autocorrelation".into(),
                 x_range: 0.0..(longest.max(2) - 1) as f64,
                 y_range: low.clamp(-1.0, -0.2) - 0.05..1.05,
                 series,
@@ -58,12 +53,7 @@ impl Figure for AutocorrelationPlot<'_> {
                 opacity: 0.85,
                 dots: false,
             }
-            .draw(cell)?;
-        }
-        if let Some(legend) = legend {
-            figure::legend(&legend, &figure::chain_entries(run, Mark::Line))?;
-        }
-        Ok(())
+        })
     }
 }
 
@@ -72,11 +62,11 @@ pub fn plot(
     columns: &[usize],
     request: &PlotRequest,
 ) -> Result<(u32, u32), PlotError> {
-    let size = request
-        .size
-        .unwrap_or_else(|| figure::panels_size(columns.len(), true));
-    figure::render(&AutocorrelationPlot { run, columns }, size, &request.out)?;
-    Ok(size)
+    figure::render_panels(
+        &AutocorrelationPlot { run, columns },
+        columns.len(),
+        request,
+    )
 }
 
 #[cfg(test)]

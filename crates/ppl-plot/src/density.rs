@@ -6,7 +6,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::error::PlotError;
-use crate::figure::{self, Figure, LinesPanel, Mark};
+use crate::figure::{self, Figure, LinesPanel};
 use crate::stats;
 use crate::{PlotRequest, RunOutput};
 
@@ -44,15 +44,12 @@ pub fn chain_densities(chains: &[&[f64]]) -> Vec<Vec<(f64, f64)>> {
 
 impl Figure for DensityPlot<'_> {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), PlotError> {
-        let run = self.run;
         let title = format!(
             "Marginal densities per chain (Gaussian KDE, Silverman bandwidth): {}",
-            crate::chains_phrase(run)
+            crate::chains_phrase(self.run)
         );
-        let (cells, legend) = figure::layout(root, &title, self.columns.len(), true)?;
-        for (cell, &column) in cells.iter().zip(self.columns) {
-            let name = &run.columns[column];
-            let curves = chain_densities(&run.column(column));
+        figure::chain_panels(root, self.run, &title, self.columns, |name, chains| {
+            let curves = chain_densities(chains);
             let (x_low, x_high) = figure::extent(curves.iter().flatten().map(|(x, _)| x));
             let (_, y_high) = figure::extent(curves.iter().flatten().map(|(_, y)| y));
             let series = curves
@@ -61,9 +58,9 @@ impl Figure for DensityPlot<'_> {
                 .map(|(index, points)| (figure::chain_colour(index), points))
                 .collect();
             LinesPanel {
-                caption: &format!("density of {name}"),
-                x_description: name,
-                y_description: "density",
+                caption: format!("density of {name}"),
+                x_description: name.into(),
+                y_description: "density".into(),
                 x_range: figure::padded(x_low, x_high),
                 y_range: 0.0..if y_high > 0.0 { y_high * 1.08 } else { 1.0 },
                 series,
@@ -72,12 +69,7 @@ impl Figure for DensityPlot<'_> {
                 opacity: 1.0,
                 dots: false,
             }
-            .draw(cell)?;
-        }
-        if let Some(legend) = legend {
-            figure::legend(&legend, &figure::chain_entries(run, Mark::Line))?;
-        }
-        Ok(())
+        })
     }
 }
 
@@ -86,11 +78,7 @@ pub fn plot(
     columns: &[usize],
     request: &PlotRequest,
 ) -> Result<(u32, u32), PlotError> {
-    let size = request
-        .size
-        .unwrap_or_else(|| figure::panels_size(columns.len(), true));
-    figure::render(&DensityPlot { run, columns }, size, &request.out)?;
-    Ok(size)
+    figure::render_panels(&DensityPlot { run, columns }, columns.len(), request)
 }
 
 #[cfg(test)]

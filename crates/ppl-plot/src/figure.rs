@@ -322,10 +322,10 @@ pub fn chain_entries(
 }
 
 /// One panel of lines, one per series: the trace, density and autocorrelation plots.
-pub struct LinesPanel<'a> {
-    pub caption: &'a str,
-    pub x_description: &'a str,
-    pub y_description: &'a str,
+pub struct LinesPanel {
+    pub caption: String,
+    pub x_description: String,
+    pub y_description: String,
     pub x_range: std::ops::Range<f64>,
     pub y_range: std::ops::Range<f64>,
     /// (colour, points) per series, drawn in order.
@@ -338,10 +338,10 @@ pub struct LinesPanel<'a> {
     pub dots: bool,
 }
 
-impl LinesPanel<'_> {
+impl LinesPanel {
     pub fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<(), PlotError> {
         let mut chart = ChartBuilder::on(area)
-            .caption(self.caption, font(CAPTION_SIZE))
+            .caption(&self.caption, font(CAPTION_SIZE))
             .margin(8)
             .margin_right(18)
             .x_label_area_size(44)
@@ -350,8 +350,8 @@ impl LinesPanel<'_> {
             .map_err(drawing)?;
         chart
             .configure_mesh()
-            .x_desc(self.x_description)
-            .y_desc(self.y_description)
+            .x_desc(&self.x_description)
+            .y_desc(&self.y_description)
             .x_label_formatter(&tick)
             .y_label_formatter(&tick)
             .x_labels(6)
@@ -393,6 +393,38 @@ impl LinesPanel<'_> {
         }
         Ok(())
     }
+}
+
+/// A figure of one panel per column of a run, each drawn by `panel` from the column's display
+/// name and its draws per chain, with the chains' legend beside them: the trace, density and
+/// autocorrelation plots differ only in what a panel shows.
+pub fn chain_panels<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    run: &crate::run_output::RunOutput,
+    title: &str,
+    columns: &[usize],
+    panel: impl Fn(&str, &[&[f64]]) -> LinesPanel,
+) -> Result<(), PlotError> {
+    let (cells, legend_area) = layout(root, title, columns.len(), true)?;
+    for (cell, &column) in cells.iter().zip(columns) {
+        panel(&run.columns[column], &run.column(column)).draw(cell)?;
+    }
+    if let Some(area) = legend_area {
+        legend(&area, &chain_entries(run, Mark::Line))?;
+    }
+    Ok(())
+}
+
+/// Renders a figure of `count` chain panels at the request's size (or one fitted to the panels)
+/// and says the size drawn.
+pub fn render_panels(
+    figure: &impl Figure,
+    count: usize,
+    request: &crate::PlotRequest,
+) -> Result<(u32, u32), PlotError> {
+    let size = request.size.unwrap_or_else(|| panels_size(count, true));
+    render(figure, size, &request.out)?;
+    Ok(size)
 }
 
 #[cfg(test)]

@@ -13,13 +13,14 @@ const GAP: usize = 4;
 
 /// Draws `images` (each `height × width` values, row-major) in a grid of `columns` images per
 /// row into the PNG file `path`. Values are scaled to the range of all images together, or
-/// taken as they are when they lie in [0, 1] (probabilities, binary pixels).
+/// taken as they are when they lie in [0, 1] (probabilities, binary pixels). Returns the
+/// picture's width and height.
 pub fn image_grid(
     images: &[Vec<f64>],
     (height, width): (usize, usize),
     columns: usize,
     path: &Path,
-) -> Result<(), PlotError> {
+) -> Result<(u32, u32), PlotError> {
     if path.extension().and_then(|e| e.to_str()) != Some("png") {
         return Err(PlotError::OutputFormat {
             path: path.to_path_buf(),
@@ -89,7 +90,8 @@ pub fn image_grid(
     ppl_planner::report::write_atomically(path, &bytes).map_err(|e| PlotError::Unwritable {
         path: path.to_path_buf(),
         reason: e.to_string(),
-    })
+    })?;
+    Ok((w32, h32))
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Pictures of a run, as pure functions from its output directory to a PNG or SVG file: trace,
 //! rank, density, pair, autocorrelation and forest plots of the draws, and the objective trace of
-//! an optimising engine (LANGUAGE.md §8, `ppl plot`), and generated samples over 2-D data
-//! ([`scatter`], for `ppl sample`). Drawn with `plotters` and an embedded font,
+//! an optimising engine (LANGUAGE.md §8, `ppl plot`), posterior predictive overlays ([`ppc`]),
+//! and a generative run's samples (an image grid, or points over 2-D data: [`samples`]). Drawn with `plotters` and an embedded font,
 //! so no system library is needed; one module per kind.
 //!
 //! ```no_run
@@ -23,8 +23,10 @@ pub mod forest;
 pub mod image_grid;
 pub mod objective;
 pub mod pair;
+pub mod ppc;
 pub mod rank;
 pub mod run_output;
+pub mod samples;
 pub mod scatter;
 pub mod stats;
 pub mod trace;
@@ -36,6 +38,7 @@ use std::path::{Path, PathBuf};
 
 pub use error::{PlotError, PlotFailure};
 pub use image_grid::image_grid;
+pub use ppc::Observed;
 pub use run_output::{Chain, RunOutput};
 pub use scatter::scatter;
 
@@ -49,13 +52,15 @@ pub enum PlotKind {
     Forest,
     Autocorr,
     Objective,
-    /// Posterior predictive overlays: named in LANGUAGE.md §8, but runs do not write predictive
-    /// draws yet, so asking for one is a coded error.
+    /// Posterior predictive overlays of the `y_rep[...]` columns of `ppl run --predict` over the
+    /// observed data (which the request carries: output directories do not hold the data).
     Ppc,
+    /// New rows from a generative run's saved model: an image grid, or points over the data.
+    Samples,
 }
 
 impl PlotKind {
-    pub const ALL: [PlotKind; 8] = [
+    pub const ALL: [PlotKind; 9] = [
         PlotKind::Trace,
         PlotKind::Rank,
         PlotKind::Density,
@@ -64,6 +69,7 @@ impl PlotKind {
         PlotKind::Autocorr,
         PlotKind::Objective,
         PlotKind::Ppc,
+        PlotKind::Samples,
     ];
 
     pub fn name(self) -> &'static str {
@@ -76,6 +82,7 @@ impl PlotKind {
             PlotKind::Autocorr => "autocorr",
             PlotKind::Objective => "objective",
             PlotKind::Ppc => "ppc",
+            PlotKind::Samples => "samples",
         }
     }
 
@@ -95,6 +102,8 @@ pub struct PlotRequest {
     pub out: PathBuf,
     /// Width and height in pixels; `None` for a size that fits the panels.
     pub size: Option<(u32, u32)>,
+    /// The model's observed data, for a ppc plot; empty otherwise.
+    pub observed: Vec<Observed>,
 }
 
 impl PlotRequest {
@@ -104,6 +113,7 @@ impl PlotRequest {
             variables: Vec::new(),
             out: out.into(),
             size: None,
+            observed: Vec::new(),
         }
     }
 }
@@ -136,8 +146,23 @@ pub fn plot(run: &RunOutput, request: &PlotRequest) -> Result<Picture, PlotError
     match request.kind {
         PlotKind::Objective => return objective::plot(run, request),
         PlotKind::Ppc => {
-            return Err(PlotError::InputMissing {
-                message: "posterior predictive overlays need predictive draws (`y_rep` columns), which runs do not write yet".into(),
+            let (name, (width, height)) = ppc::plot(run, request)?;
+            return Ok(Picture {
+                path: request.out.clone(),
+                width,
+                height,
+                variables: vec![name],
+                left_out: 0,
+            });
+        }
+        PlotKind::Samples => {
+            let ((width, height), what) = samples::plot(run, request)?;
+            return Ok(Picture {
+                path: request.out.clone(),
+                width,
+                height,
+                variables: vec![what],
+                left_out: 0,
             });
         }
         _ => {}
@@ -153,7 +178,11 @@ pub fn plot(run: &RunOutput, request: &PlotRequest) -> Result<Picture, PlotError
         _ => (DEFAULT_PANELS, MAX_PANELS),
     };
     let mut columns = if request.variables.is_empty() {
-        run.quantity_columns().collect()
+        // Replicated data and pointwise log-likelihoods (`--predict`, `--log-lik`) are one
+        // column per data point: by default they would crowd out the model's quantities.
+        run.quantity_columns()
+            .filter(|&c| !is_per_data_point(&run.columns[c]))
+            .collect()
     } else {
         run.select(&request.variables)?
     };
@@ -187,7 +216,7 @@ pub fn plot(run: &RunOutput, request: &PlotRequest) -> Result<Picture, PlotError
         PlotKind::Pair => pair::plot(run, &columns, request)?,
         PlotKind::Forest => forest::plot(run, &columns, request)?,
         PlotKind::Autocorr => autocorr::plot(run, &columns, request)?,
-        PlotKind::Objective | PlotKind::Ppc => unreachable_kind()?,
+        PlotKind::Objective | PlotKind::Ppc | PlotKind::Samples => unreachable_kind()?,
     };
     Ok(Picture {
         path: request.out.clone(),
@@ -202,6 +231,75 @@ pub fn plot(run: &RunOutput, request: &PlotRequest) -> Result<Picture, PlotError
 pub fn plot_dir(dir: &Path, request: &PlotRequest) -> Result<Picture, PlotError> {
     figure::Format::of(&request.out)?;
     plot(&RunOutput::read(dir)?, request)
+}
+
+/// What [`default_set`] drew, and the kinds it could not draw with the reason.
+#[derive(Debug, Default)]
+pub struct PictureSet {
+    pub written: Vec<Picture>,
+    pub failed: Vec<(PlotKind, PlotError)>,
+}
+
+/// The folder inside a run's output directory that [`default_set`] writes into.
+pub const PLOTS_FOLDER: &str = "plots";
+
+/// The pictures that fit what a run wrote, each into `DIR/plots/KIND.png`: for draws the trace,
+/// rank, density, pair (of the first two quantities), forest and autocorrelation plots; for an
+/// optimiser's objective trace the objective; a posterior predictive check when the run wrote
+/// replicates and `observed` holds their data; a generative run's samples. One kind that fails
+/// costs one picture: it is listed with its reason beside those written.
+pub fn default_set(dir: &Path, observed: &[Observed]) -> Result<PictureSet, PlotError> {
+    let run = RunOutput::read(dir)?;
+    let mut kinds = Vec::new();
+    if run.has_draws() {
+        kinds.extend([PlotKind::Trace, PlotKind::Rank, PlotKind::Density]);
+        if run.quantity_columns().len() >= 2 {
+            kinds.push(PlotKind::Pair);
+        }
+        kinds.extend([PlotKind::Forest, PlotKind::Autocorr]);
+    }
+    if run.objective.iter().any(|v| v.is_finite()) {
+        kinds.push(PlotKind::Objective);
+    }
+    let replicated = ppc::replicated_names(&run);
+    if replicated
+        .iter()
+        .any(|name| observed.iter().any(|o| &o.name == name))
+    {
+        kinds.push(PlotKind::Ppc);
+    }
+    if dir.join(ppl_planner::generative::GENERATOR_FILE).is_file() {
+        kinds.push(PlotKind::Samples);
+    }
+    let folder = dir.join(PLOTS_FOLDER);
+    std::fs::create_dir_all(&folder).map_err(|e| PlotError::Unwritable {
+        path: folder.clone(),
+        reason: e.to_string(),
+    })?;
+    let mut set = PictureSet::default();
+    for kind in kinds {
+        let mut request = PlotRequest::new(kind, folder.join(format!("{}.png", kind.name())));
+        if kind == PlotKind::Ppc {
+            request.observed = observed.to_vec();
+            if let Some(first) = replicated
+                .iter()
+                .find(|name| observed.iter().any(|o| &o.name == *name))
+            {
+                request.variables = vec![first.clone()];
+            }
+        }
+        match plot(&run, &request) {
+            Ok(picture) => set.written.push(picture),
+            Err(error) => set.failed.push((kind, error)),
+        }
+    }
+    Ok(set)
+}
+
+/// `y_rep[3]` or `log_lik[3]`: a column `ppl run --predict` or `--log-lik` adds per data point.
+fn is_per_data_point(column: &str) -> bool {
+    let base = column.split('[').next().unwrap_or(column);
+    base.ends_with("_rep") || base == "log_lik"
 }
 
 fn names(run: &RunOutput, columns: &[usize]) -> Vec<String> {
@@ -228,5 +326,16 @@ pub(crate) fn chains_phrase(run: &RunOutput) -> String {
         format!("{chains} {noun} of {low} draws")
     } else {
         format!("{chains} {noun} of {low} to {high} draws")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn per_data_point_columns_are_told_from_quantities() {
+        assert!(super::is_per_data_point("y_rep[3]"));
+        assert!(super::is_per_data_point("log_lik[12]"));
+        assert!(!super::is_per_data_point("theta[1]"));
+        assert!(!super::is_per_data_point("reps"));
     }
 }

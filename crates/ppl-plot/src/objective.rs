@@ -56,9 +56,9 @@ impl Figure for ObjectivePlot<'_> {
             return Ok(());
         };
         LinesPanel {
-            caption: &format!("{name} by {step}"),
-            x_description: step,
-            y_description: name,
+            caption: format!("{name} by {step}"),
+            x_description: step.to_string(),
+            y_description: name.to_string(),
             x_range: 0.0..self.values.len().max(2) as f64 + 1.0,
             y_range: figure::padded(low, high),
             dots: points.len() <= DOTS_UP_TO,

@@ -96,6 +96,31 @@ impl RunOutput {
         Ok(output)
     }
 
+    /// A run held in memory (the REPL's last fit): `columns` in CSV form, sampler columns first,
+    /// and each chain's draws as rows in that order.
+    pub fn from_draws(columns: &[String], chains: &[Vec<Vec<f64>>]) -> RunOutput {
+        RunOutput {
+            path: PathBuf::from("(the last run)"),
+            columns: columns.iter().map(|c| display_name(c)).collect(),
+            chains: chains
+                .iter()
+                .enumerate()
+                .map(|(index, rows)| Chain {
+                    label: format!("chain {}", index + 1),
+                    values: (0..columns.len())
+                        .map(|column| {
+                            rows.iter()
+                                .map(|row| row.get(column).copied().unwrap_or(f64::NAN))
+                                .collect()
+                        })
+                        .collect(),
+                })
+                .collect(),
+            method: None,
+            objective: Vec::new(),
+        }
+    }
+
     fn read_summary(&mut self, path: &Path) -> Result<(), PlotError> {
         let unreadable = |reason: String| PlotError::Unreadable {
             path: path.to_path_buf(),

@@ -100,13 +100,18 @@ pub fn scatter(
     names: (&str, &str),
     out: &Path,
 ) -> Result<(u32, u32), PlotError> {
+    // Axes say what the model says (`x[1]`), not the CSV header's `x.1`.
+    let names = (
+        ppl_planner::draws::display_name(names.0),
+        ppl_planner::draws::display_name(names.1),
+    );
     let title = format!(
         "Generated samples over the data: {} against {}",
         names.1, names.0
     );
     let figure = Scatter {
         title: &title,
-        names,
+        names: (&names.0, &names.1),
         data,
         samples,
     };
@@ -137,6 +142,10 @@ mod tests {
         assert!(
             text.contains("samples (400)"),
             "the legend counts the samples"
+        );
+        assert!(
+            text.contains("x[2] against x[1]"),
+            "axes and title name the model's elements"
         );
         assert!(super::scatter(&samples, &ring, ("a", "b"), &dir.join("s.bmp")).is_err());
     }

@@ -5,7 +5,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::error::PlotError;
-use crate::figure::{self, Figure, LinesPanel, Mark};
+use crate::figure::{self, Figure, LinesPanel};
 use crate::{PlotRequest, RunOutput};
 
 /// A trace plot of some columns of a run.
@@ -16,12 +16,8 @@ pub struct TracePlot<'a> {
 
 impl Figure for TracePlot<'_> {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), PlotError> {
-        let run = self.run;
-        let title = format!("Trace plots: {}", crate::chains_phrase(run));
-        let (cells, legend) = figure::layout(root, &title, self.columns.len(), true)?;
-        for (cell, &column) in cells.iter().zip(self.columns) {
-            let name = &run.columns[column];
-            let chains = run.column(column);
+        let title = format!("Trace plots: {}", crate::chains_phrase(self.run));
+        figure::chain_panels(root, self.run, &title, self.columns, |name, chains| {
             let length = chains.iter().map(|c| c.len()).max().unwrap_or(0);
             let (low, high) = figure::extent(chains.iter().flat_map(|c| c.iter()));
             // Many chains of many draws overlap: thin, slightly transparent lines keep each visible.
@@ -38,9 +34,9 @@ impl Figure for TracePlot<'_> {
                 })
                 .collect();
             LinesPanel {
-                caption: &format!("trace of {name}"),
-                x_description: "iteration (after warmup)",
-                y_description: name,
+                caption: format!("trace of {name}"),
+                x_description: "iteration (after warmup)".into(),
+                y_description: name.into(),
                 x_range: 0.0..length.max(1) as f64 + 1.0,
                 y_range: figure::padded(low, high),
                 series,
@@ -49,12 +45,7 @@ impl Figure for TracePlot<'_> {
                 opacity: 0.75,
                 dots: false,
             }
-            .draw(cell)?;
-        }
-        if let Some(legend) = legend {
-            figure::legend(&legend, &figure::chain_entries(run, Mark::Line))?;
-        }
-        Ok(())
+        })
     }
 }
 
@@ -63,11 +54,7 @@ pub fn plot(
     columns: &[usize],
     request: &PlotRequest,
 ) -> Result<(u32, u32), PlotError> {
-    let size = request
-        .size
-        .unwrap_or_else(|| figure::panels_size(columns.len(), true));
-    figure::render(&TracePlot { run, columns }, size, &request.out)?;
-    Ok(size)
+    figure::render_panels(&TracePlot { run, columns }, columns.len(), request)
 }
 
 #[cfg(test)]

@@ -5,7 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
-use rand_distr::{Distribution, Normal};
+use rand::{Rng, RngExt};
+use rand_distr::{Distribution, Normal, Poisson};
 
 use crate::frontend::{CommandError, Exit};
 
@@ -17,6 +18,11 @@ pub enum Template {
     Mixture,
     /// Groups sharing a population mean (non-centred), sampled by NUTS.
     Hierarchical,
+    /// Counts whose rate drops at an unknown time: the switch is summed out, the rates sampled
+    /// by NUTS.
+    Changepoint,
+    /// A variational autoencoder on small black-and-white pictures (the library's `VAE`).
+    Vae,
 }
 
 #[derive(Args, Debug)]
@@ -82,6 +88,12 @@ fn write(dir: &Path, path: &Path, text: &str) -> Result<(), CommandError> {
 /// The model text and its CSV data.
 fn write_template(template: Template, name: &str) -> (String, String) {
     let mut rng = ppl_infer::mcmc::chains::chain_rng(20261127, 0);
+    if template == Template::Changepoint {
+        return changepoint(name, &mut rng);
+    }
+    if template == Template::Vae {
+        return bars(name, &mut rng);
+    }
     let mut normal = |mean: f64, sd: f64| {
         Normal::new(mean, sd)
             .map(|d| d.sample(&mut rng))
@@ -128,5 +140,52 @@ fn write_template(template: Template, name: &str) -> (String, String) {
             );
             (model, csv)
         }
+        Template::Changepoint | Template::Vae => (String::new(), String::new()),
     }
+}
+
+/// Sixty years of counts at 4 a year, dropping to 1 a year from year 36 (index 36).
+fn changepoint(name: &str, rng: &mut impl Rng) -> (String, String) {
+    let mut csv = String::from("year,count\n");
+    for t in 1..=60 {
+        let rate = if t < 36 { 4.0 } else { 1.0 };
+        let count = Poisson::new(rate).map_or(rate, |d| d.sample(rng));
+        csv.push_str(&format!("{},{count}\n", 1960 + t));
+    }
+    let model = format!(
+        "# {name}.model — counts per year whose rate drops at an unknown year.\n# The switch `s` is a discrete unknown: ppl sums it out of the log density, samples the two\n# rates by NUTS and recovers `s` per draw from its exact conditional.\n# Run: ppl run {name}.model\ndata \"{name}.csv\"\n\nobserved year: int[T]\nobserved count: int[T]\nlatent s: int in 1..T             # the first year of the late regime, as an index\nlatent early: positive           # counts per year before the switch\nlatent late: positive            # and from the switch on\n\nearly ~ Exponential(0.5)\nlate ~ Exponential(0.5)\ncount ~ Poisson(if [t for t in 1..T] < s then early else late)\n\nlet switch_year = year[1] + s - 1\n"
+    );
+    (model, csv)
+}
+
+/// Side of the pictures of the VAE template: 8 × 8 pixels, as the digits example.
+const SIDE: usize = 8;
+
+/// 400 pictures of one bar, horizontal or vertical at a random place, with 2% of the pixels
+/// flipped: sixteen shapes a 2-D code can tell apart.
+fn bars(name: &str, rng: &mut impl Rng) -> (String, String) {
+    let header: Vec<String> = (1..=SIDE * SIDE).map(|k| format!("pixel.{k}")).collect();
+    let mut csv = header.join(",");
+    csv.push('\n');
+    for _ in 0..400 {
+        let horizontal = rng.random_bool(0.5);
+        let place = rng.random_range(0..SIDE);
+        let row: Vec<&str> = (0..SIDE * SIDE)
+            .map(|k| {
+                let (r, c) = (k / SIDE, k % SIDE);
+                let on = if horizontal { r == place } else { c == place };
+                if on != rng.random_bool(0.02) {
+                    "1"
+                } else {
+                    "0"
+                }
+            })
+            .collect();
+        csv.push_str(&row.join(","));
+        csv.push('\n');
+    }
+    let model = format!(
+        "# {name}.model — a variational autoencoder (the library's VAE) on 8x8 black-and-white\n# pictures of one bar each: a 2-D code per picture, learned with its decoder by the ELBO.\n# The last 100 rows are held out; afterwards `ppl sample OUT --out bars` draws new pictures.\n# Run: ppl run {name}.model --out {name}_fit\ndata \"{name}.csv\"\n\nobserved pixel: int[N, 64]\npixel ~ VAE(latent = 2, hidden = [64])\ninfer vae(epochs = 500, holdout = 100)\n"
+    );
+    (model, csv)
 }

@@ -52,6 +52,11 @@ pub struct RunArgs {
     /// List data keys the model does not use, and every rule's verdict on the model.
     #[arg(short, long)]
     pub verbose: bool,
+    /// Also draw the pictures that fit the run (trace, rank, density, pair, forest,
+    /// autocorrelation; the objective; a ppc with `--predict`; a generative model's samples) into
+    /// OUT/plots.
+    #[arg(long, requires = "out")]
+    pub plot: bool,
     #[command(flatten)]
     pub settings: SettingFlags,
 }
@@ -166,10 +171,16 @@ fn run_inner(args: &RunArgs) -> Result<(), CommandError> {
     let loaded = load_model(&args.model, &sets)?;
     check_sets(&loaded, &sets)?;
     crate::render::write_all(&loaded.warnings, &loaded.file_name, &loaded.source);
-    let report = fit(args, &loaded, started)?.report;
+    let fitted = fit(args, &loaded, started)?;
+    let report = fitted.report;
     match args.format {
         Format::Json => println!("{}", report.to_json()),
         Format::Table => print!("{}", table(&report)),
+    }
+    if args.plot
+        && let Some(out) = &args.out
+    {
+        draw_default_set(out, &fitted.observed)?;
     }
     if report.diagnostics.get("interrupted") == Some(&json!(true)) {
         // Everything drawn so far is written and summarised; the exit status still says the run
@@ -180,11 +191,38 @@ fn run_inner(args: &RunArgs) -> Result<(), CommandError> {
     Ok(())
 }
 
-/// What a fit leaves behind: the report, the draws (MCMC) and the data it was bound to.
+/// `--plot`: the default pictures of the run in `out`, and on stderr where they are (stdout
+/// stays the report's, which may be JSON).
+pub(crate) fn draw_default_set(
+    out: &std::path::Path,
+    observed: &[ppl_plot::Observed],
+) -> Result<(), CommandError> {
+    let ppl_plot::PictureSet { written, failed } =
+        ppl_plot::default_set(out, observed).map_err(crate::commands::plot::plot_error)?;
+    let names: Vec<String> = written
+        .iter()
+        .filter_map(|p| p.path.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .collect();
+    eprintln!(
+        "wrote {} picture{} into {}: {}",
+        written.len(),
+        if written.len() == 1 { "" } else { "s" },
+        out.join(ppl_plot::PLOTS_FOLDER).display(),
+        names.join(", ")
+    );
+    for (kind, error) in failed {
+        eprintln!("note: no {} plot: {error}", kind.name());
+    }
+    Ok(())
+}
+
+/// What a fit leaves behind: the report, the draws (MCMC), the data it was bound to, and the
+/// observed variables' values (for a posterior predictive picture).
 pub(crate) struct Fitted {
     pub report: ppl_planner::RunReport,
     pub draws: Option<ppl_planner::Draws>,
     pub data: Option<ppl_data::DataSet>,
+    pub observed: Vec<ppl_plot::Observed>,
 }
 
 /// Everything `ppl run` does after loading the model (`args.model` is not read): bind the data,
@@ -228,6 +266,7 @@ pub(crate) fn fit(
     Ok(Fitted {
         report,
         draws: fitted.draws,
+        observed: crate::commands::plot::observed_data(&loaded.model, &bound.bound),
         data: bound.data,
     })
 }

@@ -20,7 +20,7 @@ pub enum ReplCommand {
     Run(Vec<String>),
     /// Reprint the last run's table.
     Summary,
-    /// Plot a variable (not available in this version).
+    /// Draw a picture of the last fit: `VAR [KIND]`, or a kind alone (`objective`, `ppc`).
     Plot(String),
     /// Start again with an empty model.
     Reset,
@@ -81,8 +81,8 @@ pub const COMMANDS: &[(&str, &[&str], &str, &str)] = &[
     (
         "plot",
         &[],
-        ":plot VAR",
-        "plot a variable (not in this version)",
+        ":plot VAR [KIND]",
+        "draw VAR of the last run (KIND: trace, rank, density, autocorr, forest, ppc; `:plot objective`) and say where",
     ),
     (
         "reset",

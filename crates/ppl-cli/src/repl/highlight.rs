@@ -1,6 +1,7 @@
 //! The REPL's line editor helper: colours input with the shared lexer's token classes (the same
-//! classes the language's own tools use), and tells rustyline when a line needs another one (an
-//! open bracket, or a trailing operator).
+//! classes the language's own tools use), completes names, and says when the input needs another
+//! line (an open bracket, or a trailing operator), which the REPL then reads under its
+//! continuation prompt.
 
 use std::borrow::Cow;
 
@@ -11,7 +12,7 @@ use rustyline::hint::Hinter;
 use rustyline::validate::{ValidationContext, ValidationResult, Validator};
 use rustyline::{Helper, Result};
 
-/// Highlighting (when `colour`) and multi-line validation for rustyline.
+/// Highlighting (when `colour`) and Tab completion for rustyline.
 pub struct ReplHelper {
     pub colour: bool,
     /// The names the model declares so far, for Tab completion; the session refreshes them.
@@ -112,13 +113,12 @@ impl Highlighter for ReplHelper {
     }
 }
 
+/// Every line is accepted as typed: the REPL gathers an unfinished statement itself, line by
+/// line, so that each further line is read under its own continuation prompt (rustyline's
+/// multi-line editing shows the prompt on the first line only).
 impl Validator for ReplHelper {
-    fn validate(&self, context: &mut ValidationContext) -> Result<ValidationResult> {
-        Ok(if needs_more(context.input()) {
-            ValidationResult::Incomplete
-        } else {
-            ValidationResult::Valid(None)
-        })
+    fn validate(&self, _context: &mut ValidationContext) -> Result<ValidationResult> {
+        Ok(ValidationResult::Valid(None))
     }
 }
 

@@ -51,6 +51,11 @@ struct LastRun {
     data: Option<DataSet>,
     report: RunReport,
     values: FitValues,
+    /// The draws as pictures see them (sampling methods), the observed data for a ppc, and
+    /// the run's `--out`, where `:plot` writes (else a scratch folder).
+    pictures: ppl_plot::RunOutput,
+    observed: Vec<ppl_plot::Observed>,
+    out: Option<PathBuf>,
 }
 
 /// The REPL's state: the model text, where it came from, the data file, and the last fit.
@@ -97,25 +102,40 @@ pub fn run(args: ReplArgs) -> Result<(), CommandError> {
     if let Some(path) = &args.model {
         session.load(path);
     }
+    // The lines of a statement still open (a bracket, a trailing operator): each further line is
+    // read under the continuation prompt, and the whole statement becomes one history entry.
+    let mut pending = String::new();
     loop {
-        let prompt = if interactive { "ppl> " } else { "" };
+        let prompt = match (interactive, pending.is_empty()) {
+            (false, _) => "",
+            (true, true) => PROMPT,
+            (true, false) => CONTINUATION_PROMPT,
+        };
         match editor.readline(prompt) {
             Ok(line) => {
-                if interactive && !line.trim().is_empty() {
-                    let _ = editor.add_history_entry(line.as_str());
+                let Some(entry) = gather(&mut pending, line) else {
+                    continue;
+                };
+                if interactive && !entry.trim().is_empty() {
+                    let _ = editor.add_history_entry(entry.as_str());
                     if let Some(path) = &history {
                         let _ = editor.save_history(path);
                     }
                 }
-                let flow = session.handle(&line);
+                let flow = session.handle(&entry);
                 *names.borrow_mut() = session.declared_names();
                 let _ = std::io::stdout().flush();
                 if flow == Flow::Quit {
                     break;
                 }
             }
-            // Ctrl-C drops the line being typed, as in a shell.
-            Err(ReadlineError::Interrupted) => continue,
+            // Ctrl-C drops the statement being typed, as in a shell.
+            Err(ReadlineError::Interrupted) => {
+                if !pending.is_empty() {
+                    pending.clear();
+                    eprintln!("{DROPPED}");
+                }
+            }
             Err(ReadlineError::Eof) => break,
             Err(error) => {
                 eprintln!("error: cannot read input: {error}");
@@ -124,6 +144,38 @@ pub fn run(args: ReplArgs) -> Result<(), CommandError> {
         }
     }
     Ok(())
+}
+
+const PROMPT: &str = "ppl> ";
+/// Shown while a statement is unfinished; as wide as the prompt, so continued lines align.
+const CONTINUATION_PROMPT: &str = " ..> ";
+const DROPPED: &str = "(the unfinished statement is dropped)";
+
+/// Adds one line read to the statement being gathered in `pending`, and returns the input to
+/// handle once it is complete. An empty line under an unfinished statement drops it (the way out
+/// of an unbalanced bracket, also in scripts); a `:command` on a fresh line drops it and acts.
+fn gather(pending: &mut String, line: String) -> Option<String> {
+    if !pending.is_empty() {
+        if line.trim().is_empty() {
+            pending.clear();
+            eprintln!("{DROPPED}");
+            return None;
+        }
+        if commands::is_command(line.trim()) {
+            pending.clear();
+            eprintln!("{DROPPED}");
+            return Some(line);
+        }
+        pending.push('\n');
+        pending.push_str(&line);
+    } else {
+        *pending = line;
+    }
+    if highlight::needs_more(pending) {
+        None
+    } else {
+        Some(std::mem::take(pending))
+    }
 }
 
 /// `$PPL_HISTORY`, else `~/.ppl_history`.
@@ -265,12 +317,10 @@ impl Session {
                 Some(run) => print!("{}", crate::output::table(&run.report)),
                 None => complain("no run yet: `:run` fits the model"),
             },
-            ReplCommand::Plot(variable) => complain(format!(
-                "plotting is not available in this version of ppl (`:plot {variable}`); `:summary` prints the table, and `:run --out DIR` writes the draws as CmdStan CSV files that other tools can plot"
-            )),
+            ReplCommand::Plot(words) => self.plot(&words),
             ReplCommand::Reset => {
                 *self = Session::new();
-                println!("the model is empty");
+                println!("reset: the model, the data file and the last run are forgotten");
             }
             ReplCommand::Help => print!("{}", commands::help()),
             ReplCommand::Quit => return Flow::Quit,
@@ -381,12 +431,25 @@ impl Session {
             report,
             draws,
             data,
+            observed,
         } = fitted;
         match args.format {
             crate::commands::run::Format::Json => println!("{}", report.to_json()),
             crate::commands::run::Format::Table => print!("{}", crate::output::table(&report)),
         }
+        if args.plot
+            && let Some(out) = &args.out
+            && let Err(error) = crate::commands::run::draw_default_set(out, &observed)
+        {
+            error.report();
+        }
         let unknowns: Vec<String> = loaded.model.unknowns().map(|v| v.name.clone()).collect();
+        let mut pictures = match &draws {
+            Some(draws) => ppl_plot::RunOutput::from_draws(&draws.columns, &draws.chains),
+            None => ppl_plot::RunOutput::default(),
+        };
+        pictures.method = Some(report.method.clone());
+        pictures.objective = report.objective.clone();
         let values = match draws {
             Some(draws) => FitValues::from_draws(&unknowns, &draws.columns, draws.chains),
             None => FitValues::from_estimates(&unknowns, &report.estimates),
@@ -397,7 +460,74 @@ impl Session {
             data,
             report,
             values,
+            pictures,
+            observed,
+            out: args.out.clone(),
         });
+    }
+
+    /// `:plot VAR... [KIND]` (or a kind alone): one picture of the last fit, written into the
+    /// run's `--out` (or a scratch folder), and where it went.
+    fn plot(&self, words: &str) {
+        let Some(run) = &self.last_run else {
+            return complain("no run yet: `:run` fits the model, then `:plot VAR` draws it");
+        };
+        let mut variables: Vec<String> = words.split_whitespace().map(str::to_string).collect();
+        let kind = match variables
+            .last()
+            .and_then(|w| ppl_plot::PlotKind::from_name(w))
+        {
+            Some(kind) => {
+                variables.pop();
+                kind
+            }
+            None => ppl_plot::PlotKind::Trace,
+        };
+        let folder = match &run.out {
+            Some(out) => out.join(ppl_plot::PLOTS_FOLDER),
+            None => std::env::temp_dir().join(format!("ppl-repl-{}", std::process::id())),
+        };
+        if let Err(error) = std::fs::create_dir_all(&folder) {
+            return complain(format!("cannot create `{}`: {error}", folder.display()));
+        }
+        let stem: String = std::iter::once(kind.name().to_string())
+            .chain(variables.iter().cloned())
+            .collect::<Vec<_>>()
+            .join("-")
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let mut request = ppl_plot::PlotRequest::new(kind, folder.join(format!("{stem}.png")));
+        request.variables = variables;
+        request.observed = run.observed.clone();
+        let mut pictures = run.pictures.clone();
+        if kind == ppl_plot::PlotKind::Samples {
+            match &run.out {
+                Some(out) => pictures.path = out.clone(),
+                None => {
+                    return complain(
+                        "a generative model's samples are read from its output directory: `:run --out DIR` first",
+                    );
+                }
+            }
+        }
+        match ppl_plot::plot(&pictures, &request) {
+            Ok(picture) => println!(
+                "wrote {} ({}x{}): {} of {}",
+                picture.path.display(),
+                picture.width,
+                picture.height,
+                kind.name(),
+                picture.variables.join(", ")
+            ),
+            Err(error) => complain(format!("{error} [{}]", error.code())),
+        }
     }
 
     /// An expression over the last fit.

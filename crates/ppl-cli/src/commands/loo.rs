@@ -89,7 +89,7 @@ pub fn loo_of_run(path: &Path) -> Result<LooResult, CommandError> {
     })
 }
 
-fn read_chains(path: &Path) -> Result<Vec<ChainFile>, CommandError> {
+pub(crate) fn read_chains(path: &Path) -> Result<Vec<ChainFile>, CommandError> {
     let no_draws =
         |message: String| CommandError::message(codes::NO_DRAWS, message, Exit::ModelOrData);
     let files: Vec<PathBuf> = if path.is_file() {

@@ -223,6 +223,13 @@ pub(crate) fn fit(
         },
     };
     let fitted = ppl_planner::fit(loaded, &bound, plan, &settings, &options).map_err(fit_error)?;
+    if let Some(out) = &args.out {
+        // `ppl simulate OUT --data new.csv` draws posterior predictive data with this model.
+        let path = out.join(crate::commands::simulate::SAVED_MODEL);
+        std::fs::create_dir_all(out)
+            .and_then(|()| crate::output::write_atomically(&path, loaded.source.as_bytes()))
+            .map_err(|e| CommandError::cannot_write(&path, &e))?;
+    }
     let mut report = fitted.report;
     report.total_seconds = started.elapsed().as_secs_f64();
     Ok(Fitted {

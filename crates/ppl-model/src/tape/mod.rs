@@ -36,6 +36,7 @@ pub use array::Array;
 pub use density::Tape;
 pub use error::TapeError;
 pub(crate) use eval::Evaluator;
+pub(crate) use eval::index_plan;
 pub use layout::{
     Bindings, Draw, ParameterEntry, ParameterLayout, log_density_oracle, oracle_gradient,
 };

@@ -52,6 +52,9 @@ pub struct RunArgs {
     /// List data keys the model does not use, and every rule's verdict on the model.
     #[arg(short, long)]
     pub verbose: bool,
+    /// The quantiles of the summary table and JSON, e.g. `0.025,0.5,0.975` [default: 0.05,0.5,0.95].
+    #[arg(long, value_name = "P,P,...")]
+    pub quantiles: Option<String>,
     #[command(flatten)]
     pub settings: SettingFlags,
 }
@@ -194,6 +197,12 @@ pub(crate) fn fit(
     loaded: &LoadedModel,
     started: Instant,
 ) -> Result<Fitted, CommandError> {
+    let quantiles = args
+        .quantiles
+        .as_deref()
+        .map(ppl_planner::draws::parse_quantiles)
+        .transpose()
+        .map_err(|m| CommandError::message(codes::BAD_SETTING, m, Exit::Usage))?;
     let settings = resolve_settings(args, loaded)?;
     let bound = load_and_bind(loaded, args.data.as_deref(), &[])?;
     if args.verbose && !bound.bound.unused_keys.is_empty() {
@@ -231,6 +240,26 @@ pub(crate) fn fit(
             .map_err(|e| CommandError::cannot_write(&path, &e))?;
     }
     let mut report = fitted.report;
+    if let Some(probabilities) = &quantiles {
+        match &fitted.draws {
+            Some(draws) => {
+                report.quantiles = Some(ppl_planner::draws::quantile_table(
+                    &draws.columns,
+                    &draws.chains,
+                    probabilities,
+                ));
+                if let Some(out) = &args.out {
+                    report
+                        .write_summary(out)
+                        .map_err(|e| CommandError::cannot_write(out, &e))?;
+                }
+            }
+            None => eprintln!(
+                "note: --quantiles applies to posterior draws; {} keeps none here",
+                report.method
+            ),
+        }
+    }
     report.total_seconds = started.elapsed().as_secs_f64();
     Ok(Fitted {
         report,

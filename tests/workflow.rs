@@ -595,8 +595,9 @@ fn simulate_draws_from_the_priors_whatever_the_statement_order() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
-/// Covariates: an observed variable with no distribution, declared after its use, comes from
-/// `--data` and binds the data length; without `--data` it is a coded error that calls it data;
+/// Covariates: an observed variable with no distribution, declared after the variable it
+/// explains and read by a `~` before the priors it needs, comes from `--data` and binds the data
+/// length; without `--data` it is a coded error that calls it data;
 /// a `--n` that disagrees with its length is an error.
 #[test]
 fn simulate_reads_covariates_from_data() {
@@ -604,9 +605,8 @@ fn simulate_reads_covariates_from_data() {
     let model = dir.join("regression.model");
     std::fs::write(
         &model,
-        "observed y: real[N]\nlatent a: real\nlatent b: real\n\
-         a ~ Normal(10, 0.001)\nb ~ Normal(2, 0.001)\ny ~ Normal(a + b * x, 0.001)\n\
-         observed x: real[N]\n",
+        "observed y: real[N]\nlatent a: real\nlatent b: real\nobserved x: real[N]\n\
+         y ~ Normal(a + b * x, 0.001)\na ~ Normal(10, 0.001)\nb ~ Normal(2, 0.001)\n",
     )
     .unwrap();
     let data = dir.join("x.csv");

@@ -209,7 +209,6 @@ fn replicate(
         fixed: truth.clone(),
         n: Some(spec.data_length),
         seed: replication_seed,
-        ..Default::default()
     };
     let table = simulate(model, &request).unwrap_or_else(|e| panic!("simulate: {e:#?}"));
     let data = ppl_data::DataSet::from_csv_str(&table.to_csv(), Path::new("simulated.csv"))

@@ -520,8 +520,15 @@ fn ppl_output(arguments: &[&str]) -> std::process::Output {
 
 fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<f64>>) {
     let text = std::fs::read_to_string(path).unwrap();
-    let mut lines = text.lines().filter(|l| !l.starts_with('#') && !l.is_empty());
-    let header = lines.next().unwrap().split(',').map(str::to_string).collect();
+    let mut lines = text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty());
+    let header = lines
+        .next()
+        .unwrap()
+        .split(',')
+        .map(str::to_string)
+        .collect();
     let rows = lines
         .map(|l| l.split(',').map(|v| v.parse().unwrap()).collect())
         .collect();
@@ -555,14 +562,22 @@ fn simulate_draws_from_the_priors_whatever_the_statement_order() {
     ]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{stderr}");
-    assert!(!stderr.contains("W0001"), "no flat-prior warning for `s`: {stderr}");
+    assert!(
+        !stderr.contains("W0001"),
+        "no flat-prior warning for `s`: {stderr}"
+    );
     let (header, rows) = read_csv(&out);
     assert_eq!(header, ["y"]);
     assert_eq!(rows.len(), 6);
     for (i, row) in rows.iter().enumerate() {
         // y[i] = z[2] + i with z[2] ≈ z[1] ≈ 100: sd about 0.0017, checked within 0.01.
         let expected = 100.0 + (i + 1) as f64;
-        assert!((row[0] - expected).abs() < 0.01, "y[{}] = {}", i + 1, row[0]);
+        assert!(
+            (row[0] - expected).abs() < 0.01,
+            "y[{}] = {}",
+            i + 1,
+            row[0]
+        );
     }
     // Without `--set s=...`, the flat prior of `s` is an error that names it.
     let output = ppl_output(&[
@@ -575,7 +590,10 @@ fn simulate_draws_from_the_priors_whatever_the_statement_order() {
     ]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(3), "{stderr}");
-    assert!(stderr.contains("E0731") && stderr.contains("`s` has a flat"), "{stderr}");
+    assert!(
+        stderr.contains("E0731") && stderr.contains("`s` has a flat"),
+        "{stderr}"
+    );
     // `--n` and `--set N=` that disagree.
     let output = ppl_output(&[
         "simulate",
@@ -591,7 +609,10 @@ fn simulate_draws_from_the_priors_whatever_the_statement_order() {
     ]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(3), "{stderr}");
-    assert!(stderr.contains("E0730") && stderr.contains("`--n`"), "{stderr}");
+    assert!(
+        stderr.contains("E0730") && stderr.contains("`--n`"),
+        "{stderr}"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -714,8 +735,8 @@ fn simulate_from_a_fitted_run_predicts_new_covariates() {
             .collect();
         let count = differences.len() as f64;
         let mean = differences.iter().sum::<f64>() / count;
-        let sd = (differences.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / (count - 1.0))
-            .sqrt();
+        let sd =
+            (differences.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / (count - 1.0)).sqrt();
         // Given the draws, the replicates' noise is independent: standard error sd / √R.
         assert!(
             mean.abs() < TOLERANCE_MCSE * sd / count.sqrt(),
@@ -756,7 +777,11 @@ fn simulate_from_a_fitted_run_predicts_new_covariates() {
     };
     for (key, p) in [("q2.5", 0.025), ("q50", 0.5), ("q97.5", 0.975)] {
         let got = json["summary"]["alpha"][key].as_f64().unwrap();
-        assert!((got - type7(p)).abs() < 1e-9, "{key}: {got} vs {}", type7(p));
+        assert!(
+            (got - type7(p)).abs() < 1e-9,
+            "{key}: {got} vs {}",
+            type7(p)
+        );
     }
     let output = ppl_output(&[
         "summary",
@@ -765,7 +790,10 @@ fn simulate_from_a_fitted_run_predicts_new_covariates() {
         "0.1,0.9",
     ]);
     let table = String::from_utf8_lossy(&output.stdout);
-    assert!(table.contains("10%") && table.contains("90%") && !table.contains(" 5% "), "{table}");
+    assert!(
+        table.contains("10%") && table.contains("90%") && !table.contains(" 5% "),
+        "{table}"
+    );
     let output = ppl_output(&["summary", run_dir.to_str().unwrap(), "--quantiles", "0.5,1"]);
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("E0702"));

@@ -135,9 +135,7 @@ pub fn loo_with_relative_efficiencies(
     if draws < 2 || observations == 0 {
         return Err(LooError::TooSmall);
     }
-    if log_likelihood.len() != draws * observations
-        || relative_efficiency.len() != observations
-    {
+    if log_likelihood.len() != draws * observations || relative_efficiency.len() != observations {
         return Err(LooError::Shape {
             got: log_likelihood.len(),
             draws,
@@ -367,9 +365,15 @@ mod tests {
     /// is exact: its Monte Carlo error is 0.
     #[test]
     fn mcse_of_a_constant_likelihood_is_zero() {
-        let matrix: Vec<f64> = (0..100).map(|s| if s % 2 == 0 { -1.5 } else { -0.7 }).collect();
+        let matrix: Vec<f64> = (0..100)
+            .map(|s| if s % 2 == 0 { -1.5 } else { -0.7 })
+            .collect();
         let result = loo(&matrix, 50, 2, 1.0).unwrap();
-        assert!(result.mcse_elpd_loo.abs() < 1e-12, "{}", result.mcse_elpd_loo);
+        assert!(
+            result.mcse_elpd_loo.abs() < 1e-12,
+            "{}",
+            result.mcse_elpd_loo
+        );
     }
 
     #[test]

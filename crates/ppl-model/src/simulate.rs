@@ -132,11 +132,11 @@ pub fn simulate_predictive(
             continue;
         }
         let shape = setup.shape_of(variable);
-        let fresh = variable.ty.shape.iter().any(|size| {
-            size.terms
-                .iter()
-                .any(|(dim, _)| setup.bound_by_data[dim.0])
-        });
+        let fresh = variable
+            .ty
+            .shape
+            .iter()
+            .any(|size| size.terms.iter().any(|(dim, _)| setup.bound_by_data[dim.0]));
         if fresh && setup.targeted[variable.id.0] {
             continue;
         }
@@ -186,9 +186,7 @@ pub fn simulate_predictive(
             &shape,
         ));
         let integer = variable.ty.elem != ElemType::Real;
-        table
-            .integer
-            .extend(std::iter::repeat_n(integer, count));
+        table.integer.extend(std::iter::repeat_n(integer, count));
         table
             .values
             .extend(std::iter::repeat_with(|| Vec::with_capacity(replicates)).take(count));
@@ -251,12 +249,7 @@ impl Setup {
         plate: Plate,
         draw_columns: Option<&[String]>,
     ) -> Result<Setup, Vec<Diagnostic>> {
-        let fixed = |name: &str| {
-            fixed_values
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, v)| v)
-        };
+        let fixed = |name: &str| fixed_values.iter().find(|(n, _)| n == name).map(|(_, v)| v);
         for (name, _) in fixed_values {
             let known = model
                 .variable(name)
@@ -284,27 +277,25 @@ impl Setup {
         let mut dims: Vec<Option<(usize, String)>> = vec![None; model.dims.len()];
         let mut bound_by_data = vec![false; model.dims.len()];
         let mut conflicts = Vec::new();
-        let mut bind = |dims: &mut Vec<Option<(usize, String)>>,
-                        dim: usize,
-                        value: usize,
-                        source: String| {
-            match &dims[dim] {
-                Some((old, old_source)) if *old != value => conflicts.push(
-                    Diagnostic::error(
-                        codes::SIMULATE_SIZE_CONFLICT,
-                        model.dims[dim].span,
-                        format!(
-                            "`{}` is {old} by {old_source} but {value} by {source}",
-                            model.dims[dim].name
-                        ),
-                    )
-                    .with_label("two different sizes")
-                    .with_hint("give the size once, or make the two agree"),
-                ),
-                Some(_) => {}
-                None => dims[dim] = Some((value, source)),
-            }
-        };
+        let mut bind =
+            |dims: &mut Vec<Option<(usize, String)>>, dim: usize, value: usize, source: String| {
+                match &dims[dim] {
+                    Some((old, old_source)) if *old != value => conflicts.push(
+                        Diagnostic::error(
+                            codes::SIMULATE_SIZE_CONFLICT,
+                            model.dims[dim].span,
+                            format!(
+                                "`{}` is {old} by {old_source} but {value} by {source}",
+                                model.dims[dim].name
+                            ),
+                        )
+                        .with_label("two different sizes")
+                        .with_hint("give the size once, or make the two agree"),
+                    ),
+                    Some(_) => {}
+                    None => dims[dim] = Some((value, source)),
+                }
+            };
         for dim in &model.dims {
             if let Some(value) = fixed(&dim.name) {
                 let value = value.first().copied().unwrap_or(0.0).max(0.0) as usize;
@@ -575,10 +566,8 @@ impl Setup {
                 }
             }
             if waiting.len() == before {
-                let (index, problem) = last_problem.unwrap_or((
-                    waiting.first().map_or(0, |w| w.0),
-                    Problem::Waiting(None),
-                ));
+                let (index, problem) = last_problem
+                    .unwrap_or((waiting.first().map_or(0, |w| w.0), Problem::Waiting(None)));
                 let span = model.terms.get(index).map_or(Span::default(), |t| t.span);
                 return Err(vec![match problem {
                     Problem::Waiting(Some(error)) => cannot_evaluate(span, &error),

@@ -118,13 +118,15 @@ pub fn loo_of_run(path: &Path, reff: RelativeEfficiency) -> Result<LooResult, Co
             ppl_infer::relative_efficiencies(&matrix, &lengths, observations)
         }
     };
-    ppl_infer::loo_with_relative_efficiencies(&matrix, draws, observations, &efficiencies).map_err(|error| {
-        CommandError::message(
-            codes::UNSUPPORTED,
-            format!("PSIS-LOO of `{}`: {error}", path.display()),
-            Exit::ModelOrData,
-        )
-    })
+    ppl_infer::loo_with_relative_efficiencies(&matrix, draws, observations, &efficiencies).map_err(
+        |error| {
+            CommandError::message(
+                codes::UNSUPPORTED,
+                format!("PSIS-LOO of `{}`: {error}", path.display()),
+                Exit::ModelOrData,
+            )
+        },
+    )
 }
 
 pub(crate) fn read_chains(path: &Path) -> Result<Vec<ChainFile>, CommandError> {
@@ -218,7 +220,9 @@ pub fn table(result: &LooResult) -> String {
     let (low, high) = result
         .relative_efficiency
         .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), r| (lo.min(*r), hi.max(*r)));
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), r| {
+            (lo.min(*r), hi.max(*r))
+        });
     out.push_str(&format!(
         "\nMonte Carlo SE of elpd_loo {:.2} (relative efficiency {low:.2} to {high:.2})\n",
         result.mcse_elpd_loo

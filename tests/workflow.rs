@@ -335,7 +335,14 @@ fn ppl_loo_agrees_with_arviz_on_the_same_draws() {
             .unwrap();
     for name in ["eight_schools", "regression"] {
         let dir = reference_dir().join(name);
-        let ours = ppl_json(&["loo", dir.to_str().unwrap(), "--format", "json"]);
+        let ours = ppl_json(&[
+            "loo",
+            dir.to_str().unwrap(),
+            "--reff",
+            "1",
+            "--format",
+            "json",
+        ]);
         let theirs = &reference[name];
         for key in ["elpd_loo", "se", "p_loo"] {
             let (a, b) = (ours[key].as_f64().unwrap(), theirs[key].as_f64().unwrap());
@@ -463,4 +470,332 @@ fn run_with_log_lik_and_predict_then_loo_from_the_command_line() {
     // sampler lands within a fraction of that SE.
     assert!((elpd + 30.77).abs() < 1.0, "elpd_loo {elpd}");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `ppl loo` with the relative efficiency of each observation from the chains (the default)
+/// against PSIS-LOO as R's `loo` computes it with chains, through ArviZ's `psislw` given each
+/// r_eff (`with_relative_efficiency` in `make_reference.py`, whose ESS is written there in NumPy).
+#[test]
+fn ppl_loo_with_relative_efficiency_from_the_chains_agrees_with_the_reference() {
+    let reference: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(reference_dir().join("arviz.json")).unwrap())
+            .unwrap();
+    for name in ["eight_schools", "regression"] {
+        let dir = reference_dir().join(name);
+        let ours = ppl_json(&["loo", dir.to_str().unwrap(), "--format", "json"]);
+        let theirs = &reference[name]["with_relative_efficiency"];
+        for key in ["elpd_loo", "se", "p_loo"] {
+            let (a, b) = (ours[key].as_f64().unwrap(), theirs[key].as_f64().unwrap());
+            assert!((a - b).abs() < 0.1, "{name} {key}: ppl {a}, reference {b}");
+        }
+        for key in ["relative_efficiency", "pareto_k"] {
+            let a = ours[key].as_array().unwrap();
+            let b = theirs[key].as_array().unwrap();
+            assert_eq!(a.len(), b.len());
+            for (a, b) in a.iter().zip(b) {
+                let (a, b) = (a.as_f64().unwrap(), b.as_f64().unwrap());
+                assert!((a - b).abs() < 1e-6, "{name} {key}: {a} vs {b}");
+            }
+        }
+        assert_eq!(ours["pareto_k_counts"], theirs["pareto_k_counts"], "{name}");
+        let mcse = ours["mcse_elpd_loo"].as_f64().unwrap();
+        assert!(mcse > 0.0 && mcse < 1.0, "{name}: MCSE of elpd {mcse}");
+    }
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ppl-workflow-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn ppl_output(arguments: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_ppl"))
+        .env("NO_COLOR", "1")
+        .args(arguments)
+        .output()
+        .expect("ppl runs")
+}
+
+fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<f64>>) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty());
+    let header = lines
+        .next()
+        .unwrap()
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    let rows = lines
+        .map(|l| l.split(',').map(|v| v.parse().unwrap()).collect())
+        .collect();
+    (header, rows)
+}
+
+/// Prior predictive: `~` statements in reverse order, on parts of a variable and inside a loop;
+/// the unknowns without `--set` are drawn from their priors (sds of 0.001 make the values
+/// checkable); no flat-prior warning for the unknown fixed by `--set`.
+#[test]
+fn simulate_draws_from_the_priors_whatever_the_statement_order() {
+    let dir = scratch("prior");
+    let model = dir.join("order.model");
+    std::fs::write(
+        &model,
+        "observed y: real[N]\nlatent z: real[2]\nlatent s: positive\n\
+         for i in 1..N {\n  y[i] ~ Normal(z[2] + i, s)\n}\n\
+         z[2] ~ Normal(z[1], 0.001)\nz[1] ~ Normal(100, 0.001)\n",
+    )
+    .unwrap();
+    let out = dir.join("y.csv");
+    let output = ppl_output(&[
+        "simulate",
+        model.to_str().unwrap(),
+        "--n",
+        "6",
+        "--set",
+        "s=0.001",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        !stderr.contains("W0001"),
+        "no flat-prior warning for `s`: {stderr}"
+    );
+    let (header, rows) = read_csv(&out);
+    assert_eq!(header, ["y"]);
+    assert_eq!(rows.len(), 6);
+    for (i, row) in rows.iter().enumerate() {
+        // y[i] = z[2] + i with z[2] ≈ z[1] ≈ 100: sd about 0.0017, checked within 0.01.
+        let expected = 100.0 + (i + 1) as f64;
+        assert!(
+            (row[0] - expected).abs() < 0.01,
+            "y[{}] = {}",
+            i + 1,
+            row[0]
+        );
+    }
+    // Without `--set s=...`, the flat prior of `s` is an error that names it.
+    let output = ppl_output(&[
+        "simulate",
+        model.to_str().unwrap(),
+        "--n",
+        "6",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("E0731") && stderr.contains("`s` has a flat"),
+        "{stderr}"
+    );
+    // `--n` and `--set N=` that disagree.
+    let output = ppl_output(&[
+        "simulate",
+        model.to_str().unwrap(),
+        "--n",
+        "6",
+        "--set",
+        "N=7",
+        "--set",
+        "s=1",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("E0730") && stderr.contains("`--n`"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Covariates: an observed variable with no distribution, declared after the variable it
+/// explains and read by a `~` before the priors it needs, comes from `--data` and binds the data
+/// length; without `--data` it is a coded error that calls it data;
+/// a `--n` that disagrees with its length is an error.
+#[test]
+fn simulate_reads_covariates_from_data() {
+    let dir = scratch("covariates");
+    let model = dir.join("regression.model");
+    std::fs::write(
+        &model,
+        "observed y: real[N]\nlatent a: real\nlatent b: real\nobserved x: real[N]\n\
+         y ~ Normal(a + b * x, 0.001)\na ~ Normal(10, 0.001)\nb ~ Normal(2, 0.001)\n",
+    )
+    .unwrap();
+    let data = dir.join("x.csv");
+    std::fs::write(&data, "x\n0\n1\n2\n-3\n").unwrap();
+    let out = dir.join("y.csv");
+    let arguments = |extra: &[&'static str]| {
+        let mut all = vec![
+            "simulate".to_string(),
+            model.to_str().unwrap().to_string(),
+            "--out".into(),
+            out.to_str().unwrap().to_string(),
+        ];
+        all.extend(extra.iter().map(|s| s.to_string()));
+        all
+    };
+    let run = |extra: &[&'static str]| {
+        let all = arguments(extra);
+        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+        ppl_output(&refs)
+    };
+    let data_flag: &'static str = Box::leak(data.to_str().unwrap().to_string().into_boxed_str());
+    let output = run(&["--data", data_flag]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let (header, rows) = read_csv(&out);
+    assert_eq!(header, ["y", "x"]);
+    for row in &rows {
+        // y = 10 + 2 x, each of a, b and the noise with sd 0.001.
+        assert!((row[0] - (10.0 + 2.0 * row[1])).abs() < 0.03, "{row:?}");
+    }
+    assert_eq!(rows.len(), 4);
+    let output = run(&["--n", "4"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("E0732") && stderr.contains("`x` is data") && !stderr.contains("unknown"),
+        "{stderr}"
+    );
+    let output = run(&["--data", data_flag, "--n", "5"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("E0730"), "{stderr}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Posterior predictive for new covariates from a fitted run: one replicate per saved draw,
+/// named `kid_score_rep[n]`; replicate r minus the linear predictor of draw r is the noise
+/// alone, so its mean is 0 within 4 standard errors.
+#[test]
+fn simulate_from_a_fitted_run_predicts_new_covariates() {
+    let dir = scratch("predictive");
+    let run_dir = dir.join("run");
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/linear_regression.model");
+    let output = ppl_output(&[
+        "run",
+        model.to_str().unwrap(),
+        "--draws",
+        "500",
+        "--seed",
+        "3",
+        "--quiet",
+        "--out",
+        run_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let new = dir.join("new.csv");
+    let iq = [70.0, 100.0, 145.0];
+    std::fs::write(&new, "mom_iq\n70\n100\n145\n").unwrap();
+    let out = dir.join("rep.csv");
+    let output = ppl_output(&[
+        "simulate",
+        run_dir.to_str().unwrap(),
+        "--data",
+        new.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let (header, replicates) = read_csv(&out);
+    assert_eq!(
+        header,
+        ["kid_score_rep[1]", "kid_score_rep[2]", "kid_score_rep[3]"]
+    );
+    // The saved draws in the order simulate reads them: chain files sorted, rows in order.
+    let mut chain_files: Vec<PathBuf> = std::fs::read_dir(&run_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "csv"))
+        .collect();
+    chain_files.sort();
+    let mut draws = Vec::new();
+    let mut columns = Vec::new();
+    for file in &chain_files {
+        let (header, rows) = read_csv(file);
+        columns = header;
+        draws.extend(rows);
+    }
+    assert_eq!(replicates.len(), draws.len());
+    let at = |name: &str| columns.iter().position(|c| c == name).unwrap();
+    let (alpha, beta) = (at("alpha"), at("beta"));
+    for (point, x) in iq.iter().enumerate() {
+        let differences: Vec<f64> = replicates
+            .iter()
+            .zip(&draws)
+            .map(|(rep, draw)| rep[point] - (draw[alpha] + draw[beta] * (x - 100.0) / 15.0))
+            .collect();
+        let count = differences.len() as f64;
+        let mean = differences.iter().sum::<f64>() / count;
+        let sd =
+            (differences.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / (count - 1.0)).sqrt();
+        // Given the draws, the replicates' noise is independent: standard error sd / √R.
+        assert!(
+            mean.abs() < TOLERANCE_MCSE * sd / count.sqrt(),
+            "mom_iq {x}: mean noise {mean}, sd {sd}"
+        );
+    }
+    // `--n` replicates.
+    let output = ppl_output(&[
+        "simulate",
+        run_dir.to_str().unwrap(),
+        "--data",
+        new.to_str().unwrap(),
+        "--n",
+        "10",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert_eq!(read_csv(&out).1.len(), 10);
+
+    // `--quantiles` on `ppl summary` of the same run: the chosen quantiles beside q5/q50/q95,
+    // checked against a type-7 quantile of the pooled draws computed here.
+    let json = ppl_json(&[
+        "summary",
+        run_dir.to_str().unwrap(),
+        "--quantiles",
+        "0.025,0.5,0.975",
+        "--format",
+        "json",
+    ]);
+    let mut sorted: Vec<f64> = draws.iter().map(|d| d[alpha]).collect();
+    sorted.sort_by(f64::total_cmp);
+    let type7 = |p: f64| {
+        let position = p * (sorted.len() - 1) as f64;
+        let below = position.floor() as usize;
+        let above = (below + 1).min(sorted.len() - 1);
+        sorted[below] + (sorted[above] - sorted[below]) * (position - below as f64)
+    };
+    for (key, p) in [("q2.5", 0.025), ("q50", 0.5), ("q97.5", 0.975)] {
+        let got = json["summary"]["alpha"][key].as_f64().unwrap();
+        assert!(
+            (got - type7(p)).abs() < 1e-9,
+            "{key}: {got} vs {}",
+            type7(p)
+        );
+    }
+    let output = ppl_output(&[
+        "summary",
+        run_dir.to_str().unwrap(),
+        "--quantiles",
+        "0.1,0.9",
+    ]);
+    let table = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        table.contains("10%") && table.contains("90%") && !table.contains(" 5% "),
+        "{table}"
+    );
+    let output = ppl_output(&["summary", run_dir.to_str().unwrap(), "--quantiles", "0.5,1"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("E0702"));
+    std::fs::remove_dir_all(&dir).ok();
 }

@@ -51,23 +51,38 @@ pub fn table(report: &RunReport) -> String {
             .max()
             .unwrap_or(8)
             .max(8);
+        // `--quantiles` replaces the 5%, 50%, 95% columns by the chosen ones.
+        let heads: Vec<String> = match &report.quantiles {
+            Some(chosen) => chosen
+                .probabilities
+                .iter()
+                .map(|p| format!("{}%", ppl_planner::report::QuantileTable::percent(*p)))
+                .collect(),
+            None => vec!["5%".into(), "50%".into(), "95%".into()],
+        };
+        let quantile_heads: String = heads.iter().map(|h| format!(" {h:>9}")).collect();
         out.push_str(&format!(
-            "\n{:<width$} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>8} {:>6}\n",
-            "", "mean", "sd", "5%", "50%", "95%", "mcse", "ess_bulk", "ess_tail", "rhat"
+            "\n{:<width$} {:>9} {:>9}{quantile_heads} {:>8} {:>8} {:>8} {:>6}\n",
+            "", "mean", "sd", "mcse", "ess_bulk", "ess_tail", "rhat"
         ));
         // A long table hides the warnings below it: show the first rows, the rest are in the
         // JSON and the draws files.
         const SHOWN: usize = 40;
-        for row in report.summary.iter().take(SHOWN) {
+        for (index, row) in report.summary.iter().enumerate().take(SHOWN) {
             let r = &row.stats;
+            let quantiles: Vec<f64> = match &report.quantiles {
+                Some(chosen) => chosen.values.get(index).cloned().unwrap_or_default(),
+                None => vec![r.q5, r.q50, r.q95],
+            };
+            let quantile_cells: String = quantiles
+                .iter()
+                .map(|q| format!(" {:>9}", format_number(*q)))
+                .collect();
             out.push_str(&format!(
-                "{:<width$} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8.0} {:>8.0} {:>6.3}\n",
+                "{:<width$} {:>9} {:>9}{quantile_cells} {:>8} {:>8.0} {:>8.0} {:>6.3}\n",
                 row.name,
                 format_number(r.mean),
                 format_number(r.sd),
-                format_number(r.q5),
-                format_number(r.q50),
-                format_number(r.q95),
                 format_number(r.mcse_mean),
                 r.ess_bulk,
                 r.ess_tail,

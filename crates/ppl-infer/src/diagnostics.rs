@@ -88,6 +88,16 @@ pub fn ess_mean(chains: &[&[f64]]) -> f64 {
     ess_of(&split_chains(&chains))
 }
 
+/// Effective sample size of the mean of whole (not split) chains, not rank-normalised: Stan
+/// 2.18's estimator, which R's `loo` (`ess_rfun`) uses for the relative efficiency of PSIS-LOO.
+pub fn ess_whole_chains(chains: &[&[f64]]) -> f64 {
+    let chains = equal_length(chains);
+    if !valid(&chains) {
+        return f64::NAN;
+    }
+    ess_of(&chains)
+}
+
 /// Monte Carlo standard error of the mean.
 pub fn mcse_mean(chains: &[&[f64]]) -> f64 {
     mcse_mean_of(&equal_length(chains))

@@ -52,7 +52,10 @@ pub use em::{
 pub use laplace::{
     FiniteDifferenceHessian, HessianDensity, LaplaceError, LaplaceFit, LaplaceSettings, laplace,
 };
-pub use loo::{LooComparison, LooError, LooResult, loo, loo_compare};
+pub use loo::{
+    LooComparison, LooError, LooResult, loo, loo_compare, loo_with_relative_efficiencies,
+    relative_efficiencies,
+};
 pub use mcmc::{
     ChainOutput, ConditionalModel, ConjugatePosterior, GibbsChain, GibbsSettings,
     MAX_STORED_DRAW_VALUES, RandomWalkChain, RandomWalkSettings, SamplerError, SamplerSettings,

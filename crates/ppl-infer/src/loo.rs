@@ -8,6 +8,14 @@
 //! - `elpd_loo = Σ_n elpd_loo,n`, its standard error `sqrt(N · var_n(elpd_loo,n))`;
 //! - `p_loo = lppd − elpd_loo`, with `lppd = Σ_n log(mean_s p(y_n | θ_s))`;
 //! - k̂_n above `min(1 − 1/log10 S, 0.7)` marks an observation whose estimate is unreliable.
+//!
+//! The relative efficiency `r_eff,n` of each observation is, as R's `loo::relative_eff` computes
+//! it, the ESS of `p(y_n | θ_s)` over the chains (whole chains, Stan 2.18's estimator) divided
+//! by `S` ([`relative_efficiencies`]). It sets PSIS's tail length and the Monte Carlo standard
+//! error of `elpd_loo`: per observation `Var(Σ_s w_s p_s) ≈ Σ_s w_s² (p_s − E_n)² / r_eff,n`, and
+//! by the delta method `Var(log E_n) ≈ that / E_n²`; `mcse_elpd_loo = sqrt(Σ_n Var(log E_n))`. (R's
+//! `loo` turns the same variance into the MCSE through a log-normal simulation; the delta method
+//! is its deterministic limit.)
 
 use crate::psis::{PsisError, log_sum_exp, psis};
 
@@ -30,6 +38,10 @@ pub struct LooResult {
     pub count_above_threshold: usize,
     /// Observations with k̂ above 1 (the estimate is then not even consistent).
     pub count_above_one: usize,
+    /// The Monte Carlo standard error of `elpd_loo` (module doc).
+    pub mcse_elpd_loo: f64,
+    /// `r_eff` per observation, as used.
+    pub relative_efficiency: Vec<f64>,
 }
 
 /// Why PSIS-LOO could not be computed.
@@ -58,23 +70,79 @@ pub enum LooError {
 
 /// PSIS-LOO from a `draws × observations` row-major matrix of pointwise log-likelihoods,
 /// `log p(y_n | θ_s)` at `log_likelihood[s * observations + n]`. `relative_efficiency` is
-/// `ESS / S` of the draws (1 if unknown or independent).
+/// `ESS / S` of the draws (1 if unknown or independent), the same for every observation.
 pub fn loo(
     log_likelihood: &[f64],
     draws: usize,
     observations: usize,
     relative_efficiency: f64,
 ) -> Result<LooResult, LooError> {
+    loo_with_relative_efficiencies(
+        log_likelihood,
+        draws,
+        observations,
+        &vec![relative_efficiency; observations],
+    )
+}
+
+/// The relative efficiency of every observation (module doc) from the same matrix, whose draws
+/// are `chain_lengths[0]` draws of the first chain, then the second chain's, and so on. Chains of
+/// unequal length are cut to the shortest, as the ESS needs; an observation whose ESS cannot be
+/// estimated (fewer than four draws per chain) gets 1.
+pub fn relative_efficiencies(
+    log_likelihood: &[f64],
+    chain_lengths: &[usize],
+    observations: usize,
+) -> Vec<f64> {
+    let draws: usize = chain_lengths.iter().sum();
+    if log_likelihood.len() != draws * observations || draws == 0 {
+        return vec![1.0; observations];
+    }
+    let mut efficiencies = Vec::with_capacity(observations);
+    for n in 0..observations {
+        let column: Vec<f64> = (0..draws)
+            .map(|s| log_likelihood[s * observations + n])
+            .collect();
+        // The likelihood scaled by its largest value: the ESS does not change with the scale,
+        // and exp of a very negative log-likelihood would underflow to 0.
+        let max = column.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let likelihood: Vec<f64> = column.iter().map(|l| (l - max).exp()).collect();
+        let mut chains = Vec::with_capacity(chain_lengths.len());
+        let mut start = 0;
+        for &length in chain_lengths {
+            chains.push(&likelihood[start..start + length]);
+            start += length;
+        }
+        let ess = crate::diagnostics::ess_whole_chains(&chains);
+        let used = chain_lengths.iter().copied().min().unwrap_or(0) * chain_lengths.len();
+        let efficiency = ess / used as f64;
+        efficiencies.push(if efficiency.is_finite() && efficiency > 0.0 {
+            efficiency
+        } else {
+            1.0
+        });
+    }
+    efficiencies
+}
+
+/// PSIS-LOO with one relative efficiency per observation (see [`relative_efficiencies`]).
+pub fn loo_with_relative_efficiencies(
+    log_likelihood: &[f64],
+    draws: usize,
+    observations: usize,
+    relative_efficiency: &[f64],
+) -> Result<LooResult, LooError> {
     if draws < 2 || observations == 0 {
         return Err(LooError::TooSmall);
     }
-    if log_likelihood.len() != draws * observations {
+    if log_likelihood.len() != draws * observations || relative_efficiency.len() != observations {
         return Err(LooError::Shape {
             got: log_likelihood.len(),
             draws,
             observations,
         });
     }
+    let mut variance_of_logs = 0.0;
     let k_threshold = (1.0 - 1.0 / (draws as f64).log10()).min(0.7);
     let mut pointwise = Vec::with_capacity(observations);
     let mut pareto_k = Vec::with_capacity(observations);
@@ -86,7 +154,7 @@ pub fn loo(
             column[s] = log_likelihood[s * observations + n];
             ratios[s] = -column[s];
         }
-        let smoothed = psis(&ratios, relative_efficiency).map_err(|error| LooError::Psis {
+        let smoothed = psis(&ratios, relative_efficiency[n]).map_err(|error| LooError::Psis {
             observation: n,
             error,
         })?;
@@ -96,7 +164,16 @@ pub fn loo(
             .zip(&column)
             .map(|(w, l)| w + l)
             .collect();
-        pointwise.push(log_sum_exp(&weighted));
+        let elpd_n = log_sum_exp(&weighted);
+        // Σ_s w_s² (p_s / E_n − 1)², in logs so that tiny likelihoods do not underflow.
+        let relative_variance: f64 = smoothed
+            .log_weights
+            .iter()
+            .zip(&column)
+            .map(|(w, l)| (2.0 * w).exp() * ((l - elpd_n).exp() - 1.0).powi(2))
+            .sum();
+        variance_of_logs += relative_variance / relative_efficiency[n];
+        pointwise.push(elpd_n);
         pareto_k.push(smoothed.pareto_k);
         lppd += log_sum_exp(&column) - (draws as f64).ln();
     }
@@ -111,6 +188,8 @@ pub fn loo(
         pointwise,
         pareto_k,
         k_threshold,
+        mcse_elpd_loo: variance_of_logs.sqrt(),
+        relative_efficiency: relative_efficiency.to_vec(),
     })
 }
 
@@ -241,6 +320,59 @@ mod tests {
             comparison[1].difference_standard_error,
             5.911347084378424,
             "dse",
+        );
+    }
+
+    /// The relative efficiency of an AR(1) likelihood is the closed form `(1 − ρ)/(1 + ρ)`. The
+    /// tolerance, 20% relative, is four standard deviations of the ESS estimate by Bartlett's
+    /// approximation (`sd(τ̂)/τ ≈ sqrt(2 (2M + 1) / S)`, M ≈ 10 lags summed, S = 20 000).
+    #[test]
+    fn relative_efficiency_of_an_ar1_likelihood_is_the_closed_form() {
+        use rand::SeedableRng;
+        use rand_distr::{Distribution, StandardNormal};
+        let (chains, per_chain, observations) = (4, 5000, 2);
+        let rhos = [0.0, 0.5];
+        let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(5);
+        let mut matrix = vec![0.0; chains * per_chain * observations];
+        for (n, rho) in rhos.iter().enumerate() {
+            for chain in 0..chains {
+                let mut state: f64 = StandardNormal.sample(&mut rng);
+                for t in 0..per_chain {
+                    let noise: f64 = StandardNormal.sample(&mut rng);
+                    state = rho * state + (1.0 - rho * rho).sqrt() * noise;
+                    // A likelihood 10 + AR(1): positive, and its log is what `loo` reads.
+                    let s = chain * per_chain + t;
+                    matrix[s * observations + n] = (10.0 + state).ln();
+                }
+            }
+        }
+        let efficiencies = relative_efficiencies(&matrix, &[per_chain; 4], observations);
+        for (rho, got) in rhos.iter().zip(&efficiencies) {
+            let expected = (1.0 - rho) / (1.0 + rho);
+            assert!(
+                (got / expected - 1.0).abs() < 0.2,
+                "rho {rho}: r_eff {got}, closed form {expected}"
+            );
+        }
+        // A lower relative efficiency makes the MCSE of elpd larger.
+        let draws = chains * per_chain;
+        let independent = loo(&matrix, draws, observations, 1.0).unwrap();
+        let correlated = loo(&matrix, draws, observations, 0.25).unwrap();
+        assert!(correlated.mcse_elpd_loo > independent.mcse_elpd_loo);
+    }
+
+    /// With every draw giving one observation the same likelihood, the importance-weighted mean
+    /// is exact: its Monte Carlo error is 0.
+    #[test]
+    fn mcse_of_a_constant_likelihood_is_zero() {
+        let matrix: Vec<f64> = (0..100)
+            .map(|s| if s % 2 == 0 { -1.5 } else { -0.7 })
+            .collect();
+        let result = loo(&matrix, 50, 2, 1.0).unwrap();
+        assert!(
+            result.mcse_elpd_loo.abs() < 1e-12,
+            "{}",
+            result.mcse_elpd_loo
         );
     }
 

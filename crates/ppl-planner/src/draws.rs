@@ -231,6 +231,57 @@ pub fn summarise(columns: &[String], chains: &[Vec<Vec<f64>>]) -> Vec<SummaryRow
         .collect()
 }
 
+/// The quantiles `probabilities` of every row [`summarise`] gives, in the same order (`ppl run
+/// --quantiles`), from the draws of every chain pooled as `summarise`'s 5%, 50%, 95% are.
+pub fn quantile_table(
+    columns: &[String],
+    chains: &[Vec<Vec<f64>>],
+    probabilities: &[f64],
+) -> crate::report::QuantileTable {
+    let first_value = SAMPLER_COLUMNS.len();
+    let values = (first_value..columns.len())
+        .filter_map(|index| {
+            let per_chain: Vec<Vec<f64>> = chains
+                .iter()
+                .map(|c| c.iter().filter_map(|r| r.get(index).copied()).collect())
+                .collect();
+            let slices: Vec<&[f64]> = per_chain
+                .iter()
+                .map(Vec::as_slice)
+                .filter(|s| !s.is_empty())
+                .collect();
+            (!slices.is_empty()).then(|| {
+                probabilities
+                    .iter()
+                    .map(|&p| ppl_infer::diagnostics::quantile(&slices, p))
+                    .collect()
+            })
+        })
+        .collect();
+    crate::report::QuantileTable {
+        probabilities: probabilities.to_vec(),
+        values,
+    }
+}
+
+/// Reads `--quantiles 0.05,0.5,0.95`: one or more probabilities strictly between 0 and 1,
+/// separated by commas.
+pub fn parse_quantiles(text: &str) -> Result<Vec<f64>, String> {
+    let mut probabilities = Vec::new();
+    for part in text.split(',') {
+        let part = part.trim();
+        match part.parse::<f64>() {
+            Ok(p) if p > 0.0 && p < 1.0 => probabilities.push(p),
+            _ => {
+                return Err(format!(
+                    "`--quantiles {text}`: `{part}` is not a probability strictly between 0 and 1 (e.g. `--quantiles 0.05,0.5,0.95`)"
+                ));
+            }
+        }
+    }
+    Ok(probabilities)
+}
+
 /// Totals of the sampler columns over chains: divergences, tree-depth hits (given the maximum
 /// depth), and E-BFMI per chain.
 pub struct SamplerTotals {

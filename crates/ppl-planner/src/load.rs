@@ -167,6 +167,12 @@ pub fn bind(
     Ok(BoundModel { bound, data })
 }
 
+/// Reads a data file named on the command line (`ppl simulate --data F`), with the same errors as
+/// [`bind`]'s.
+pub fn read_data_file(path: &Path) -> Result<DataSet, FitError> {
+    load_data(path, None)
+}
+
 fn load_data(path: &Path, span: Option<Span>) -> Result<DataSet, FitError> {
     DataSet::load(path)
         .map_err(|error| FitError::one(data_error(&error, span), FailureKind::ModelOrData))

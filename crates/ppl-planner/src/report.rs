@@ -34,6 +34,31 @@ pub struct RunReport {
     /// Plain-language lines for the table (convergence, warnings).
     pub notes: Vec<String>,
     pub warnings: Vec<String>,
+    /// `--quantiles`: the chosen quantiles of every summary row (the table shows them instead of
+    /// 5%, 50%, 95%; the JSON adds them beside `q5`, `q50`, `q95`).
+    pub quantiles: Option<QuantileTable>,
+}
+
+/// Chosen quantiles of the summary rows.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct QuantileTable {
+    /// Probabilities in (0, 1), in the order asked for.
+    pub probabilities: Vec<f64>,
+    /// By summary row (same order as `RunReport::summary`), one value per probability.
+    pub values: Vec<Vec<f64>>,
+}
+
+impl QuantileTable {
+    /// The JSON key of a probability: `q5` for 0.05, `q2.5` for 0.025.
+    pub fn key(probability: f64) -> String {
+        format!("q{}", Self::percent(probability))
+    }
+
+    /// The percentage as the table heads it: `5` for 0.05, `2.5` for 0.025.
+    pub fn percent(probability: f64) -> String {
+        // Rounded so that 0.1 * 100 prints as 10, not 10.000000000000002.
+        format!("{}", (probability * 100.0 * 1e9).round() / 1e9)
+    }
 }
 
 /// JSON numbers, with non-finite values as `null` (LANGUAGE.md §8).
@@ -48,16 +73,21 @@ pub fn number(value: f64) -> Value {
 impl RunReport {
     pub fn to_json(&self) -> Value {
         let mut summary = Map::new();
-        for row in &self.summary {
+        for (index, row) in self.summary.iter().enumerate() {
             let stats = &row.stats;
-            summary.insert(
-                row.name.clone(),
-                json!({
-                    "mean": number(stats.mean), "sd": number(stats.sd), "q5": number(stats.q5),
-                    "q50": number(stats.q50), "q95": number(stats.q95), "mcse_mean": number(stats.mcse_mean),
-                    "ess_bulk": number(stats.ess_bulk), "ess_tail": number(stats.ess_tail), "rhat": number(stats.rhat),
-                }),
-            );
+            let mut entry = json!({
+                "mean": number(stats.mean), "sd": number(stats.sd), "q5": number(stats.q5),
+                "q50": number(stats.q50), "q95": number(stats.q95), "mcse_mean": number(stats.mcse_mean),
+                "ess_bulk": number(stats.ess_bulk), "ess_tail": number(stats.ess_tail), "rhat": number(stats.rhat),
+            });
+            if let (Some(table), Some(object)) = (&self.quantiles, entry.as_object_mut())
+                && let Some(values) = table.values.get(index)
+            {
+                for (probability, value) in table.probabilities.iter().zip(values) {
+                    object.insert(QuantileTable::key(*probability), number(*value));
+                }
+            }
+            summary.insert(row.name.clone(), entry);
         }
         let mut estimates = Map::new();
         for (name, value) in &self.estimates {

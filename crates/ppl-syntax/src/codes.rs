@@ -71,6 +71,10 @@ codes! {
     NO_RULE_APPLIES = "E0706": "no rule of LANGUAGE.md §6 fits the model: the closest rule and why it fails";
     OUTPUT_UNWRITABLE = "E0707": "an output file or directory (`--out`) that cannot be written";
     DRAWS_FILE_MALFORMED = "E0708": "a draws file given to `ppl summary` that is not a CmdStan-layout CSV";
+    SIMULATE_SIZE_CONFLICT = "E0730": "`ppl simulate` sizes that disagree: `--n`, `--set N=` and the length of the `--data` covariates";
+    SIMULATE_IMPROPER_PRIOR = "E0731": "an unknown with a flat (improper) prior and no `--set` value, which `ppl simulate` cannot draw";
+    SIMULATE_MISSING_COVARIATE = "E0732": "an observed variable with no distribution (a covariate) that `ppl simulate` needs from `--data`";
+    SIMULATE_DRAWS_MISMATCH = "E0733": "a fitted run whose draws do not hold an unknown of the model (`ppl simulate DIR`)";
     UNKNOWN_LIBRARY_MODEL = "E0801": "a library model that does not exist";
     LIBRARY_MODEL_INVALID = "E0802": "a library model file without its signature or observed variable";
     UNKNOWN_LIBRARY_ARGUMENT = "E0803": "a library model argument its signature does not have, one too many, given twice or missing";

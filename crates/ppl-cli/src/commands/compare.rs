@@ -29,7 +29,10 @@ pub fn run(args: CompareArgs) -> Result<(), CommandError> {
 fn compare(args: &CompareArgs) -> Result<(), CommandError> {
     let mut results = Vec::with_capacity(args.dirs.len());
     for dir in &args.dirs {
-        results.push(loo_of_run(dir)?);
+        results.push(loo_of_run(
+            dir,
+            crate::commands::loo::RelativeEfficiency::FromChains,
+        )?);
     }
     let references: Vec<&ppl_infer::LooResult> = results.iter().collect();
     let ranking = ppl_infer::loo_compare(&references).map_err(|error| {

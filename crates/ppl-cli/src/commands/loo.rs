@@ -1,8 +1,8 @@
 //! `ppl loo DIR`: PSIS-LOO (`ppl_infer::loo`) from the `log_lik.n` columns of a run's draws
 //! files, written by `ppl run --log-lik`. The draws of every chain are pooled; the relative
-//! efficiency is taken as 1, as `az.loo` does when given draws without chain structure, so
-//! that the numbers can be checked against it directly (it only affects k̂ through PSIS's
-//! tail length, slightly).
+//! efficiency of each observation is the ESS of its likelihood over the chains divided by the
+//! draws, as R's `loo::relative_eff` computes it (`--reff 1` takes it as 1, as `az.loo` does for
+//! draws without chain structure). It sets PSIS's tail length and the MCSE of `elpd_loo`.
 
 use std::path::{Path, PathBuf};
 
@@ -21,6 +21,34 @@ pub struct LooArgs {
     /// Output format on stdout.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
+    /// The relative efficiency: `ess` (per observation, from the chains) or a number in (0, 1].
+    #[arg(long, default_value = "ess", value_name = "ess|X")]
+    pub reff: String,
+}
+
+/// Where the relative efficiency of PSIS-LOO comes from.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum RelativeEfficiency {
+    /// Per observation, from the chains' ESS.
+    FromChains,
+    /// The same number for every observation.
+    Fixed(f64),
+}
+
+impl RelativeEfficiency {
+    pub fn parse(text: &str) -> Result<RelativeEfficiency, CommandError> {
+        if text == "ess" {
+            return Ok(RelativeEfficiency::FromChains);
+        }
+        match text.parse::<f64>() {
+            Ok(x) if x > 0.0 && x <= 1.0 => Ok(RelativeEfficiency::Fixed(x)),
+            _ => Err(CommandError::message(
+                codes::BAD_SETTING,
+                format!("`--reff {text}`: expected `ess` or a number in (0, 1]"),
+                Exit::Usage,
+            )),
+        }
+    }
 }
 
 /// How many of the worst observations (by k̂) the table lists.
@@ -28,7 +56,9 @@ const WORST_SHOWN: usize = 5;
 
 pub fn run(args: LooArgs) -> Result<(), CommandError> {
     let json = args.format == Format::Json;
-    let result = loo_of_run(&args.dir).map_err(|e| e.json(json))?;
+    let result = RelativeEfficiency::parse(&args.reff)
+        .and_then(|reff| loo_of_run(&args.dir, reff))
+        .map_err(|e| e.json(json))?;
     match args.format {
         Format::Json => println!("{}", to_json(&result)),
         Format::Table => print!("{}", table(&result)),
@@ -40,7 +70,7 @@ pub fn run(args: LooArgs) -> Result<(), CommandError> {
 /// returns PSIS-LOO of the `log_lik.n` columns. Errors: E0901 when there are no draws files or
 /// they are not chains of one model, E0708 when a file is malformed, E0705 when the draws have
 /// no `log_lik` columns (rerun with `--log-lik`) or PSIS fails.
-pub fn loo_of_run(path: &Path) -> Result<LooResult, CommandError> {
+pub fn loo_of_run(path: &Path, reff: RelativeEfficiency) -> Result<LooResult, CommandError> {
     let chains = read_chains(path)?;
     let columns = &chains[0].columns;
     let log_lik: Vec<usize> = columns
@@ -80,16 +110,26 @@ pub fn loo_of_run(path: &Path) -> Result<LooResult, CommandError> {
             Exit::ModelOrData,
         ));
     }
-    ppl_infer::loo(&matrix, draws, log_lik.len(), 1.0).map_err(|error| {
-        CommandError::message(
-            codes::UNSUPPORTED,
-            format!("PSIS-LOO of `{}`: {error}", path.display()),
-            Exit::ModelOrData,
-        )
-    })
+    let observations = log_lik.len();
+    let efficiencies = match reff {
+        RelativeEfficiency::Fixed(x) => vec![x; observations],
+        RelativeEfficiency::FromChains => {
+            let lengths: Vec<usize> = chains.iter().map(|c| c.rows.len()).collect();
+            ppl_infer::relative_efficiencies(&matrix, &lengths, observations)
+        }
+    };
+    ppl_infer::loo_with_relative_efficiencies(&matrix, draws, observations, &efficiencies).map_err(
+        |error| {
+            CommandError::message(
+                codes::UNSUPPORTED,
+                format!("PSIS-LOO of `{}`: {error}", path.display()),
+                Exit::ModelOrData,
+            )
+        },
+    )
 }
 
-fn read_chains(path: &Path) -> Result<Vec<ChainFile>, CommandError> {
+pub(crate) fn read_chains(path: &Path) -> Result<Vec<ChainFile>, CommandError> {
     let no_draws =
         |message: String| CommandError::message(codes::NO_DRAWS, message, Exit::ModelOrData);
     let files: Vec<PathBuf> = if path.is_file() {
@@ -177,6 +217,16 @@ pub fn table(result: &LooResult) -> String {
         2.0 * result.standard_error,
         threshold = result.k_threshold,
     );
+    let (low, high) = result
+        .relative_efficiency
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), r| {
+            (lo.min(*r), hi.max(*r))
+        });
+    out.push_str(&format!(
+        "\nMonte Carlo SE of elpd_loo {:.2} (relative efficiency {low:.2} to {high:.2})\n",
+        result.mcse_elpd_loo
+    ));
     let worst = worst(result);
     if !worst.is_empty() {
         out.push_str("worst observations (k̂): ");
@@ -194,6 +244,8 @@ pub fn to_json(result: &LooResult) -> serde_json::Value {
         "elpd_loo": result.elpd_loo,
         "se": result.standard_error,
         "p_loo": result.p_loo,
+        "mcse_elpd_loo": result.mcse_elpd_loo,
+        "relative_efficiency": result.relative_efficiency,
         "looic": -2.0 * result.elpd_loo,
         "pareto_k": result.pareto_k,
         "pareto_k_threshold": result.k_threshold,

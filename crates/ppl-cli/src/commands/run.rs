@@ -57,6 +57,9 @@ pub struct RunArgs {
     /// OUT/plots.
     #[arg(long, requires = "out")]
     pub plot: bool,
+    /// The quantiles of the summary table and JSON, e.g. `0.025,0.5,0.975` [default: 0.05,0.5,0.95].
+    #[arg(long, value_name = "P,P,...")]
+    pub quantiles: Option<String>,
     #[command(flatten)]
     pub settings: SettingFlags,
 }
@@ -232,6 +235,12 @@ pub(crate) fn fit(
     loaded: &LoadedModel,
     started: Instant,
 ) -> Result<Fitted, CommandError> {
+    let quantiles = args
+        .quantiles
+        .as_deref()
+        .map(ppl_planner::draws::parse_quantiles)
+        .transpose()
+        .map_err(|m| CommandError::message(codes::BAD_SETTING, m, Exit::Usage))?;
     let settings = resolve_settings(args, loaded)?;
     let bound = load_and_bind(loaded, args.data.as_deref(), &[])?;
     if args.verbose && !bound.bound.unused_keys.is_empty() {
@@ -261,7 +270,34 @@ pub(crate) fn fit(
         },
     };
     let fitted = ppl_planner::fit(loaded, &bound, plan, &settings, &options).map_err(fit_error)?;
+    if let Some(out) = &args.out {
+        // `ppl simulate OUT --data new.csv` draws posterior predictive data with this model.
+        let path = out.join(crate::commands::simulate::SAVED_MODEL);
+        std::fs::create_dir_all(out)
+            .and_then(|()| crate::output::write_atomically(&path, loaded.source.as_bytes()))
+            .map_err(|e| CommandError::cannot_write(&path, &e))?;
+    }
     let mut report = fitted.report;
+    if let Some(probabilities) = &quantiles {
+        match &fitted.draws {
+            Some(draws) => {
+                report.quantiles = Some(ppl_planner::draws::quantile_table(
+                    &draws.columns,
+                    &draws.chains,
+                    probabilities,
+                ));
+                if let Some(out) = &args.out {
+                    report
+                        .write_summary(out)
+                        .map_err(|e| CommandError::cannot_write(out, &e))?;
+                }
+            }
+            None => eprintln!(
+                "note: --quantiles applies to posterior draws; {} keeps none here",
+                report.method
+            ),
+        }
+    }
     report.total_seconds = started.elapsed().as_secs_f64();
     Ok(Fitted {
         report,

@@ -20,6 +20,9 @@ pub struct SummaryArgs {
     /// Output format on stdout.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
+    /// The quantiles of the table and JSON, e.g. `0.025,0.5,0.975` [default: 0.05,0.5,0.95].
+    #[arg(long, value_name = "P,P,...")]
+    pub quantiles: Option<String>,
 }
 
 pub fn run(args: SummaryArgs) -> Result<(), CommandError> {
@@ -31,6 +34,12 @@ fn summary(args: &SummaryArgs) -> Result<(), CommandError> {
     let fail = |message: String| {
         CommandError::message(codes::DRAWS_FILE_MALFORMED, message, Exit::ModelOrData)
     };
+    let quantiles = args
+        .quantiles
+        .as_deref()
+        .map(ppl_planner::draws::parse_quantiles)
+        .transpose()
+        .map_err(|m| CommandError::message(codes::BAD_SETTING, m, Exit::Usage))?;
     let mut files = Vec::new();
     for input in &args.inputs {
         files.extend(draw_files(input).map_err(fail)?);
@@ -79,6 +88,8 @@ fn summary(args: &SummaryArgs) -> Result<(), CommandError> {
         summary: summarise(&columns, &rows),
         ..RunReport::default()
     };
+    report.quantiles = quantiles
+        .map(|probabilities| ppl_planner::draws::quantile_table(&columns, &rows, &probabilities));
     report.notes.push(format!("{} draws in all", totals.draws));
     totals.describe(&mut report);
     let chain_ids: Vec<u64> = chains

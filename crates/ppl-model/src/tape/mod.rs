@@ -38,6 +38,7 @@ pub use density::Tape;
 pub use error::TapeError;
 pub(crate) use eval::Evaluator;
 pub use hessian::{EXACT_HESSIAN_MAX_DIM, ExactHessianUnavailable};
+pub(crate) use eval::index_plan;
 pub use layout::{
     Bindings, Draw, ParameterEntry, ParameterLayout, log_density_oracle, oracle_gradient,
 };

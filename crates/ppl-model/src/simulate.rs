@@ -190,6 +190,19 @@ pub fn simulate(
             .iter()
             .map(|p| p.rank)
             .collect();
+        let bounds = match unknown_bounds(variable, &mut evaluator, count) {
+            Ok(bounds) => bounds,
+            Err(error) => {
+                return Err(vec![
+                    Diagnostic::error(
+                        codes::BAD_SET,
+                        variable.span,
+                        format!("cannot evaluate the bound of `{}`: {error}", variable.name),
+                    )
+                    .with_hint("draw or `--set` the unknowns the bound uses before this one"),
+                ]);
+            }
+        };
         let mut out = vec![0.0; count];
         for batch in 0..batches {
             let params: Vec<&[f64]> = evaluated
@@ -205,16 +218,45 @@ pub fn simulate(
                     &array.values[index * per..(index + 1) * per]
                 })
                 .collect();
-            let slot = &mut out[batch * event_size..(batch + 1) * event_size];
-            if let Err(error) = ppl_dist::sample(*distribution, &params, &mut rng, slot) {
-                return Err(vec![
-                    Diagnostic::error(
-                        codes::BAD_SET,
-                        term.span,
-                        format!("cannot draw from `{}`: {error}", family.name),
-                    )
-                    .with_hint("check the values given with `--set`"),
-                ]);
+            let range = batch * event_size..(batch + 1) * event_size;
+            let slot = &mut out[range.clone()];
+            // A bounded unknown's prior is its distribution truncated to the bound (as in
+            // Stan): draws outside it are rejected.
+            let mut attempts = 0;
+            loop {
+                if let Err(error) = ppl_dist::sample(*distribution, &params, &mut rng, slot) {
+                    return Err(vec![
+                        Diagnostic::error(
+                            codes::BAD_SET,
+                            term.span,
+                            format!("cannot draw from `{}`: {error}", family.name),
+                        )
+                        .with_hint("check the values given with `--set`"),
+                    ]);
+                }
+                let inside = bounds.as_ref().is_none_or(|bounds| {
+                    slot.iter()
+                        .zip(range.clone())
+                        .all(|(&x, k)| bounds.contains(k, x))
+                });
+                if inside {
+                    break;
+                }
+                attempts += 1;
+                if attempts == MAX_REJECTIONS {
+                    return Err(vec![
+                        Diagnostic::error(
+                            codes::BAD_SET,
+                            term.span,
+                            format!(
+                                "`{}` drew no value inside the bound of `{}` in {MAX_REJECTIONS} tries",
+                                family.name, variable.name
+                            ),
+                        )
+                        .with_label("its mass inside the bound is too small to draw by rejection")
+                        .with_hint(format!("fix `{}` with `--set`", variable.name)),
+                    ]);
+                }
             }
         }
         values[id.0] = Some(Array::new(shape, out));
@@ -278,6 +320,68 @@ pub fn simulate(
         }
     }
     Ok(table)
+}
+
+/// How many draws of one batch may fall outside a bound before simulation gives up.
+const MAX_REJECTIONS: usize = 10_000;
+
+/// The bound of each element of a drawn unknown.
+struct ElementBounds {
+    low: Vec<f64>,
+    high: Vec<f64>,
+    open: bool,
+}
+
+impl ElementBounds {
+    fn contains(&self, k: usize, x: f64) -> bool {
+        let (low, high) = (self.low[k], self.high[k]);
+        if self.open {
+            low < x && x < high
+        } else {
+            low <= x && x <= high
+        }
+    }
+}
+
+/// The bounds of an unknown's elements, from its type or evaluated from earlier values;
+/// `None` when it has none.
+fn unknown_bounds(
+    variable: &ppl_ir::Variable,
+    evaluator: &mut Evaluator<'_, f64>,
+    count: usize,
+) -> Result<Option<ElementBounds>, crate::tape::TapeError> {
+    if variable.role == Role::Observed {
+        return Ok(None);
+    }
+    if let Some(bound) = &variable.expression_bound {
+        let mut end = |expr: &Option<ppl_ir::Expr>, infinite: f64| match expr {
+            None => Ok(vec![infinite; count]),
+            Some(expr) => evaluator.eval(expr).map(|value| {
+                if value.values.len() == count {
+                    value.values
+                } else {
+                    vec![value.values.first().copied().unwrap_or(f64::NAN); count]
+                }
+            }),
+        };
+        let low = end(&bound.low, f64::NEG_INFINITY)?;
+        let high = end(&bound.high, f64::INFINITY)?;
+        return Ok(Some(ElementBounds {
+            low,
+            high,
+            open: true,
+        }));
+    }
+    match variable.constraint {
+        ppl_ir::Constraint::Bounded { low, high, open } if variable.ty.elem == ElemType::Real => {
+            Ok(Some(ElementBounds {
+                low: vec![low; count],
+                high: vec![high; count],
+                open,
+            }))
+        }
+        _ => Ok(None),
+    }
 }
 
 fn unsupported(span: ppl_syntax::Span, what: &str) -> Diagnostic {

@@ -222,7 +222,12 @@ fn the_uniform_triangle_has_beta_1_2_marginals() {
         if name == "b" {
             let a = column(&posterior, &outputs, "a");
             for (a_chain, b_chain) in a.iter().zip(&draws) {
-                assert!(a_chain.iter().zip(b_chain).all(|(a, b)| 0.0 < *b && *b < 1.0 - a));
+                assert!(
+                    a_chain
+                        .iter()
+                        .zip(b_chain)
+                        .all(|(a, b)| 0.0 < *b && *b < 1.0 - a)
+                );
             }
         }
     }
@@ -263,7 +268,10 @@ fn map_finds_a_mode_inside_an_expression_bound() {
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     for (name, mode) in [("a", 0.3), ("b", 0.2)] {
         let estimate = report["estimates"][name].as_f64().unwrap();
-        assert!((estimate - mode).abs() < 1e-6, "{name}: {estimate} vs {mode}");
+        assert!(
+            (estimate - mode).abs() < 1e-6,
+            "{name}: {estimate} vs {mode}"
+        );
     }
 }
 

@@ -105,8 +105,8 @@ fn inline_statements(prose: &str) -> Vec<String> {
         let mut parts = line.split('`');
         parts.next();
         while let (Some(code), Some(_)) = (parts.next(), parts.next()) {
-            let statement = STATEMENT_STARTS.iter().any(|s| code.starts_with(s))
-                || code.contains(" ~ ");
+            let statement =
+                STATEMENT_STARTS.iter().any(|s| code.starts_with(s)) || code.contains(" ~ ");
             if statement {
                 out.push(code.to_string());
             }
@@ -120,7 +120,11 @@ fn is_fragment(code: &str) -> bool {
         || code.contains('…')
         || code
             .split(|c: char| !(c.is_alphanumeric() || c == '_'))
-            .any(|word| FRAGMENTS.iter().any(|(metavariable, _)| word == *metavariable))
+            .any(|word| {
+                FRAGMENTS
+                    .iter()
+                    .any(|(metavariable, _)| word == *metavariable)
+            })
 }
 
 #[test]
@@ -168,7 +172,9 @@ fn every_model_block_of_the_documents_is_its_example_and_runs() {
             models += 1;
             let file = std::fs::read_to_string(root().join(example)).unwrap_or_default();
             if file != block {
-                failures.push(format!("{name}: the block of {example} differs from the file"));
+                failures.push(format!(
+                    "{name}: the block of {example} differs from the file"
+                ));
                 continue;
             }
             // Checked through the library, as `ppl check` does.

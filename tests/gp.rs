@@ -52,7 +52,9 @@ fn gp_poisson_regression_matches_the_posteriordb_reference() {
         let tolerance = 0.1 * sd + 4.0 * mcse;
         println!("{name:<6} {estimate:>8.4} vs {mean:>8.4}  tolerance {tolerance:.4}");
         if (estimate - mean).abs() > tolerance {
-            failures.push(format!("{name}: {estimate} vs reference {mean} (tolerance {tolerance})"));
+            failures.push(format!(
+                "{name}: {estimate} vs reference {mean} (tolerance {tolerance})"
+            ));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));

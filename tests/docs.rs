@@ -39,6 +39,12 @@ const FRAGMENTS: [(&str, &str); 5] = [
     ("NET", "a metavariable for any net"),
 ];
 
+/// Spans that start like a statement and are not one, with the reason.
+const NOT_STATEMENTS: [(&str, &str); 1] = [(
+    "data const observed latent param let net factor guide energy critic infer model",
+    "LANGUAGE.md's list of keywords",
+)];
+
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
@@ -98,17 +104,18 @@ fn split_fences(text: &str) -> (Vec<String>, String) {
     (blocks, prose)
 }
 
-/// Inline code spans of the prose that are written as statements.
+/// Inline code spans of the prose that are written as statements (a span may wrap a line).
 fn inline_statements(prose: &str) -> Vec<String> {
     let mut out = Vec::new();
-    for line in prose.lines() {
-        let mut parts = line.split('`');
+    for paragraph in prose.split("\n\n") {
+        let mut parts = paragraph.split('`');
         parts.next();
         while let (Some(code), Some(_)) = (parts.next(), parts.next()) {
+            let code = code.split_whitespace().collect::<Vec<_>>().join(" ");
             let statement =
                 STATEMENT_STARTS.iter().any(|s| code.starts_with(s)) || code.contains(" ~ ");
             if statement {
-                out.push(code.to_string());
+                out.push(code);
             }
         }
     }
@@ -116,7 +123,8 @@ fn inline_statements(prose: &str) -> Vec<String> {
 }
 
 fn is_fragment(code: &str) -> bool {
-    code.contains("...")
+    NOT_STATEMENTS.iter().any(|(text, _)| code == *text)
+        || code.contains("...")
         || code.contains('…')
         || code
             .split(|c: char| !(c.is_alphanumeric() || c == '_'))

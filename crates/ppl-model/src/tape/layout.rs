@@ -98,6 +98,9 @@ pub struct ParameterEntry {
     pub expression_bound: Option<ExpressionBound>,
 }
 
+/// The low and high ends of an expression bound, one value per element (`None`: infinite).
+type BoundEnds<T> = (Option<Array<T>>, Option<Array<T>>);
+
 /// What an expression bound is evaluated with: the model and the known values.
 #[derive(Clone, Debug, PartialEq)]
 struct BoundContext {
@@ -239,7 +242,7 @@ impl ParameterLayout {
         &self,
         evaluator: &mut Evaluator<'_, T>,
         entry: &ParameterEntry,
-    ) -> Result<(Option<Array<T>>, Option<Array<T>>), TapeError> {
+    ) -> Result<BoundEnds<T>, TapeError> {
         let count: usize = entry.shape.iter().product();
         let mut end = |expr: &Option<ppl_ir::Expr>| -> Result<Option<Array<T>>, TapeError> {
             let Some(expr) = expr else {

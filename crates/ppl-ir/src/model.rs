@@ -182,6 +182,18 @@ pub struct Variable {
     /// An int bound that uses data (`int in 1..N`), resolved when data is bound; the
     /// `constraint` is then unbounded.
     pub data_bound: Option<(Size, Size)>,
+    /// A real bound that uses data or earlier unknowns (`latent b: real in (0, 1 - a)`):
+    /// evaluated per draw, the `constraint` then `None`.
+    pub expression_bound: Option<ExpressionBound>,
+}
+
+/// The ends of a real bound that is not a number when the model is read: each end an
+/// expression of data and unknowns declared earlier (a constant end is a literal), `None` for
+/// an infinite end. Each end is a scalar or has the variable's shape.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExpressionBound {
+    pub low: Option<Expr>,
+    pub high: Option<Expr>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

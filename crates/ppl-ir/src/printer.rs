@@ -43,7 +43,20 @@ pub fn print(model: &Model) -> String {
                     crate::check::display_size(low, &model.dims),
                     crate::check::display_size(high, &model.dims)
                 ),
-                None => constraint_name(&variable.constraint),
+                None => match &variable.expression_bound {
+                    Some(bound) => format!(
+                        "in ({}, {}) (per draw)",
+                        bound
+                            .low
+                            .as_ref()
+                            .map_or("-inf".to_string(), |e| printer.expr(e)),
+                        bound
+                            .high
+                            .as_ref()
+                            .map_or("inf".to_string(), |e| printer.expr(e))
+                    ),
+                    None => constraint_name(&variable.constraint),
+                },
             }
         );
         if let Some(init) = &variable.init {

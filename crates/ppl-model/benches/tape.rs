@@ -49,6 +49,7 @@ fn variable(
         span: Span::new(0, 0),
         name_span: Span::new(0, 0),
         data_bound: None,
+        expression_bound: None,
     });
     id
 }

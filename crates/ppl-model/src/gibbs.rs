@@ -654,6 +654,10 @@ fn recognise_conjugate(
     shape: &[usize],
 ) -> Option<ConjugateBlock> {
     let variable = &model.variables[var.0];
+    // A bound evaluated per draw truncates the full conditional: no closed-form block.
+    if variable.expression_bound.is_some() {
+        return None;
+    }
     let mut prior = None;
     let mut likelihood = Vec::new();
     for (index, term) in model.terms.iter().enumerate() {

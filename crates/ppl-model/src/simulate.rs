@@ -649,6 +649,14 @@ fn draw_one(
         .iter()
         .map(|p| p.rank)
         .collect();
+    let model = evaluator.model;
+    let variable = &model.variables[id.0];
+    let whole: usize = evaluator.variables[id.0]
+        .as_ref()
+        .map_or(count, |v| v.values.len());
+    // A bound that reads an unknown not drawn yet waits for it, like an argument.
+    let bounds = unknown_bounds(variable, evaluator, whole)
+        .map_err(|error| Problem::Waiting(Some(error)))?;
     let mut out = vec![0.0; count];
     for batch in 0..batches {
         let params: Vec<&[f64]> = evaluated
@@ -664,16 +672,45 @@ fn draw_one(
                 &array.values[index * per..((index + 1) * per).min(array.values.len())]
             })
             .collect();
-        let slot = &mut out[batch * event_size..(batch + 1) * event_size];
-        if let Err(error) = ppl_dist::sample(*distribution, &params, rng, slot) {
-            return Err(Problem::Fatal(
-                Diagnostic::error(
-                    codes::BAD_SET,
-                    term.span,
-                    format!("cannot draw from `{}`: {error}", family.name),
-                )
-                .with_hint("check the values given with `--set`"),
-            ));
+        let range = batch * event_size..(batch + 1) * event_size;
+        let slot = &mut out[range.clone()];
+        // A bounded unknown's prior is its distribution truncated to the bound (as in Stan):
+        // draws outside it are rejected.
+        let mut attempts = 0;
+        loop {
+            if let Err(error) = ppl_dist::sample(*distribution, &params, rng, slot) {
+                return Err(Problem::Fatal(
+                    Diagnostic::error(
+                        codes::BAD_SET,
+                        term.span,
+                        format!("cannot draw from `{}`: {error}", family.name),
+                    )
+                    .with_hint("check the values given with `--set`"),
+                ));
+            }
+            let inside = bounds.as_ref().is_none_or(|bounds| {
+                slot.iter()
+                    .zip(range.clone())
+                    .all(|(&x, k)| positions.get(k).is_none_or(|&p| bounds.contains(p, x)))
+            });
+            if inside {
+                break;
+            }
+            attempts += 1;
+            if attempts == MAX_REJECTIONS {
+                return Err(Problem::Fatal(
+                    Diagnostic::error(
+                        codes::BAD_SET,
+                        term.span,
+                        format!(
+                            "`{}` drew no value inside the bound of `{}` in {MAX_REJECTIONS} tries",
+                            family.name, variable.name
+                        ),
+                    )
+                    .with_label("its mass inside the bound is too small to draw by rejection")
+                    .with_hint(format!("fix `{}` with `--set`", variable.name)),
+                ));
+            }
         }
     }
     if let Some(value) = evaluator.variables[id.0].as_mut() {
@@ -794,6 +831,69 @@ fn data_table(
         }
     }
     Ok(table)
+}
+
+/// How many draws of one batch may fall outside a bound before simulation gives up.
+const MAX_REJECTIONS: usize = 10_000;
+
+/// The bound of each element of a drawn unknown.
+struct ElementBounds {
+    low: Vec<f64>,
+    high: Vec<f64>,
+    open: bool,
+}
+
+impl ElementBounds {
+    fn contains(&self, k: usize, x: f64) -> bool {
+        let low = self.low.get(k).copied().unwrap_or(f64::NEG_INFINITY);
+        let high = self.high.get(k).copied().unwrap_or(f64::INFINITY);
+        if self.open {
+            low < x && x < high
+        } else {
+            low <= x && x <= high
+        }
+    }
+}
+
+/// The bounds of an unknown's elements, from its type or evaluated from earlier values;
+/// `None` when it has none.
+fn unknown_bounds(
+    variable: &ppl_ir::Variable,
+    evaluator: &mut Evaluator<'_, f64>,
+    count: usize,
+) -> Result<Option<ElementBounds>, crate::tape::TapeError> {
+    if variable.role == Role::Observed {
+        return Ok(None);
+    }
+    if let Some(bound) = &variable.expression_bound {
+        let mut end = |expr: &Option<ppl_ir::Expr>, infinite: f64| match expr {
+            None => Ok(vec![infinite; count]),
+            Some(expr) => evaluator.eval(expr).map(|value| {
+                if value.values.len() == count {
+                    value.values
+                } else {
+                    vec![value.values.first().copied().unwrap_or(f64::NAN); count]
+                }
+            }),
+        };
+        let low = end(&bound.low, f64::NEG_INFINITY)?;
+        let high = end(&bound.high, f64::INFINITY)?;
+        return Ok(Some(ElementBounds {
+            low,
+            high,
+            open: true,
+        }));
+    }
+    match variable.constraint {
+        ppl_ir::Constraint::Bounded { low, high, open } if variable.ty.elem == ElemType::Real => {
+            Ok(Some(ElementBounds {
+                low: vec![low; count],
+                high: vec![high; count],
+                open,
+            }))
+        }
+        _ => Ok(None),
+    }
 }
 
 fn unsupported(span: ppl_syntax::Span, what: &str) -> Diagnostic {

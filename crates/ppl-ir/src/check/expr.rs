@@ -248,6 +248,28 @@ impl Checker<'_> {
             // The failed declaration has reported; this use adds nothing.
             return super::Reported;
         }
+        if let Some(bounded) = self.bounding.clone() {
+            let order = if bounded == name {
+                Some(format!("`{bounded}`'s bound uses `{bounded}` itself"))
+            } else {
+                self.declarations
+                    .contains_key(name)
+                    .then(|| format!("`{bounded}`'s bound uses `{name}`, declared after it"))
+            };
+            if let Some(message) = order {
+                let mut diagnostic = Diagnostic::error(codes::USED_BEFORE_DECLARED, span, message)
+                    .with_label("not declared before the bounded variable")
+                    .with_hint(
+                        "a bound may use data and the unknowns declared before it: the order of declaration decides",
+                    );
+                if let Some(&declared) = self.declarations.get(name)
+                    && bounded != name
+                {
+                    diagnostic = diagnostic.with_secondary(declared, "declared here");
+                }
+                return self.report(diagnostic);
+            }
+        }
         let names = self.visible_names();
         let mut diagnostic = Diagnostic::error(
             codes::UNKNOWN_NAME,

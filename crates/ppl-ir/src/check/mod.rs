@@ -28,6 +28,14 @@ pub struct CheckOptions {
 pub fn check(program: &Program, source: &str, options: &CheckOptions) -> (Model, Vec<Diagnostic>) {
     let mut checker = Checker::new(source, options);
     for statement in &program.statements {
+        if let ppl_syntax::StatementKind::Declare { name, .. } = &statement.kind {
+            checker
+                .declarations
+                .entry(name.name.clone())
+                .or_insert(name.span);
+        }
+    }
+    for statement in &program.statements {
         checker.statement(statement, &[]);
     }
     checker.finish()
@@ -83,6 +91,11 @@ struct Checker<'a> {
     /// Recursive `let`s used outside their pieces (complete from then on), with the first use.
     sealed_recurrences: HashSet<LetId>,
     first_recurrence_use: HashMap<LetId, Span>,
+    /// Every declared name of the program and where, to tell "declared later" from "not
+    /// declared" when a bound names an unknown.
+    declarations: HashMap<String, Span>,
+    /// The variable whose bound is being checked (its bound may use only earlier names).
+    bounding: Option<String>,
 }
 
 /// The part of a variable a `~` statement covers.
@@ -114,6 +127,8 @@ impl<'a> Checker<'a> {
             defining_recurrence: None,
             sealed_recurrences: HashSet::new(),
             first_recurrence_use: HashMap::new(),
+            declarations: HashMap::new(),
+            bounding: None,
         }
     }
 
@@ -147,6 +162,10 @@ impl<'a> Checker<'a> {
                 // An int bound from the data is finite once the data is bound.
                 Constraint::Bounded { .. } if variable.data_bound.is_some() => true,
                 Constraint::Bounded { low, high, .. } => low.is_finite() && high.is_finite(),
+                Constraint::None => variable
+                    .expression_bound
+                    .as_ref()
+                    .is_some_and(|b| b.low.is_some() && b.high.is_some()),
                 Constraint::Simplex | Constraint::CorrCholesky => true,
                 _ => false,
             };

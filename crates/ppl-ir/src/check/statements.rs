@@ -437,6 +437,7 @@ impl Checker<'_> {
             }
         };
         let mut data_bound = None;
+        let mut expression_bound = None;
         let constraint = match &ty.bound {
             None => constraint,
             Some(bound) => {
@@ -464,6 +465,19 @@ impl Checker<'_> {
                 }
                 let (low, high) = if data_bound.is_some() {
                     (f64::NEG_INFINITY, f64::INFINITY)
+                } else if elem == ElemType::Real && kind != DeclKind::Observed {
+                    let low_end = self.real_bound_end(low, name, &shape)?;
+                    let high_end = self.real_bound_end(high, name, &shape)?;
+                    match (low_end, high_end) {
+                        (BoundEnd::Number(low, _), BoundEnd::Number(high, _)) => (low, high),
+                        (low_end, high_end) => {
+                            expression_bound = Some(ExpressionBound {
+                                low: low_end.into_expr(),
+                                high: high_end.into_expr(),
+                            });
+                            (f64::NEG_INFINITY, f64::INFINITY)
+                        }
+                    }
                 } else {
                     (self.bound_value(low)?, self.bound_value(high)?)
                 };
@@ -477,7 +491,11 @@ impl Checker<'_> {
                         .with_label("empty range"),
                     ));
                 }
-                Constraint::Bounded { low, high, open }
+                if expression_bound.is_some() {
+                    Constraint::None
+                } else {
+                    Constraint::Bounded { low, high, open }
+                }
             }
         };
         let value_type = ValueType { elem, shape };
@@ -503,6 +521,7 @@ impl Checker<'_> {
             span,
             name_span: name.span,
             data_bound,
+            expression_bound,
         });
         Ok(())
     }
@@ -576,6 +595,40 @@ impl Checker<'_> {
                 .with_hint("use numbers, `const`s and dimension names (`1..N`, `0..K - 1`)"),
             )),
         }
+    }
+
+    /// An end of a real unknown's bound: a number when the model is read, or else an
+    /// expression of data and earlier unknowns (evaluated per draw), scalar or of the
+    /// variable's shape. An infinite end is `Number(±inf)`.
+    fn real_bound_end(
+        &mut self,
+        expr: &syntax::Expr,
+        name: &syntax::Ident,
+        sizes: &[Size],
+    ) -> Checked<BoundEnd> {
+        self.bounding = Some(name.name.clone());
+        let checked = self.expr(expr);
+        self.bounding = None;
+        let checked = checked?;
+        if let Some(value) = Self::fold(&checked) {
+            return Ok(BoundEnd::Number(value, expr.span));
+        }
+        let scalar = checked.ty.shape.is_empty();
+        if checked.ty.elem == ElemType::Bool || !(scalar || checked.ty.shape == sizes) {
+            let found = self.describe_type(&checked.ty);
+            return Err(self.report(
+                Diagnostic::error(
+                    codes::BAD_BOUND,
+                    expr.span,
+                    format!(
+                        "a bound of `{}` must be a real number or one per element",
+                        name.name
+                    ),
+                )
+                .with_label(format!("this is {found}")),
+            ));
+        }
+        Ok(BoundEnd::Expression(checked))
     }
 
     fn bound_value(&mut self, expr: &syntax::Expr) -> Checked<f64> {
@@ -1498,5 +1551,30 @@ pub fn visit(expr: &Expr, f: &mut dyn FnMut(&Expr)) {
             }
         }
         ExprKind::Element { index, .. } => visit(index, f),
+    }
+}
+
+/// One end of a real bound as the checker found it.
+enum BoundEnd {
+    Number(f64, Span),
+    Expression(Expr),
+}
+
+impl BoundEnd {
+    /// The end as an expression bound keeps it: a finite number as a literal, an infinite
+    /// one as no end.
+    fn into_expr(self) -> Option<Expr> {
+        match self {
+            BoundEnd::Number(value, _) if value.is_infinite() => None,
+            BoundEnd::Number(value, span) => Some(Expr {
+                kind: ExprKind::Literal(value),
+                ty: ValueType {
+                    elem: ElemType::Real,
+                    shape: Vec::new(),
+                },
+                span,
+            }),
+            BoundEnd::Expression(expr) => Some(expr),
+        }
     }
 }

@@ -252,7 +252,7 @@ impl Tape {
     /// constrained inputs.
     fn current_variables<T: Real>(&self) -> Result<Vec<Option<Array<T>>>, TapeError> {
         let mut variables = self.bindings.arrays::<T>(&self.model)?;
-        for (entry, &node) in self.layout.entries.iter().zip(&self.program.inputs) {
+        for (entry, &node) in self.layout.entries.iter().zip(&self.program.variable_nodes) {
             let info = self.program.infos[node];
             let values = self.values[info.start..info.start + info.len]
                 .iter()
@@ -270,7 +270,7 @@ impl Tape {
 
     /// Adds the fallback term's gradient with respect to the constrained inputs to their adjoints.
     fn fallback_gradient(&mut self, term: usize) -> Result<(), TapeError> {
-        for (index, &node) in self.program.inputs.clone().iter().enumerate() {
+        for (index, &node) in self.program.variable_nodes.clone().iter().enumerate() {
             let info = self.program.infos[node];
             for element in 0..info.len {
                 let mut variables = self.current_variables::<Dual64>()?;
@@ -282,6 +282,19 @@ impl Tape {
                     .term(&self.model.terms[term])?
                     .eps;
                 self.adjoints[info.start + element] += derivative;
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds every fallback term's gradient to the adjoints of the variables' nodes.
+    fn fallback_gradients(&mut self) -> Result<(), LogDensityError> {
+        for term in self.program.fallback_terms.clone() {
+            if let Err(error) = self.fallback_gradient(term) {
+                return Err(LogDensityError::NotFinite {
+                    term: Some(format!("{}: {error}", self.label(term))),
+                    term_index: Some(term),
+                });
             }
         }
         Ok(())
@@ -346,6 +359,21 @@ impl Tape {
             }
             total += value;
         }
+        for &(index, node) in &self.program.bound_jacobians {
+            let log_jacobian = self.values[self.program.infos[node].start];
+            if !log_jacobian.is_finite() {
+                return Err(LogDensityError::NotFinite {
+                    term: Some(format!(
+                        "the bound of `{}`",
+                        self.layout.entries[index].name
+                    )),
+                    term_index: None,
+                });
+            }
+            if self.include_jacobian {
+                total += log_jacobian;
+            }
+        }
         for (entry, &log_jacobian) in self.layout.entries.iter().zip(&self.log_jacobians) {
             if !log_jacobian.is_finite() {
                 return Err(LogDensityError::NotFinite {
@@ -369,6 +397,18 @@ impl Tape {
         for &(_, node) in &self.program.terms {
             self.adjoints[self.program.infos[node].start] += 1.0;
         }
+        if self.include_jacobian {
+            for &(_, node) in &self.program.bound_jacobians {
+                self.adjoints[self.program.infos[node].start] += 1.0;
+            }
+        }
+        // With an expression bound a fallback term's gradient lands on a computed node, which
+        // the reverse pass must then carry back to the inputs and the bound's ends.
+        let fallback_first = !self.program.bound_jacobians.is_empty()
+            || self.program.variable_nodes != self.program.inputs;
+        if fallback_first {
+            self.fallback_gradients()?;
+        }
         let infos = &self.program.infos;
         for index in (0..self.program.ops.len()).rev() {
             let info = infos[index];
@@ -386,13 +426,8 @@ impl Tape {
                 before_adjoints,
             );
         }
-        for term in self.program.fallback_terms.clone() {
-            if let Err(error) = self.fallback_gradient(term) {
-                return Err(LogDensityError::NotFinite {
-                    term: Some(format!("{}: {error}", self.label(term))),
-                    term_index: Some(term),
-                });
-            }
+        if !fallback_first {
+            self.fallback_gradients()?;
         }
         gradient.fill(0.0);
         for (index, entry) in self.layout.entries.iter().enumerate() {

@@ -2,7 +2,9 @@
 //! data, fixed unknowns), `ParameterLayout` places each sampled unknown in the unconstrained
 //! position vector, and the forward-mode oracle evaluates the whole model from a position.
 
-use ppl_ir::{Constraint, LetId, Model, Role, VarId};
+use std::sync::Arc;
+
+use ppl_ir::{Constraint, ExpressionBound, LetId, Model, Role, VarId};
 
 use super::array::Array;
 use super::error::TapeError;
@@ -87,7 +89,23 @@ pub struct ParameterEntry {
     pub len: usize,
     /// The constrained shape.
     pub shape: Vec<usize>,
+    /// The transform from the coordinates; for an expression bound it is the standard one
+    /// (to (0, 1), or to (0, inf) for one finite end) that `expression_bound` then maps.
     pub constraint: Constraint,
+    /// A bound of data and earlier unknowns, evaluated per draw: with both ends the value is
+    /// `low + (high - low) v` (log |J| gains `log(high - low)`), with one end `low + v` or
+    /// `high - v`, `v` the standard transform's value.
+    pub expression_bound: Option<ExpressionBound>,
+}
+
+/// The low and high ends of an expression bound, one value per element (`None`: infinite).
+type BoundEnds<T> = (Option<Array<T>>, Option<Array<T>>);
+
+/// What an expression bound is evaluated with: the model and the known values.
+#[derive(Clone, Debug, PartialEq)]
+struct BoundContext {
+    model: Model,
+    bindings: Bindings,
 }
 
 /// The sampled unknowns, in the order given, laid out one after another.
@@ -96,6 +114,8 @@ pub struct ParameterLayout {
     pub entries: Vec<ParameterEntry>,
     /// Total number of unconstrained coordinates.
     pub dim: usize,
+    /// Present when some entry has an expression bound.
+    bound_context: Option<Arc<BoundContext>>,
 }
 
 impl ParameterLayout {
@@ -118,22 +138,135 @@ impl ParameterLayout {
                 });
             }
             let shape = bindings.shape(model, var);
-            numerics::check_constraint(&variable.constraint, &shape, &variable.name)?;
-            let len = numerics::unconstrained_len(&variable.constraint, &shape);
+            let constraint = match &variable.expression_bound {
+                None => variable.constraint.clone(),
+                Some(bound) => Constraint::Bounded {
+                    low: 0.0,
+                    high: if bound.low.is_some() && bound.high.is_some() {
+                        1.0
+                    } else {
+                        f64::INFINITY
+                    },
+                    open: true,
+                },
+            };
+            numerics::check_constraint(&constraint, &shape, &variable.name)?;
+            let len = numerics::unconstrained_len(&constraint, &shape);
             entries.push(ParameterEntry {
                 var,
                 name: variable.name.clone(),
                 offset,
                 len,
                 shape,
-                constraint: variable.constraint.clone(),
+                constraint,
+                expression_bound: variable.expression_bound.clone(),
             });
             offset += len;
         }
+        let bound_context = entries
+            .iter()
+            .any(|e| e.expression_bound.is_some())
+            .then(|| {
+                Arc::new(BoundContext {
+                    model: model.clone(),
+                    bindings: bindings.clone(),
+                })
+            });
         Ok(ParameterLayout {
             entries,
             dim: offset,
+            bound_context,
         })
+    }
+
+    /// The entries with an expression bound, in declaration order (a bound reads only
+    /// unknowns declared before its variable, so each is final when it is read).
+    pub(crate) fn expression_bounded(&self) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..self.entries.len())
+            .filter(|&i| self.entries[i].expression_bound.is_some())
+            .collect();
+        order.sort_by_key(|&i| self.entries[i].var.0);
+        order
+    }
+
+    /// An evaluator over the known values and `values` (one per entry), for the bounds.
+    fn bound_evaluator<'a, T: Real>(
+        &self,
+        context: &'a BoundContext,
+        values: &[Array<T>],
+    ) -> Result<Evaluator<'a, T>, TapeError> {
+        let mut variables = context.bindings.arrays::<T>(&context.model)?;
+        for (entry, value) in self.entries.iter().zip(values) {
+            variables[entry.var.0] = Some(value.clone());
+        }
+        Ok(Evaluator::new(
+            &context.model,
+            &context.bindings.dims,
+            variables,
+        ))
+    }
+
+    /// Maps the standard values of the expression-bounded entries to their bounds, in place;
+    /// returns the log |J| of the affine maps.
+    fn apply_expression_bounds<T: Real>(
+        &self,
+        context: &BoundContext,
+        values: &mut [Array<T>],
+    ) -> Result<T, TapeError> {
+        let mut log_jacobian = T::from(0.0);
+        let mut evaluator = self.bound_evaluator(context, values)?;
+        for index in self.expression_bounded() {
+            let entry = &self.entries[index];
+            let (low, high) = self.bound_ends(&mut evaluator, entry)?;
+            for (k, value) in values[index].values.iter_mut().enumerate() {
+                let v = *value;
+                *value = match (&low, &high) {
+                    (Some(low), Some(high)) => {
+                        let width = high.values[k] - low.values[k];
+                        log_jacobian += width.ln();
+                        low.values[k] + width * v
+                    }
+                    (Some(low), None) => low.values[k] + v,
+                    (None, Some(high)) => high.values[k] - v,
+                    (None, None) => v,
+                };
+            }
+            evaluator.variables[entry.var.0] = Some(values[index].clone());
+            evaluator.forget_lets();
+        }
+        Ok(log_jacobian)
+    }
+
+    /// The ends of an entry's expression bound, each broadcast to one value per element.
+    fn bound_ends<T: Real>(
+        &self,
+        evaluator: &mut Evaluator<'_, T>,
+        entry: &ParameterEntry,
+    ) -> Result<BoundEnds<T>, TapeError> {
+        let count: usize = entry.shape.iter().product();
+        let mut end = |expr: &Option<ppl_ir::Expr>| -> Result<Option<Array<T>>, TapeError> {
+            let Some(expr) = expr else {
+                return Ok(None);
+            };
+            let value = evaluator.eval(expr)?;
+            let values = match value.values.len() {
+                1 => vec![value.values[0]; count],
+                n if n == count => value.values,
+                n => {
+                    return Err(TapeError::Constraint {
+                        variable: entry.name.clone(),
+                        detail: format!("a bound has {n} values for {count} elements"),
+                    });
+                }
+            };
+            Ok(Some(Array::new(entry.shape.clone(), values)))
+        };
+        let Some(bound) = &entry.expression_bound else {
+            return Ok((None, None));
+        };
+        let low = end(&bound.low)?;
+        let high = end(&bound.high)?;
+        Ok((low, high))
     }
 
     /// The constrained values of every sampled unknown and the summed log-Jacobian.
@@ -157,6 +290,9 @@ impl ParameterLayout {
             log_jacobian += jacobian;
             values.push(Array::new(entry.shape.clone(), constrained));
         }
+        if let Some(context) = &self.bound_context {
+            log_jacobian += self.apply_expression_bounds(context, &mut values)?;
+        }
         Ok((values, log_jacobian))
     }
 
@@ -169,6 +305,11 @@ impl ParameterLayout {
                 found: values.len(),
             });
         }
+        let standard = match &self.bound_context {
+            None => None,
+            Some(context) => Some(self.remove_expression_bounds(context, values)?),
+        };
+        let values = standard.as_deref().unwrap_or(values);
         let mut position = Vec::with_capacity(self.dim);
         for (entry, value) in self.entries.iter().zip(values) {
             let expected: usize = entry.shape.iter().product();
@@ -187,6 +328,57 @@ impl ParameterLayout {
             )?);
         }
         Ok(position)
+    }
+}
+
+impl ParameterLayout {
+    /// The standard values (before the affine map) of constrained values given per entry:
+    /// the inverse of `apply_expression_bounds`, refusing a value outside its bound.
+    fn remove_expression_bounds(
+        &self,
+        context: &BoundContext,
+        values: &[Vec<f64>],
+    ) -> Result<Vec<Vec<f64>>, TapeError> {
+        let arrays: Vec<Array<f64>> = self
+            .entries
+            .iter()
+            .zip(values)
+            .map(|(entry, value)| Array::new(entry.shape.clone(), value.clone()))
+            .collect();
+        let mut evaluator = self.bound_evaluator(context, &arrays)?;
+        let mut standard = values.to_vec();
+        for index in self.expression_bounded() {
+            let entry = &self.entries[index];
+            let expected: usize = entry.shape.iter().product();
+            if standard[index].len() != expected {
+                return Err(TapeError::WrongLength {
+                    what: format!("the value of `{}`", entry.name),
+                    expected,
+                    found: standard[index].len(),
+                });
+            }
+            let (low, high) = self.bound_ends(&mut evaluator, entry)?;
+            for (k, value) in standard[index].iter_mut().enumerate() {
+                let x = *value;
+                let (v, inside) = match (&low, &high) {
+                    (Some(low), Some(high)) => {
+                        let (l, h) = (low.values[k], high.values[k]);
+                        ((x - l) / (h - l), l < x && x < h)
+                    }
+                    (Some(low), None) => (x - low.values[k], x > low.values[k]),
+                    (None, Some(high)) => (high.values[k] - x, x < high.values[k]),
+                    (None, None) => (x, true),
+                };
+                if !inside {
+                    return Err(TapeError::Constraint {
+                        variable: entry.name.clone(),
+                        detail: format!("the value {x} is outside its bound at these values"),
+                    });
+                }
+                *value = v;
+            }
+        }
+        Ok(standard)
     }
 }
 

@@ -31,6 +31,11 @@ pub(crate) struct Program {
     pub values: Vec<f64>,
     /// The input node of each layout entry.
     pub inputs: Vec<NodeId>,
+    /// The node holding each layout entry's value as the model reads it: its input, or for
+    /// an expression bound the input mapped to the bound.
+    pub variable_nodes: Vec<NodeId>,
+    /// The log |J| of each expression bound's affine map (scalar nodes), by layout entry.
+    pub bound_jacobians: Vec<(usize, NodeId)>,
     /// Scalar nodes whose values sum to the log density (without the Jacobians), with the index
     /// of the model term each comes from.
     pub terms: Vec<(usize, NodeId)>,
@@ -209,6 +214,8 @@ impl<'a> Builder<'a> {
                 shapes: Vec::new(),
                 values: Vec::new(),
                 inputs: Vec::new(),
+                variable_nodes: Vec::new(),
+                bound_jacobians: Vec::new(),
                 terms: Vec::new(),
                 fallback_terms: Vec::new(),
                 summed: Vec::new(),
@@ -223,7 +230,72 @@ impl<'a> Builder<'a> {
             let node = builder.push(Op::Input, entry.shape.clone(), true, vec![0.0; len]);
             builder.program.inputs.push(node);
         }
+        builder.program.variable_nodes = builder.program.inputs.clone();
+        for index in layout.expression_bounded() {
+            builder.lower_expression_bound(&layout.entries[index], index)?;
+        }
         Ok(builder)
+    }
+
+    /// The nodes of an expression bound: its ends (from earlier unknowns and data), the value
+    /// `low + (high - low) v` (or `low + v`, `high - v`) from the standard input `v`, and the
+    /// log |J| `Σ log(high - low)` over the elements.
+    fn lower_expression_bound(
+        &mut self,
+        entry: &super::layout::ParameterEntry,
+        index: usize,
+    ) -> Result<(), TapeError> {
+        let Some(bound) = &entry.expression_bound else {
+            return Ok(());
+        };
+        let input = self.program.inputs[index];
+        let span = self.model.variables[entry.var.0].span;
+        let low = match &bound.low {
+            Some(expr) => Some(self.lower(expr)?),
+            None => None,
+        };
+        let high = match &bound.high {
+            Some(expr) => Some(self.lower(expr)?),
+            None => None,
+        };
+        let value = match (low, high) {
+            (Some(low), Some(high)) => {
+                let width = self.binary(BinaryFn::Sub, high, low, span)?;
+                let scaled = self.binary(BinaryFn::Mul, width, input, span)?;
+                let log_width = self.unary(UnaryFn::Log, width);
+                let mut jacobian = self.sum_all(log_width);
+                let elements = self.len(input);
+                if self.len(width) == 1 && elements != 1 {
+                    jacobian = self.scale(jacobian, elements as f64, span)?;
+                }
+                self.program.bound_jacobians.push((index, jacobian));
+                self.binary(BinaryFn::Add, low, scaled, span)?
+            }
+            (Some(low), None) => self.binary(BinaryFn::Add, low, input, span)?,
+            (None, Some(high)) => self.binary(BinaryFn::Sub, high, input, span)?,
+            (None, None) => input,
+        };
+        // The value has the variable's shape (an end broadcast over it).
+        let value = if self.shape(value) == entry.shape {
+            value
+        } else {
+            let len: usize = entry.shape.iter().product();
+            if self.len(value) != len {
+                return Err(TapeError::Constraint {
+                    variable: entry.name.clone(),
+                    detail: format!("a bound has {} values for {len} elements", self.len(value)),
+                });
+            }
+            self.computed(
+                Op::Gather {
+                    source: value,
+                    table: (0..len).collect(),
+                },
+                entry.shape.clone(),
+            )
+        };
+        self.program.variable_nodes[index] = value;
+        Ok(())
     }
 
     /// Lowers every term; a term the tape cannot express is left to the generic evaluator.
@@ -434,7 +506,7 @@ impl<'a> Builder<'a> {
         match &expr.kind {
             ExprKind::Variable(id) => {
                 let entry = self.sampled[id.0].expect("depends() says sampled");
-                Ok(self.program.inputs[entry])
+                Ok(self.program.variable_nodes[entry])
             }
             ExprKind::Let(id) => self.lower_let(*id, expr),
             ExprKind::Vector(parts) => {

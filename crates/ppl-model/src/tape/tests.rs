@@ -114,6 +114,7 @@ impl Builder {
             span: span(),
             name_span: span(),
             data_bound: None,
+            expression_bound: None,
         });
         id
     }

@@ -216,6 +216,8 @@ fn constrained_standard_errors(
         for k in 0..count {
             let x = row[column + k];
             let slope = match entry.constraint {
+                // The affine map's slope moves with the bound's ends: no scale is reported.
+                _ if entry.expression_bound.is_some() => None,
                 Constraint::None => Some(1.0),
                 Constraint::Bounded { low, high, .. } if high.is_infinite() && low.is_finite() => {
                     Some(x - low)
@@ -254,6 +256,7 @@ fn boundary_warnings(
         let count: usize = entry.shape.iter().product();
         if let Constraint::Bounded { low, high, .. } = entry.constraint
             && count == entry.len
+            && entry.expression_bound.is_none()
         {
             for k in 0..count {
                 let Some(u) = position.get(entry.offset + k) else {

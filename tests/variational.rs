@@ -149,3 +149,18 @@ fn variational_em_reaches_the_closed_form_mle_of_a_random_effects_model() {
         assert!((sd / posterior_sd - 1.0).abs() < 0.15, "{column} sd {sd} vs {posterior_sd}");
     }
 }
+
+#[test]
+fn a_vae_learns_the_normal_likelihoods_sd() {
+    // The accuracy of the learned sd is checked in the engine against probabilistic PCA's
+    // closed form (`ppl-infer` vae tests); here the route: recognised, trained, reported.
+    let report = run(
+        "tests/vae/learned_sigma.model",
+        &["--epochs", "10", "--holdout", "297", "--iwae-samples", "10"],
+    );
+    assert_eq!(report["method"], "vae", "{report}");
+    let sigma = report["diagnostics"]["sigma"].as_f64().expect("a learned sigma");
+    println!("learned sigma on the digits / 16: {sigma}");
+    // Pixels in [0, 1]: the residual sd is well below the initial 1 and above 0.
+    assert!(sigma > 0.01 && sigma < 0.5, "sigma {sigma}");
+}

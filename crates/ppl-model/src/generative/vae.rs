@@ -327,6 +327,14 @@ pub fn recognise(model: &Model, bound: &BoundData) -> Result<VaeSpec, NotAVae> {
             format!("`{data_name}` has values other than 0 and 1"),
         ));
     }
+    // A learned sd starts where a decoder that knew only the column means would put it: the
+    // data's sd around them (Adam then moves log σ by about the learning rate per step).
+    let family = match family {
+        VaeLikelihood::LearnedNormal { .. } => VaeLikelihood::LearnedNormal {
+            initial_sigma: residual_sd(&values, width),
+        },
+        other => other,
+    };
     let encoder = net_shape(model, bound, encoder_net)?;
     let decoder = net_shape(model, bound, decoder_net)?;
     let net_span = |net: usize| model.nets[net].span;
@@ -404,6 +412,27 @@ fn net_shape(model: &Model, bound: &BoundData, net: usize) -> Result<NetShape, N
 
 /// A number, or arithmetic on numbers: a library file run on its own keeps its signature's
 /// constants as `latent + 1`, which inlining would have folded to `3`.
+/// The sd of row-major `values` (`width` columns) around their column means; 1 when it is not
+/// a positive number (no rows, or constant data).
+fn residual_sd(values: &[f64], width: usize) -> f64 {
+    let rows = values.len() / width.max(1);
+    if rows == 0 {
+        return 1.0;
+    }
+    let mut means = vec![0.0; width];
+    for row in values.chunks_exact(width) {
+        for (mean, v) in means.iter_mut().zip(row) {
+            *mean += v / rows as f64;
+        }
+    }
+    let squares: f64 = values
+        .chunks_exact(width)
+        .flat_map(|row| row.iter().zip(&means).map(|(v, m)| (v - m).powi(2)))
+        .sum();
+    let sd = (squares / (rows * width) as f64).sqrt();
+    if sd.is_finite() && sd > 0.0 { sd } else { 1.0 }
+}
+
 fn literal(expr: &Expr) -> Option<f64> {
     match &expr.kind {
         ExprKind::Literal(v) => Some(*v),

@@ -56,7 +56,9 @@ fn advi_within_a_quarter_sd_of_nuts(model: &str, columns: &[&str], advi_flags: &
             "{model} {advi_flags:?} {column}: ADVI mean {advi_mean} is {distance:.3} posterior sd from NUTS's {nuts_mean}"
         );
     }
-    let k = advi["diagnostics"]["pareto_k"].as_f64().expect("a finite k-hat");
+    let k = advi["diagnostics"]["pareto_k"]
+        .as_f64()
+        .expect("a finite k-hat");
     println!("{model} {advi_flags:?}: Pareto k-hat {k:.3}");
 }
 
@@ -71,7 +73,11 @@ fn full_rank_advi_matches_nuts_on_the_linear_regression() {
 
 #[test]
 fn mean_field_advi_matches_nuts_on_the_logistic_regression() {
-    advi_within_a_quarter_sd_of_nuts("examples/logistic_regression.model", &["alpha", "beta"], &[]);
+    advi_within_a_quarter_sd_of_nuts(
+        "examples/logistic_regression.model",
+        &["alpha", "beta"],
+        &[],
+    );
 }
 
 #[test]
@@ -90,9 +96,11 @@ fn pareto_k_flags_the_centred_eight_schools() {
             .as_array()
             .expect("diagnostics.warnings is a list");
         assert!(
-            warnings.iter().any(|w| w
-                .as_str()
-                .is_some_and(|w| w.contains("Pareto k-hat") && w.contains("should not be trusted"))),
+            warnings.iter().any(|w| {
+                w.as_str().is_some_and(|w| {
+                    w.contains("Pareto k-hat") && w.contains("should not be trusted")
+                })
+            }),
             "{flags:?}: no k-hat warning in {warnings:?}"
         );
     }
@@ -133,7 +141,10 @@ fn variational_em_reaches_the_closed_form_mle_of_a_random_effects_model() {
     );
     assert!(stat(&report, "mu", "sd") < 1e-9, "a param is a point");
     assert!((mu_hat - mu).abs() < 0.1 * se_mu, "mu {mu_hat} vs MLE {mu}");
-    assert!((tau_hat - tau).abs() < 0.1 * se_tau, "tau {tau_hat} vs MLE {tau}");
+    assert!(
+        (tau_hat - tau).abs() < 0.1 * se_tau,
+        "tau {tau_hat} vs MLE {tau}"
+    );
     // Each z's guide against its exact conditional posterior at the MLE:
     // N((y/1 + mu/tau²) / (1 + 1/tau²), 1 / (1 + 1/tau²)).
     let precision = 1.0 + tau.powi(-2);
@@ -146,7 +157,10 @@ fn variational_em_reaches_the_closed_form_mle_of_a_random_effects_model() {
             (mean - exact_mean).abs() < 0.25 * posterior_sd,
             "{column}: {mean} vs {exact_mean}"
         );
-        assert!((sd / posterior_sd - 1.0).abs() < 0.15, "{column} sd {sd} vs {posterior_sd}");
+        assert!(
+            (sd / posterior_sd - 1.0).abs() < 0.15,
+            "{column} sd {sd} vs {posterior_sd}"
+        );
     }
 }
 
@@ -159,7 +173,9 @@ fn a_vae_learns_the_normal_likelihoods_sd() {
         &["--epochs", "10", "--holdout", "297", "--iwae-samples", "10"],
     );
     assert_eq!(report["method"], "vae", "{report}");
-    let sigma = report["diagnostics"]["sigma"].as_f64().expect("a learned sigma");
+    let sigma = report["diagnostics"]["sigma"]
+        .as_f64()
+        .expect("a learned sigma");
     println!("learned sigma on the digits / 16: {sigma}");
     // Pixels in [0, 1]: the residual sd is well below the initial 1 and above 0.
     assert!(sigma > 0.01 && sigma < 0.5, "sigma {sigma}");

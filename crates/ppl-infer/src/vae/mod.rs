@@ -317,7 +317,11 @@ pub fn fit_vae(
         Mlp::<f32>::new(&problem.decoder.sizes, problem.decoder.activation, &mut rng)?;
     let mut encoder_adam = Adam::new(settings.learning_rate, encoder.parameters().len());
     let mut decoder_adam = Adam::new(settings.learning_rate, decoder.parameters().len());
-    let mut log_sigma = problem.likelihood.initial_sigma().map(f64::ln).unwrap_or(0.0);
+    let mut log_sigma = problem
+        .likelihood
+        .initial_sigma()
+        .map(f64::ln)
+        .unwrap_or(0.0);
     let learn_sigma = matches!(problem.likelihood, VaeLikelihood::LearnedNormal { .. });
     let mut sigma_adam = Adam::new(settings.learning_rate, 1);
     let mut encoder_gradient = vec![0.0f32; encoder.parameters().len()];
@@ -521,13 +525,8 @@ pub fn bounds_at<R: Rng + ?Sized>(
     for draw in 0..samples {
         let noise = standard_normal_matrix(rng, n, latent);
         let z = &guide.mean + scale.component_mul(&noise);
-        let log_lik = problem.log_likelihood(
-            rows,
-            &decoder.forward(&z)?.into_output(),
-            None,
-            sigma,
-            None,
-        );
+        let log_lik =
+            problem.log_likelihood(rows, &decoder.forward(&z)?.into_output(), None, sigma, None);
         for i in 0..n {
             let mut log_prior = 0.0;
             let mut log_guide = -log_scale_sums[i];

@@ -366,7 +366,12 @@ fn a_learned_sigma_reaches_the_probabilistic_pca_noise_level() {
             .sum::<f64>()
             / n as f64
     });
-    let mut eigenvalues: Vec<f64> = covariance.symmetric_eigen().eigenvalues.iter().copied().collect();
+    let mut eigenvalues: Vec<f64> = covariance
+        .symmetric_eigen()
+        .eigenvalues
+        .iter()
+        .copied()
+        .collect();
     eigenvalues.sort_by(f64::total_cmp);
     let exact = (eigenvalues[..width - 2].iter().sum::<f64>() / (width - 2) as f64).sqrt();
     let mut problem = linear_problem(data, 1.0, 0);
@@ -382,5 +387,8 @@ fn a_learned_sigma_reaches_the_probabilistic_pca_noise_level() {
     // The statistical se of σ̂ is about σ / sqrt(2 N (D − L)) = 0.2% of σ; the tolerance, 3%,
     // leaves room for Adam's noise around the optimum at this learning rate.
     println!("learned sigma {learned:.4}, probabilistic PCA MLE {exact:.4}");
-    assert!((learned / exact - 1.0).abs() < 0.03, "learned {learned} vs {exact}");
+    assert!(
+        (learned / exact - 1.0).abs() < 0.03,
+        "learned {learned} vs {exact}"
+    );
 }

@@ -58,7 +58,10 @@ impl MixtureParameters {
         MixtureParameters {
             weights: exponentials.iter().map(|e| e / total).collect(),
             means: position[k - 1..2 * k - 1].to_vec(),
-            sds: position[2 * k - 1..3 * k - 1].iter().map(|s| s.exp()).collect(),
+            sds: position[2 * k - 1..3 * k - 1]
+                .iter()
+                .map(|s| s.exp())
+                .collect(),
         }
     }
 }
@@ -79,9 +82,7 @@ impl<'a> MixtureElbo<'a> {
         for &x in self.x {
             for c in 0..k {
                 let z = (x - theta.means[c]) / theta.sds[c];
-                joint.push(
-                    theta.weights[c].ln() - 0.5 * (LOG_TWO_PI + z * z) - theta.sds[c].ln(),
-                );
+                joint.push(theta.weights[c].ln() - 0.5 * (LOG_TWO_PI + z * z) - theta.sds[c].ln());
             }
         }
         joint
@@ -238,9 +239,7 @@ pub fn gradient_ascent(
     start: &MixtureParameters,
     settings: &OptimizeSettings,
 ) -> Result<MixtureOptimum, OptimizeError> {
-    let mut objective = ExactGuideObjective {
-        elbo: elbo.clone(),
-    };
+    let mut objective = ExactGuideObjective { elbo: elbo.clone() };
     let result = maximize(&mut objective, &start.unconstrained(), settings)?;
     Ok(MixtureOptimum {
         parameters: MixtureParameters::from_unconstrained(&result.position, elbo.components),

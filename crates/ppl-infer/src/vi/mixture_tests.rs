@@ -165,7 +165,10 @@ fn em_and_the_elbo_engine_reach_the_same_optimum_on_gmm() {
         means: means.clone(),
         sds: sds.clone(),
     };
-    for (a, b) in sorted(&em.parameters).iter().zip(sorted(&engine.parameters)) {
+    for (a, b) in sorted(&em.parameters)
+        .iter()
+        .zip(sorted(&engine.parameters))
+    {
         assert!((a - b).abs() < 1e-4, "EM {a} vs ELBO engine {b}");
     }
     for (a, b) in sorted(&production_parameters)

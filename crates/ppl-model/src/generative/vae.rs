@@ -223,7 +223,9 @@ pub fn recognise(model: &Model, bound: &BoundData) -> Result<VaeSpec, NotAVae> {
                 (Some(sigma), _) if sigma > 0.0 => {
                     (decoder_call(mean, z), VaeLikelihood::Normal { sigma })
                 }
-                (None, ExprKind::Variable(id)) if model.variables.get(id.0).is_some_and(noise_param) => {
+                (None, ExprKind::Variable(id))
+                    if model.variables.get(id.0).is_some_and(noise_param) =>
+                {
                     learned_sigma = Some(*id);
                     (
                         decoder_call(mean, z),

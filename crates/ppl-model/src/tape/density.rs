@@ -363,8 +363,12 @@ impl Tape {
             }
             total += value;
         }
-        for (index, (entry, &log_jacobian)) in
-            self.layout.entries.iter().zip(&self.log_jacobians).enumerate()
+        for (index, (entry, &log_jacobian)) in self
+            .layout
+            .entries
+            .iter()
+            .zip(&self.log_jacobians)
+            .enumerate()
         {
             if !log_jacobian.is_finite() {
                 return Err(LogDensityError::NotFinite {

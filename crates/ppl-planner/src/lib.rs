@@ -94,6 +94,10 @@ pub fn fit(
             drivers::variational::run(&posterior, family, settings, &options.control)
                 .map_err(|e| place_on_term(e, loaded))?
         }
+        Engine::VariationalEm(posterior) => {
+            drivers::variational::run_em(&posterior, &loaded.model, settings, &options.control)
+                .map_err(|e| place_on_term(e, loaded))?
+        }
         Engine::Laplace(posterior) => drivers::laplace::run(&posterior, &loaded.model, settings)
             .map_err(|e| place_on_term(e, loaded))?,
         Engine::Map(posterior) => {

@@ -134,6 +134,8 @@ pub enum Engine {
     Map(Box<Posterior>),
     Advi(Box<Posterior>, ppl_infer::GuideFamily),
     Laplace(Box<Posterior>),
+    /// Variational EM (rule 3 without a guide): the tape leaves the params' Jacobians out.
+    VariationalEm(Box<Posterior>),
     /// A recognised variational autoencoder (rule 3 with an amortised guide).
     Vae(Box<VaeSpec>),
     Gibbs(Box<GibbsModel>),
@@ -271,15 +273,23 @@ pub fn evaluate_rules(model: &Model, bound: &BoundData) -> Vec<Verdict> {
             ),
         }
     } else if !analysis.continuous_params.is_empty() && !analysis.continuous_latents.is_empty() {
-        Verdict::fails(
-            Rule::Variational,
-            1,
-            format!(
-                "params ({}) beside continuous latents call for variational EM, which is not in this version: the params are sampled with the latents (rule 5)",
-                preview(&analysis.continuous_params)
-            ),
-            analysis.continuous_params.first().map(|v| v.span),
-        )
+        let hamiltonian = hamiltonian_verdict(&analysis, model, bound, true);
+        if hamiltonian.applies {
+            Verdict::applies(Rule::Variational, variational_em_reason(&analysis))
+        } else {
+            Verdict::fails(
+                Rule::Variational,
+                1,
+                format!(
+                    "params ({}) beside continuous latents call for variational EM, but its ELBO needs a differentiable log density: {}",
+                    preview(&analysis.continuous_params),
+                    hamiltonian.because
+                ),
+                hamiltonian
+                    .span
+                    .or(analysis.continuous_params.first().map(|v| v.span)),
+            )
+        }
     } else {
         Verdict::fails(
             Rule::Variational,
@@ -523,6 +533,24 @@ pub fn plan(
             // statement the user must change.
             let first = verdicts.iter().find(|v| v.applies);
             match first.map(|v| v.rule) {
+                Some(Rule::Variational)
+                    if analysis.guides.is_empty() && model.unsupported.is_empty() =>
+                {
+                    let mut posterior = posterior()?;
+                    let params: Vec<ppl_ir::VarId> = analysis
+                        .continuous_params
+                        .iter()
+                        .chain(&analysis.finite_discrete)
+                        .filter(|v| v.role == Role::Param)
+                        .map(|v| v.id)
+                        .collect();
+                    posterior.tape = posterior.tape.clone().without_jacobian_of(&params);
+                    (
+                        Engine::VariationalEm(posterior),
+                        variational_em_reason(&analysis),
+                        Method::Advi,
+                    )
+                }
                 Some(Rule::Variational) if only_nets_unsupported(model) => {
                     let spec = vae_spec(loaded, bound, None)?;
                     let reason = vae_reason(model, &spec);
@@ -759,6 +787,15 @@ pub fn plan(
     })
 }
 
+/// Rule 3's reason for variational EM.
+fn variational_em_reason(analysis: &Analysis<'_>) -> String {
+    format!(
+        "params ({}) beside continuous latents ({}) and no guide: variational EM, a mean-field Gaussian guide over the latents while the params, as points, maximise the same ELBO (reparameterised gradients, Adam)",
+        preview(&analysis.continuous_params),
+        preview(&analysis.continuous_latents)
+    )
+}
+
 /// The model's only forms without a general engine are its `net`s, which the VAE engine runs.
 fn only_nets_unsupported(model: &Model) -> bool {
     model.unsupported.iter().all(|u| u.feature == Feature::Net)
@@ -922,7 +959,7 @@ fn nuts_reason(analysis: &Analysis<'_>, dense: bool, _forced: bool) -> String {
         if analysis.continuous_params.is_empty() {
             ""
         } else {
-            "; the params are sampled like latents (variational EM for params with latents is not in this version)"
+            "; the params are sampled like latents"
         }
     )
 }
@@ -957,7 +994,10 @@ fn unknown_plan(model: &Model, engine: &Engine, method: Method) -> Vec<(String, 
                         .unwrap_or("mixture");
                     format!("closed-form M-step ({family})")
                 }
-                Engine::Mcmc(posterior, _) | Engine::Advi(posterior, _) | Engine::Laplace(posterior)
+                Engine::Mcmc(posterior, _)
+                | Engine::Advi(posterior, _)
+                | Engine::Laplace(posterior)
+                | Engine::VariationalEm(posterior)
                     if posterior.summed.iter().any(|s| s.var == variable.id) =>
                 {
                     let latent = posterior.summed.iter().find(|s| s.var == variable.id);
@@ -993,6 +1033,14 @@ fn unknown_plan(model: &Model, engine: &Engine, method: Method) -> Vec<(String, 
                 ),
                 Engine::Advi(..) => format!(
                     "Gaussian guide (ADVI){}",
+                    transform_name(&variable.constraint)
+                ),
+                Engine::VariationalEm(..) if variable.role == Role::Param => format!(
+                    "point estimate maximising the ELBO (variational EM){}",
+                    transform_name(&variable.constraint)
+                ),
+                Engine::VariationalEm(..) => format!(
+                    "mean-field Gaussian guide (variational EM){}",
                     transform_name(&variable.constraint)
                 ),
                 Engine::Laplace(..) => format!(

@@ -2,7 +2,9 @@
 //! variational Bayes") for a latent-variable model whose likelihood and guide are nets.
 //!
 //! The model, per data row `x` (`D` values) with latent `z` (`L` values):
-//! `z ~ N(0, I)`, `x ~ p(x | decoder(z))` (Bernoulli with logits, or Normal with a fixed `σ`);
+//! `z ~ N(0, I)`, `x ~ p(x | decoder(z))` (Bernoulli with logits, or Normal with a fixed or a
+//! learned `σ`: a learned `σ` is one more parameter of the ELBO, moved by its own Adam on
+//! `log σ` with the gradient `Σ (r² − 1)` over the standardised residuals `r`);
 //! the guide `q(z | x) = N(μ, diag(s²))` with `h = encoder(x)`, `μ = h[.., 1:L]` and
 //! `log s = c · h[.., L+1:2L]` (`c = ½` when the encoder outputs a log-variance).
 //!
@@ -40,6 +42,20 @@ pub enum VaeLikelihood {
         /// The observation noise.
         sigma: f64,
     },
+    /// `x ~ Normal(decoder(z), sigma)` with `sigma` a `param`: one noise sd for every value,
+    /// trained with the nets from `initial_sigma`.
+    LearnedNormal { initial_sigma: f64 },
+}
+
+impl VaeLikelihood {
+    /// The noise sd before training (`None` for Bernoulli).
+    fn initial_sigma(self) -> Option<f64> {
+        match self {
+            VaeLikelihood::BernoulliLogit => None,
+            VaeLikelihood::Normal { sigma } => Some(sigma),
+            VaeLikelihood::LearnedNormal { initial_sigma } => Some(initial_sigma),
+        }
+    }
 }
 
 /// A net's shape: layer sizes (input first) and hidden activation.
@@ -118,6 +134,8 @@ pub struct VaeFit {
     /// The final nets' bounds on the held-out rows, if any.
     pub test: Option<Bounds>,
     pub epochs: usize,
+    /// The Normal likelihood's noise sd after training (fixed or learned); `None` for Bernoulli.
+    pub sigma: Option<f64>,
     /// Seconds spent in the training loop (evaluation excluded), for the benchmark.
     pub training_seconds: f64,
     pub interrupted: bool,
@@ -170,7 +188,7 @@ impl VaeProblem {
                 self.holdout
             ));
         }
-        if let VaeLikelihood::Normal { sigma } = self.likelihood
+        if let Some(sigma) = self.likelihood.initial_sigma()
             && !(sigma.is_finite() && sigma > 0.0)
         {
             return fail(format!(
@@ -198,12 +216,15 @@ impl VaeProblem {
     }
 
     /// `log p(x | decoded)` per row, in f64, and (optionally) its gradient with respect to the
-    /// decoder output, scaled by `weight`.
+    /// decoder output, scaled by `weight`. `sigma` is the Normal noise sd now (ignored for
+    /// Bernoulli); `sigma_gradient`, when given, receives the gradient in `log σ` (unscaled).
     fn log_likelihood(
         &self,
         rows: &DMatrix<f32>,
         decoded: &DMatrix<f32>,
         gradient: Option<(&mut DMatrix<f32>, f32)>,
+        sigma: f64,
+        sigma_gradient: Option<&mut f64>,
     ) -> Vec<f64> {
         let mut per_row = vec![0.0f64; rows.nrows()];
         match self.likelihood {
@@ -228,14 +249,20 @@ impl VaeProblem {
                     }
                 }
             }
-            VaeLikelihood::Normal { sigma } => {
+            VaeLikelihood::Normal { .. } | VaeLikelihood::LearnedNormal { .. } => {
                 let log_norm = sigma.ln() + HALF_LOG_TWO_PI;
+                let mut squares = 0.0;
                 for (column, means) in rows.column_iter().zip(decoded.column_iter()) {
                     for ((total, &x), &m) in per_row.iter_mut().zip(column.iter()).zip(means.iter())
                     {
                         let r = (f64::from(x) - f64::from(m)) / sigma;
+                        squares += r * r;
                         *total += -0.5 * r * r - log_norm;
                     }
+                }
+                // ∂/∂log σ of Σ (−r²/2 − log σ) = Σ (r² − 1).
+                if let Some(sigma_gradient) = sigma_gradient {
+                    *sigma_gradient += squares - rows.len() as f64;
                 }
                 if let Some((gradient, weight)) = gradient {
                     let precision = (1.0 / (sigma * sigma)) as f32;
@@ -290,6 +317,13 @@ pub fn fit_vae(
         Mlp::<f32>::new(&problem.decoder.sizes, problem.decoder.activation, &mut rng)?;
     let mut encoder_adam = Adam::new(settings.learning_rate, encoder.parameters().len());
     let mut decoder_adam = Adam::new(settings.learning_rate, decoder.parameters().len());
+    let mut log_sigma = problem
+        .likelihood
+        .initial_sigma()
+        .map(f64::ln)
+        .unwrap_or(0.0);
+    let learn_sigma = matches!(problem.likelihood, VaeLikelihood::LearnedNormal { .. });
+    let mut sigma_adam = Adam::new(settings.learning_rate, 1);
     let mut encoder_gradient = vec![0.0f32; encoder.parameters().len()];
     let mut decoder_gradient = vec![0.0f32; decoder.parameters().len()];
     let training = problem.training_rows();
@@ -311,6 +345,7 @@ pub fn fit_vae(
             });
             encoder_gradient.fill(0.0);
             decoder_gradient.fill(0.0);
+            let mut sigma_gradient = 0.0;
             epoch_total += elbo_step(
                 problem,
                 &encoder,
@@ -320,9 +355,15 @@ pub fn fit_vae(
                 &mut rng,
                 &mut encoder_gradient,
                 &mut decoder_gradient,
+                (log_sigma.exp(), &mut sigma_gradient),
             )?;
             encoder_adam.ascend(encoder.parameters_mut(), &encoder_gradient);
             decoder_adam.ascend(decoder.parameters_mut(), &decoder_gradient);
+            if learn_sigma {
+                let mut parameter = [log_sigma as f32];
+                sigma_adam.ascend(&mut parameter, &[sigma_gradient as f32]);
+                log_sigma = f64::from(parameter[0]);
+            }
         }
         let mean = epoch_total / training as f64;
         if !mean.is_finite() {
@@ -338,8 +379,10 @@ pub fn fit_vae(
     // epochs ran.
     let mut evaluation_rng = ChaCha8Rng::seed_from_u64(settings.seed ^ 0x5eed_e7a1_u64);
     let train_rows = problem.data.rows(0, training).into_owned();
-    let train = bounds(
+    let sigma = log_sigma.exp();
+    let train = bounds_at(
         problem,
+        sigma,
         &encoder,
         &decoder,
         &train_rows,
@@ -348,8 +391,9 @@ pub fn fit_vae(
     )?;
     let test = if problem.holdout > 0 {
         let test_rows = problem.data.rows(training, problem.holdout).into_owned();
-        Some(bounds(
+        Some(bounds_at(
             problem,
+            sigma,
             &encoder,
             &decoder,
             &test_rows,
@@ -363,6 +407,7 @@ pub fn fit_vae(
         encoder,
         decoder,
         epochs: trace.len(),
+        sigma: problem.likelihood.initial_sigma().map(|_| sigma),
         trace,
         train,
         test,
@@ -391,6 +436,7 @@ fn elbo_step<R: Rng + ?Sized>(
     rng: &mut R,
     encoder_gradient: &mut [f32],
     decoder_gradient: &mut [f32],
+    (sigma, sigma_gradient): (f64, &mut f64),
 ) -> Result<f64, VaeError> {
     let rows = batch.nrows();
     let latent = problem.latent;
@@ -406,11 +452,16 @@ fn elbo_step<R: Rng + ?Sized>(
         let noise = standard_normal_matrix(rng, rows, latent);
         let z = &guide.mean + scale.component_mul(&noise);
         let decoded = decoder.forward(&z)?;
+        let mut draw_sigma_gradient = 0.0;
         let log_lik = problem.log_likelihood(
             batch,
             decoded.output(),
             Some((&mut output_gradient, weight)),
+            sigma,
+            Some(&mut draw_sigma_gradient),
         );
+        // The mean ELBO over the batch, as for the nets.
+        *sigma_gradient += draw_sigma_gradient * f64::from(weight);
         total += log_lik.iter().sum::<f64>() / samples as f64;
         let z_gradient = decoder
             .backward(&decoded, &output_gradient, decoder_gradient, true)?
@@ -436,9 +487,24 @@ fn elbo_step<R: Rng + ?Sized>(
     Ok(total)
 }
 
-/// The ELBO and the importance-weighted bound of the given rows, averaged over rows.
+/// The ELBO and the importance-weighted bound of the given rows, averaged over rows (a Normal
+/// likelihood at its initial sd).
 pub fn bounds<R: Rng + ?Sized>(
     problem: &VaeProblem,
+    encoder: &Mlp<f32>,
+    decoder: &Mlp<f32>,
+    rows: &DMatrix<f32>,
+    samples: usize,
+    rng: &mut R,
+) -> Result<Bounds, VaeError> {
+    let sigma = problem.likelihood.initial_sigma().unwrap_or(1.0);
+    bounds_at(problem, sigma, encoder, decoder, rows, samples, rng)
+}
+
+/// [`bounds`] with the Normal likelihood's sd `sigma` (a learned one after training).
+pub fn bounds_at<R: Rng + ?Sized>(
+    problem: &VaeProblem,
+    sigma: f64,
     encoder: &Mlp<f32>,
     decoder: &Mlp<f32>,
     rows: &DMatrix<f32>,
@@ -459,7 +525,8 @@ pub fn bounds<R: Rng + ?Sized>(
     for draw in 0..samples {
         let noise = standard_normal_matrix(rng, n, latent);
         let z = &guide.mean + scale.component_mul(&noise);
-        let log_lik = problem.log_likelihood(rows, &decoder.forward(&z)?.into_output(), None);
+        let log_lik =
+            problem.log_likelihood(rows, &decoder.forward(&z)?.into_output(), None, sigma, None);
         for i in 0..n {
             let mut log_prior = 0.0;
             let mut log_guide = -log_scale_sums[i];

@@ -164,8 +164,17 @@ fn elbo_at(
     let mut rng = ChaCha8Rng::seed_from_u64(99);
     let mut ge = vec![0.0; encoder.parameters().len()];
     let mut gd = vec![0.0; decoder.parameters().len()];
+    let sigma = problem.likelihood.initial_sigma().unwrap_or(1.0);
     let total = elbo_step(
-        problem, encoder, decoder, batch, 2, &mut rng, &mut ge, &mut gd,
+        problem,
+        encoder,
+        decoder,
+        batch,
+        2,
+        &mut rng,
+        &mut ge,
+        &mut gd,
+        (sigma, &mut 0.0),
     )
     .unwrap();
     (total / batch.nrows() as f64, ge, gd)
@@ -285,4 +294,101 @@ fn problems_that_do_not_fit_are_errors() {
     problem.holdout = 0;
     problem.decoder.sizes = vec![2, 4];
     assert!(fit_vae(&problem, &VaeSettings::default(), None).is_err());
+}
+
+/// The mean ELBO of `batch` and its gradient in `log σ` at noise sd `sigma` (fixed draws).
+fn elbo_and_sigma_gradient(
+    problem: &VaeProblem,
+    encoder: &Mlp<f32>,
+    decoder: &Mlp<f32>,
+    batch: &DMatrix<f32>,
+    sigma: f64,
+) -> (f64, f64) {
+    let mut rng = ChaCha8Rng::seed_from_u64(99);
+    let mut ge = vec![0.0; encoder.parameters().len()];
+    let mut gd = vec![0.0; decoder.parameters().len()];
+    let mut sigma_gradient = 0.0;
+    let total = elbo_step(
+        problem,
+        encoder,
+        decoder,
+        batch,
+        2,
+        &mut rng,
+        &mut ge,
+        &mut gd,
+        (sigma, &mut sigma_gradient),
+    )
+    .unwrap();
+    (total / batch.nrows() as f64, sigma_gradient)
+}
+
+#[test]
+fn the_learned_sigma_gradient_matches_finite_differences() {
+    let data = some_rows(5, 3);
+    let mut problem = linear_problem(data.clone(), 1.0, 0);
+    problem.likelihood = VaeLikelihood::LearnedNormal { initial_sigma: 1.0 };
+    let mut rng = ChaCha8Rng::seed_from_u64(8);
+    let encoder = Mlp::<f32>::new(&[3, 4], Activation::Identity, &mut rng).unwrap();
+    let decoder = Mlp::<f32>::new(&[2, 3], Activation::Identity, &mut rng).unwrap();
+    for sigma in [0.3, 0.8, 2.0] {
+        let (_, analytic) = elbo_and_sigma_gradient(&problem, &encoder, &decoder, &data, sigma);
+        let h = 1e-4f64;
+        let up = elbo_and_sigma_gradient(&problem, &encoder, &decoder, &data, sigma * h.exp()).0;
+        let down =
+            elbo_and_sigma_gradient(&problem, &encoder, &decoder, &data, sigma * (-h).exp()).0;
+        let numeric = (up - down) / (2.0 * h);
+        assert!(
+            (numeric - analytic).abs() < 1e-4 * (1.0 + numeric.abs()),
+            "sigma {sigma}: analytic {analytic}, numeric {numeric}"
+        );
+    }
+}
+
+#[test]
+fn a_learned_sigma_reaches_the_probabilistic_pca_noise_level() {
+    // Rows x = W z + noise with z ~ N(0, I₂) and noise sd 0.3 in 6 dimensions. A linear VAE
+    // with a Gaussian guide has the optimum of probabilistic PCA (Lucas et al. 2019), whose MLE
+    // of σ² is the mean of the 4 smallest eigenvalues of the sample covariance (Tipping and
+    // Bishop 1999), computed here by nalgebra's symmetric eigendecomposition.
+    let (n, width) = (2000, 6);
+    let mut rng = ChaCha8Rng::seed_from_u64(21);
+    let loadings = DMatrix::from_fn(2, width, |i, j| ((i * 7 + j * 3) % 5) as f32 * 0.5 - 1.0);
+    let z = standard_normal_matrix(&mut rng, n, 2);
+    let noise = standard_normal_matrix(&mut rng, n, width) * 0.3;
+    let data = &z * &loadings + noise;
+    let mean = DVector::from_fn(width, |j, _| {
+        data.column(j).iter().map(|&v| f64::from(v)).sum::<f64>() / n as f64
+    });
+    let covariance = DMatrix::from_fn(width, width, |a, b| {
+        (0..n)
+            .map(|i| (f64::from(data[(i, a)]) - mean[a]) * (f64::from(data[(i, b)]) - mean[b]))
+            .sum::<f64>()
+            / n as f64
+    });
+    let mut eigenvalues: Vec<f64> = covariance
+        .symmetric_eigen()
+        .eigenvalues
+        .iter()
+        .copied()
+        .collect();
+    eigenvalues.sort_by(f64::total_cmp);
+    let exact = (eigenvalues[..width - 2].iter().sum::<f64>() / (width - 2) as f64).sqrt();
+    let mut problem = linear_problem(data, 1.0, 0);
+    problem.likelihood = VaeLikelihood::LearnedNormal { initial_sigma: 1.0 };
+    let settings = VaeSettings {
+        epochs: 60,
+        batch_size: 100,
+        learning_rate: 1e-2,
+        ..VaeSettings::default()
+    };
+    let fit = fit_vae(&problem, &settings, None).unwrap();
+    let learned = fit.sigma.unwrap();
+    // The statistical se of σ̂ is about σ / sqrt(2 N (D − L)) = 0.2% of σ; the tolerance, 3%,
+    // leaves room for Adam's noise around the optimum at this learning rate.
+    println!("learned sigma {learned:.4}, probabilistic PCA MLE {exact:.4}");
+    assert!(
+        (learned / exact - 1.0).abs() < 0.03,
+        "learned {learned} vs {exact}"
+    );
 }

@@ -5,6 +5,11 @@
 //! mean-field is `[mean (d), log sd (d)]`; full-rank is `[mean (d), L row by row (d(d+1)/2)]` with
 //! the diagonal of `L` stored as its logarithm, which keeps it positive and `L` a valid Cholesky
 //! factor.
+//!
+//! Coordinates marked as points ([`GaussianGuide::with_points`]) have no spread: their draw is the
+//! mean, they add nothing to the entropy, and only their mean moves. That is variational EM's
+//! guide (LANGUAGE.md §6 rule 3): the params are point estimates that maximise the same ELBO as
+//! the mean-field Gaussian over the latents.
 
 use rand::{Rng, RngExt};
 use rand_distr::StandardNormal;
@@ -29,6 +34,8 @@ pub struct GaussianGuide {
     pub dim: usize,
     /// The flat parameter vector described in the module docs.
     pub parameters: Vec<f64>,
+    /// Per coordinate, whether it is a point (zero spread); empty when none is.
+    pub points: Vec<bool>,
 }
 
 /// `log(2π)`.
@@ -49,7 +56,28 @@ impl GaussianGuide {
             family,
             dim,
             parameters,
+            points: Vec::new(),
         }
+    }
+
+    /// The same guide with the coordinates where `points` is true held at their mean (a
+    /// point estimate inside the ELBO). Only a mean-field guide has independent coordinates to
+    /// hold: a full-rank guide is returned unchanged.
+    pub fn with_points(mut self, points: &[bool]) -> Self {
+        if self.family == GuideFamily::MeanField && points.len() == self.dim {
+            self.points = points.to_vec();
+        }
+        self
+    }
+
+    /// Whether coordinate `index` is a point.
+    pub fn is_point(&self, index: usize) -> bool {
+        self.points.get(index).copied().unwrap_or(false)
+    }
+
+    /// The number of coordinates with a spread.
+    fn spread_dim(&self) -> usize {
+        (0..self.dim).filter(|&i| !self.is_point(i)).count()
     }
 
     pub fn mean(&self) -> &[f64] {
@@ -67,6 +95,7 @@ impl GaussianGuide {
         let mut factor = vec![0.0; dim * dim];
         for row in 0..dim {
             match self.family {
+                GuideFamily::MeanField if self.is_point(row) => {}
                 GuideFamily::MeanField => {
                     factor[row * dim + row] = self.parameters[dim + row].exp();
                 }
@@ -100,6 +129,7 @@ impl GaussianGuide {
     /// The sum of the log diagonal of `L`: `log det L`.
     fn log_determinant(&self) -> f64 {
         (0..self.dim)
+            .filter(|&i| !self.is_point(i))
             .map(|i| match self.family {
                 GuideFamily::MeanField => self.parameters[self.dim + i],
                 GuideFamily::FullRank => self.parameters[self.factor_index(i, i)],
@@ -109,7 +139,7 @@ impl GaussianGuide {
 
     /// The entropy of q, `d/2 · (1 + log 2π) + log det L`.
     pub fn entropy(&self) -> f64 {
-        0.5 * self.dim as f64 * (1.0 + LOG_TWO_PI) + self.log_determinant()
+        0.5 * self.spread_dim() as f64 * (1.0 + LOG_TWO_PI) + self.log_determinant()
     }
 
     /// `z = mean + L · noise`.
@@ -138,12 +168,15 @@ impl GaussianGuide {
         noise: &mut [f64],
         point: &mut [f64],
     ) -> f64 {
-        for n in noise.iter_mut() {
-            *n = rng.sample(StandardNormal);
+        for (index, n) in noise.iter_mut().enumerate() {
+            // A point's noise is drawn all the same, so the stream of the others does not
+            // depend on which coordinates are points.
+            let value: f64 = rng.sample(StandardNormal);
+            *n = if self.is_point(index) { 0.0 } else { value };
         }
         self.transform(noise, point);
         let squared: f64 = noise.iter().map(|n| n * n).sum();
-        -0.5 * (self.dim as f64 * LOG_TWO_PI + squared) - self.log_determinant()
+        -0.5 * (self.spread_dim() as f64 * LOG_TWO_PI + squared) - self.log_determinant()
     }
 
     /// A Monte-Carlo estimate of the ELBO, `E_q[log p(z)] + H[q]`, from `samples` draws. A draw
@@ -216,7 +249,7 @@ impl GaussianGuide {
             }
         }
         // The entropy's gradient: 1 for each log-diagonal entry.
-        for i in 0..dim {
+        for i in (0..dim).filter(|&i| !self.is_point(i)) {
             let index = match self.family {
                 GuideFamily::MeanField => dim + i,
                 GuideFamily::FullRank => self.factor_index(i, i),

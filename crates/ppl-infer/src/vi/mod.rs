@@ -18,6 +18,7 @@
 //! each call, so a caller can drive the optimiser itself with a minibatch density.
 
 pub mod guide;
+pub mod mixture;
 pub mod optimiser;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -62,6 +63,13 @@ pub struct VariationalSettings {
     /// log density is finite, as the samplers do.
     pub initial_mean: Option<Vec<f64>>,
     pub init_radius: f64,
+    /// With an `initial_mean`, also try a random start (as without one) and keep whichever gives
+    /// the higher ELBO after the learning-rate trial runs: a mode is a poor start where the
+    /// density is unbounded (a funnel's neck), and the ELBO itself says so.
+    pub compare_random_start: bool,
+    /// Coordinates held as points (no spread) in a mean-field guide: the params of variational
+    /// EM, which maximise the same ELBO as the guide over the latents. Empty: none.
+    pub point_coordinates: Vec<bool>,
     /// Consecutive iterations whose gradient is not finite before the run gives up.
     pub max_failed_iterations: usize,
     pub seed: u64,
@@ -84,6 +92,8 @@ impl Default for VariationalSettings {
             num_draws: 1000,
             initial_mean: None,
             init_radius: 2.0,
+            compare_random_start: false,
+            point_coordinates: Vec::new(),
             max_failed_iterations: 50,
             seed: 0,
         }
@@ -208,14 +218,40 @@ pub fn fit_variational<D: LogDensity>(
     validate(settings)?;
     let mut density = density.clone();
     let dim = density.dim();
-    let initial_mean = initial_mean(&mut density, settings)?;
-    let learning_rate = match settings.learning_rate {
-        Some(rate) => rate,
-        None => choose_learning_rate(&mut density, settings, &initial_mean)?,
+    if !settings.point_coordinates.is_empty() && settings.point_coordinates.len() != dim {
+        return Err(VariationalError::Settings(
+            "point_coordinates must be empty or have one entry per coordinate",
+        ));
+    }
+    let given_mean = initial_mean(&mut density, settings)?;
+    let compare = settings.compare_random_start && settings.initial_mean.is_some();
+    let (mut initial_mean, mut learning_rate) = match settings.learning_rate {
+        Some(rate) if !compare => (given_mean, Some((rate, f64::NAN))),
+        _ => match choose_learning_rate(&mut density, settings, &given_mean) {
+            Ok(chosen) => (given_mean, Some(chosen)),
+            Err(error) if !compare => return Err(error),
+            Err(_) => (given_mean, None),
+        },
+    };
+    if compare {
+        let random_settings = VariationalSettings {
+            initial_mean: None,
+            ..settings.clone()
+        };
+        let random_mean = self::initial_mean(&mut density, &random_settings)?;
+        if let Ok((rate, elbo)) = choose_learning_rate(&mut density, settings, &random_mean)
+            && learning_rate.is_none_or(|(_, best)| elbo > best)
+        {
+            initial_mean = random_mean;
+            learning_rate = Some((rate, elbo));
+        }
+    }
+    let Some((learning_rate, _)) = learning_rate else {
+        return Err(VariationalError::NoLearningRate);
     };
 
     let mut rng = stream(settings.seed, 1);
-    let mut guide = GaussianGuide::standard(settings.family, &initial_mean);
+    let mut guide = new_guide(settings, &initial_mean);
     let mut optimiser = Adam::new(learning_rate, settings.learning_rate_decay_steps);
     let mut gradient = vec![0.0; guide.parameters.len()];
     let mut window_sum = vec![0.0; guide.parameters.len()];
@@ -418,17 +454,27 @@ fn initial_mean<D: LogDensity>(
     })
 }
 
-/// Runs `adaptation_iterations` steps from the start with each candidate and keeps the one whose
-/// final ELBO estimate is highest.
+/// The guide of `settings`' family at `mean` with unit scales, its points held.
+fn new_guide(settings: &VariationalSettings, mean: &[f64]) -> GaussianGuide {
+    GaussianGuide::standard(settings.family, mean).with_points(&settings.point_coordinates)
+}
+
+/// Runs `adaptation_iterations` steps from the start with each candidate (or with the given
+/// learning rate alone) and keeps the one whose final ELBO estimate is highest: the rate and that
+/// ELBO.
 fn choose_learning_rate<D: LogDensity>(
     density: &mut D,
     settings: &VariationalSettings,
     initial_mean: &[f64],
-) -> Result<f64, VariationalError> {
+) -> Result<(f64, f64), VariationalError> {
+    let given = settings.learning_rate.map(|rate| vec![rate]);
+    let candidates = given
+        .as_deref()
+        .unwrap_or(&settings.learning_rate_candidates);
     let mut best: Option<(f64, f64)> = None;
-    for (index, &candidate) in settings.learning_rate_candidates.iter().enumerate() {
+    for (index, &candidate) in candidates.iter().enumerate() {
         let mut rng = stream(settings.seed, 3 + index as u64);
-        let mut guide = GaussianGuide::standard(settings.family, initial_mean);
+        let mut guide = new_guide(settings, initial_mean);
         let mut optimiser = Adam::new(candidate, settings.learning_rate_decay_steps);
         let mut gradient = vec![0.0; guide.parameters.len()];
         let mut failed = false;
@@ -449,9 +495,10 @@ fn choose_learning_rate<D: LogDensity>(
             best = Some((candidate, elbo));
         }
     }
-    best.map(|(rate, _)| rate)
-        .ok_or(VariationalError::NoLearningRate)
+    best.ok_or(VariationalError::NoLearningRate)
 }
 
+#[cfg(test)]
+mod mixture_tests;
 #[cfg(test)]
 mod tests;

@@ -375,3 +375,75 @@ fn the_reparameterised_gradient_matches_finite_differences_of_the_elbo() {
         );
     }
 }
+
+/// Variational EM's target: `z_j ~ N(θ, 1)`, `y_j ~ N(z_j, 1)` with `θ` a point. The marginal is
+/// `y_j ~ N(θ, 2)`, so the maximiser of the ELBO in θ is the MLE `mean(y)`, and the exact
+/// posterior `z_j | y_j, θ ~ N((y_j + θ)/2, 1/2)` is in the mean-field family, so the guide can
+/// reach it. Position: `[θ, z_1..z_J]`.
+#[derive(Clone, Debug)]
+struct RandomEffects {
+    y: Vec<f64>,
+}
+
+impl LogDensity for RandomEffects {
+    fn dim(&self) -> usize {
+        self.y.len() + 1
+    }
+
+    fn log_density_and_gradient(
+        &mut self,
+        position: &[f64],
+        gradient: &mut [f64],
+    ) -> Result<f64, LogDensityError> {
+        let theta = position[0];
+        let mut value = 0.0;
+        gradient[0] = 0.0;
+        for (j, &y) in self.y.iter().enumerate() {
+            let z = position[j + 1];
+            value -= 0.5 * ((z - theta).powi(2) + (y - z).powi(2));
+            gradient[0] += z - theta;
+            gradient[j + 1] = -(z - theta) + (y - z);
+        }
+        Ok(value - 100.0)
+    }
+}
+
+#[test]
+fn variational_em_holds_the_params_at_a_point_and_reaches_the_mle() {
+    let y: Vec<f64> = (0..20).map(|j| 3.0 + ((j * 7) % 11) as f64 * 0.4).collect();
+    let mle = y.iter().sum::<f64>() / y.len() as f64;
+    let standard_error = (2.0 / y.len() as f64).sqrt();
+    let mut points = vec![false; y.len() + 1];
+    points[0] = true;
+    let settings = VariationalSettings {
+        point_coordinates: points,
+        elbo_samples: 4,
+        tol_rel_obj: 1e-5,
+        seed: 3,
+        ..VariationalSettings::default()
+    };
+    let fit = fit_variational(&RandomEffects { y: y.clone() }, &settings, None).unwrap();
+    let theta = fit.guide.mean()[0];
+    println!("theta {theta} vs MLE {mle} (se {standard_error})");
+    assert!(
+        (theta - mle).abs() < 0.05 * standard_error,
+        "θ {theta} vs MLE {mle}"
+    );
+    // The point has no spread in the draws; each z is within 0.25 posterior sd of the exact
+    // posterior's mean (Stan's criterion), its sd within 10%.
+    assert!((0..fit.draws.len() / fit.guide.dim).all(|d| fit.draw(d)[0] == theta));
+    let factor = fit.guide.cholesky_factor();
+    let dim = fit.guide.dim;
+    assert_eq!(factor[0], 0.0);
+    for j in 1..dim {
+        let sd = factor[j * dim + j];
+        assert!((sd / 0.5f64.sqrt() - 1.0).abs() < 0.1, "sd of z_{j}: {sd}");
+        let exact_mean = 0.5 * (y[j - 1] + theta);
+        assert!(
+            (fit.guide.mean()[j] - exact_mean).abs() < 0.25 * 0.5f64.sqrt(),
+            "mean of z_{j}: {} vs {exact_mean} (after {} iterations)",
+            fit.guide.mean()[j],
+            fit.iterations
+        );
+    }
+}

@@ -9,6 +9,7 @@
 //! net decoder = mlp(L, ..., D, act = ...)
 //! z ~ Normal(0, 1)
 //! x ~ Bernoulli(logit = decoder(z))        # or x ~ Normal(decoder(z), sigma), sigma a number
+//!                                          # or a scalar `param sigma: positive`, learned
 //! let h = encoder(x)                       # or the call written inline in the guide
 //! guide z ~ Normal(h[.., 1:L], exp(c * h[.., L+1:2L]))
 //! ```
@@ -107,7 +108,14 @@ pub fn recognise(model: &Model, bound: &BoundData) -> Result<VaeSpec, NotAVae> {
         ));
     }
     let (rows, latent) = (z_shape[0], z_shape[1]);
-    if let Some(other) = model.unknowns().find(|v| v.id != z) {
+    // A scalar positive param may be the Normal likelihood's sd (checked there).
+    let noise_param = |v: &ppl_ir::Variable| {
+        v.role == Role::Param
+            && v.ty.elem == ElemType::Real
+            && v.ty.shape.is_empty()
+            && matches!(v.constraint, ppl_ir::Constraint::Bounded { low, high, .. } if low == 0.0 && high == f64::INFINITY)
+    };
+    if let Some(other) = model.unknowns().find(|v| v.id != z && !noise_param(v)) {
         return Err(NotAVae::at(
             other.span,
             format!(
@@ -161,6 +169,7 @@ pub fn recognise(model: &Model, bound: &BoundData) -> Result<VaeSpec, NotAVae> {
     // The terms: the prior on z and the likelihood through the decoder.
     let mut prior = false;
     let mut likelihood = None;
+    let mut learned_sigma: Option<VarId> = None;
     for term in &model.terms {
         if !term.loops.is_empty() {
             return Err(NotAVae::at(
@@ -210,14 +219,23 @@ pub fn recognise(model: &Model, bound: &BoundData) -> Result<VaeSpec, NotAVae> {
             (DistKind::BernoulliLogit, [logits]) => {
                 (decoder_call(logits, z), VaeLikelihood::BernoulliLogit)
             }
-            (DistKind::Normal, [mean, sd]) => match literal(sd) {
-                Some(sigma) if sigma > 0.0 => {
+            (DistKind::Normal, [mean, sd]) => match (literal(sd), &sd.kind) {
+                (Some(sigma), _) if sigma > 0.0 => {
                     (decoder_call(mean, z), VaeLikelihood::Normal { sigma })
+                }
+                (None, ExprKind::Variable(id))
+                    if model.variables.get(id.0).is_some_and(noise_param) =>
+                {
+                    learned_sigma = Some(*id);
+                    (
+                        decoder_call(mean, z),
+                        VaeLikelihood::LearnedNormal { initial_sigma: 1.0 },
+                    )
                 }
                 _ => {
                     return Err(NotAVae::at(
                         sd.span,
-                        "the Normal likelihood's sd is not a positive number (a learned sd is not in this version)",
+                        "the Normal likelihood's sd is neither a positive number nor a scalar `param` with a `positive` constraint",
                     ));
                 }
             },
@@ -241,6 +259,18 @@ pub fn recognise(model: &Model, bound: &BoundData) -> Result<VaeSpec, NotAVae> {
             ));
         };
         likelihood = Some((source, decoder_net, family, term.span));
+    }
+    if let Some(other) = model
+        .unknowns()
+        .find(|v| v.id != z && Some(v.id) != learned_sigma)
+    {
+        return Err(NotAVae::at(
+            other.span,
+            format!(
+                "`{}` is an unknown besides the latent code `{}` that is not the Normal likelihood's sd",
+                other.name, z_var.name
+            ),
+        ));
     }
     if !prior {
         return Err(NotAVae::at(
@@ -299,6 +329,14 @@ pub fn recognise(model: &Model, bound: &BoundData) -> Result<VaeSpec, NotAVae> {
             format!("`{data_name}` has values other than 0 and 1"),
         ));
     }
+    // A learned sd starts where a decoder that knew only the column means would put it: the
+    // data's sd around them (Adam then moves log σ by about the learning rate per step).
+    let family = match family {
+        VaeLikelihood::LearnedNormal { .. } => VaeLikelihood::LearnedNormal {
+            initial_sigma: residual_sd(&values, width),
+        },
+        other => other,
+    };
     let encoder = net_shape(model, bound, encoder_net)?;
     let decoder = net_shape(model, bound, decoder_net)?;
     let net_span = |net: usize| model.nets[net].span;
@@ -376,6 +414,27 @@ fn net_shape(model: &Model, bound: &BoundData, net: usize) -> Result<NetShape, N
 
 /// A number, or arithmetic on numbers: a library file run on its own keeps its signature's
 /// constants as `latent + 1`, which inlining would have folded to `3`.
+/// The sd of row-major `values` (`width` columns) around their column means; 1 when it is not
+/// a positive number (no rows, or constant data).
+fn residual_sd(values: &[f64], width: usize) -> f64 {
+    let rows = values.len() / width.max(1);
+    if rows == 0 {
+        return 1.0;
+    }
+    let mut means = vec![0.0; width];
+    for row in values.chunks_exact(width) {
+        for (mean, v) in means.iter_mut().zip(row) {
+            *mean += v / rows as f64;
+        }
+    }
+    let squares: f64 = values
+        .chunks_exact(width)
+        .flat_map(|row| row.iter().zip(&means).map(|(v, m)| (v - m).powi(2)))
+        .sum();
+    let sd = (squares / (rows * width) as f64).sqrt();
+    if sd.is_finite() && sd > 0.0 { sd } else { 1.0 }
+}
+
 fn literal(expr: &Expr) -> Option<f64> {
     match &expr.kind {
         ExprKind::Literal(v) => Some(*v),

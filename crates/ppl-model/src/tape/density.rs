@@ -38,6 +38,9 @@ pub struct Tape {
     /// density of the unconstrained parameters), no for MAP (the mode on the constrained scale,
     /// as Stan's optimizer does by default).
     pub(super) include_jacobian: bool,
+    /// Per layout entry, whether its log-Jacobian is left out although `include_jacobian` holds
+    /// (variational EM's params); empty: none is.
+    jacobian_left_out: Vec<bool>,
 }
 
 impl Tape {
@@ -82,6 +85,7 @@ impl Tape {
             adjoints,
             labels,
             include_jacobian: true,
+            jacobian_left_out: Vec::new(),
         })
     }
 
@@ -95,6 +99,24 @@ impl Tape {
     /// Whether discrete latents are summed out on this tape.
     pub(super) fn sums_latents(&self) -> bool {
         !self.program.summed.is_empty()
+    }
+
+    /// The same density without the log-Jacobians of `variables` only: the density of the
+    /// others' unconstrained coordinates, and on the constrained scale for these (variational
+    /// EM: a Gaussian guide over the latents' unconstrained space, the params' MLE on theirs).
+    pub fn without_jacobian_of(mut self, variables: &[VarId]) -> Tape {
+        self.jacobian_left_out = self
+            .layout
+            .entries
+            .iter()
+            .map(|entry| variables.contains(&entry.var))
+            .collect();
+        self
+    }
+
+    /// Whether entry `index`'s log-Jacobian is part of the density.
+    fn includes_jacobian(&self, index: usize) -> bool {
+        self.include_jacobian && !self.jacobian_left_out.get(index).copied().unwrap_or(false)
     }
 
     /// Where each sampled unknown lives in the position vector.
@@ -370,18 +392,24 @@ impl Tape {
                     term_index: None,
                 });
             }
-            if self.include_jacobian {
+            if self.includes_jacobian(index) {
                 total += log_jacobian;
             }
         }
-        for (entry, &log_jacobian) in self.layout.entries.iter().zip(&self.log_jacobians) {
+        for (index, (entry, &log_jacobian)) in self
+            .layout
+            .entries
+            .iter()
+            .zip(&self.log_jacobians)
+            .enumerate()
+        {
             if !log_jacobian.is_finite() {
                 return Err(LogDensityError::NotFinite {
                     term: Some(format!("the constraint of `{}`", entry.name)),
                     term_index: None,
                 });
             }
-            if self.include_jacobian {
+            if self.includes_jacobian(index) {
                 total += log_jacobian;
             }
         }
@@ -397,8 +425,8 @@ impl Tape {
         for &(_, node) in &self.program.terms {
             self.adjoints[self.program.infos[node].start] += 1.0;
         }
-        if self.include_jacobian {
-            for &(_, node) in &self.program.bound_jacobians {
+        for &(index, node) in &self.program.bound_jacobians {
+            if self.includes_jacobian(index) {
                 self.adjoints[self.program.infos[node].start] += 1.0;
             }
         }
@@ -440,24 +468,25 @@ impl Tape {
                 &mut gradient[entry.offset..entry.offset + entry.len],
             );
         }
-        if !self.include_jacobian {
-            // The transforms' reverse rule always adds the log-Jacobian's gradient; with a zero
-            // adjoint it is that gradient alone, which is taken back out.
-            for (index, entry) in self.layout.entries.iter().enumerate() {
-                let info = self.program.infos[self.program.inputs[index]];
-                let zero_adjoint = vec![0.0; info.len];
-                let mut jacobian_gradient = vec![0.0; entry.len];
-                let range = entry.offset..entry.offset + entry.len;
-                numerics::constrain_gradient(
-                    &entry.constraint,
-                    &entry.shape,
-                    &position[range.clone()],
-                    &zero_adjoint,
-                    &mut jacobian_gradient,
-                );
-                for (g, j) in gradient[range].iter_mut().zip(&jacobian_gradient) {
-                    *g -= j;
-                }
+        // The transforms' reverse rule always adds the log-Jacobian's gradient; with a zero
+        // adjoint it is that gradient alone, which is taken back out where it is left out.
+        for (index, entry) in self.layout.entries.iter().enumerate() {
+            if self.includes_jacobian(index) {
+                continue;
+            }
+            let info = self.program.infos[self.program.inputs[index]];
+            let zero_adjoint = vec![0.0; info.len];
+            let mut jacobian_gradient = vec![0.0; entry.len];
+            let range = entry.offset..entry.offset + entry.len;
+            numerics::constrain_gradient(
+                &entry.constraint,
+                &entry.shape,
+                &position[range.clone()],
+                &zero_adjoint,
+                &mut jacobian_gradient,
+            );
+            for (g, j) in gradient[range].iter_mut().zip(&jacobian_gradient) {
+                *g -= j;
             }
         }
         if gradient.iter().any(|g| !g.is_finite()) {

@@ -75,6 +75,15 @@ pub fn run(
         if vae_settings.elbo_samples == 1 { "" } else { "s" },
         fit.training_seconds
     ));
+    if let (ppl_infer::vae::VaeLikelihood::LearnedNormal { .. }, Some(sigma)) =
+        (spec.likelihood, fit.sigma)
+    {
+        report.notes.push(format!(
+            "the Normal likelihood's sd is a param, learned with the nets on the same ELBO: {}",
+            format_number(sigma)
+        ));
+        report.diagnostics.insert("sigma".into(), number(sigma));
+    }
     report.notes.push(describe("training rows", &fit.train));
     match &fit.test {
         Some(test) => report

@@ -1,8 +1,13 @@
 //! The ADVI driver: a Gaussian guide fitted by the ELBO engine (`ppl_infer::vi`) on the model's
 //! unconstrained log density; the ELBO trace is the objective, the guide's draws are summarised
-//! like a sampler's, and PSIS's Pareto k-hat says how far to trust them.
+//! like a sampler's, and PSIS's Pareto k-hat says how far to trust them. Variational EM
+//! (LANGUAGE.md §6 rule 3, params beside continuous latents) is the same engine with the params'
+//! coordinates held as points of the guide: they maximise the same ELBO as the latents' mean-field
+//! Gaussian, on the density without the params' Jacobians (their MLE or MAP on the constrained
+//! scale).
 
 use ppl_infer::{GuideFamily, VariationalSettings};
+use ppl_ir::{Model, Role};
 use ppl_model::posterior::Posterior;
 use ppl_syntax::codes;
 use serde_json::json;
@@ -23,7 +28,6 @@ pub fn run(
     control: &FitControl<'_>,
 ) -> Result<RunReport, FitError> {
     let seed = settings.whole(Setting::Seed);
-    let given = |setting| settings.origin(setting) != Origin::Default;
     // The guide starts at the posterior mode on the unconstrained scale (L-BFGS, a few ms): the
     // ELBO's noisy gradient then only has to fit the spread, where from a random start it can
     // stall far from the mass on badly scaled models (Stan's ADVI starts at random).
@@ -46,6 +50,49 @@ pub fn run(
     let variational = VariationalSettings {
         initial_mean,
         family,
+        // The mode is no start where the density has none (a funnel's neck): a random start
+        // competes with it on the trial runs' ELBO.
+        compare_random_start: true,
+        ..engine_settings(settings)
+    };
+    fit_and_report(posterior, variational, None, settings, control)
+}
+
+/// Variational EM: a mean-field guide over the latents, the params' coordinates held as points.
+/// `posterior`'s tape must leave the params' Jacobians out (see `plan`).
+pub fn run_em(
+    posterior: &Posterior,
+    model: &Model,
+    settings: &Settings,
+    control: &FitControl<'_>,
+) -> Result<RunReport, FitError> {
+    let layout = posterior.tape.layout();
+    let mut points = vec![false; layout.dim];
+    let mut names = Vec::new();
+    for entry in &layout.entries {
+        if model
+            .variables
+            .get(entry.var.0)
+            .is_some_and(|v| v.role == Role::Param)
+        {
+            points[entry.offset..entry.offset + entry.len].fill(true);
+            names.push(format!("`{}`", entry.name));
+        }
+    }
+    // A random start: the joint mode over params and latents is often at a boundary (a scale
+    // param at zero with every latent at its mean), where the ELBO is worst.
+    let variational = VariationalSettings {
+        family: GuideFamily::MeanField,
+        point_coordinates: points,
+        ..engine_settings(settings)
+    };
+    fit_and_report(posterior, variational, Some(&names), settings, control)
+}
+
+/// The settings shared by ADVI and variational EM, from the settings table.
+fn engine_settings(settings: &Settings) -> VariationalSettings {
+    let given = |setting| settings.origin(setting) != Origin::Default;
+    VariationalSettings {
         elbo_samples: settings.count(Setting::ElboSamples),
         max_iterations: if given(Setting::MaxIters) {
             settings.count(Setting::MaxIters)
@@ -55,15 +102,34 @@ pub fn run(
         tol_rel_obj: settings.get(Setting::TolRelObj),
         learning_rate: given(Setting::LearningRate).then(|| settings.get(Setting::LearningRate)),
         num_draws: settings.count(Setting::Draws),
-        seed,
+        seed: settings.whole(Setting::Seed),
         ..VariationalSettings::default()
-    };
+    }
+}
+
+/// Runs the engine and reports: `point_params` names the params held as points (variational EM).
+fn fit_and_report(
+    posterior: &Posterior,
+    variational: VariationalSettings,
+    point_params: Option<&[String]>,
+    settings: &Settings,
+    control: &FitControl<'_>,
+) -> Result<RunReport, FitError> {
+    let seed = variational.seed;
+    let family = variational.family;
     let started = std::time::Instant::now();
     let fit = ppl_infer::fit_variational(&posterior.tape, &variational, control.stop).map_err(
         |error| {
             FitError::message(
                 codes::METHOD_NOT_APPLICABLE,
-                format!("ADVI failed: {error}"),
+                format!(
+                    "{} failed: {error}",
+                    if point_params.is_some() {
+                        "variational EM"
+                    } else {
+                        "ADVI"
+                    }
+                ),
                 FailureKind::InferenceFailed,
             )
         },
@@ -92,6 +158,12 @@ pub fn run(
         format_number(fit.learning_rate),
         variational.num_draws
     ));
+    if let Some(names) = point_params {
+        report.notes.push(format!(
+            "variational EM: the params ({}) are point estimates that maximise the ELBO with the latents' mean-field Gaussian guide; their sd is 0",
+            names.join(", ")
+        ));
+    }
     report.notes.push(format!(
         "ELBO {}; Pareto k-hat {} ({})",
         format_number(fit.elbo),
@@ -129,9 +201,10 @@ pub fn run(
         .insert("interrupted".into(), json!(fit.interrupted));
     report.diagnostics.insert(
         "guide".into(),
-        json!(match family {
-            GuideFamily::MeanField => "mean-field",
-            GuideFamily::FullRank => "full-rank",
+        json!(match (family, point_params) {
+            (_, Some(_)) => "mean-field, params as points (variational EM)",
+            (GuideFamily::MeanField, None) => "mean-field",
+            (GuideFamily::FullRank, None) => "full-rank",
         }),
     );
     Ok(report)

@@ -62,6 +62,7 @@ impl SavedVae {
         let (likelihood, sigma) = match spec.likelihood {
             VaeLikelihood::BernoulliLogit => ("bernoulli_logit", None),
             VaeLikelihood::Normal { sigma } => ("normal", Some(sigma)),
+            VaeLikelihood::LearnedNormal { .. } => ("normal", fit.sigma),
         };
         SavedVae {
             kind: "vae".into(),

@@ -71,6 +71,7 @@ codes! {
     NO_RULE_APPLIES = "E0706": "no rule of LANGUAGE.md §6 fits the model: the closest rule and why it fails";
     OUTPUT_UNWRITABLE = "E0707": "an output file or directory (`--out`) that cannot be written";
     DRAWS_FILE_MALFORMED = "E0708": "a draws file given to `ppl summary` that is not a CmdStan-layout CSV";
+    SUMMARY_FILE_MALFORMED = "E0725": "a run directory whose `summary.json` is not JSON or not a ppl summary";
     UNKNOWN_LIBRARY_MODEL = "E0801": "a library model that does not exist";
     LIBRARY_MODEL_INVALID = "E0802": "a library model file without its signature or observed variable";
     UNKNOWN_LIBRARY_ARGUMENT = "E0803": "a library model argument its signature does not have, one too many, given twice or missing";

@@ -383,6 +383,13 @@ pub fn run(
             centred: &options.centred,
         },
     );
+    let metric_failures: usize = outputs.iter().map(|o| o.metric_failures).sum();
+    if metric_failures > 0 {
+        report.warnings.push(format!(
+            "{metric_failures} warmup window{} could not update the metric (the estimated covariance was not positive definite); the previous metric was kept: the posterior may be degenerate or too few warmup draws fell in a window, consider more --warmup or a diagonal metric",
+            if metric_failures == 1 { "" } else { "s" }
+        ));
+    }
     if let Some(dir) = options.out {
         report
             .notes

@@ -530,7 +530,7 @@ where
             if schedule.at_window_end() {
                 // A failed estimate (a dense covariance that is not positive definite, say)
                 // leaves the metric as it was: the run goes on and the driver warns.
-                if self.metric.adapt_from(&estimator).is_err() {
+                if !adapt_or_keep(&mut self.metric, &estimator) {
                     output.metric_failures += 1;
                 }
                 estimator.restart();
@@ -634,4 +634,10 @@ where
         }
         stats
     }
+}
+
+/// Adapts `metric` from the window's estimate; if the estimate is unusable (a dense covariance
+/// that is not finite or not positive definite), the metric stays as it was and `false` says so.
+pub(crate) fn adapt_or_keep<M: Metric>(metric: &mut M, estimator: &M::Estimator) -> bool {
+    metric.adapt_from(estimator).is_ok()
 }

@@ -59,7 +59,7 @@ fn cases() -> Vec<PathBuf> {
 }
 
 #[test]
-fn catalogue_has_at_least_ninety_cases() {
+fn catalogue_has_at_least_a_hundred_cases() {
     assert!(cases().len() >= 100, "only {} cases", cases().len());
 }
 

@@ -209,8 +209,10 @@ fn old_faithful_matches_scikit_learn() {
     let ours = json["diagnostics"]["log_likelihood_per_point"]
         .as_f64()
         .unwrap();
+    // Both run EM to a tolerance far below this on the same data and `reg_covar`: the optimum's
+    // log-likelihood agrees to about 1e-10 per point (measured), so 1e-8 is a real check.
     assert!(
-        (ours - expected).abs() < 1e-4,
+        (ours - expected).abs() < 1e-8,
         "ours {ours}, scikit-learn {expected}"
     );
     // Same optimum, same labelling (components sorted by first mean coordinate).

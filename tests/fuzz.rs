@@ -293,7 +293,16 @@ fn mutated_and_generated_inputs_never_panic() {
     std::panic::set_hook(Box::new(|_| {}));
     let mut random = Random(seed());
     let mut crashes = Vec::new();
+    let started = std::time::Instant::now();
     for iteration in 0..iterations() {
+        // Long runs are stopped by hand; a progress line keeps the count of what was covered.
+        if iteration > 0 && iteration % 100_000 == 0 {
+            eprintln!(
+                "fuzz: {iteration} inputs, {} panics, {:.0} s",
+                crashes.len(),
+                started.elapsed().as_secs_f64()
+            );
+        }
         let data_bytes = {
             let (_, base) = random.pick(&data_files);
             let (_, other) = random.pick(&data_files);

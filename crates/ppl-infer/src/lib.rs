@@ -47,7 +47,7 @@ pub use adversarial::{
 pub use density::{LogDensity, LogDensityError};
 pub use em::{
     BlockEstimates, ComponentFamily, EmError, EmFit, EmSettings, EmissionBlock, MixtureProblem,
-    fit_mixture,
+    fit_mixture, fit_mixture_until,
 };
 pub use laplace::{
     FiniteDifferenceHessian, HessianDensity, LaplaceError, LaplaceFit, LaplaceSettings, laplace,

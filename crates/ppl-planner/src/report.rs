@@ -101,7 +101,7 @@ impl RunReport {
         if !self.warnings.is_empty() {
             diagnostics.insert("warnings".into(), json!(self.warnings));
         }
-        json!({
+        let mut object = json!({
             "method": self.method,
             "reason": self.reason,
             "seconds": number(self.seconds),
@@ -111,7 +111,92 @@ impl RunReport {
             "objective": self.objective.iter().map(|v| number(*v)).collect::<Vec<_>>(),
             "diagnostics": diagnostics,
             "plan": plan,
-        })
+        });
+        // Only an interrupted run carries the mark, so complete runs read as they always did.
+        if self.is_partial()
+            && let Some(fields) = object.as_object_mut()
+        {
+            fields.insert("partial".into(), json!(true));
+        }
+        object
+    }
+
+    /// Reads back what [`RunReport::to_json`] wrote (`summary.json`), for `ppl summary` on the
+    /// output directory of a method that writes no draws (EM, MAP, ADVI). Numbers written as
+    /// `null` come back as NaN; `None` if `value` is not such an object.
+    pub fn from_json(value: &Value) -> Option<RunReport> {
+        let object = value.as_object()?;
+        let text = |key: &str| object.get(key).and_then(Value::as_str).map(str::to_string);
+        let float = |value: Option<&Value>| value.and_then(Value::as_f64).unwrap_or(f64::NAN);
+        let mut report = RunReport {
+            method: text("method")?,
+            reason: text("reason").unwrap_or_default(),
+            seconds: float(object.get("seconds")),
+            objective_name: "objective".into(),
+            total_seconds: float(object.get("total_seconds")),
+            ..RunReport::default()
+        };
+        if let Some(summary) = object.get("summary").and_then(Value::as_object) {
+            for (name, stats) in summary {
+                let field = |key: &str| float(stats.get(key));
+                report.summary.push(SummaryRow {
+                    name: name.clone(),
+                    stats: ppl_infer::diagnostics::Summary {
+                        mean: field("mean"),
+                        sd: field("sd"),
+                        q5: field("q5"),
+                        q50: field("q50"),
+                        q95: field("q95"),
+                        mcse_mean: field("mcse_mean"),
+                        ess_bulk: field("ess_bulk"),
+                        ess_tail: field("ess_tail"),
+                        rhat: field("rhat"),
+                    },
+                });
+            }
+        }
+        if let Some(estimates) = object.get("estimates").and_then(Value::as_object) {
+            for (name, value) in estimates {
+                report.estimates.push((name.clone(), float(Some(value))));
+            }
+        }
+        if let Some(objective) = object.get("objective").and_then(Value::as_array) {
+            report.objective = objective.iter().map(|v| float(Some(v))).collect();
+        }
+        if let Some(plan) = object.get("plan").and_then(Value::as_object) {
+            for (name, how) in plan {
+                report
+                    .plan
+                    .push((name.clone(), how.as_str().unwrap_or_default().to_string()));
+            }
+        }
+        if let Some(diagnostics) = object.get("diagnostics").and_then(Value::as_object) {
+            let mut diagnostics = diagnostics.clone();
+            if let Some(Value::Array(warnings)) = diagnostics.remove("warnings") {
+                report.warnings = warnings
+                    .iter()
+                    .filter_map(|w| w.as_str().map(str::to_string))
+                    .collect();
+            }
+            report.diagnostics = diagnostics;
+        }
+        if object.get("partial") == Some(&Value::Bool(true)) {
+            report
+                .diagnostics
+                .insert("interrupted".into(), Value::Bool(true));
+        }
+        if report.is_partial() {
+            report
+                .notes
+                .push("INTERRUPTED: this summary covers the run up to the stop request".into());
+        }
+        Some(report)
+    }
+
+    /// Whether a stop request (Ctrl-C, SIGTERM) ended the run early: its summary covers only
+    /// what was drawn or fitted before it.
+    pub fn is_partial(&self) -> bool {
+        self.diagnostics.get("interrupted") == Some(&Value::Bool(true))
     }
 
     /// Writes `summary.json` (the JSON object) into `dir`, atomically.

@@ -71,6 +71,7 @@ codes! {
     NO_RULE_APPLIES = "E0706": "no rule of LANGUAGE.md §6 fits the model: the closest rule and why it fails";
     OUTPUT_UNWRITABLE = "E0707": "an output file or directory (`--out`) that cannot be written";
     DRAWS_FILE_MALFORMED = "E0708": "a draws file given to `ppl summary` that is not a CmdStan-layout CSV";
+    SUMMARY_FILE_MALFORMED = "E0725": "a run directory whose `summary.json` is not JSON or not a ppl summary";
     SIMULATE_SIZE_CONFLICT = "E0730": "`ppl simulate` sizes that disagree: `--n`, `--set N=` and the length of the `--data` covariates";
     SIMULATE_IMPROPER_PRIOR = "E0731": "an unknown with a flat (improper) prior and no `--set` value, which `ppl simulate` cannot draw";
     SIMULATE_MISSING_COVARIATE = "E0732": "an observed variable with no distribution (a covariate) that `ppl simulate` needs from `--data`";

@@ -170,6 +170,7 @@ pub fn run(args: RunArgs) -> Result<(), CommandError> {
 
 fn run_inner(args: &RunArgs) -> Result<(), CommandError> {
     let started = Instant::now();
+    install_interrupt_handler();
     let sets = parse_const_sets(&args.sets)?;
     let loaded = load_model(&args.model, &sets)?;
     check_sets(&loaded, &sets)?;
@@ -256,9 +257,10 @@ pub(crate) fn fit(
             eprintln!("note: {}", verdict.describe());
         }
     }
+    // Installed again for the REPL; `ppl run` installed it before loading, so that a Ctrl-C
+    // that comes early still ends in a written (if empty) result. The flag is cleared after
+    // each fit, not before, so that such an early Ctrl-C is not forgotten.
     install_interrupt_handler();
-    // A Ctrl-C that stopped an earlier run in the same process (the REPL) must not stop this one.
-    STOP.store(false, Ordering::SeqCst);
     let monitor = show_progress;
     let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr()) && !args.quiet;
     let options = FitOptions {
@@ -269,7 +271,10 @@ pub(crate) fn fit(
             monitor: if terminal { Some(&monitor) } else { None },
         },
     };
-    let fitted = ppl_planner::fit(loaded, &bound, plan, &settings, &options).map_err(fit_error)?;
+    let fitted = ppl_planner::fit(loaded, &bound, plan, &settings, &options);
+    // A later Ctrl-C at the REPL prompt must not count as the second one of this run.
+    STOP.store(false, Ordering::SeqCst);
+    let fitted = fitted.map_err(fit_error)?;
     if let Some(out) = &args.out {
         // `ppl simulate OUT --data new.csv` draws posterior predictive data with this model.
         let path = out.join(crate::commands::simulate::SAVED_MODEL);
@@ -307,10 +312,19 @@ pub(crate) fn fit(
     })
 }
 
-/// Makes Ctrl-C set `STOP` instead of ending the process, so that a run keeps what it has drawn
-/// (and the REPL survives a Ctrl-C during a fit). Installing it again is harmless.
+/// Makes the first Ctrl-C or SIGTERM set `STOP` instead of ending the process, so that a run
+/// keeps, writes and summarises what it has drawn (and the REPL survives a Ctrl-C during a fit).
+/// A second one while the flag is still set means "now": the process exits at once with 130,
+/// the shell's status for a SIGINT death. Every output file is written atomically, so even then
+/// each completed file is valid. Installing the handler again is harmless.
 pub fn install_interrupt_handler() {
-    let _ = ctrlc::set_handler(|| STOP.store(true, Ordering::SeqCst));
+    let _ = ctrlc::set_handler(|| {
+        if STOP.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        // The engines look at the flag between steps; say why the run is ending.
+        eprintln!("\nstopping: saving what was drawn so far (interrupt again to quit at once)");
+    });
 }
 
 /// Set by the Ctrl-C handler; the engines check it.

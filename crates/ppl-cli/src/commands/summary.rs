@@ -44,6 +44,13 @@ fn summary(args: &SummaryArgs) -> Result<(), CommandError> {
     for input in &args.inputs {
         files.extend(draw_files(input).map_err(fail)?);
     }
+    if files.is_empty()
+        && let [input] = args.inputs.as_slice()
+        && input.is_dir()
+        && input.join("summary.json").is_file()
+    {
+        return saved_summary(&input.join("summary.json"), args.format);
+    }
     if files.is_empty() {
         return Err(fail(
             "no draws files (CSV files whose first column is lp__) in the given paths".into(),
@@ -110,6 +117,29 @@ fn summary(args: &SummaryArgs) -> Result<(), CommandError> {
     );
     match args.format {
         Format::Json => println!("{}", report.to_json()),
+        Format::Table => print!("{}", table(&report)),
+    }
+    Ok(())
+}
+
+/// The output directory of a method without draws files (EM, MAP, ADVI): its `summary.json`,
+/// shown as `ppl run` showed it.
+fn saved_summary(path: &Path, format: Format) -> Result<(), CommandError> {
+    let fail = |message: String| {
+        CommandError::message(codes::SUMMARY_FILE_MALFORMED, message, Exit::ModelOrData)
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| fail(format!("cannot read `{}`: {e}", path.display())))?;
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| fail(format!("`{}` is not JSON: {e}", path.display())))?;
+    let report = RunReport::from_json(&value).ok_or_else(|| {
+        fail(format!(
+            "`{}` is not a ppl summary (no \"method\" field)",
+            path.display()
+        ))
+    })?;
+    match format {
+        Format::Json => println!("{value}"),
         Format::Table => print!("{}", table(&report)),
     }
     Ok(())

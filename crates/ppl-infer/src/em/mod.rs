@@ -62,6 +62,8 @@ mod pass;
 #[cfg(test)]
 mod tests;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use rand::SeedableRng;
 use rand::rngs::Xoshiro256PlusPlus;
 
@@ -209,6 +211,9 @@ pub struct EmFit {
     pub parameter_count: usize,
     /// `n x K` row-major posterior membership probabilities, when asked for.
     pub responsibilities: Option<Vec<f64>>,
+    /// True if a stop request ended the fit early: the estimates are those of the last
+    /// completed iteration, and restarts not begun were skipped.
+    pub interrupted: bool,
 }
 
 /// Why a mixture could not be fitted.
@@ -261,7 +266,18 @@ pub enum EmError {
 
 /// Fits the mixture by EM from k-means++ initialisations; see the module docs.
 pub fn fit_mixture(problem: &MixtureProblem, settings: &EmSettings) -> Result<EmFit, EmError> {
+    fit_mixture_until(problem, settings, None)
+}
+
+/// [`fit_mixture`] that ends early, keeping the best iterate so far, once `stop` is set
+/// (Ctrl-C): it is looked at before every E-step and every restart.
+pub fn fit_mixture_until(
+    problem: &MixtureProblem,
+    settings: &EmSettings,
+    stop: Option<&AtomicBool>,
+) -> Result<EmFit, EmError> {
     validate_settings(settings)?;
+    let stopped = || stop.is_some_and(|flag| flag.load(Ordering::Relaxed));
     let prepared = pass::Problem::prepare(problem)?;
     let features = init::Features::from_problem(&prepared);
     // Computed only if some k-means cluster comes out empty.
@@ -270,10 +286,20 @@ pub fn fit_mixture(problem: &MixtureProblem, settings: &EmSettings) -> Result<Em
     let mut restart_objectives = Vec::with_capacity(settings.restarts);
     let mut best: Option<RestartOutcome> = None;
     let mut first_error = None;
+    let mut interrupted = false;
     for restart in 0..settings.restarts {
+        // The first restart always runs: a partial fit still needs something to report.
+        if restart > 0 && stopped() {
+            interrupted = true;
+            break;
+        }
         let seed = derive_seed(settings.seed, restart as u64);
-        match run_restart(&prepared, &features, &global, settings, restart, seed) {
+        let run = run_restart(
+            &prepared, &features, &global, settings, restart, seed, &stopped,
+        );
+        match run {
             Ok(outcome) => {
+                interrupted |= outcome.interrupted;
                 restart_objectives.push(outcome.objective);
                 if best
                     .as_ref()
@@ -291,7 +317,9 @@ pub fn fit_mixture(problem: &MixtureProblem, settings: &EmSettings) -> Result<Em
     let Some(best) = best else {
         return Err(first_error.unwrap_or(EmError::NoData));
     };
-    Ok(finish(&prepared, best, restart_objectives, settings))
+    let mut fit = finish(&prepared, best, restart_objectives, settings);
+    fit.interrupted = interrupted;
+    Ok(fit)
 }
 
 /// The state a restart ends in.
@@ -303,6 +331,7 @@ struct RestartOutcome {
     trace: Vec<f64>,
     iterations: usize,
     converged: bool,
+    interrupted: bool,
 }
 
 fn validate_settings(settings: &EmSettings) -> Result<(), EmError> {
@@ -409,6 +438,7 @@ fn run_restart(
     settings: &EmSettings,
     restart: usize,
     seed: u64,
+    stopped: &dyn Fn() -> bool,
 ) -> Result<RestartOutcome, EmError> {
     let regularisation = settings.covariance_regularisation;
     let n = problem.n as f64;
@@ -417,8 +447,12 @@ fn run_restart(
     let mut trace: Vec<f64> = Vec::new();
     let mut iterations = 0;
     let mut converged = false;
+    let mut interrupted = false;
     let best = loop {
-        let more = iterations < settings.max_iterations;
+        // Stopping before the E-step of the initialisation would leave nothing to report.
+        let stop_now = previous.is_some() && stopped();
+        interrupted |= stop_now;
+        let more = iterations < settings.max_iterations && !stop_now;
         // The E-step of `parameters`, fused with the statistics of the next M-step.
         let sums = pass::run(
             problem,
@@ -466,6 +500,7 @@ fn run_restart(
         trace,
         iterations,
         converged,
+        interrupted,
     })
 }
 
@@ -507,6 +542,7 @@ fn finish(
         bic,
         parameter_count,
         responsibilities,
+        interrupted: false,
     }
 }
 

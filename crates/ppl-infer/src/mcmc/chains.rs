@@ -85,6 +85,9 @@ pub struct ChainOutput {
     pub warmup_divergences: usize,
     /// True if the stop flag ended the chain early.
     pub interrupted: bool,
+    /// Warmup windows whose metric estimate could not be used (e.g. a dense estimate that is
+    /// not positive definite); the previous metric was kept for each.
+    pub metric_failures: usize,
     pub warmup_seconds: f64,
     pub sampling_seconds: f64,
 }
@@ -490,6 +493,7 @@ where
             max_depth_hits: 0,
             warmup_divergences: 0,
             interrupted: false,
+            metric_failures: 0,
             warmup_seconds: 0.0,
             sampling_seconds: 0.0,
         };
@@ -500,14 +504,20 @@ where
                 output.interrupted = true;
                 break;
             }
-            let transition = self.kernel.transition(
+            let transition = self.kernel.transition_until(
                 &mut self.density,
                 &self.metric,
                 &mut self.integrator,
                 step_size,
                 &mut state,
                 &mut rng,
+                self.control.stop,
             );
+            if self.stopped() {
+                // Cut short inside its trajectory: not a draw from the kernel, so not kept.
+                output.interrupted = true;
+                break;
+            }
             output.warmup_divergences += usize::from(transition.divergent);
             self.report(iteration, true, &state, &transition, step_size);
             if !settings.adapt {
@@ -518,9 +528,11 @@ where
                 estimator.add_sample(&state.position);
             }
             if schedule.at_window_end() {
-                self.metric
-                    .adapt_from(&estimator)
-                    .map_err(|error| SamplerError::Metric { chain_id, error })?;
+                // A failed estimate (a dense covariance that is not positive definite, say)
+                // leaves the metric as it was: the run goes on and the driver warns.
+                if !adapt_or_keep(&mut self.metric, &estimator) {
+                    output.metric_failures += 1;
+                }
                 estimator.restart();
                 step_size = initial_step_size(
                     &mut self.density,
@@ -557,14 +569,20 @@ where
                 output.interrupted = true;
                 break;
             }
-            let transition = self.kernel.transition(
+            let transition = self.kernel.transition_until(
                 &mut self.density,
                 &self.metric,
                 &mut self.integrator,
                 step_size,
                 &mut state,
                 &mut rng,
+                self.control.stop,
             );
+            if self.stopped() {
+                // Cut short inside its trajectory: not a draw from the kernel, so not kept.
+                output.interrupted = true;
+                break;
+            }
             let stats = self.report(
                 settings.num_warmup + draw,
                 false,
@@ -616,4 +634,10 @@ where
         }
         stats
     }
+}
+
+/// Adapts `metric` from the window's estimate; if the estimate is unusable (a dense covariance
+/// that is not finite or not positive definite), the metric stays as it was and `false` says so.
+pub(crate) fn adapt_or_keep<M: Metric>(metric: &mut M, estimator: &M::Estimator) -> bool {
+    metric.adapt_from(estimator).is_ok()
 }

@@ -343,6 +343,7 @@ impl<'a, 'c, M: ConditionalModel> GibbsRunner<'a, 'c, M> {
             max_depth_hits: 0,
             warmup_divergences: 0,
             interrupted: false,
+            metric_failures: 0,
             warmup_seconds: 0.0,
             sampling_seconds: 0.0,
         };

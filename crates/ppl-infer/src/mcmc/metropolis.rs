@@ -193,6 +193,7 @@ impl<'a, 'c, D: LogDensity> RandomWalk<'a, 'c, D> {
             max_depth_hits: 0,
             warmup_divergences: 0,
             interrupted: false,
+            metric_failures: 0,
             warmup_seconds: 0.0,
             sampling_seconds: 0.0,
         };

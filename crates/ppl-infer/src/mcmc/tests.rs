@@ -551,3 +551,59 @@ fn draws_that_cannot_fit_in_memory_are_refused_before_allocating() {
     assert!(check_draws_fit(usize::MAX, usize::MAX, usize::MAX).is_err());
     assert!(check_draws_fit(4, 1000, 10).is_ok());
 }
+
+#[test]
+fn nan_gradient_at_a_finite_density_is_a_divergence() {
+    /// A standard normal whose gradient is NaN (its density still finite) for |x| ≥ 1.5: the
+    /// NaN reaches the momentum and the energy, and every comparison with NaN is false, so
+    /// without an explicit check the trajectory would go on through it.
+    #[derive(Clone)]
+    struct NanGradient;
+    impl LogDensity for NanGradient {
+        fn dim(&self) -> usize {
+            1
+        }
+        fn log_density_and_gradient(
+            &mut self,
+            position: &[f64],
+            gradient: &mut [f64],
+        ) -> Result<f64, LogDensityError> {
+            gradient[0] = if position[0].abs() >= 1.5 {
+                f64::NAN
+            } else {
+                -position[0]
+            };
+            Ok(-0.5 * position[0] * position[0])
+        }
+    }
+    let mut s = settings(Kernel::Nuts, 300, 300, 9);
+    s.init_radius = 1.0;
+    let outputs = sample_chains(&NanGradient, &s, &RunControl::default()).unwrap();
+    for output in &outputs {
+        assert!(output.draws.iter().all(|x| x.abs() < 1.5));
+        assert!(output.stats.iter().all(|d| d.energy.is_finite()));
+    }
+    assert!(outputs.iter().map(|o| o.divergences).sum::<usize>() > 0);
+}
+
+#[test]
+fn a_dense_metric_that_cannot_be_estimated_keeps_the_previous_one() {
+    use super::hmc::metric::{DenseMetric, MetricEstimator};
+    // Positions of ±1e200 overflow the covariance estimate to +inf: not a usable metric. The
+    // chain's step must keep the metric it had and report the failure, not end the run.
+    let mut metric = DenseMetric::from_inverse_mass(2, vec![2.0, 0.5, 0.5, 1.0]).unwrap();
+    let before = metric.clone();
+    let mut estimator = metric.estimator();
+    for sign in [1.0, -1.0, 1.0, -1.0, 1.0, -1.0] {
+        estimator.add_sample(&[sign * 1e200, 0.0]);
+    }
+    assert!(!super::chains::adapt_or_keep(&mut metric, &estimator));
+    assert_eq!(metric, before);
+    // A usable estimate is taken.
+    let mut estimator = metric.estimator();
+    for (a, b) in [(0.0, 1.0), (1.0, 0.5), (-1.0, 2.0), (0.5, -1.0), (2.0, 0.0)] {
+        estimator.add_sample(&[a, b]);
+    }
+    assert!(super::chains::adapt_or_keep(&mut metric, &estimator));
+    assert_ne!(metric, before);
+}

@@ -37,7 +37,8 @@ pub(crate) fn run(
         keep_responsibilities: options.keep_responsibilities,
     };
     let started = Instant::now();
-    let fit = ppl_infer::em::fit_mixture(&problem, &em_settings).map_err(|error| {
+    let stop = options.control.stop;
+    let fit = ppl_infer::em::fit_mixture_until(&problem, &em_settings, stop).map_err(|error| {
         FitError::message(
             codes::METHOD_NOT_APPLICABLE,
             format!("EM failed: {error}"),
@@ -80,7 +81,13 @@ pub(crate) fn run(
     report
         .warnings
         .extend(collapsed_components(&fit, problem.n, reg_covar));
-    if !fit.converged {
+    if fit.interrupted {
+        report
+            .notes
+            .push("INTERRUPTED: the estimates are those of the last completed iteration".into());
+        // Only an interrupted fit carries the key, so complete runs' JSON is unchanged.
+        report.diagnostics.insert("interrupted".into(), json!(true));
+    } else if !fit.converged {
         report.warnings.push(format!(
             "EM stopped at --max-iters {} before converging: raise --max-iters or loosen --tol",
             max_iters

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 use std::sync::Mutex;
+use std::sync::PoisonError;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
@@ -192,16 +193,22 @@ pub fn run(
             s.energy,
         ];
         if let Some(writer) = writers.get(event.chain_index)
-            && let Some(writer) = writer.lock().expect("writer lock").as_mut()
+            && let Some(writer) = writer
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .as_mut()
             && let Err(error) = writer.write_draw(&sampler, &values)
         {
-            *write_failure.lock().expect("lock") =
+            *write_failure.lock().unwrap_or_else(PoisonError::into_inner) =
                 Some(format!("{}: {error}", writer.path.display()));
             stop.store(true, Ordering::SeqCst);
         }
         let mut row = sampler.to_vec();
         row.extend(values);
-        rows[event.chain_index].lock().expect("rows lock").push(row);
+        rows[event.chain_index]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(row);
     };
     let progress: Vec<AtomicUsize> = (0..options.chains).map(|_| AtomicUsize::new(0)).collect();
     // Coordinates the model gives an initial value keep it; the others start uniform in (-2, 2)
@@ -273,7 +280,11 @@ pub fn run(
     let seconds = started.elapsed().as_secs_f64();
     let (outputs, acceptance): (Vec<ppl_infer::ChainOutput>, Vec<f64>) =
         result.map_err(|error| sampler_error(&error))?;
-    if let Some(failure) = write_failure.lock().expect("lock").take() {
+    if let Some(failure) = write_failure
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take()
+    {
         return Err(FitError::message(
             codes::OUTPUT_UNWRITABLE,
             format!("cannot write draws: {failure}"),
@@ -282,7 +293,7 @@ pub fn run(
     }
     let interrupted = outputs.iter().any(|o| o.interrupted);
     for (writer, output) in writers.iter().zip(&outputs) {
-        if let Some(writer) = writer.lock().expect("lock").take() {
+        if let Some(writer) = writer.lock().unwrap_or_else(PoisonError::into_inner).take() {
             let path = writer.path.clone();
             let comments = vec![
                 String::new(),
@@ -304,7 +315,7 @@ pub fn run(
     }
     let chains: Vec<Vec<Vec<f64>>> = rows
         .into_iter()
-        .map(|m| m.into_inner().expect("rows"))
+        .map(|m| m.into_inner().unwrap_or_else(PoisonError::into_inner))
         .collect();
     let mut columns: Vec<String> = crate::draws::SAMPLER_COLUMNS
         .iter()
@@ -383,6 +394,13 @@ pub fn run(
             centred: &options.centred,
         },
     );
+    let metric_failures: usize = outputs.iter().map(|o| o.metric_failures).sum();
+    if metric_failures > 0 {
+        report.warnings.push(format!(
+            "{metric_failures} warmup window{} could not update the metric (the estimated covariance was not positive definite); the previous metric was kept: the posterior may be degenerate or too few warmup draws fell in a window, consider more --warmup or a diagonal metric",
+            if metric_failures == 1 { "" } else { "s" }
+        ));
+    }
     if let Some(dir) = options.out {
         report
             .notes

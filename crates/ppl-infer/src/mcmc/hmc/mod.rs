@@ -120,6 +120,29 @@ pub trait Kernel: Send {
         M: Metric,
         I: Integrator,
         R: Rng + ?Sized;
+
+    /// [`Kernel::transition`] that may end early when `stop` is set; the caller then discards
+    /// the result. Kernels whose transitions are short need not look at the flag.
+    #[allow(clippy::too_many_arguments)]
+    fn transition_until<D, M, I, R>(
+        &mut self,
+        density: &mut D,
+        metric: &M,
+        integrator: &mut I,
+        step_size: f64,
+        state: &mut ChainState,
+        rng: &mut R,
+        stop: Option<&std::sync::atomic::AtomicBool>,
+    ) -> TransitionStats
+    where
+        D: LogDensity,
+        M: Metric,
+        I: Integrator,
+        R: Rng + ?Sized,
+    {
+        let _ = stop;
+        self.transition(density, metric, integrator, step_size, state, rng)
+    }
 }
 
 #[inline]

@@ -7,6 +7,8 @@
 //!
 //! All trajectory storage is allocated once per chain: one scratch level per tree depth.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use rand::{Rng, RngExt};
 
 use super::integrator::Integrator;
@@ -164,6 +166,9 @@ struct Trajectory<'a, D, M, I, R: ?Sized> {
     n_leapfrog: u32,
     sum_metropolis_probability: f64,
     divergent: bool,
+    /// The run's cancellation flag, looked at before every leapfrog step so that a deep tree
+    /// (up to 1024 gradients) does not delay a Ctrl-C.
+    stop: Option<&'a AtomicBool>,
 }
 
 /// Where a subtree writes its results: its sampled point, the momenta and velocities at its
@@ -224,6 +229,13 @@ where
     R: Rng + ?Sized,
 {
     if depth == 0 {
+        if trajectory
+            .stop
+            .is_some_and(|flag| flag.load(Ordering::Relaxed))
+        {
+            // The caller discards this transition; ending the tree is all that matters.
+            return false;
+        }
         trajectory.integrator.step(
             trajectory.density,
             trajectory.metric,
@@ -233,7 +245,10 @@ where
         trajectory.n_leapfrog += 1;
         let energy = point.energy();
         let energy_change = trajectory.initial_energy - energy;
-        if -energy_change > trajectory.max_energy_error {
+        // A NaN energy (e.g. a NaN gradient at a finite density poisoning the momentum) fails
+        // every comparison, so it is named a divergence explicitly, as Stan does.
+        let broken = energy_change.is_nan() || point.gradient.iter().any(|g| !g.is_finite());
+        if broken || -energy_change > trajectory.max_energy_error {
             trajectory.divergent = true;
         }
         *out.log_sum_weight = log_sum_exp(*out.log_sum_weight, energy_change);
@@ -353,6 +368,25 @@ impl Kernel for Nuts {
         I: Integrator,
         R: Rng + ?Sized,
     {
+        self.transition_until(density, metric, integrator, step_size, state, rng, None)
+    }
+
+    fn transition_until<D, M, I, R>(
+        &mut self,
+        density: &mut D,
+        metric: &M,
+        integrator: &mut I,
+        step_size: f64,
+        state: &mut ChainState,
+        rng: &mut R,
+        stop: Option<&AtomicBool>,
+    ) -> TransitionStats
+    where
+        D: LogDensity,
+        M: Metric,
+        I: Integrator,
+        R: Rng + ?Sized,
+    {
         let dim = state.position.len();
         let max_depth = self.max_depth;
         let workspace = self
@@ -405,6 +439,7 @@ impl Kernel for Nuts {
             n_leapfrog: 0,
             sum_metropolis_probability: 0.0,
             divergent: false,
+            stop,
         };
         // The initial point has weight exp(H0 - H0) = 1.
         let mut log_sum_weight = 0.0;

@@ -58,8 +58,11 @@ use crate::density::{LogDensity, LogDensityError};
 /// Vectors hold one entry per element of the block (elements independent given the rest).
 #[derive(Clone, Debug, PartialEq)]
 pub enum ConjugatePosterior {
-    /// `Gamma(shape, rate)` per element (gamma–Poisson, gamma–exponential).
+    /// `Gamma(shape, rate)` per element (gamma–Poisson, gamma–exponential, a normal's
+    /// precision).
     Gamma { shape: Vec<f64>, rate: Vec<f64> },
+    /// `InvGamma(shape, scale)` per element (a normal's variance: normal–inverse-gamma).
+    InverseGamma { shape: Vec<f64>, scale: Vec<f64> },
     /// `Normal(mean, sd)` per element (normal–normal with known scale).
     Normal { mean: Vec<f64>, sd: Vec<f64> },
     /// `Beta(a, b)` per element (beta–Bernoulli, beta–binomial).
@@ -80,6 +83,14 @@ impl ConjugatePosterior {
                 .iter()
                 .zip(rate)
                 .map(|(&shape, &rate)| Some(standard_gamma(shape, rng)? / positive(rate)?))
+                .collect(),
+            ConjugatePosterior::InverseGamma { shape, scale } => shape
+                .iter()
+                .zip(scale)
+                .map(|(&shape, &scale)| {
+                    let value = positive(scale)? / standard_gamma(shape, rng)?;
+                    value.is_finite().then_some(value)
+                })
                 .collect(),
             ConjugatePosterior::Normal { mean, sd } => mean
                 .iter()

@@ -120,6 +120,13 @@ pub struct GibbsModel {
     pub discrete: Vec<DiscreteUnknown>,
     /// Every discrete unknown summed out on one tape: one block draws them all.
     summed: Option<Tape>,
+    /// The data with some value of each discrete unknown, and the continuous unknowns: what a
+    /// tape with the discrete values fixed is built from.
+    bindings: Arc<Bindings>,
+    continuous_vars: Arc<Vec<VarId>>,
+    /// The tape of the joint density at the discrete values it was built for (rebuilt when
+    /// they change, at most once per sweep): NUTS' gradients with the discrete values fixed.
+    fixed: Option<(Vec<i64>, Tape)>,
     pub conjugate: Vec<ConjugateBlock>,
     /// The continuous unknowns' columns, then the discrete ones', then the `let`s.
     pub columns: Vec<OutputColumn>,
@@ -244,6 +251,9 @@ impl GibbsModel {
             layout,
             discrete,
             summed,
+            bindings: Arc::new(bindings.clone()),
+            continuous_vars: Arc::new(continuous.clone()),
+            fixed: None,
             conjugate,
             columns: Vec::new(),
             labels,
@@ -281,6 +291,28 @@ impl GibbsModel {
     /// the random walk) can move those without a conjugate conditional.
     pub fn is_differentiable(&self) -> bool {
         self.differentiable
+    }
+
+    /// A tape of the joint density with the discrete unknowns bound to `discrete`, kept until
+    /// they change; `None` when the model cannot be lowered that way (forward mode then).
+    fn fixed_tape(&mut self, discrete: &[i64]) -> Option<&mut Tape> {
+        let current = matches!(&self.fixed, Some((values, _)) if values == discrete);
+        if !current {
+            let mut bindings = (*self.bindings).clone();
+            for unknown in &self.discrete {
+                let values = discrete.get(unknown.offset..unknown.offset + unknown.elements)?;
+                bindings.set(unknown.var, values.iter().map(|&v| v as f64).collect());
+            }
+            let tape = Tape::new(
+                &self.model,
+                &bindings,
+                &self.continuous_vars,
+                self.labels.clone(),
+            )
+            .ok()?;
+            self.fixed = Some((discrete.to_vec(), tape));
+        }
+        self.fixed.as_mut().map(|(_, tape)| tape)
     }
 
     /// The joint log density with the discrete values fixed and its gradient by forward mode:
@@ -1100,6 +1132,11 @@ impl ConditionalModel for GibbsModel {
         }
         if continuous.is_empty() {
             return Some(self.log_density(continuous, discrete));
+        }
+        if let Some(tape) = self.fixed_tape(discrete) {
+            return Some(ppl_infer::LogDensity::log_density_and_gradient(
+                tape, continuous, gradient,
+            ));
         }
         Some(
             self.joint_gradient(continuous, discrete, gradient)

@@ -1017,7 +1017,12 @@ fn unknown_plan(model: &Model, engine: &Engine, method: Method) -> Vec<(String, 
                         format!("Gibbs: conjugate draw ({})", block.family.describe())
                     } else {
                         format!(
-                            "random-walk Metropolis within Gibbs{}",
+                            "{} within Gibbs{}",
+                            if gibbs.is_differentiable() {
+                                "NUTS"
+                            } else {
+                                "random-walk Metropolis"
+                            },
                             transform_name(&variable.constraint)
                         )
                     }

@@ -676,7 +676,8 @@ impl<'a, 'c, M: ConditionalModel> GibbsRunner<'a, 'c, M> {
             let mut discrete = self.block.model.default_discrete();
             let attempt = (|| {
                 for block in 0..self.block.model.discrete_blocks() {
-                    self.block.model
+                    self.block
+                        .model
                         .draw_discrete_block(block, &continuous, &mut discrete, rng)?;
                 }
                 self.block.model.log_density(&continuous, &discrete)
@@ -685,7 +686,9 @@ impl<'a, 'c, M: ConditionalModel> GibbsRunner<'a, 'c, M> {
                 Ok(lp) if lp.is_finite() => {
                     let mut free = vec![true; dim];
                     for block in 0..self.block.model.conjugate_blocks() {
-                        if let Some(slots) = free.get_mut(self.block.model.conjugate_coordinates(block)) {
+                        if let Some(slots) =
+                            free.get_mut(self.block.model.conjugate_coordinates(block))
+                        {
                             slots.fill(false);
                         }
                     }
@@ -731,17 +734,24 @@ impl<'a, 'c, M: ConditionalModel> GibbsRunner<'a, 'c, M> {
             nuts = self.move_free(state, true, &mut walk, rng)?;
         }
         for block in 0..self.block.model.discrete_blocks() {
-            self.block.model
-                .draw_discrete_block(block, &state.continuous, &mut state.discrete, rng)?;
+            self.block.model.draw_discrete_block(
+                block,
+                &state.continuous,
+                &mut state.discrete,
+                rng,
+            )?;
         }
         let mut drawn = vec![false; self.block.model.conjugate_blocks()];
         for (block, was_drawn) in drawn.iter_mut().enumerate() {
             let posterior =
-                self.block.model
+                self.block
+                    .model
                     .conjugate_posterior(block, &state.continuous, &state.discrete)?;
             if let Some(values) = posterior.and_then(|p| p.draw(rng)) {
                 let mut proposal = state.continuous.clone();
-                self.block.model.set_conjugate(block, &values, &mut proposal)?;
+                self.block
+                    .model
+                    .set_conjugate(block, &values, &mut proposal)?;
                 // A draw on the boundary of the constraint (a rate that underflowed to 0) has
                 // no unconstrained value: the block is moved by the random walk instead.
                 if proposal.iter().all(|x| x.is_finite()) {
@@ -760,7 +770,10 @@ impl<'a, 'c, M: ConditionalModel> GibbsRunner<'a, 'c, M> {
         if !collapsed {
             nuts = self.move_free(state, false, &mut walk, rng)?;
         }
-        let log_density = self.block.model.log_density(&state.continuous, &state.discrete)?;
+        let log_density = self
+            .block
+            .model
+            .log_density(&state.continuous, &state.discrete)?;
         Ok(Sweep {
             log_density,
             acceptance: if walk.proposed == 0 {

@@ -296,7 +296,10 @@ fn describe_chains(
                 detail.divergences
             )
         } else {
-            format!("chain {chain_id}: mean lp__ {}", format_number(detail.mean_lp))
+            format!(
+                "chain {chain_id}: mean lp__ {}",
+                format_number(detail.mean_lp)
+            )
         };
         report.notes.push(line);
         let mut entry = json!({ "chain_id": chain_id, "mean_lp": number(detail.mean_lp) });

@@ -337,12 +337,19 @@ fn nuts_within_gibbs_matches_the_exact_mixture() {
             differentiable: true,
         };
         assert!(uses_nuts(&model, &GibbsSettings::default()));
-        let chains =
-            sample_chains_gibbs(&model, &settings(seed), &GibbsSettings::default(), &RunControl::default())
-                .expect("runs");
+        let chains = sample_chains_gibbs(
+            &model,
+            &settings(seed),
+            &GibbsSettings::default(),
+            &RunControl::default(),
+        )
+        .expect("runs");
         let x = coordinate(&chains, 0);
         check_within_mcse(&x, mean_x, "E[x]");
-        let squares: Vec<Vec<f64>> = x.iter().map(|c| c.iter().map(|v| v * v).collect()).collect();
+        let squares: Vec<Vec<f64>> = x
+            .iter()
+            .map(|c| c.iter().map(|v| v * v).collect())
+            .collect();
         check_within_mcse(&squares, second_moment, "E[x²]");
         check_within_mcse(&coordinate(&chains, 1), p_one, "P(z = 1)");
         for chain in &chains {

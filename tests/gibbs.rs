@@ -536,3 +536,73 @@ fn the_joint_density_from_the_summed_tape_matches_the_model() {
         );
     }
 }
+
+/// The normal–inverse-gamma model with the conjugate prior `mu | v ~ Normal(m0, sqrt(v / k))`:
+/// `v` is drawn from its inverse-gamma conditional (its likelihood includes `mu`'s prior), and
+/// `mu`, whose prior scale depends on `v`, is moved by NUTS-within-Gibbs. Against the closed
+/// form: `v | y ~ InvGamma(a + n/2, b + S/2 + k n (ȳ - m0)² / (2 (k + n)))` and
+/// `E[mu | y] = (k m0 + n ȳ) / (k + n)`; also the conditionals of `v` and of a precision
+/// against their closed forms.
+#[test]
+fn normal_inverse_gamma_by_conjugate_and_nuts_within_gibbs_matches_the_closed_form() {
+    let y = [2.3, 1.1, 3.4, 2.9, 0.7, 2.2];
+    let data = r#"{"y": [2.3, 1.1, 3.4, 2.9, 0.7, 2.2]}"#;
+    let (m0, k, a, b) = (1.0, 0.5, 3.0, 2.0);
+    let nig = inline(
+        "observed y: real[N]\nlatent v: positive\nlatent mu: real\nv ~ InvGamma(3, 2)\nmu ~ Normal(1, sqrt(v / 0.5))\ny ~ Normal(mu, sqrt(v))\n",
+        data,
+    );
+    let mut gibbs = GibbsModel::new(&nig.model, &nig.bound, &nig.source).unwrap();
+    assert!(gibbs.is_differentiable());
+    assert!(ppl_infer::uses_nuts(&gibbs, &GibbsSettings::default()));
+    // The conditional of v at mu = 0.7 (v's own coordinate does not matter).
+    let mu = 0.7;
+    let Some(ConjugatePosterior::InverseGamma { shape, scale }) =
+        conjugate(&mut gibbs, "v", &[0.3, mu], &[])
+    else {
+        panic!("inverse gamma expected");
+    };
+    let squares: f64 = y.iter().map(|v| (v - mu) * (v - mu)).sum();
+    close(
+        &[shape[0], scale[0]],
+        &[
+            a + (y.len() as f64 + 1.0) / 2.0,
+            b + 0.5 * squares + 0.5 * k * (mu - m0) * (mu - m0),
+        ],
+    );
+
+    let n = y.len() as f64;
+    let mean = y.iter().sum::<f64>() / n;
+    let spread: f64 = y.iter().map(|v| (v - mean) * (v - mean)).sum();
+    let shape_n = a + n / 2.0;
+    let scale_n = b + 0.5 * spread + k * n * (mean - m0).powi(2) / (2.0 * (k + n));
+    let rows = gibbs_rows(&nig, 17, 300, 1000);
+    assert_within_mcse("E[v]", &rows.column("v"), scale_n / (shape_n - 1.0));
+    assert_within_mcse("E[mu]", &rows.column("mu"), (k * m0 + n * mean) / (k + n));
+
+    // A precision: tau ~ Gamma(2, 3), y ~ Normal(mu, 1 / sqrt(tau)).
+    let precision = inline(
+        "observed y: real[N]\nlatent tau: positive\nlatent mu: real\ntau ~ Gamma(2, 3)\nmu ~ Normal(0, 5)\ny ~ Normal(mu, 1 / sqrt(tau))\n",
+        data,
+    );
+    let mut gibbs = GibbsModel::new(&precision.model, &precision.bound, &precision.source).unwrap();
+    let Some(ConjugatePosterior::Gamma { shape, rate }) =
+        conjugate(&mut gibbs, "tau", &[0.3, mu], &[])
+    else {
+        panic!("gamma expected");
+    };
+    close(&[shape[0], rate[0]], &[2.0 + n / 2.0, 3.0 + 0.5 * squares]);
+}
+
+/// A density with a step in a continuous unknown (`if mu > 0`) is not differentiable: the
+/// random walk moves it, not NUTS.
+#[test]
+fn a_step_in_a_continuous_unknown_keeps_the_random_walk() {
+    let stepped = inline(
+        "observed y: real[N]\nlatent mu: real\nlatent s: positive\nmu ~ Normal(0, 1)\ns ~ LogNormal(0, 1)\ny ~ Normal(if mu > 0 then mu else 0, s)\n",
+        r#"{"y": [0.5, 1.0]}"#,
+    );
+    let gibbs = GibbsModel::new(&stepped.model, &stepped.bound, &stepped.source).unwrap();
+    assert!(!gibbs.is_differentiable());
+    assert!(!ppl_infer::uses_nuts(&gibbs, &GibbsSettings::default()));
+}

@@ -59,7 +59,7 @@ pub use loo::{
 pub use mcmc::{
     ChainOutput, ConditionalModel, ConjugatePosterior, GibbsChain, GibbsSettings,
     MAX_STORED_DRAW_VALUES, RandomWalkChain, RandomWalkSettings, SamplerError, SamplerSettings,
-    check_draws_fit, sample_chains, sample_chains_gibbs, sample_chains_random_walk,
+    check_draws_fit, sample_chains, sample_chains_gibbs, sample_chains_random_walk, uses_nuts,
 };
 pub use optimize::{
     DEFAULT_HESSIAN_STEP, MultiStartResult, OptimizeError, OptimizeResult, OptimizeSettings,

@@ -18,10 +18,13 @@
 //! |--------------------------------------|--------------------------------|------------------|
 //! | `Gamma(a, b)` or `Exponential(b)`, `θ: positive` | `y ~ Poisson(c · θ or not θ)` | Gamma |
 //! | `Normal(m, s)`, `θ: real`            | `y ~ Normal(a · θ + b, σ)`, `σ` without `θ` | Normal |
+//! | `InvGamma(a, b)`, `θ: positive`      | `y ~ Normal(μ, sqrt(θ))`, `μ` without `θ` | InvGamma (normal–inverse-gamma) |
+//! | `Gamma(a, b)`, `θ: positive`         | `y ~ Normal(μ, 1 / sqrt(θ))`, `μ` without `θ` | Gamma (normal–gamma, precision) |
 //! | `Beta(a, b)` or none, `θ: unit`      | `y ~ Bernoulli(θ)`, `y ~ Binomial(n, θ)` | Beta |
 //! | `Dirichlet(α)` or none, `θ: simplex[K]` or `simplex[R, K]` | `y ~ Categorical(θ or a row of θ)` | Dirichlet per row |
 //!
-//! `θ` is scalar for the first three. Which observations read `θ`, and with which coefficient, is
+//! `θ` is scalar for all but the Dirichlet. With a normal–normal mean and a variance (or
+//! precision) block the pair is the normal–inverse-gamma model, drawn as two exact blocks. Which observations read `θ`, and with which coefficient, is
 //! found each sweep by evaluating the statement's arguments at two or three probe values of `θ`
 //! with everything else at its current value (so `if t < s then early else late`, `mu[z]` and
 //! `theta[z[t - 1]]` are handled as the discrete values select); an observation whose argument
@@ -71,6 +74,10 @@ pub enum ConjugateFamily {
     NormalNormal,
     BetaBinomial,
     DirichletCategorical,
+    /// A normal's variance with an inverse-gamma prior.
+    NormalInverseGamma,
+    /// A normal's precision with a gamma prior.
+    NormalGamma,
 }
 
 impl ConjugateFamily {
@@ -81,6 +88,8 @@ impl ConjugateFamily {
             ConjugateFamily::NormalNormal => "normal–normal",
             ConjugateFamily::BetaBinomial => "beta–binomial",
             ConjugateFamily::DirichletCategorical => "Dirichlet–categorical",
+            ConjugateFamily::NormalInverseGamma => "normal–inverse-gamma",
+            ConjugateFamily::NormalGamma => "normal–gamma (precision)",
         }
     }
 }
@@ -111,10 +120,20 @@ pub struct GibbsModel {
     pub discrete: Vec<DiscreteUnknown>,
     /// Every discrete unknown summed out on one tape: one block draws them all.
     summed: Option<Tape>,
+    /// The data with some value of each discrete unknown, and the continuous unknowns: what a
+    /// tape with the discrete values fixed is built from.
+    bindings: Arc<Bindings>,
+    continuous_vars: Arc<Vec<VarId>>,
+    /// The tape of the joint density at the discrete values it was built for (rebuilt when
+    /// they change, at most once per sweep): NUTS' gradients with the discrete values fixed.
+    fixed: Option<(Vec<i64>, Tape)>,
     pub conjugate: Vec<ConjugateBlock>,
     /// The continuous unknowns' columns, then the discrete ones', then the `let`s.
     pub columns: Vec<OutputColumn>,
     labels: Vec<String>,
+    /// Whether the density is differentiable in the continuous unknowns (no comparison or
+    /// `if` condition reads one): then NUTS moves the non-conjugate continuous block.
+    differentiable: bool,
 }
 
 fn density_error(error: TapeError) -> LogDensityError {
@@ -232,9 +251,13 @@ impl GibbsModel {
             layout,
             discrete,
             summed,
+            bindings: Arc::new(bindings.clone()),
+            continuous_vars: Arc::new(continuous.clone()),
+            fixed: None,
             conjugate,
             columns: Vec::new(),
             labels,
+            differentiable: !steps_in_continuous(model, &continuous),
         };
         let mut columns = Vec::new();
         for entry in &gibbs.layout.entries {
@@ -262,6 +285,76 @@ impl GibbsModel {
     /// Whether all discrete unknowns are drawn in one block from the summed tape.
     pub fn blocked(&self) -> bool {
         self.summed.is_some()
+    }
+
+    /// Whether the density is differentiable in the continuous unknowns, so NUTS (rather than
+    /// the random walk) can move those without a conjugate conditional.
+    pub fn is_differentiable(&self) -> bool {
+        self.differentiable
+    }
+
+    /// A tape of the joint density with the discrete unknowns bound to `discrete`, kept until
+    /// they change; `None` when the model cannot be lowered that way (forward mode then).
+    fn fixed_tape(&mut self, discrete: &[i64]) -> Option<&mut Tape> {
+        let current = matches!(&self.fixed, Some((values, _)) if values == discrete);
+        if !current {
+            let mut bindings = (*self.bindings).clone();
+            for unknown in &self.discrete {
+                let values = discrete.get(unknown.offset..unknown.offset + unknown.elements)?;
+                bindings.set(unknown.var, values.iter().map(|&v| v as f64).collect());
+            }
+            let tape = Tape::new(
+                &self.model,
+                &bindings,
+                &self.continuous_vars,
+                self.labels.clone(),
+            )
+            .ok()?;
+            self.fixed = Some((discrete.to_vec(), tape));
+        }
+        self.fixed.as_mut().map(|(_, tape)| tape)
+    }
+
+    /// The joint log density with the discrete values fixed and its gradient by forward mode:
+    /// one `Dual64` evaluation per continuous coordinate (the discrete values change every
+    /// sweep, so there is no tape to keep for them).
+    fn joint_gradient(
+        &self,
+        continuous: &[f64],
+        discrete: &[i64],
+        gradient: &mut [f64],
+    ) -> Result<f64, TapeError> {
+        use num_dual::Dual64;
+        let (fixed, _) = self.variables(continuous, discrete)?;
+        let base: Vec<Option<Array<Dual64>>> = fixed
+            .iter()
+            .map(|value| value.as_ref().map(|a| a.map(|v| Dual64::from(*v))))
+            .collect();
+        let mut value = f64::NEG_INFINITY;
+        for (coordinate, slot) in gradient.iter_mut().enumerate().take(continuous.len()) {
+            let seeded: Vec<Dual64> = continuous
+                .iter()
+                .enumerate()
+                .map(|(i, &x)| {
+                    let dual = Dual64::from(x);
+                    if i == coordinate {
+                        dual.derivative()
+                    } else {
+                        dual
+                    }
+                })
+                .collect();
+            let (constrained, log_jacobian) = self.layout.constrain(&seeded)?;
+            let mut variables = base.clone();
+            for (entry, array) in self.layout.entries.iter().zip(constrained) {
+                variables[entry.var.0] = Some(array);
+            }
+            let mut evaluator = Evaluator::new(&self.model, &self.dims, variables);
+            let total = evaluator.log_density()? + log_jacobian;
+            value = total.re;
+            *slot = total.eps;
+        }
+        Ok(value)
     }
 
     /// The variable values for the evaluator at this state.
@@ -458,6 +551,49 @@ impl GibbsModel {
                     sd: vec![precision.sqrt().recip()],
                 }))
             }
+            ConjugateFamily::NormalInverseGamma | ConjugateFamily::NormalGamma => {
+                // The scale at θ = 1 and θ = 4: sqrt(θ) gives 1 and 2 (a variance), 1/sqrt(θ)
+                // gives 1 and 1/2 (a precision); an observation the scale does not vary with
+                // does not read θ.
+                let variance = block.family == ConjugateFamily::NormalInverseGamma;
+                let (mut shape, mut rate) = (block.prior[0], block.prior[1]);
+                let one = self.probe(block, &variables, &[1.0])?;
+                let four = self.probe(block, &variables, &[4.0])?;
+                for ((y, at_one), (_, at_four)) in one.iter().zip(&four) {
+                    let ([m1, s1], [m4, s4]) = (at_one.as_slice(), at_four.as_slice()) else {
+                        return Ok(None);
+                    };
+                    let (Some(means), Some(scales)) = (broadcast(y, m1, m4), broadcast(y, s1, s4))
+                    else {
+                        return Ok(None);
+                    };
+                    for ((y, m1, m4), (_, s1, s4)) in means.into_iter().zip(scales) {
+                        if close(s1, s4) {
+                            continue;
+                        }
+                        let ratio = if variance { 2.0 } else { 0.5 };
+                        if !(close(m1, m4) && close(s4, ratio * s1) && s1 > 0.0) {
+                            return Ok(None);
+                        }
+                        // s(θ) = c·sqrt(θ) (or c/sqrt(θ)): the observation's variance is c²θ
+                        // (or c²/θ), so it adds 1/2 to the shape and (y - μ)²/(2c²) to the
+                        // scale (or rate).
+                        shape += 0.5;
+                        rate += 0.5 * (y - m1).powi(2) / (s1 * s1);
+                    }
+                }
+                Ok(Some(if variance {
+                    ConjugatePosterior::InverseGamma {
+                        shape: vec![shape],
+                        scale: vec![rate],
+                    }
+                } else {
+                    ConjugatePosterior::Gamma {
+                        shape: vec![shape],
+                        rate: vec![rate],
+                    }
+                }))
+            }
             ConjugateFamily::BetaBinomial => {
                 let (mut a, mut b) = (block.prior[0], block.prior[1]);
                 let (p1, p2) = (0.25, 0.5);
@@ -620,6 +756,35 @@ fn term_mentions(model: &Model, kind: &TermKind, var: VarId) -> bool {
     roots.into_iter().any(|e| marginal::mentions(model, e, var))
 }
 
+/// Whether a comparison or an `if` condition reads one of the continuous unknowns `continuous`
+/// anywhere in the model: the density then jumps where the gradient cannot see it.
+fn steps_in_continuous(model: &Model, continuous: &[VarId]) -> bool {
+    let mut roots: Vec<&Expr> = model.lets.iter().map(|l| &l.value).collect();
+    for term in &model.terms {
+        match &term.kind {
+            TermKind::Tilde { target, args, .. } => {
+                roots.push(target);
+                roots.extend(args);
+            }
+            TermKind::Factor(expr) | TermKind::Energy(expr) => roots.push(expr),
+        }
+    }
+    let reads_continuous = |e: &Expr| continuous.iter().any(|&v| marginal::mentions(model, e, v));
+    let mut found = false;
+    for root in roots {
+        ppl_ir::check::visit(root, &mut |e| match &e.kind {
+            ExprKind::If { cond, .. } => found |= reads_continuous(cond),
+            ExprKind::Binary { op, .. }
+                if matches!(op.symbol(), "<" | "<=" | ">" | ">=" | "==" | "!=") =>
+            {
+                found |= reads_continuous(e)
+            }
+            _ => {}
+        });
+    }
+    found
+}
+
 /// Whether `expr` reads any unknown (directly or through `let`s).
 fn mentions_unknown(model: &Model, expr: &Expr) -> bool {
     model
@@ -697,7 +862,18 @@ fn recognise_conjugate(
             _ => None,
         }
     };
+    let all_normal = !likelihood.is_empty()
+        && likelihood
+            .iter()
+            .all(|(_, distribution, _)| *distribution == DistKind::Normal);
     let (family, prior_values) = match (&prior, &variable.constraint) {
+        (Some((DistKind::Gamma, v)), _) if scalar && positive && all_normal => {
+            (ConjugateFamily::NormalGamma, vec![one(v, 0)?, one(v, 1)?])
+        }
+        (Some((DistKind::InvGamma, v)), _) if scalar && positive && all_normal => (
+            ConjugateFamily::NormalInverseGamma,
+            vec![one(v, 0)?, one(v, 1)?],
+        ),
         (Some((DistKind::Gamma, v)), _) if scalar && positive => {
             (ConjugateFamily::GammaPoisson, vec![one(v, 0)?, one(v, 1)?])
         }
@@ -754,6 +930,12 @@ fn recognise_conjugate(
                 _ => false,
             },
             ConjugateFamily::DirichletCategorical => distribution == DistKind::Categorical,
+            ConjugateFamily::NormalInverseGamma | ConjugateFamily::NormalGamma => {
+                distribution == DistKind::Normal
+                    && args
+                        .first()
+                        .is_some_and(|a| !marginal::mentions(model, a, var))
+            }
         };
         if !ok {
             return None;
@@ -930,6 +1112,42 @@ impl ConditionalModel for GibbsModel {
         self.summed.is_some()
     }
 
+    fn differentiable(&self) -> bool {
+        self.differentiable
+    }
+
+    /// With `marginal`, the summed tape's reverse pass; otherwise forward mode over the model
+    /// with the discrete values fixed.
+    fn log_density_gradient(
+        &mut self,
+        continuous: &[f64],
+        discrete: &[i64],
+        marginal: bool,
+        gradient: &mut [f64],
+    ) -> Option<Result<f64, LogDensityError>> {
+        if !self.differentiable {
+            return None;
+        }
+        if marginal {
+            let tape = self.summed.as_mut()?;
+            return Some(ppl_infer::LogDensity::log_density_and_gradient(
+                tape, continuous, gradient,
+            ));
+        }
+        if continuous.is_empty() {
+            return Some(self.log_density(continuous, discrete));
+        }
+        if let Some(tape) = self.fixed_tape(discrete) {
+            return Some(ppl_infer::LogDensity::log_density_and_gradient(
+                tape, continuous, gradient,
+            ));
+        }
+        Some(
+            self.joint_gradient(continuous, discrete, gradient)
+                .map_err(density_error),
+        )
+    }
+
     /// With the summed tape: `log p(θ, z, y) = log p(θ, y) + log p(z | θ, y)`, the marginal
     /// and the conditional of the discrete values from one forward pass; otherwise the
     /// generic evaluator over every statement.
@@ -980,6 +1198,8 @@ impl ConditionalModel for GibbsModel {
 pub const CONJUGATE_PATTERNS: &[&str] = &[
     "gamma–Poisson: `r ~ Gamma(a, b)` or `Exponential(b)` (r: positive) with `y ~ Poisson(...)` whose rate is r (or c·r) for some observations",
     "normal–normal: `m ~ Normal(m0, s0)` (m: real) with `y ~ Normal(a·m + b, sigma)`, sigma not depending on m",
+    "normal–inverse-gamma: `v ~ InvGamma(a, b)` (v: positive) with `y ~ Normal(mu, sqrt(v))` or `Normal(mu, c * sqrt(v))`, mu not depending on v (with a normal–normal `mu`, the pair is drawn as two exact blocks)",
+    "normal–gamma: `tau ~ Gamma(a, b)` (tau: positive, a precision) with `y ~ Normal(mu, 1 / sqrt(tau))`, mu not depending on tau",
     "beta–binomial: `p ~ Beta(a, b)` (or no prior, p: unit) with `y ~ Bernoulli(p)` or `y ~ Binomial(n, p)`",
     "Dirichlet–categorical: `w ~ Dirichlet(alpha)` (or no prior, w: simplex[K] or simplex[R, K]) with `z ~ Categorical(w)` or `z[t] ~ Categorical(w[z[t - 1]])`",
 ];

@@ -918,7 +918,11 @@ fn gibbs_reason(gibbs: &GibbsModel) -> String {
         })
         .sum();
     if gibbs.layout().dim > conjugate_count {
-        parts.push("random-walk Metropolis-within-Gibbs for the other continuous unknowns".into());
+        parts.push(if gibbs.is_differentiable() {
+            "NUTS-within-Gibbs for the other continuous unknowns (their conditional is differentiable; step size and diagonal metric adapted in warmup)".into()
+        } else {
+            "random-walk Metropolis-within-Gibbs for the other continuous unknowns (a comparison or `if` on a continuous unknown makes the density non-differentiable)".into()
+        });
     }
     parts.join("; ")
 }
@@ -1061,7 +1065,12 @@ fn unknown_plan(model: &Model, engine: &Engine, method: Method) -> Vec<(String, 
                         format!("Gibbs: conjugate draw ({})", block.family.describe())
                     } else {
                         format!(
-                            "random-walk Metropolis within Gibbs{}",
+                            "{} within Gibbs{}",
+                            if gibbs.is_differentiable() {
+                                "NUTS"
+                            } else {
+                                "random-walk Metropolis"
+                            },
                             transform_name(&variable.constraint)
                         )
                     }

@@ -194,11 +194,14 @@ Each sweep:
   - discrete unknowns: when all of them could be summed out (a plate, a small scalar, a
     first-order chain), one block from their exact conditional given the continuous unknowns
     (per element, or the whole chain by forward-filtering backward-sampling), right after
-    random-walk steps on the continuous unknowns' marginal (partially collapsed Gibbs);
+    a move of the continuous unknowns on their marginal (partially collapsed Gibbs);
     otherwise each element from its full conditional by enumeration over its support;
   - continuous unknowns with a conjugate full conditional: an exact draw;
-  - the other continuous unknowns: random-walk Metropolis within Gibbs, the scale adapted in
-    warmup toward 0.234 acceptance (0.44 for one coordinate).
+  - the other continuous unknowns: one NUTS transition on their conditional when the density
+    is differentiable in them (NUTS within Gibbs: step size by dual averaging, diagonal
+    metric from the warmup windows); when a comparison or an `if` condition reads one,
+    random-walk Metropolis within Gibbs, the scale adapted in warmup toward 0.234 acceptance
+    (0.44 for one coordinate).
 `auto` uses Gibbs when a discrete latent cannot be summed out of the log density.
 
 Conjugate patterns recognised (the prior's arguments constant):

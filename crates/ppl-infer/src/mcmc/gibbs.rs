@@ -1,7 +1,9 @@
 //! Gibbs sampling for models with discrete unknowns: each sweep draws the discrete blocks from
 //! their full conditionals, then the continuous blocks whose full conditional is a known family
-//! (conjugacy) exactly, then moves the remaining continuous coordinates by random-walk Metropolis
-//! steps on their conditional density (Metropolis-within-Gibbs), so no model falls through.
+//! (conjugacy) exactly, then moves the remaining continuous coordinates on their conditional
+//! density: by one NUTS transition when the model gives the conditional's gradient
+//! (NUTS-within-Gibbs), by random-walk Metropolis steps otherwise (Metropolis-within-Gibbs), so
+//! no model falls through.
 //!
 //! The engine never sees the model: it asks a [`ConditionalModel`] for the full conditionals
 //! (the discrete ones as a draw, the conjugate ones as the parameters of a [`ConjugatePosterior`])
@@ -21,13 +23,20 @@
 //!
 //! The random walk's scale follows the Robbins–Monro rule of [`super::metropolis`] during warmup
 //! (toward 0.234 acceptance, 0.44 for one coordinate) and its per-coordinate shape is the
-//! standard deviation in each slow warmup window; both freeze after warmup.
+//! standard deviation in each slow warmup window; both freeze after warmup. NUTS on the block
+//! adapts as Stan does, on the block alone: the step size by dual averaging toward
+//! `target_accept`, the diagonal metric from the same warmup windows, the initial step size by
+//! the doubling heuristic after each window. A NUTS transition leaves the block's conditional
+//! invariant whatever the other blocks' values are, so the sweep stays a valid Gibbs kernel
+//! (Hoffman and Gelman 2014; the within-Gibbs use as in PyMC's compound steps).
 //!
 //! Draws reach the caller as for HMC ([`DrawEvent`]): the position is the continuous
 //! coordinates (unconstrained) followed by the discrete values as numbers; the statistics carry
 //! `lp` (the joint log density), `accept_stat` (the mean acceptance probability of the sweep's
-//! random-walk steps, 1 when every continuous block was drawn exactly), `step_size` (the
-//! random walk's overall scale) and `n_leapfrog` (the number of random-walk steps).
+//! random-walk steps, 1 when every continuous block was drawn exactly; with NUTS the
+//! transition's acceptance statistic), `step_size` (the random walk's overall scale, or NUTS'
+//! step size), `n_leapfrog` (the number of random-walk steps, or NUTS' leapfrog steps) and
+//! `tree_depth` (NUTS' tree depth, else 0).
 
 use std::ops::Range;
 use std::sync::atomic::Ordering;
@@ -37,17 +46,23 @@ use rand::{Rng, RngExt};
 use rand_distr::{Distribution, StandardNormal};
 
 use super::SamplerSettings;
-use super::adapt::{WelfordVariance, WindowSchedule};
+use super::adapt::{DualAveraging, WelfordVariance, WindowSchedule, initial_step_size};
 use super::chains::{ChainOutput, DrawEvent, DrawStats, RunControl, SamplerError, chain_rng};
-use super::hmc::metric::{AdaptedMetric, MetricEstimator};
-use crate::density::LogDensityError;
+use super::hmc::integrator::Leapfrog;
+use super::hmc::metric::{AdaptedMetric, DiagonalMetric, MetricEstimator};
+use super::hmc::nuts::Nuts;
+use super::hmc::{ChainState, Kernel, PhasePoint, TransitionStats};
+use crate::density::{LogDensity, LogDensityError};
 
 /// The full conditional of a continuous block that has a closed form, on the constrained scale.
 /// Vectors hold one entry per element of the block (elements independent given the rest).
 #[derive(Clone, Debug, PartialEq)]
 pub enum ConjugatePosterior {
-    /// `Gamma(shape, rate)` per element (gamma–Poisson, gamma–exponential).
+    /// `Gamma(shape, rate)` per element (gamma–Poisson, gamma–exponential, a normal's
+    /// precision).
     Gamma { shape: Vec<f64>, rate: Vec<f64> },
+    /// `InvGamma(shape, scale)` per element (a normal's variance: normal–inverse-gamma).
+    InverseGamma { shape: Vec<f64>, scale: Vec<f64> },
     /// `Normal(mean, sd)` per element (normal–normal with known scale).
     Normal { mean: Vec<f64>, sd: Vec<f64> },
     /// `Beta(a, b)` per element (beta–Bernoulli, beta–binomial).
@@ -68,6 +83,14 @@ impl ConjugatePosterior {
                 .iter()
                 .zip(rate)
                 .map(|(&shape, &rate)| Some(standard_gamma(shape, rng)? / positive(rate)?))
+                .collect(),
+            ConjugatePosterior::InverseGamma { shape, scale } => shape
+                .iter()
+                .zip(scale)
+                .map(|(&shape, &scale)| {
+                    let value = positive(scale)? / standard_gamma(shape, rng)?;
+                    value.is_finite().then_some(value)
+                })
                 .collect(),
             ConjugatePosterior::Normal { mean, sd } => mean
                 .iter()
@@ -204,6 +227,23 @@ pub trait ConditionalModel: Clone + Send {
     fn sums_out_discrete(&self) -> bool {
         false
     }
+    /// Whether `log_density_gradient` gives the gradient (the density is differentiable in the
+    /// continuous coordinates): then NUTS moves the non-conjugate continuous block.
+    fn differentiable(&self) -> bool {
+        false
+    }
+    /// The joint log density given `discrete` (or, with `marginal`, the marginal with the
+    /// discrete unknowns summed out) and its gradient in every continuous coordinate, written
+    /// into `gradient`; `None` when the model has no gradient.
+    fn log_density_gradient(
+        &mut self,
+        _continuous: &[f64],
+        _discrete: &[i64],
+        _marginal: bool,
+        _gradient: &mut [f64],
+    ) -> Option<Result<f64, LogDensityError>> {
+        None
+    }
 }
 
 /// The Gibbs sampler's own settings; size, seed, chains, initialisation and warmup windows come
@@ -213,14 +253,24 @@ pub struct GibbsSettings {
     /// Random-walk steps on the continuous coordinates without a closed-form conditional, per
     /// sweep.
     pub random_walk_steps: usize,
+    /// Move the continuous coordinates without a closed-form conditional by NUTS when the
+    /// model is differentiable ([`ConditionalModel::differentiable`]); `false` keeps the
+    /// random walk for every model.
+    pub nuts: bool,
 }
 
 impl Default for GibbsSettings {
     fn default() -> Self {
         GibbsSettings {
             random_walk_steps: 5,
+            nuts: true,
         }
     }
+}
+
+/// Whether a Gibbs run moves its non-conjugate continuous block by NUTS.
+pub fn uses_nuts<M: ConditionalModel>(model: &M, gibbs: &GibbsSettings) -> bool {
+    gibbs.nuts && model.differentiable() && model.continuous_dim() > 0
 }
 
 /// One Gibbs chain.
@@ -233,6 +283,10 @@ pub struct GibbsChain {
     /// Post-warmup sweeps in which each conjugate block was drawn exactly (the others moved by
     /// the random walk).
     pub conjugate_draws: Vec<usize>,
+    /// NUTS' step size after warmup, when NUTS moved the non-conjugate block (else NaN).
+    pub nuts_step_size: f64,
+    /// Post-warmup NUTS transitions that diverged.
+    pub nuts_divergences: usize,
 }
 
 /// Runs `settings.num_chains` Gibbs chains in parallel, in chain order. `initial_positions` in
@@ -275,7 +329,8 @@ pub fn sample_chains_gibbs<M: ConditionalModel>(
 }
 
 struct GibbsRunner<'a, 'c, M> {
-    model: M,
+    /// The model, inside the view NUTS sees of it.
+    block: FreeBlock<M>,
     settings: &'a SamplerSettings,
     gibbs: &'a GibbsSettings,
     control: &'a RunControl<'c>,
@@ -283,6 +338,66 @@ struct GibbsRunner<'a, 'c, M> {
     chain_id: u64,
     log_scale: f64,
     shape: Vec<f64>,
+    /// NUTS on the non-conjugate block, when the model is differentiable.
+    nuts: Option<NutsBlock>,
+}
+
+/// The non-conjugate continuous coordinates as a [`LogDensity`] of their own: the other
+/// continuous coordinates and the discrete values are held at the sweep's current values.
+#[derive(Clone)]
+struct FreeBlock<M> {
+    model: M,
+    /// Every continuous coordinate; the free ones are overwritten per evaluation.
+    full: Vec<f64>,
+    discrete: Vec<i64>,
+    /// Which continuous coordinates the block holds, in order.
+    indices: Vec<usize>,
+    /// Target the marginal with the discrete unknowns summed out (partially collapsed).
+    marginal: bool,
+    gradient: Vec<f64>,
+}
+
+impl<M: ConditionalModel> LogDensity for FreeBlock<M> {
+    fn dim(&self) -> usize {
+        self.indices.len()
+    }
+
+    fn log_density_and_gradient(
+        &mut self,
+        position: &[f64],
+        gradient: &mut [f64],
+    ) -> Result<f64, LogDensityError> {
+        for (&i, &x) in self.indices.iter().zip(position) {
+            self.full[i] = x;
+        }
+        let value = self
+            .model
+            .log_density_gradient(
+                &self.full,
+                &self.discrete,
+                self.marginal,
+                &mut self.gradient,
+            )
+            .unwrap_or(Err(LogDensityError::NotFinite {
+                term: Some("the model gives no gradient".into()),
+                term_index: None,
+            }))?;
+        for (slot, &i) in gradient.iter_mut().zip(&self.indices) {
+            *slot = self.gradient[i];
+        }
+        Ok(value)
+    }
+}
+
+/// NUTS' state on the non-conjugate block: the kernel, its adapted step size and metric.
+struct NutsBlock {
+    kernel: Nuts,
+    metric: DiagonalMetric,
+    step_size: f64,
+    dual_averaging: DualAveraging,
+    /// Whether the step size has been initialised by the heuristic.
+    started: bool,
+    divergences: usize,
 }
 
 /// The state of one chain between steps.
@@ -302,8 +417,27 @@ impl<'a, 'c, M: ConditionalModel> GibbsRunner<'a, 'c, M> {
         index: usize,
     ) -> Self {
         let dim = model.continuous_dim();
+        let nuts = uses_nuts(&model, gibbs).then(|| NutsBlock {
+            kernel: Nuts::new(settings.max_depth, settings.max_energy_error),
+            metric: DiagonalMetric::identity(0),
+            step_size: settings.initial_step_size,
+            dual_averaging: DualAveraging::new(
+                settings.dual_averaging,
+                settings.target_accept,
+                (10.0 * settings.initial_step_size).ln(),
+            ),
+            started: false,
+            divergences: 0,
+        });
         GibbsRunner {
-            model,
+            block: FreeBlock {
+                model,
+                full: vec![0.0; dim],
+                discrete: Vec::new(),
+                indices: Vec::new(),
+                marginal: false,
+                gradient: vec![0.0; dim],
+            },
             settings,
             gibbs,
             control,
@@ -311,6 +445,7 @@ impl<'a, 'c, M: ConditionalModel> GibbsRunner<'a, 'c, M> {
             chain_id: settings.chain_id_offset.wrapping_add(index as u64),
             log_scale: (2.38 / (dim.max(1) as f64).sqrt()).ln(),
             shape: vec![1.0; dim],
+            nuts,
         }
     }
 
@@ -323,10 +458,17 @@ impl<'a, 'c, M: ConditionalModel> GibbsRunner<'a, 'c, M> {
     fn run(mut self) -> Result<GibbsChain, SamplerError> {
         let settings = self.settings;
         let chain_id = self.chain_id;
-        let continuous_dim = self.model.continuous_dim();
-        let dim = continuous_dim + self.model.discrete_dim();
+        let continuous_dim = self.block.model.continuous_dim();
+        let dim = continuous_dim + self.block.model.discrete_dim();
         let mut rng = chain_rng(settings.seed, chain_id);
         let mut state = self.initialize(&mut rng)?;
+        self.block.indices = (0..continuous_dim).filter(|&i| state.free[i]).collect();
+        if self.block.indices.is_empty() {
+            self.nuts = None;
+        }
+        if let Some(nuts) = self.nuts.as_mut() {
+            nuts.metric = DiagonalMetric::identity(self.block.indices.len());
+        }
         let mut schedule = WindowSchedule::new(settings.num_warmup, settings.windows);
         let mut estimator = WelfordVariance::new(continuous_dim);
         const GAIN_OFFSET: usize = 10;
@@ -347,7 +489,7 @@ impl<'a, 'c, M: ConditionalModel> GibbsRunner<'a, 'c, M> {
             warmup_seconds: 0.0,
             sampling_seconds: 0.0,
         };
-        let mut conjugate_draws = vec![0usize; self.model.conjugate_blocks()];
+        let mut conjugate_draws = vec![0usize; self.block.model.conjugate_blocks()];
         let mut proposed_total = 0usize;
         let mut accepted_total = 0usize;
         let warmup_start = Instant::now();
@@ -364,12 +506,21 @@ impl<'a, 'c, M: ConditionalModel> GibbsRunner<'a, 'c, M> {
                     let tail = &log_scales[log_scales.len() / 2..];
                     self.log_scale = tail.iter().sum::<f64>() / tail.len().max(1) as f64;
                 }
+                if settings.adapt
+                    && let Some(nuts) = self.nuts.as_mut()
+                    && let Some(step_size) = nuts.dual_averaging.final_step_size()
+                {
+                    nuts.step_size = step_size;
+                }
                 output.warmup_seconds = warmup_start.elapsed().as_secs_f64();
             }
             let sweep = self
                 .sweep(&mut state, &mut rng)
                 .map_err(|error| SamplerError::Conditional { chain_id, error })?;
             if !warmup {
+                if let Some(nuts) = self.nuts.as_mut() {
+                    nuts.divergences += usize::from(sweep.nuts.is_some_and(|t| t.divergent));
+                }
                 proposed_total += sweep.proposed;
                 accepted_total += sweep.accepted;
                 for (count, drawn) in conjugate_draws.iter_mut().zip(&sweep.drawn) {
@@ -377,6 +528,9 @@ impl<'a, 'c, M: ConditionalModel> GibbsRunner<'a, 'c, M> {
                 }
             }
             if warmup && settings.adapt {
+                if let (Some(nuts), Some(transition)) = (self.nuts.as_mut(), sweep.nuts) {
+                    nuts.step_size = nuts.dual_averaging.learn(transition.accept_stat);
+                }
                 if sweep.proposed > 0 {
                     adaptation_steps += 1;
                     let gain = ((GAIN_OFFSET + adaptation_steps) as f64).powf(-0.6);
@@ -405,6 +559,16 @@ impl<'a, 'c, M: ConditionalModel> GibbsRunner<'a, 'c, M> {
                                 tail.iter().sum::<f64>() / tail.len().max(1) as f64 + shift;
                         }
                         self.shape = new_shape;
+                        if let Some(nuts) = self.nuts.as_mut() {
+                            let block: Vec<f64> =
+                                self.block.indices.iter().map(|&i| variances[i]).collect();
+                            if let Ok(metric) = DiagonalMetric::from_inverse_mass(block) {
+                                nuts.metric = metric;
+                                // The next transition restarts the step size from the
+                                // heuristic under the new metric, as Stan does.
+                                nuts.started = false;
+                            }
+                        }
                         log_scales.clear();
                         adaptation_steps = 0;
                     }
@@ -416,14 +580,25 @@ impl<'a, 'c, M: ConditionalModel> GibbsRunner<'a, 'c, M> {
             for (slot, value) in row[continuous_dim..].iter_mut().zip(&state.discrete) {
                 *slot = *value as f64;
             }
-            let stats = DrawStats {
-                lp: sweep.log_density,
-                accept_stat: sweep.acceptance,
-                step_size: self.log_scale.exp(),
-                tree_depth: 0,
-                n_leapfrog: sweep.proposed as u32,
-                divergent: false,
-                energy: -sweep.log_density,
+            let stats = match (&self.nuts, sweep.nuts) {
+                (Some(nuts), Some(transition)) => DrawStats {
+                    lp: sweep.log_density,
+                    accept_stat: transition.accept_stat,
+                    step_size: nuts.step_size,
+                    tree_depth: transition.tree_depth,
+                    n_leapfrog: transition.n_leapfrog,
+                    divergent: transition.divergent,
+                    energy: -sweep.log_density,
+                },
+                _ => DrawStats {
+                    lp: sweep.log_density,
+                    accept_stat: sweep.acceptance,
+                    step_size: self.log_scale.exp(),
+                    tree_depth: 0,
+                    n_leapfrog: sweep.proposed as u32,
+                    divergent: false,
+                    energy: -sweep.log_density,
+                },
             };
             if let Some(progress) = self.control.progress.and_then(|p| p.get(self.index)) {
                 progress.store(iteration + 1, Ordering::Relaxed);
@@ -451,7 +626,12 @@ impl<'a, 'c, M: ConditionalModel> GibbsRunner<'a, 'c, M> {
         }
         output.step_size = self.log_scale.exp();
         output.metric = AdaptedMetric::Diagonal(self.shape.iter().map(|s| s * s).collect());
+        if let Some(nuts) = &self.nuts {
+            output.divergences = nuts.divergences;
+        }
         Ok(GibbsChain {
+            nuts_step_size: self.nuts.as_ref().map_or(f64::NAN, |n| n.step_size),
+            nuts_divergences: self.nuts.as_ref().map_or(0, |n| n.divergences),
             output,
             acceptance_rate: if proposed_total == 0 {
                 f64::NAN
@@ -467,7 +647,7 @@ impl<'a, 'c, M: ConditionalModel> GibbsRunner<'a, 'c, M> {
     /// finite.
     fn initialize<R: Rng + ?Sized>(&mut self, rng: &mut R) -> Result<State, SamplerError> {
         let chain_id = self.chain_id;
-        let dim = self.model.continuous_dim();
+        let dim = self.block.model.continuous_dim();
         let user_value = self
             .control
             .initial_positions
@@ -494,19 +674,22 @@ impl<'a, 'c, M: ConditionalModel> GibbsRunner<'a, 'c, M> {
                     .map(|_| self.settings.init_radius * (2.0 * rng.random::<f64>() - 1.0))
                     .collect(),
             };
-            let mut discrete = self.model.default_discrete();
+            let mut discrete = self.block.model.default_discrete();
             let attempt = (|| {
-                for block in 0..self.model.discrete_blocks() {
-                    self.model
+                for block in 0..self.block.model.discrete_blocks() {
+                    self.block
+                        .model
                         .draw_discrete_block(block, &continuous, &mut discrete, rng)?;
                 }
-                self.model.log_density(&continuous, &discrete)
+                self.block.model.log_density(&continuous, &discrete)
             })();
             match attempt {
                 Ok(lp) if lp.is_finite() => {
                     let mut free = vec![true; dim];
-                    for block in 0..self.model.conjugate_blocks() {
-                        if let Some(slots) = free.get_mut(self.model.conjugate_coordinates(block)) {
+                    for block in 0..self.block.model.conjugate_blocks() {
+                        if let Some(slots) =
+                            free.get_mut(self.block.model.conjugate_coordinates(block))
+                        {
                             slots.fill(false);
                         }
                     }
@@ -546,23 +729,30 @@ impl<'a, 'c, M: ConditionalModel> GibbsRunner<'a, 'c, M> {
         rng: &mut R,
     ) -> Result<Sweep, LogDensityError> {
         let mut walk = WalkTally::default();
-        let collapsed = self.model.sums_out_discrete();
+        let mut nuts = None;
+        let collapsed = self.block.model.sums_out_discrete();
         if collapsed {
-            let free = state.free.clone();
-            self.random_walk(state, &free, true, &mut walk, rng)?;
+            nuts = self.move_free(state, true, &mut walk, rng)?;
         }
-        for block in 0..self.model.discrete_blocks() {
-            self.model
-                .draw_discrete_block(block, &state.continuous, &mut state.discrete, rng)?;
+        for block in 0..self.block.model.discrete_blocks() {
+            self.block.model.draw_discrete_block(
+                block,
+                &state.continuous,
+                &mut state.discrete,
+                rng,
+            )?;
         }
-        let mut drawn = vec![false; self.model.conjugate_blocks()];
+        let mut drawn = vec![false; self.block.model.conjugate_blocks()];
         for (block, was_drawn) in drawn.iter_mut().enumerate() {
             let posterior =
-                self.model
+                self.block
+                    .model
                     .conjugate_posterior(block, &state.continuous, &state.discrete)?;
             if let Some(values) = posterior.and_then(|p| p.draw(rng)) {
                 let mut proposal = state.continuous.clone();
-                self.model.set_conjugate(block, &values, &mut proposal)?;
+                self.block
+                    .model
+                    .set_conjugate(block, &values, &mut proposal)?;
                 // A draw on the boundary of the constraint (a rate that underflowed to 0) has
                 // no unconstrained value: the block is moved by the random walk instead.
                 if proposal.iter().all(|x| x.is_finite()) {
@@ -572,17 +762,19 @@ impl<'a, 'c, M: ConditionalModel> GibbsRunner<'a, 'c, M> {
                 }
             }
             let mut only_block = vec![false; state.continuous.len()];
-            if let Some(slots) = only_block.get_mut(self.model.conjugate_coordinates(block)) {
+            if let Some(slots) = only_block.get_mut(self.block.model.conjugate_coordinates(block)) {
                 slots.fill(true);
             }
             let mut ignored = WalkTally::default();
             self.random_walk(state, &only_block, false, &mut ignored, rng)?;
         }
         if !collapsed {
-            let free = state.free.clone();
-            self.random_walk(state, &free, false, &mut walk, rng)?;
+            nuts = self.move_free(state, false, &mut walk, rng)?;
         }
-        let log_density = self.model.log_density(&state.continuous, &state.discrete)?;
+        let log_density = self
+            .block
+            .model
+            .log_density(&state.continuous, &state.discrete)?;
         Ok(Sweep {
             log_density,
             acceptance: if walk.proposed == 0 {
@@ -593,7 +785,74 @@ impl<'a, 'c, M: ConditionalModel> GibbsRunner<'a, 'c, M> {
             proposed: walk.proposed,
             accepted: walk.accepted,
             drawn,
+            nuts,
         })
+    }
+
+    /// Moves the non-conjugate continuous coordinates on their conditional (or, with
+    /// `marginal`, on the marginal with the discrete unknowns summed out): one NUTS transition
+    /// when the model is differentiable, else the random walk.
+    fn move_free<R: Rng + ?Sized>(
+        &mut self,
+        state: &mut State,
+        marginal: bool,
+        walk: &mut WalkTally,
+        rng: &mut R,
+    ) -> Result<Option<TransitionStats>, LogDensityError> {
+        let Some(nuts) = self.nuts.as_mut() else {
+            let free = state.free.clone();
+            self.random_walk(state, &free, marginal, walk, rng)?;
+            return Ok(None);
+        };
+        let block = &mut self.block;
+        block.full.copy_from_slice(&state.continuous);
+        block.discrete.clone_from(&state.discrete);
+        block.marginal = marginal;
+        let position: Vec<f64> = block.indices.iter().map(|&i| state.continuous[i]).collect();
+        let mut gradient = vec![0.0; position.len()];
+        let log_density = block.log_density_and_gradient(&position, &mut gradient)?;
+        if !log_density.is_finite() || gradient.iter().any(|g| !g.is_finite()) {
+            return Err(LogDensityError::NotFinite {
+                term: None,
+                term_index: None,
+            });
+        }
+        let mut chain = ChainState {
+            position,
+            gradient,
+            log_density,
+        };
+        if !nuts.started {
+            let mut scratch = PhasePoint::new(chain.position.len());
+            // A failed search (an improper conditional) keeps the step size it had; NUTS'
+            // transitions then report the trouble as divergences.
+            if let Ok(step_size) = initial_step_size(
+                block,
+                &nuts.metric,
+                &mut Leapfrog,
+                &chain,
+                nuts.step_size,
+                &mut scratch,
+                rng,
+            ) {
+                nuts.step_size = step_size;
+            }
+            nuts.dual_averaging.set_mu((10.0 * nuts.step_size).ln());
+            nuts.dual_averaging.restart();
+            nuts.started = true;
+        }
+        let transition = nuts.kernel.transition(
+            block,
+            &nuts.metric,
+            &mut Leapfrog,
+            nuts.step_size,
+            &mut chain,
+            rng,
+        );
+        for (&i, &x) in block.indices.iter().zip(&chain.position) {
+            state.continuous[i] = x;
+        }
+        Ok(Some(transition))
     }
 
     /// `random_walk_steps` symmetric Gaussian proposals on the coordinates marked in `moves`,
@@ -622,7 +881,7 @@ impl<'a, 'c, M: ConditionalModel> GibbsRunner<'a, 'c, M> {
                 model.log_density(position, discrete)
             }
         };
-        let mut current = density(&mut self.model, &state.continuous, &state.discrete)?;
+        let mut current = density(&mut self.block.model, &state.continuous, &state.discrete)?;
         let scale = self.log_scale.exp();
         let mut proposal = state.continuous.clone();
         for _ in 0..self.gibbs.random_walk_steps {
@@ -634,7 +893,7 @@ impl<'a, 'c, M: ConditionalModel> GibbsRunner<'a, 'c, M> {
                     state.continuous[i]
                 };
             }
-            let candidate = match density(&mut self.model, &proposal, &state.discrete) {
+            let candidate = match density(&mut self.block.model, &proposal, &state.discrete) {
                 Ok(lp) if !lp.is_nan() => lp,
                 _ => f64::NEG_INFINITY,
             };
@@ -671,6 +930,8 @@ struct Sweep {
     proposed: usize,
     accepted: usize,
     drawn: Vec<bool>,
+    /// The NUTS transition of the non-conjugate block, when NUTS moved it.
+    nuts: Option<TransitionStats>,
 }
 
 #[cfg(test)]

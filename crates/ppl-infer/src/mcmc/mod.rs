@@ -24,7 +24,7 @@ pub use chains::{
     check_draws_fit, sample_chains,
 };
 pub use gibbs::{
-    ConditionalModel, ConjugatePosterior, GibbsChain, GibbsSettings, sample_chains_gibbs,
+    ConditionalModel, ConjugatePosterior, GibbsChain, GibbsSettings, sample_chains_gibbs, uses_nuts,
 };
 pub use hmc::metric::{AdaptedMetric, MetricError};
 pub use hmc::static_hmc::TrajectoryLength;

@@ -2,10 +2,13 @@
 //! (`ppl_model::gibbs::GibbsModel`), chains in parallel with draws streamed to CmdStan-layout
 //! files, and the same summary and warnings as the other samplers.
 //!
-//! The sampler columns keep CmdStan's names so every reader of draws files works; for Gibbs
+//! The sampler columns keep CmdStan's names so every reader of draws files works. With
+//! NUTS-within-Gibbs they are NUTS' own for the non-conjugate block (`accept_stat__`,
+//! `stepsize__`, `treedepth__`, `n_leapfrog__`, `divergent__`); with the random walk
 //! `accept_stat__` is the mean acceptance of the sweep's random-walk steps (1 when every
 //! continuous block was drawn exactly), `stepsize__` the random walk's scale, `n_leapfrog__` the
-//! number of random-walk steps, and `treedepth__`, `divergent__` are 0.
+//! number of random-walk steps, and `treedepth__`, `divergent__` are 0. The per-chain lines give
+//! neither E-BFMI nor a random walk's scale, which say nothing about a Gibbs sweep.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -38,6 +41,16 @@ pub fn run(
         num_chains: options.chains,
         seed: options.seed,
         chain_id_offset: options.chain_id,
+        max_depth: if options.max_depth > 0 {
+            options.max_depth
+        } else {
+            SamplerSettings::default().max_depth
+        },
+        target_accept: if options.target_accept > 0.0 && options.target_accept < 1.0 {
+            options.target_accept
+        } else {
+            SamplerSettings::default().target_accept
+        },
         ..SamplerSettings::default()
     };
     let io_error = |e: std::io::Error, path: &std::path::Path| FitError::cannot_write(path, &e);
@@ -80,7 +93,7 @@ pub fn run(
             s.step_size,
             f64::from(s.tree_depth),
             f64::from(s.n_leapfrog),
-            0.0,
+            f64::from(u8::from(s.divergent)),
             s.energy,
         ];
         if let Some(writer) = writers.get(event.chain_index)
@@ -111,6 +124,7 @@ pub fn run(
     let done = AtomicBool::new(false);
     let total = options.warmup + options.draws;
     let gibbs = GibbsSettings::default();
+    let nuts = ppl_infer::uses_nuts(model, &gibbs);
     let result = std::thread::scope(|scope| {
         if let Some(monitor) = control.monitor {
             let progress = Progress {
@@ -208,6 +222,17 @@ pub fn run(
             block.family.describe()
         ));
     }
+    if nuts {
+        let divergences: usize = chains_out.iter().map(|c| c.nuts_divergences).sum();
+        report.notes.push(format!(
+            "Gibbs: NUTS-within-Gibbs for the other continuous coordinates, step size per chain {}, {divergences} divergent",
+            chains_out
+                .iter()
+                .map(|c| format!("{:.3}", c.nuts_step_size))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
     let acceptance: Vec<f64> = chains_out.iter().map(|c| c.acceptance_rate).collect();
     if acceptance.iter().any(|a| a.is_finite()) {
         report.notes.push(format!(
@@ -224,12 +249,11 @@ pub fn run(
         json!(acceptance.iter().map(|v| number(*v)).collect::<Vec<_>>()),
     );
     totals.describe(&mut report);
-    let mut details = crate::draws::chain_details(&chains, u32::MAX);
-    details.iter_mut().for_each(|d| d.ebfmi = f64::NAN);
+    let details = crate::draws::chain_details(&chains, u32::MAX);
     let chain_ids: Vec<u64> = (0..options.chains as u64)
         .map(|index| options.chain_id + index + 1)
         .collect();
-    crate::draws::describe_chains(&details, &chain_ids, &mut report);
+    describe_chains(&details, &chain_ids, nuts, &mut report);
     report
         .diagnostics
         .insert("interrupted".into(), json!(interrupted));
@@ -249,4 +273,43 @@ pub fn run(
             .push(format!("draws: {}", dir.join("chain-*.csv").display()));
     }
     Ok((report, Draws { columns, chains }))
+}
+
+/// One line per chain for the table and a `per_chain` array for the JSON: the mean `lp__`, and
+/// with NUTS-within-Gibbs its step size and divergences. No E-BFMI and no random-walk scale:
+/// neither means anything for a Gibbs sweep.
+fn describe_chains(
+    details: &[crate::draws::ChainDetail],
+    chain_ids: &[u64],
+    nuts: bool,
+    report: &mut RunReport,
+) {
+    use crate::report::format_number;
+    let mut per_chain = Vec::new();
+    for (index, detail) in details.iter().enumerate() {
+        let chain_id = chain_ids.get(index).copied().unwrap_or(index as u64 + 1);
+        let line = if nuts {
+            format!(
+                "chain {chain_id}: mean lp__ {}, NUTS step size {}, {} divergent",
+                format_number(detail.mean_lp),
+                format_number(detail.mean_step_size),
+                detail.divergences
+            )
+        } else {
+            format!(
+                "chain {chain_id}: mean lp__ {}",
+                format_number(detail.mean_lp)
+            )
+        };
+        report.notes.push(line);
+        let mut entry = json!({ "chain_id": chain_id, "mean_lp": number(detail.mean_lp) });
+        if nuts {
+            entry["mean_step_size"] = json!(number(detail.mean_step_size));
+            entry["divergences"] = json!(detail.divergences);
+        }
+        per_chain.push(entry);
+    }
+    report
+        .diagnostics
+        .insert("per_chain".into(), serde_json::Value::Array(per_chain));
 }

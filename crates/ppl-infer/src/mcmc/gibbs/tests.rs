@@ -17,6 +17,8 @@ struct Toy {
     conjugate: bool,
     /// Offer the marginal density of `x` (z summed out): partially collapsed Gibbs.
     collapsed: bool,
+    /// Offer the gradient in `x`: NUTS-within-Gibbs.
+    differentiable: bool,
 }
 
 const PRIOR_ONE: f64 = 0.3;
@@ -114,6 +116,31 @@ impl ConditionalModel for Toy {
             Ok(l0.max(l1) + (1.0 + (-(l0 - l1).abs()).exp()).ln())
         })
     }
+    fn differentiable(&self) -> bool {
+        self.differentiable
+    }
+    fn log_density_gradient(
+        &mut self,
+        continuous: &[f64],
+        discrete: &[i64],
+        marginal: bool,
+        gradient: &mut [f64],
+    ) -> Option<Result<f64, LogDensityError>> {
+        if !self.differentiable {
+            return None;
+        }
+        let x = continuous[0];
+        // d/dx of log_joint: -(x - 2z) + (1 - x).
+        let slope = |z: i64| -(x - 2.0 * z as f64) + (1.0 - x);
+        if marginal {
+            let (l0, l1) = (Toy::log_joint(x, 0), Toy::log_joint(x, 1));
+            let p_one = 1.0 / (1.0 + (l0 - l1).exp());
+            gradient[0] = (1.0 - p_one) * slope(0) + p_one * slope(1);
+            return self.marginal_log_density(continuous);
+        }
+        gradient[0] = slope(discrete[0]);
+        Some(Ok(Toy::log_joint(x, discrete[0])))
+    }
 }
 
 fn settings(seed: u64) -> SamplerSettings {
@@ -148,6 +175,7 @@ fn random_walk_within_gibbs_matches_the_exact_mixture() {
         &Toy {
             conjugate: false,
             collapsed: false,
+            differentiable: false,
         },
         &settings(11),
         &GibbsSettings::default(),
@@ -167,6 +195,7 @@ fn partially_collapsed_gibbs_matches_the_exact_mixture() {
         &Toy {
             conjugate: false,
             collapsed: true,
+            differentiable: false,
         },
         &settings(13),
         &GibbsSettings::default(),
@@ -184,6 +213,7 @@ fn conjugate_within_gibbs_matches_the_exact_mixture_and_draws_every_sweep() {
         &Toy {
             conjugate: true,
             collapsed: false,
+            differentiable: false,
         },
         &settings(12),
         &GibbsSettings::default(),
@@ -204,6 +234,7 @@ fn same_seed_same_draws() {
             &Toy {
                 conjugate: false,
                 collapsed: false,
+                differentiable: false,
             },
             &SamplerSettings {
                 num_warmup: 50,
@@ -291,4 +322,39 @@ fn conjugate_draws_have_the_closed_form_moments() {
         .is_none()
     );
     let _: f64 = rng.random();
+}
+
+/// NUTS-within-Gibbs, plain and partially collapsed, against the exact mixture: the mean and
+/// second moment of `x` and `P(z = 1)`; NUTS' step size is adapted and the draws report it.
+#[test]
+fn nuts_within_gibbs_matches_the_exact_mixture() {
+    let (p_one, mean_x) = Toy::exact();
+    let second_moment = (1.0 - p_one) * (0.25 + 0.5) + p_one * (2.25 + 0.5);
+    for (collapsed, seed) in [(false, 21), (true, 22)] {
+        let model = Toy {
+            conjugate: false,
+            collapsed,
+            differentiable: true,
+        };
+        assert!(uses_nuts(&model, &GibbsSettings::default()));
+        let chains = sample_chains_gibbs(
+            &model,
+            &settings(seed),
+            &GibbsSettings::default(),
+            &RunControl::default(),
+        )
+        .expect("runs");
+        let x = coordinate(&chains, 0);
+        check_within_mcse(&x, mean_x, "E[x]");
+        let squares: Vec<Vec<f64>> = x
+            .iter()
+            .map(|c| c.iter().map(|v| v * v).collect())
+            .collect();
+        check_within_mcse(&squares, second_moment, "E[x²]");
+        check_within_mcse(&coordinate(&chains, 1), p_one, "P(z = 1)");
+        for chain in &chains {
+            assert!(chain.nuts_step_size > 0.1 && chain.nuts_step_size < 5.0);
+            assert!(chain.output.stats.iter().all(|s| s.n_leapfrog >= 1));
+        }
+    }
 }

@@ -146,6 +146,14 @@ pub(crate) enum Op {
         /// One log density per batch element instead of their sum.
         elementwise: bool,
     },
+    /// Output element `k` (one per state of a summed-out scalar) is the sum of the input
+    /// elements `i` with `first_state[i] <= k`: a bucket per state, then a running sum, so the
+    /// log-potentials of every state of a change point cost O(elements + states), not their
+    /// product. An element with `first_state[i]` at or past the output length adds nothing.
+    ThresholdSums {
+        arg: NodeId,
+        first_state: Vec<usize>,
+    },
     /// Elementwise `log Σ_k exp(args[k][i])` over arrays of one length: a discrete latent summed
     /// out per element. `weights[k][i]` keeps `exp(args[k][i] - output[i])` for the reverse pass.
     LogSumExpAcross {
@@ -465,6 +473,20 @@ pub(crate) fn forward_node(
             }
             if !*elementwise {
                 output[0] = total;
+            }
+        }
+        Op::ThresholdSums { arg, first_state } => {
+            let x = slice!(before, nodes, *arg);
+            output.fill(0.0);
+            for (&value, &state) in x.iter().zip(first_state.iter()) {
+                if let Some(slot) = output.get_mut(state) {
+                    *slot += value;
+                }
+            }
+            let mut running = 0.0;
+            for out in output.iter_mut() {
+                running += *out;
+                *out = running;
             }
         }
         Op::LogSumExpAcross { args, weights } => {
@@ -1122,6 +1144,19 @@ pub(crate) fn backward_node(
                 for element in 0..*count {
                     before_adjoints[start + plan.at(element)] +=
                         adjoint[element] * partial[element];
+                }
+            }
+        }
+        Op::ThresholdSums { arg, first_state } => {
+            if wants(*arg) {
+                // x̄_i = Σ_{k ≥ first_state[i]} ȳ_k: suffix sums of the output's adjoint.
+                let mut suffix = vec![0.0; adjoint.len() + 1];
+                for k in (0..adjoint.len()).rev() {
+                    suffix[k] = suffix[k + 1] + adjoint[k];
+                }
+                let start = nodes[*arg].start;
+                for (i, &state) in first_state.iter().enumerate() {
+                    before_adjoints[start + i] += suffix[state.min(adjoint.len())];
                 }
             }
         }

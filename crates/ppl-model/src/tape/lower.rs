@@ -21,6 +21,8 @@ use super::graph::{NodeId, NodeInfo, Op};
 use super::layout::{Bindings, ParameterLayout};
 use crate::marginal::{OwnedTerm, Structure, SummedLatent};
 
+mod threshold;
+
 /// The nodes of a tape, their buffers, and which nodes are the terms.
 #[derive(Clone)]
 pub(crate) struct Program {
@@ -44,8 +46,8 @@ pub(crate) struct Program {
 /// forward pass to recover the latent).
 #[derive(Clone, Debug)]
 pub(crate) enum SummedNodes {
-    /// One scalar per state: the log joint of the terms with the latent at that state.
-    Scalar { per_state: Vec<NodeId> },
+    /// One array over the states: the log joint of the terms with the latent at each state.
+    Scalar { per_state: NodeId },
     /// One array per state, one element per plate element.
     Plate { per_state: Vec<NodeId> },
     /// Per state an array of unary log-potentials over the steps, and per ordered pair
@@ -1484,24 +1486,50 @@ impl<'a> Builder<'a> {
         let elements = latent.elements;
         match latent.structure {
             Structure::Scalar => {
-                let mut per_state = Vec::with_capacity(states.len());
-                for &state in &states {
-                    self.fix_latent(latent, vec![state]);
-                    let mut nodes = Vec::new();
-                    for owned in &latent.unary_terms {
-                        let loops = self.model.terms[owned.term].loops.clone();
-                        self.lower_term_nodes(owned.term, &loops, false, &mut nodes)?;
+                // Terms that read the latent through one comparison (a change point) get all
+                // their states from one running sum; the rest are lowered once per state.
+                let mut fast = Vec::new();
+                let mut general = Vec::new();
+                for owned in &latent.unary_terms {
+                    match self.threshold_term(latent, owned) {
+                        Some(node) => fast.push(node),
+                        None => general.push(*owned),
                     }
-                    let mut total = self.constant(Array::scalar(0.0));
-                    for node in nodes {
-                        total = self.binary(BinaryFn::Add, total, node, latent.span)?;
-                    }
-                    per_state.push(total);
                 }
-                let stacked = self.stack(per_state.clone(), latent.span)?;
-                let node = self.computed(Op::LogSumExp { arg: stacked }, Vec::new());
+                let mut per_state = Vec::with_capacity(states.len());
+                if !general.is_empty() || fast.is_empty() {
+                    for &state in &states {
+                        self.fix_latent(latent, vec![state]);
+                        let mut nodes = Vec::new();
+                        for owned in &general {
+                            let loops = self.model.terms[owned.term].loops.clone();
+                            self.lower_term_nodes(owned.term, &loops, false, &mut nodes)?;
+                        }
+                        let mut total = self.constant(Array::scalar(0.0));
+                        for node in nodes {
+                            total = self.binary(BinaryFn::Add, total, node, latent.span)?;
+                        }
+                        per_state.push(total);
+                    }
+                }
+                let mut weights = if per_state.is_empty() {
+                    None
+                } else {
+                    Some(self.stack(per_state, latent.span)?)
+                };
+                for node in fast {
+                    weights = Some(match weights {
+                        None => node,
+                        Some(sum) => self.binary(BinaryFn::Add, sum, node, latent.span)?,
+                    });
+                }
+                let weights = match weights {
+                    Some(node) => node,
+                    None => self.constant(Array::new(vec![states.len()], vec![0.0; states.len()])),
+                };
+                let node = self.computed(Op::LogSumExp { arg: weights }, Vec::new());
                 self.program.terms.push((label_term, node));
-                self.program.summed.push(SummedNodes::Scalar { per_state });
+                self.program.summed.push(SummedNodes::Scalar { per_state: weights });
             }
             Structure::Plate => {
                 let mut per_state = Vec::with_capacity(states.len());

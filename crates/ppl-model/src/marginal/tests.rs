@@ -370,6 +370,72 @@ fn a_scalar_with_a_data_bound_is_summed_over_its_values() {
     }
 }
 
+/// A chain whose transition rows and mixture-like weights are sampled: the categorical terms
+/// of the summed latent take one logarithm per element (`Op::CategoricalPick`, through the
+/// gather of `theta`'s rows), and must still differentiate to the enumerated answer.
+const SAMPLED_CHAIN: &str = "
+observed y: real[T]
+latent w: unit
+latent stay: unit
+latent z: int[T] in 1..2
+
+z[1] ~ Categorical([w, 1 - w])
+for t in 2..T {
+    z[t] ~ Categorical([[stay, 1 - stay], [1 - stay, stay]][z[t - 1]])
+}
+y ~ Normal([-1.0, 1.5][z], 1)
+";
+
+#[test]
+fn sampled_categorical_weights_differentiate_to_the_enumerated_answer() {
+    let y = [-0.7, 1.9, 1.1, -1.4, 0.3];
+    let json = format!(r#"{{"y": {y:?}}}"#);
+    let mut posterior = posterior(SAMPLED_CHAIN, &json);
+    assert_eq!(posterior.summed[0].structure, Structure::Chain);
+    let means = [-1.0, 1.5];
+    let logistic = |u: f64| 1.0 / (1.0 + (-u).exp());
+    // Uniform priors on (0, 1) through the logit transform: log |J| = log p + log(1 - p).
+    let exact = |u: [f64; 2]| {
+        let (w, stay) = (logistic(u[0]), logistic(u[1]));
+        let paths = all_paths(2, y.len());
+        let joint: Vec<f64> = paths
+            .iter()
+            .map(|p| {
+                let mut value = [w, 1.0 - w][p[0]].ln();
+                for t in 1..p.len() {
+                    value += if p[t] == p[t - 1] { stay } else { 1.0 - stay }.ln();
+                }
+                value
+                    + p.iter()
+                        .zip(&y)
+                        .map(|(&k, &yt)| normal_log_density(yt, means[k], 1.0))
+                        .sum::<f64>()
+            })
+            .collect();
+        log_sum_exp(&joint) + (w * (1.0 - w)).ln() + (stay * (1.0 - stay)).ln()
+    };
+    for u in [[0.3, 1.2], [-0.8, -0.1], [1.5, 0.4]] {
+        let mut gradient = [0.0; 2];
+        let value = posterior
+            .tape
+            .log_density_and_gradient(&u, &mut gradient)
+            .expect("finite");
+        assert!((value - exact(u)).abs() < 1e-10, "{value} vs {}", exact(u));
+        for axis in 0..2 {
+            let step = 1e-6;
+            let (mut up, mut down) = (u, u);
+            up[axis] += step;
+            down[axis] -= step;
+            let difference = (exact(up) - exact(down)) / (2.0 * step);
+            assert!(
+                (gradient[axis] - difference).abs() < 1e-6,
+                "axis {axis}: {} vs {difference}",
+                gradient[axis]
+            );
+        }
+    }
+}
+
 /// A change point in loop form with both rates unknown, the comparison written the other way
 /// round, and one term that reads the switch arithmetically (so it stays on the per-state
 /// path): the fast path and the general one must add up to the enumerated posterior.

@@ -162,6 +162,7 @@ impl Tape {
 
     /// How many terms of summed-out scalars took the change-point fast path (one running sum
     /// over the states instead of a lowering per state); for tests.
+    #[cfg(test)]
     pub(crate) fn threshold_terms(&self) -> usize {
         self.program
             .ops

@@ -146,6 +146,19 @@ pub(crate) enum Op {
         /// One log density per batch element instead of their sum.
         elementwise: bool,
     },
+    /// `log Categorical(k_i | p_i)` per element for known categories: element `i` is the log of
+    /// element `picks[i]` of `probs` (`usize::MAX` for a category out of range, -inf), whose
+    /// row of `events` values starting at `rows[i]` must be a simplex (else -inf, as the
+    /// density). The terms of a summed-out latent fix its value per state, so each element's
+    /// density is one logarithm, with the simplex checked once per distinct row.
+    CategoricalPick {
+        probs: NodeId,
+        picks: Vec<usize>,
+        rows: Vec<usize>,
+        events: usize,
+        /// Whether each row (by `rows[i] / events`) is a simplex at the last forward pass.
+        valid: Vec<bool>,
+    },
     /// Output element `k` (one per state of a summed-out scalar) is the sum of the input
     /// elements `i` with `first_state[i] <= k`: a bucket per state, then a running sum, so the
     /// log-potentials of every state of a change point cost O(elements + states), not their
@@ -473,6 +486,28 @@ pub(crate) fn forward_node(
             }
             if !*elementwise {
                 output[0] = total;
+            }
+        }
+        Op::CategoricalPick {
+            probs,
+            picks,
+            rows,
+            events,
+            valid,
+        } => {
+            let p = slice!(before, nodes, *probs);
+            for (r, ok) in valid.iter_mut().enumerate() {
+                let row = &p[r * *events..(r + 1) * *events];
+                let sum: f64 = row.iter().sum();
+                *ok = row.iter().all(|v| (0.0..=1.0).contains(v))
+                    && (sum - 1.0).abs() <= ppl_dist::density::CONSTRAINT_TOLERANCE;
+            }
+            for ((out, &pick), &row) in output.iter_mut().zip(picks.iter()).zip(rows.iter()) {
+                *out = if pick != usize::MAX && valid[row / *events] {
+                    p[pick].ln()
+                } else {
+                    f64::NEG_INFINITY
+                };
             }
         }
         Op::ThresholdSums { arg, first_state } => {
@@ -1144,6 +1179,26 @@ pub(crate) fn backward_node(
                 for element in 0..*count {
                     before_adjoints[start + plan.at(element)] +=
                         adjoint[element] * partial[element];
+                }
+            }
+        }
+        Op::CategoricalPick {
+            probs,
+            picks,
+            rows,
+            events,
+            valid,
+        } => {
+            if wants(*probs) {
+                let start = nodes[*probs].start;
+                for ((a, &pick), &row) in adjoint.iter().zip(picks.iter()).zip(rows.iter()) {
+                    if pick == usize::MAX || !valid[row / *events] {
+                        continue;
+                    }
+                    let p = before_values[start + pick];
+                    if p > 0.0 {
+                        before_adjoints[start + pick] += a / p;
+                    }
                 }
             }
         }

@@ -1298,6 +1298,13 @@ impl<'a> Builder<'a> {
             .zip(&ranks)
             .map(|(shape, &rank)| BroadcastPlan::new(&shape[..shape.len() - rank], &batch))
             .collect();
+        if elementwise
+            && kind == DistKind::Categorical
+            && self.is_constant(inputs[0])
+            && let Some(node) = self.categorical_pick(&inputs, &plans, &event_lens, count)
+        {
+            return Ok(node);
+        }
         if kind.is_scalar() {
             let partials = inputs
                 .iter()
@@ -1339,6 +1346,60 @@ impl<'a> Builder<'a> {
         };
         let shape = if elementwise { vec![count] } else { Vec::new() };
         Ok(self.computed(op, shape))
+    }
+
+    /// Elementwise `log Categorical(k | p)` with the categories `k` known (a summed-out latent
+    /// at one state) as one logarithm per element, reading through a gather of whole rows (the
+    /// `theta[z[t - 1]]` of a chain) to the rows themselves; `None` when the shapes do not fit.
+    fn categorical_pick(
+        &mut self,
+        inputs: &[NodeId],
+        plans: &[BroadcastPlan],
+        event_lens: &[usize],
+        count: usize,
+    ) -> Option<NodeId> {
+        let events = *event_lens.get(1)?;
+        if events == 0 || event_lens[0] != 1 {
+            return None;
+        }
+        let start = self.program.infos[inputs[0]].start;
+        let categories = self.program.values[start..start + self.len(inputs[0])].to_vec();
+        // Row starts in the probabilities node, then (through a gather of whole aligned rows)
+        // in its source.
+        let mut probs = inputs[1];
+        let mut rows: Vec<usize> = (0..count).map(|i| plans[1].at(i) * events).collect();
+        if let Op::Gather { source, table } = &self.program.ops[probs] {
+            let aligned = table.chunks(events).all(|row| {
+                row[0] % events == 0 && row.iter().enumerate().all(|(j, &t)| t == row[0] + j)
+            });
+            if table.len() % events == 0 && aligned {
+                rows = rows.iter().map(|&r| table[r]).collect();
+                probs = *source;
+            }
+        }
+        if self.len(probs) % events != 0 {
+            return None;
+        }
+        let picks = (0..count)
+            .map(|i| {
+                let value = categories[plans[0].at(i)];
+                let valid = value.fract() == 0.0 && value >= 1.0 && value <= events as f64;
+                if valid {
+                    rows[i] + value as usize - 1
+                } else {
+                    usize::MAX
+                }
+            })
+            .collect();
+        let valid = vec![false; self.len(probs) / events];
+        let op = Op::CategoricalPick {
+            probs,
+            picks,
+            rows,
+            events,
+            valid,
+        };
+        Some(self.computed(op, vec![count]))
     }
 
     /// Fixes a summed-out latent at `values` for the terms lowered next.

@@ -584,7 +584,13 @@ y ~ Normal([-1.5, 1.5][z] + shift, [0.7, 1.0][z])
         let w = a / (a + b);
         let shift = Normal::new(0.0, 1.0).unwrap().sample(rng);
         let z = (0..24)
-            .map(|_| if rand::RngExt::random::<f64>(rng) < w { 1.0 } else { 2.0 })
+            .map(|_| {
+                if rand::RngExt::random::<f64>(rng) < w {
+                    1.0
+                } else {
+                    2.0
+                }
+            })
             .collect();
         vec![
             ("w".into(), vec![w]),

@@ -98,7 +98,10 @@ impl DiscreteCommand {
         let peers = if self.no_peer {
             Err("--no-peer".to_string())
         } else {
-            Peers::locate(&peers_dir(self.peers.as_deref()), self.peer_python.as_deref())
+            Peers::locate(
+                &peers_dir(self.peers.as_deref()),
+                self.peer_python.as_deref(),
+            )
         };
         let data = match (self.model.as_str(), &peers) {
             ("coal", _) => workspace_root().join("examples/data/coal_disasters.csv"),
@@ -261,6 +264,9 @@ mod tests {
         }
         assert!(parse("--model hmm --methods nuts").is_ok());
         assert!(matches!(parse("--model lda"), Err(BenchError::Usage(_))));
-        assert!(matches!(parse("--model hmm --seed x"), Err(BenchError::Usage(_))));
+        assert!(matches!(
+            parse("--model hmm --seed x"),
+            Err(BenchError::Usage(_))
+        ));
     }
 }

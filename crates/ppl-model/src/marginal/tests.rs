@@ -459,7 +459,11 @@ fn a_change_point_is_summed_by_one_running_sum_that_matches_enumeration() {
     let count = [4.0, 2.0, 5.0, 3.0, 1.0, 0.0, 2.0, 1.0, 0.0];
     let json = r#"{"count": [4, 2, 5, 3, 1, 0, 2, 1, 0], "z": 0.45}"#;
     let mut posterior = posterior(CHANGE_MIXED, json);
-    assert_eq!(posterior.tape.threshold_terms(), 1, "the loop takes the fast path");
+    assert_eq!(
+        posterior.tape.threshold_terms(),
+        1,
+        "the loop takes the fast path"
+    );
     let log_poisson = |y: f64, rate: f64| y * rate.ln() - rate - ln_factorial(y);
     let per_switch = |early: f64, late: f64| -> Vec<f64> {
         (1..=count.len())

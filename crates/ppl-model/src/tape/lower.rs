@@ -1370,14 +1370,15 @@ impl<'a> Builder<'a> {
         let mut rows: Vec<usize> = (0..count).map(|i| plans[1].at(i) * events).collect();
         if let Op::Gather { source, table } = &self.program.ops[probs] {
             let aligned = table.chunks(events).all(|row| {
-                row[0] % events == 0 && row.iter().enumerate().all(|(j, &t)| t == row[0] + j)
+                row[0].is_multiple_of(events)
+                    && row.iter().enumerate().all(|(j, &t)| t == row[0] + j)
             });
-            if table.len() % events == 0 && aligned {
+            if table.len().is_multiple_of(events) && aligned {
                 rows = rows.iter().map(|&r| table[r]).collect();
                 probs = *source;
             }
         }
-        if self.len(probs) % events != 0 {
+        if !self.len(probs).is_multiple_of(events) {
             return None;
         }
         let picks = (0..count)
@@ -1590,7 +1591,9 @@ impl<'a> Builder<'a> {
                 };
                 let node = self.computed(Op::LogSumExp { arg: weights }, Vec::new());
                 self.program.terms.push((label_term, node));
-                self.program.summed.push(SummedNodes::Scalar { per_state: weights });
+                self.program
+                    .summed
+                    .push(SummedNodes::Scalar { per_state: weights });
             }
             Structure::Plate => {
                 let mut per_state = Vec::with_capacity(states.len());

@@ -53,9 +53,11 @@ impl Builder<'_> {
                         .get(l.0)
                         .is_none_or(|d| crate::marginal::mentions(model, &d.value, latent.var))
                 }
-                ExprKind::Binary { op, lhs, rhs }
-                    if matches!(op, BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge) =>
-                {
+                ExprKind::Binary {
+                    op: BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge,
+                    lhs,
+                    rhs,
+                } => {
                     let is_latent =
                         |x: &Expr| matches!(x.kind, ExprKind::Variable(v) if v == latent.var);
                     let other = match (is_latent(lhs), is_latent(rhs)) {

@@ -534,6 +534,72 @@ y ~ Categorical(theta)
     },
 };
 
+/// A change point with the switch summed out of the tape (by the one-comparison fast path): the
+/// rates are calibrated with the switch drawn from its uniform prior for the simulation and never
+/// sampled.
+const CHANGE_POINT: SbcModel = SbcModel {
+    name: "change point (switch summed out)",
+    source: "
+observed y: int[N]
+latent early: positive
+latent late: positive
+latent s: int in 1..N
+early ~ Gamma(3, 1)
+late ~ Gamma(3, 1)
+y ~ Poisson(if [t for t in 1..N] < s then early else late)
+",
+    data_length: 16,
+    draw_prior: |rng| {
+        let gamma = Gamma::new(3.0, 1.0).unwrap();
+        let (early, late) = (gamma.sample(rng), gamma.sample(rng));
+        let s = rand::RngExt::random_range(rng, 1..=16) as f64;
+        vec![
+            ("early".into(), vec![early]),
+            ("late".into(), vec![late]),
+            ("s".into(), vec![s]),
+        ]
+    },
+};
+
+/// A two-component mixture with known locations and scales and an unknown shift and weight,
+/// the assignments summed out per point.
+const MIXTURE: SbcModel = SbcModel {
+    name: "two-component mixture (assignments summed out)",
+    source: "
+observed y: real[N]
+latent w: unit
+latent shift: real
+latent z: int[N] in 1..2
+w ~ Beta(2, 2)
+shift ~ Normal(0, 1)
+z ~ Categorical([w, 1 - w])
+y ~ Normal([-1.5, 1.5][z] + shift, [0.7, 1.0][z])
+",
+    data_length: 24,
+    draw_prior: |rng| {
+        let (a, b) = (
+            Gamma::new(2.0, 1.0).unwrap().sample(rng),
+            Gamma::new(2.0, 1.0).unwrap().sample(rng),
+        );
+        let w = a / (a + b);
+        let shift = Normal::new(0.0, 1.0).unwrap().sample(rng);
+        let z = (0..24)
+            .map(|_| {
+                if rand::RngExt::random::<f64>(rng) < w {
+                    1.0
+                } else {
+                    2.0
+                }
+            })
+            .collect();
+        vec![
+            ("w".into(), vec![w]),
+            ("shift".into(), vec![shift]),
+            ("z".into(), z),
+        ]
+    },
+};
+
 fn assert_calibrated(spec: &SbcModel, seed: u64) {
     let started = std::time::Instant::now();
     let report = calibrate(spec, Fault::None, seed);
@@ -560,6 +626,16 @@ fn sbc_linear_regression() {
 #[test]
 fn sbc_dirichlet_categorical() {
     assert_calibrated(&SIMPLEX, 30);
+}
+
+#[test]
+fn sbc_change_point_with_the_switch_summed_out() {
+    assert_calibrated(&CHANGE_POINT, 16);
+}
+
+#[test]
+fn sbc_mixture_with_the_assignments_summed_out() {
+    assert_calibrated(&MIXTURE, 24);
 }
 
 /// The harness has power: forgetting the log-Jacobian of eight schools' `tau` (weakly identified,

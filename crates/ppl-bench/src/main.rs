@@ -8,13 +8,16 @@
 //! ppl-bench nuts --model eight_schools|logreg|std_normal [--seed S] [--repeat R] [--fresh]
 //!              [--no-peer] [--ppl PATH] [--peers DIR] [--peer-python PATH]
 //! ppl-bench rbm --data digits.csv [--seed S] [--repeat R] [--momentum M] [--k K] [--no-peer]
+//! ppl-bench discrete --model coal|hmm|mixture [--seed S] [--methods nuts,gibbs] [--no-peer]
 //! ```
 //! `rbm`: see the `rbm` module (the RBM engine in process against scikit-learn's BernoulliRBM).
 //! `em`: see the `em` module (ppl's EM in process, optionally the whole `ppl run`, and
 //! scikit-learn). `nuts`: see the `nuts` module (the `ppl` binary, Stan and NumPyro on one model,
-//! seeds S..S+R-1, medians). What the figures mean is written up in `BENCHMARKS.md`.
+//! seeds S..S+R-1, medians). `discrete`: see the `discrete` module (ppl NUTS and Gibbs against
+//! NumPyro with the latent summed out by hand, same data, same run). What the figures mean is written up in `BENCHMARKS.md`.
 
 mod convert;
+mod discrete;
 mod em;
 mod error;
 mod nuts;
@@ -34,12 +37,16 @@ fn main() -> ExitCode {
     let result = match arguments.first().map(String::as_str) {
         Some("em") => em::EmCommand::parse(&arguments[1..]).and_then(|command| command.run()),
         Some("nuts") => nuts::NutsCommand::parse(&arguments[1..]).and_then(|command| command.run()),
+        Some("discrete") => {
+            discrete::DiscreteCommand::parse(&arguments[1..]).and_then(|command| command.run())
+        }
         Some("rbm") => rbm::RbmCommand::parse(&arguments[1..]).and_then(|command| command.run()),
         _ => Err(BenchError::Usage(format!(
-            "usage:\n  {}\n  {}\n  {}",
+            "usage:\n  {}\n  {}\n  {}\n  {}",
             em::USAGE,
             nuts::USAGE,
-            rbm::USAGE
+            rbm::USAGE,
+            discrete::USAGE
         ))),
     };
     match result {

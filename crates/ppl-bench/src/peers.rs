@@ -38,8 +38,10 @@ impl Peers {
     /// The peers in `dir` with `python` (default: the peers' `.venv`), or the reason they cannot
     /// run, which the caller reports before benchmarking ppl alone.
     pub fn locate(dir: &Path, python: Option<&Path>) -> Result<Peers, String> {
+        // Absolute but not canonical: a virtual environment's `python` is a symlink whose
+        // target would run without the environment's packages.
         let python = python
-            .map(|path| path.canonicalize().unwrap_or_else(|_| path.to_path_buf()))
+            .map(|path| std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()))
             .unwrap_or_else(|| dir.join(".venv/bin/python"));
         if !python.exists() {
             return Err(format!(

@@ -370,6 +370,159 @@ fn a_scalar_with_a_data_bound_is_summed_over_its_values() {
     }
 }
 
+/// A chain whose transition rows and mixture-like weights are sampled: the categorical terms
+/// of the summed latent take one logarithm per element (`Op::CategoricalPick`, through the
+/// gather of `theta`'s rows), and must still differentiate to the enumerated answer.
+const SAMPLED_CHAIN: &str = "
+observed y: real[T]
+latent w: unit
+latent stay: unit
+latent z: int[T] in 1..2
+
+z[1] ~ Categorical([w, 1 - w])
+for t in 2..T {
+    z[t] ~ Categorical([[stay, 1 - stay], [1 - stay, stay]][z[t - 1]])
+}
+y ~ Normal([-1.0, 1.5][z], 1)
+";
+
+#[test]
+fn sampled_categorical_weights_differentiate_to_the_enumerated_answer() {
+    let y = [-0.7, 1.9, 1.1, -1.4, 0.3];
+    let json = format!(r#"{{"y": {y:?}}}"#);
+    let mut posterior = posterior(SAMPLED_CHAIN, &json);
+    assert_eq!(posterior.summed[0].structure, Structure::Chain);
+    let means = [-1.0, 1.5];
+    let logistic = |u: f64| 1.0 / (1.0 + (-u).exp());
+    // Uniform priors on (0, 1) through the logit transform: log |J| = log p + log(1 - p).
+    let exact = |u: [f64; 2]| {
+        let (w, stay) = (logistic(u[0]), logistic(u[1]));
+        let paths = all_paths(2, y.len());
+        let joint: Vec<f64> = paths
+            .iter()
+            .map(|p| {
+                let mut value = [w, 1.0 - w][p[0]].ln();
+                for t in 1..p.len() {
+                    value += if p[t] == p[t - 1] { stay } else { 1.0 - stay }.ln();
+                }
+                value
+                    + p.iter()
+                        .zip(&y)
+                        .map(|(&k, &yt)| normal_log_density(yt, means[k], 1.0))
+                        .sum::<f64>()
+            })
+            .collect();
+        log_sum_exp(&joint) + (w * (1.0 - w)).ln() + (stay * (1.0 - stay)).ln()
+    };
+    for u in [[0.3, 1.2], [-0.8, -0.1], [1.5, 0.4]] {
+        let mut gradient = [0.0; 2];
+        let value = posterior
+            .tape
+            .log_density_and_gradient(&u, &mut gradient)
+            .expect("finite");
+        assert!((value - exact(u)).abs() < 1e-10, "{value} vs {}", exact(u));
+        for axis in 0..2 {
+            let step = 1e-6;
+            let (mut up, mut down) = (u, u);
+            up[axis] += step;
+            down[axis] -= step;
+            let difference = (exact(up) - exact(down)) / (2.0 * step);
+            assert!(
+                (gradient[axis] - difference).abs() < 1e-6,
+                "axis {axis}: {} vs {difference}",
+                gradient[axis]
+            );
+        }
+    }
+}
+
+/// A change point in loop form with both rates unknown, the comparison written the other way
+/// round, and one term that reads the switch arithmetically (so it stays on the per-state
+/// path): the fast path and the general one must add up to the enumerated posterior.
+const CHANGE_MIXED: &str = "
+observed count: int[T]
+observed z: real
+latent early: positive
+latent late: positive
+latent s: int in 1..T
+
+early ~ Exponential(1)
+late ~ Exponential(1)
+for t in 1..T {
+    count[t] ~ Poisson(if s <= t then late else early)
+}
+z ~ Normal(0.1 * s, 1)
+";
+
+#[test]
+fn a_change_point_is_summed_by_one_running_sum_that_matches_enumeration() {
+    let count = [4.0, 2.0, 5.0, 3.0, 1.0, 0.0, 2.0, 1.0, 0.0];
+    let json = r#"{"count": [4, 2, 5, 3, 1, 0, 2, 1, 0], "z": 0.45}"#;
+    let mut posterior = posterior(CHANGE_MIXED, json);
+    assert_eq!(
+        posterior.tape.threshold_terms(),
+        1,
+        "the loop takes the fast path"
+    );
+    let log_poisson = |y: f64, rate: f64| y * rate.ln() - rate - ln_factorial(y);
+    let per_switch = |early: f64, late: f64| -> Vec<f64> {
+        (1..=count.len())
+            .map(|s| {
+                let counts: f64 = count
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &y)| log_poisson(y, if s <= i + 1 { late } else { early }))
+                    .sum();
+                counts + normal_log_density(0.45, 0.1 * s as f64, 1.0)
+            })
+            .collect()
+    };
+    // Exponential(1) priors and the log transforms' Jacobians (position = log rates).
+    let exact = |u: [f64; 2]| {
+        let (early, late) = (u[0].exp(), u[1].exp());
+        -early - late + u[0] + u[1] + log_sum_exp(&per_switch(early, late))
+    };
+    for u in [[0.9, -0.2], [1.3, 0.1], [-0.4, 0.7]] {
+        let mut gradient = [0.0; 2];
+        let value = posterior
+            .tape
+            .log_density_and_gradient(&u, &mut gradient)
+            .expect("finite");
+        assert!((value - exact(u)).abs() < 1e-10, "{value} vs {}", exact(u));
+        for axis in 0..2 {
+            let step = 1e-6;
+            let (mut up, mut down) = (u, u);
+            up[axis] += step;
+            down[axis] -= step;
+            let difference = (exact(up) - exact(down)) / (2.0 * step);
+            assert!(
+                (gradient[axis] - difference).abs() < 1e-6,
+                "axis {axis}: {} vs {difference}",
+                gradient[axis]
+            );
+        }
+        let weights = per_switch(u[0].exp(), u[1].exp());
+        let total = log_sum_exp(&weights);
+        let recovered = posterior.state_probabilities(&u).expect("finite");
+        for (got, w) in recovered[0].probabilities.iter().zip(&weights) {
+            assert!((got - (w - total).exp()).abs() < 1e-12);
+        }
+    }
+}
+
+#[test]
+fn a_switch_read_other_than_by_one_comparison_keeps_the_per_state_path() {
+    let source = "
+observed count: int[T]
+latent rate: positive
+latent s: int in 1..T
+rate ~ Exponential(1)
+count ~ Poisson(rate * (1 + 0.1 * s) * (if [t for t in 1..T] < s then 2 else 1))
+";
+    let posterior = posterior(source, r#"{"count": [1, 2, 0, 3]}"#);
+    assert_eq!(posterior.tape.threshold_terms(), 0);
+}
+
 fn ln_factorial(y: f64) -> f64 {
     (1..=y as u64).map(|k| (k as f64).ln()).sum()
 }

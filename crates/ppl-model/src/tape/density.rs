@@ -187,6 +187,17 @@ impl Tape {
         Ok(Draw { variables, lets })
     }
 
+    /// How many terms of summed-out scalars took the change-point fast path (one running sum
+    /// over the states instead of a lowering per state); for tests.
+    #[cfg(test)]
+    pub(crate) fn threshold_terms(&self) -> usize {
+        self.program
+            .ops
+            .iter()
+            .filter(|op| matches!(op, super::graph::Op::ThresholdSums { .. }))
+            .count()
+    }
+
     /// The per-state log-potentials of each summed-out latent at `position` (in the order the
     /// latents were given to `with_summed`), for recovery.
     pub fn summed_potentials(
@@ -211,7 +222,7 @@ impl Tape {
         for summed in &self.program.summed {
             out.push(match summed {
                 SummedNodes::Scalar { per_state } => StatePotentials::Scalar {
-                    log_weights: per_state.iter().map(|&n| read(n)[0]).collect(),
+                    log_weights: read(*per_state).to_vec(),
                 },
                 SummedNodes::Plate { per_state } => {
                     let states = per_state.len();

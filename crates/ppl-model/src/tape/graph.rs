@@ -146,6 +146,27 @@ pub(crate) enum Op {
         /// One log density per batch element instead of their sum.
         elementwise: bool,
     },
+    /// `log Categorical(k_i | p_i)` per element for known categories: element `i` is the log of
+    /// element `picks[i]` of `probs` (`usize::MAX` for a category out of range, -inf), whose
+    /// row of `events` values starting at `rows[i]` must be a simplex (else -inf, as the
+    /// density). The terms of a summed-out latent fix its value per state, so each element's
+    /// density is one logarithm, with the simplex checked once per distinct row.
+    CategoricalPick {
+        probs: NodeId,
+        picks: Vec<usize>,
+        rows: Vec<usize>,
+        events: usize,
+        /// Whether each row (by `rows[i] / events`) is a simplex at the last forward pass.
+        valid: Vec<bool>,
+    },
+    /// Output element `k` (one per state of a summed-out scalar) is the sum of the input
+    /// elements `i` with `first_state[i] <= k`: a bucket per state, then a running sum, so the
+    /// log-potentials of every state of a change point cost O(elements + states), not their
+    /// product. An element with `first_state[i]` at or past the output length adds nothing.
+    ThresholdSums {
+        arg: NodeId,
+        first_state: Vec<usize>,
+    },
     /// Elementwise `log Σ_k exp(args[k][i])` over arrays of one length: a discrete latent summed
     /// out per element. `weights[k][i]` keeps `exp(args[k][i] - output[i])` for the reverse pass.
     LogSumExpAcross {
@@ -465,6 +486,42 @@ pub(crate) fn forward_node(
             }
             if !*elementwise {
                 output[0] = total;
+            }
+        }
+        Op::CategoricalPick {
+            probs,
+            picks,
+            rows,
+            events,
+            valid,
+        } => {
+            let p = slice!(before, nodes, *probs);
+            for (r, ok) in valid.iter_mut().enumerate() {
+                let row = &p[r * *events..(r + 1) * *events];
+                let sum: f64 = row.iter().sum();
+                *ok = row.iter().all(|v| (0.0..=1.0).contains(v))
+                    && (sum - 1.0).abs() <= ppl_dist::density::CONSTRAINT_TOLERANCE;
+            }
+            for ((out, &pick), &row) in output.iter_mut().zip(picks.iter()).zip(rows.iter()) {
+                *out = if pick != usize::MAX && valid[row / *events] {
+                    p[pick].ln()
+                } else {
+                    f64::NEG_INFINITY
+                };
+            }
+        }
+        Op::ThresholdSums { arg, first_state } => {
+            let x = slice!(before, nodes, *arg);
+            output.fill(0.0);
+            for (&value, &state) in x.iter().zip(first_state.iter()) {
+                if let Some(slot) = output.get_mut(state) {
+                    *slot += value;
+                }
+            }
+            let mut running = 0.0;
+            for out in output.iter_mut() {
+                running += *out;
+                *out = running;
             }
         }
         Op::LogSumExpAcross { args, weights } => {
@@ -1122,6 +1179,39 @@ pub(crate) fn backward_node(
                 for element in 0..*count {
                     before_adjoints[start + plan.at(element)] +=
                         adjoint[element] * partial[element];
+                }
+            }
+        }
+        Op::CategoricalPick {
+            probs,
+            picks,
+            rows,
+            events,
+            valid,
+        } => {
+            if wants(*probs) {
+                let start = nodes[*probs].start;
+                for ((a, &pick), &row) in adjoint.iter().zip(picks.iter()).zip(rows.iter()) {
+                    if pick == usize::MAX || !valid[row / *events] {
+                        continue;
+                    }
+                    let p = before_values[start + pick];
+                    if p > 0.0 {
+                        before_adjoints[start + pick] += a / p;
+                    }
+                }
+            }
+        }
+        Op::ThresholdSums { arg, first_state } => {
+            if wants(*arg) {
+                // x̄_i = Σ_{k ≥ first_state[i]} ȳ_k: suffix sums of the output's adjoint.
+                let mut suffix = vec![0.0; adjoint.len() + 1];
+                for k in (0..adjoint.len()).rev() {
+                    suffix[k] = suffix[k + 1] + adjoint[k];
+                }
+                let start = nodes[*arg].start;
+                for (i, &state) in first_state.iter().enumerate() {
+                    before_adjoints[start + i] += suffix[state.min(adjoint.len())];
                 }
             }
         }

@@ -21,6 +21,8 @@ use super::graph::{NodeId, NodeInfo, Op};
 use super::layout::{Bindings, ParameterLayout};
 use crate::marginal::{OwnedTerm, Structure, SummedLatent};
 
+mod threshold;
+
 /// The nodes of a tape, their buffers, and which nodes are the terms.
 #[derive(Clone)]
 pub(crate) struct Program {
@@ -49,8 +51,8 @@ pub(crate) struct Program {
 /// forward pass to recover the latent).
 #[derive(Clone, Debug)]
 pub(crate) enum SummedNodes {
-    /// One scalar per state: the log joint of the terms with the latent at that state.
-    Scalar { per_state: Vec<NodeId> },
+    /// One array over the states: the log joint of the terms with the latent at each state.
+    Scalar { per_state: NodeId },
     /// One array per state, one element per plate element.
     Plate { per_state: Vec<NodeId> },
     /// Per state an array of unary log-potentials over the steps, and per ordered pair
@@ -1368,6 +1370,13 @@ impl<'a> Builder<'a> {
             .zip(&ranks)
             .map(|(shape, &rank)| BroadcastPlan::new(&shape[..shape.len() - rank], &batch))
             .collect();
+        if elementwise
+            && kind == DistKind::Categorical
+            && self.is_constant(inputs[0])
+            && let Some(node) = self.categorical_pick(&inputs, &plans, &event_lens, count)
+        {
+            return Ok(node);
+        }
         if kind.is_scalar() {
             let partials = inputs
                 .iter()
@@ -1409,6 +1418,61 @@ impl<'a> Builder<'a> {
         };
         let shape = if elementwise { vec![count] } else { Vec::new() };
         Ok(self.computed(op, shape))
+    }
+
+    /// Elementwise `log Categorical(k | p)` with the categories `k` known (a summed-out latent
+    /// at one state) as one logarithm per element, reading through a gather of whole rows (the
+    /// `theta[z[t - 1]]` of a chain) to the rows themselves; `None` when the shapes do not fit.
+    fn categorical_pick(
+        &mut self,
+        inputs: &[NodeId],
+        plans: &[BroadcastPlan],
+        event_lens: &[usize],
+        count: usize,
+    ) -> Option<NodeId> {
+        let events = *event_lens.get(1)?;
+        if events == 0 || event_lens[0] != 1 {
+            return None;
+        }
+        let start = self.program.infos[inputs[0]].start;
+        let categories = self.program.values[start..start + self.len(inputs[0])].to_vec();
+        // Row starts in the probabilities node, then (through a gather of whole aligned rows)
+        // in its source.
+        let mut probs = inputs[1];
+        let mut rows: Vec<usize> = (0..count).map(|i| plans[1].at(i) * events).collect();
+        if let Op::Gather { source, table } = &self.program.ops[probs] {
+            let aligned = table.chunks(events).all(|row| {
+                row[0].is_multiple_of(events)
+                    && row.iter().enumerate().all(|(j, &t)| t == row[0] + j)
+            });
+            if table.len().is_multiple_of(events) && aligned {
+                rows = rows.iter().map(|&r| table[r]).collect();
+                probs = *source;
+            }
+        }
+        if !self.len(probs).is_multiple_of(events) {
+            return None;
+        }
+        let picks = (0..count)
+            .map(|i| {
+                let value = categories[plans[0].at(i)];
+                let valid = value.fract() == 0.0 && value >= 1.0 && value <= events as f64;
+                if valid {
+                    rows[i] + value as usize - 1
+                } else {
+                    usize::MAX
+                }
+            })
+            .collect();
+        let valid = vec![false; self.len(probs) / events];
+        let op = Op::CategoricalPick {
+            probs,
+            picks,
+            rows,
+            events,
+            valid,
+        };
+        Some(self.computed(op, vec![count]))
     }
 
     /// Fixes a summed-out latent at `values` for the terms lowered next.
@@ -1556,24 +1620,52 @@ impl<'a> Builder<'a> {
         let elements = latent.elements;
         match latent.structure {
             Structure::Scalar => {
-                let mut per_state = Vec::with_capacity(states.len());
-                for &state in &states {
-                    self.fix_latent(latent, vec![state]);
-                    let mut nodes = Vec::new();
-                    for owned in &latent.unary_terms {
-                        let loops = self.model.terms[owned.term].loops.clone();
-                        self.lower_term_nodes(owned.term, &loops, false, &mut nodes)?;
+                // Terms that read the latent through one comparison (a change point) get all
+                // their states from one running sum; the rest are lowered once per state.
+                let mut fast = Vec::new();
+                let mut general = Vec::new();
+                for owned in &latent.unary_terms {
+                    match self.threshold_term(latent, owned) {
+                        Some(node) => fast.push(node),
+                        None => general.push(*owned),
                     }
-                    let mut total = self.constant(Array::scalar(0.0));
-                    for node in nodes {
-                        total = self.binary(BinaryFn::Add, total, node, latent.span)?;
-                    }
-                    per_state.push(total);
                 }
-                let stacked = self.stack(per_state.clone(), latent.span)?;
-                let node = self.computed(Op::LogSumExp { arg: stacked }, Vec::new());
+                let mut per_state = Vec::with_capacity(states.len());
+                if !general.is_empty() || fast.is_empty() {
+                    for &state in &states {
+                        self.fix_latent(latent, vec![state]);
+                        let mut nodes = Vec::new();
+                        for owned in &general {
+                            let loops = self.model.terms[owned.term].loops.clone();
+                            self.lower_term_nodes(owned.term, &loops, false, &mut nodes)?;
+                        }
+                        let mut total = self.constant(Array::scalar(0.0));
+                        for node in nodes {
+                            total = self.binary(BinaryFn::Add, total, node, latent.span)?;
+                        }
+                        per_state.push(total);
+                    }
+                }
+                let mut weights = if per_state.is_empty() {
+                    None
+                } else {
+                    Some(self.stack(per_state, latent.span)?)
+                };
+                for node in fast {
+                    weights = Some(match weights {
+                        None => node,
+                        Some(sum) => self.binary(BinaryFn::Add, sum, node, latent.span)?,
+                    });
+                }
+                let weights = match weights {
+                    Some(node) => node,
+                    None => self.constant(Array::new(vec![states.len()], vec![0.0; states.len()])),
+                };
+                let node = self.computed(Op::LogSumExp { arg: weights }, Vec::new());
                 self.program.terms.push((label_term, node));
-                self.program.summed.push(SummedNodes::Scalar { per_state });
+                self.program
+                    .summed
+                    .push(SummedNodes::Scalar { per_state: weights });
             }
             Structure::Plate => {
                 let mut per_state = Vec::with_capacity(states.len());

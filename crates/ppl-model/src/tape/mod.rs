@@ -37,8 +37,8 @@ pub use array::Array;
 pub use density::Tape;
 pub use error::TapeError;
 pub(crate) use eval::Evaluator;
-pub use hessian::{EXACT_HESSIAN_MAX_DIM, ExactHessianUnavailable};
 pub(crate) use eval::index_plan;
+pub use hessian::{EXACT_HESSIAN_MAX_DIM, ExactHessianUnavailable};
 pub use layout::{
     Bindings, Draw, ParameterEntry, ParameterLayout, log_density_oracle, oracle_gradient,
 };

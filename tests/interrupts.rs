@@ -157,6 +157,10 @@ fn a_second_interrupt_ends_the_process_at_once_with_130() {
     );
     std::thread::sleep(Duration::from_millis(400));
     interrupt(&child);
+    // Two signals sent back to back can merge into one while the first is still pending; a
+    // short pause lets the first be delivered (the run then takes far longer than this to stop
+    // and save).
+    std::thread::sleep(Duration::from_millis(30));
     interrupt(&child);
     let status = child.wait().expect("wait for ppl");
     assert_eq!(status.code(), Some(130), "{status:?}");

@@ -2,7 +2,7 @@
 //! listed in `ALLOWED`, each with the reason it cannot fail. User input must never reach a
 //! panic (ARCHITECTURE.md: "no input makes ppl panic"); an error is a value with a code instead.
 //!
-//! Test code is skipped: files named `tests.rs`, `testing.rs` or `test_*.rs` (all compiled under
+//! Test code is skipped: files named `tests.rs`, `testing.rs`, `test_*.rs` or `*_tests.rs` (all compiled under
 //! `#[cfg(test)]`) and everything after a file's first `#[cfg(test)]`; so are comment lines
 //! (doc examples may unwrap).
 
@@ -55,7 +55,10 @@ fn root() -> PathBuf {
 
 fn is_test_file(path: &Path) -> bool {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    name == "tests.rs" || name == "testing.rs" || name.starts_with("test_")
+    name == "tests.rs"
+        || name == "testing.rs"
+        || name.starts_with("test_")
+        || name.ends_with("_tests.rs")
 }
 
 fn sources(dir: &Path, out: &mut Vec<PathBuf>) {

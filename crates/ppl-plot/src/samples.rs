@@ -46,20 +46,12 @@ pub fn plot(run: &RunOutput, request: &PlotRequest) -> Result<((u32, u32), Strin
     }
     if first.columns.len() == 2 {
         let samples = draw(POINTS)?;
-        let points = |rows: &[Vec<f64>]| -> Vec<(f64, f64)> {
-            rows.iter()
-                .filter_map(|row| match row.as_slice() {
-                    [x, y] => Some((*x, *y)),
-                    _ => None,
-                })
-                .collect()
-        };
         let data = match kind.as_str() {
-            "gan" => points(&generative::gan::saved_data(&saved)),
+            "gan" => crate::scatter::points_of(&generative::gan::saved_data(&saved)),
             _ => Vec::new(),
         };
         let size = crate::scatter::scatter(
-            &points(&samples.rows),
+            &crate::scatter::points_of(&samples.rows),
             &data,
             (&samples.columns[0], &samples.columns[1]),
             &request.out,

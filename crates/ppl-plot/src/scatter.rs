@@ -93,6 +93,17 @@ impl Figure for Scatter<'_> {
     }
 }
 
+/// The two-column rows of a table as points (rows of another width are skipped): how generated
+/// samples and saved data reach [`scatter`].
+pub fn points_of(rows: &[Vec<f64>]) -> Vec<(f64, f64)> {
+    rows.iter()
+        .filter_map(|row| match row.as_slice() {
+            [x, y] => Some((*x, *y)),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Draws `samples` over `data` into `out` (PNG or SVG by its extension); returns the size.
 pub fn scatter(
     samples: &[(f64, f64)],

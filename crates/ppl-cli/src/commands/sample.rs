@@ -89,16 +89,8 @@ pub fn run(args: SampleArgs) -> Result<(), CommandError> {
         }
     } else if samples.columns.len() == 2 {
         // Two columns: the samples as points over the data saved with the generator (if any).
-        let points = |rows: &[Vec<f64>]| -> Vec<(f64, f64)> {
-            rows.iter()
-                .filter_map(|row| match row.as_slice() {
-                    [x, y] => Some((*x, *y)),
-                    _ => None,
-                })
-                .collect()
-        };
         let data = match kind.as_str() {
-            "gan" => points(&generative::gan::saved_data(&saved)),
+            "gan" => ppl_plot::scatter::points_of(&generative::gan::saved_data(&saved)),
             _ => Vec::new(),
         };
         let picture = if args.out.extension().and_then(|e| e.to_str()) == Some("svg") {
@@ -107,7 +99,7 @@ pub fn run(args: SampleArgs) -> Result<(), CommandError> {
             stem.with_extension("png")
         };
         ppl_plot::scatter(
-            &points(&samples.rows),
+            &ppl_plot::scatter::points_of(&samples.rows),
             &data,
             (&samples.columns[0], &samples.columns[1]),
             &picture,

@@ -171,6 +171,11 @@ fn numerical_and_file_failures_give_their_code_and_exit_status() {
         "nan.model",
         "observed y: real\nlatent mu: real\nmu ~ Normal(0, 1)\ny ~ Normal(mu, log(-1 - mu * mu))\n",
     );
+    let counts = write("count.json", "{\"y\": 3}");
+    let overflow = write(
+        "exp_overflow.model",
+        "observed y: int\nlatent b: real\nb ~ Normal(0, 1)\ny ~ Poisson(exp(1000 + b))\n",
+    );
     let vector = write(
         "vector.model",
         "observed y: real[N]\nlatent mu: real\nmu ~ Normal(0, 1)\ny ~ Normal(mu, 1)\n",
@@ -183,21 +188,22 @@ fn numerical_and_file_failures_give_their_code_and_exit_status() {
     drop(long_line);
     let directory = dir.join("a_directory.model");
     std::fs::create_dir_all(&directory).expect("directory");
-    let cases: [(&str, &Path, Option<&Path>, &str, i32); 4] = [
+    let cases: [(&str, &Path, Option<&Path>, &str, i32); 5] = [
         (
             "log density -inf everywhere",
             &negative_infinity,
             Some(&scalar),
-            "E0704",
+            "E0740",
             1,
         ),
         (
             "log density NaN everywhere",
             &nan,
             Some(&scalar),
-            "E0704",
+            "E0741",
             1,
         ),
+        ("overflow in exp", &overflow, Some(&counts), "E0742", 1),
         (
             "a 100 MB number in a data line",
             &vector,
@@ -235,7 +241,77 @@ fn numerical_and_file_failures_give_their_code_and_exit_status() {
         if stderr.contains("panicked") {
             failures.push(format!("{label}: panicked"));
         }
+        // The overflow is shown on the `exp` call itself, not on the whole statement.
+        if code == "E0742" {
+            let text = std::fs::read_to_string(model).unwrap_or_default();
+            let pointed = json["error"]["span"].as_array().and_then(|s| {
+                text.get(s[0].as_u64()? as usize..s[1].as_u64()? as usize)
+                    .map(str::to_string)
+            });
+            if pointed.as_deref() != Some("exp(1000 + b)") {
+                failures.push(format!("{label}: span covers {pointed:?}"));
+            }
+        }
     }
     let _ = std::fs::remove_dir_all(&dir);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The cases listed at the top of issue 11 that are not model text: a flag beyond its bound and a
+/// draws file without the sampler columns given to `ppl summary` (the model-text ones are files
+/// in this directory). Each gives its code and the documented exit status, never a panic.
+#[test]
+fn listed_command_line_cases_give_their_code_and_exit_status() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let model = root.join("examples/eight_schools_noncentered.model");
+    let draws = root.join("tests/errors/data/draws_without_sampler_columns.csv");
+    let model = model.to_string_lossy();
+    let draws = draws.to_string_lossy();
+    let cases: [(&str, Vec<&str>, &str, i32); 4] = [
+        (
+            "--draws 100000000000",
+            vec!["run", &model, "--draws", "100000000000"],
+            "E0702",
+            2,
+        ),
+        (
+            "--chains 1e30",
+            vec!["run", &model, "--chains", "1e30"],
+            "E0702",
+            2,
+        ),
+        (
+            "draws memory cap",
+            vec!["run", &model, "--draws", "100000000", "--chains", "1024"],
+            "E0407",
+            2,
+        ),
+        (
+            "summary of a CSV without the sampler columns",
+            vec!["summary", &draws],
+            "E0708",
+            3,
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (label, args, code, status) in cases {
+        let output = ppl()
+            .args(&args)
+            .args(["--format", "json"])
+            .output()
+            .expect("ppl runs");
+        let json: serde_json::Value =
+            serde_json::from_slice(&output.stdout).unwrap_or_default();
+        if output.status.code() != Some(status) || json["error"]["code"] != code {
+            failures.push(format!(
+                "{label}: exit {:?} and {}, expected exit {status} and {code}",
+                output.status.code(),
+                String::from_utf8_lossy(&output.stdout)
+            ));
+        }
+        if String::from_utf8_lossy(&output.stderr).contains("panicked") {
+            failures.push(format!("{label}: panicked"));
+        }
+    }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -339,3 +339,158 @@ fn mutated_and_generated_inputs_never_panic() {
         crashes.join("\n")
     );
 }
+
+/// One stage of the front end, fuzzed on its own so that a long run spends its time in the code
+/// under test rather than in the later stages (binding and the tape dominate the whole-path harness).
+#[derive(Clone, Copy, Debug)]
+enum Stage {
+    /// `parse_bytes` alone.
+    Parser,
+    /// `parse_bytes`, then `check` and the IR printer when the check passes.
+    Checker,
+    /// The CSV loader alone.
+    Csv,
+    /// The JSON loader alone.
+    Json,
+}
+
+/// The order in which a run cycles through the stages; the cheap parser gets the most inputs.
+const STAGE_CYCLE: &[Stage] = &[
+    Stage::Parser,
+    Stage::Checker,
+    Stage::Parser,
+    Stage::Csv,
+    Stage::Parser,
+    Stage::Checker,
+    Stage::Parser,
+    Stage::Json,
+];
+
+/// The data corpus for the loader stages: each file cut to its first 8 KiB (at a line end), so
+/// that the two large example files (digits, ring) do not dominate a run's time.
+fn small_data_corpus() -> Vec<Vec<u8>> {
+    let mut files = corpus(&root().join("examples/data"), &["csv", "json"]);
+    files.extend(corpus(&root().join("tests/errors/data"), &["csv", "json"]));
+    files
+        .into_iter()
+        .map(|(_, bytes)| {
+            if bytes.len() <= 8192 {
+                return bytes;
+            }
+            let end = bytes[..8192]
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(8192, |i| i + 1);
+            bytes[..end].to_vec()
+        })
+        .collect()
+}
+
+fn run_stage(stage: Stage, bytes: &[u8]) {
+    match stage {
+        Stage::Parser => {
+            let _ = ppl_syntax::parse_bytes(bytes);
+        }
+        Stage::Checker => {
+            let (program, _) = ppl_syntax::parse_bytes(bytes);
+            let source = ppl_syntax::display_source(bytes);
+            let (model, diagnostics) =
+                ppl_ir::check(&program, &source, &ppl_ir::CheckOptions::default());
+            if !diagnostics.iter().any(ppl_syntax::Diagnostic::is_error) {
+                let _ = ppl_ir::printer::print(&model);
+            }
+        }
+        Stage::Csv => {
+            let _ = ppl_data::DataSet::from_bytes(
+                bytes,
+                Path::new("fuzz-input.csv"),
+                ppl_data::DataFormat::Csv,
+            );
+        }
+        Stage::Json => {
+            let _ = ppl_data::DataSet::from_bytes(
+                bytes,
+                Path::new("fuzz-input.json"),
+                ppl_data::DataFormat::Json,
+            );
+        }
+    }
+}
+
+fn stage_iterations() -> usize {
+    std::env::var("PPL_FUZZ_STAGE_ITERATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(40_000)
+}
+
+/// The stage harnesses: the same mutators and grammar generator as the whole-path harness, each
+/// input sent through one stage only. Counts per stage are printed every 100,000 inputs, so a long
+/// run stopped by hand still yields its figures (`FUZZING.md`).
+#[test]
+fn stage_harnesses_never_panic() {
+    let models = corpus(&root().join("examples"), &["model"]);
+    let data_files = small_data_corpus();
+    assert!(!models.is_empty() && !data_files.is_empty(), "no corpus");
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let mut random = Random(seed());
+    let mut crashes = Vec::new();
+    let mut executed = [0usize; 4];
+    let mut seconds = [0f64; 4];
+    let started = std::time::Instant::now();
+    let report = |executed: &[usize; 4], seconds: &[f64; 4], panics: usize| {
+        eprintln!(
+            "fuzz stages: {} inputs (parser {} in {:.0} s, checker {} in {:.0} s, csv {} in {:.0} s, json {} in {:.0} s), {panics} panics, {:.0} s",
+            executed.iter().sum::<usize>(),
+            executed[0],
+            seconds[0],
+            executed[1],
+            seconds[1],
+            executed[2],
+            seconds[2],
+            executed[3],
+            seconds[3],
+            started.elapsed().as_secs_f64()
+        );
+    };
+    for iteration in 0..stage_iterations() {
+        if iteration > 0 && iteration % 100_000 == 0 {
+            report(&executed, &seconds, crashes.len());
+        }
+        let stage_started = std::time::Instant::now();
+        let stage = STAGE_CYCLE[iteration % STAGE_CYCLE.len()];
+        let bytes = match stage {
+            Stage::Parser | Stage::Checker => {
+                if random.below(5) == 0 {
+                    generate(&mut random)
+                } else {
+                    let (_, base) = random.pick(&models);
+                    let (_, other) = random.pick(&models);
+                    mutate(&mut random, base, other)
+                }
+            }
+            Stage::Csv | Stage::Json => {
+                let base = random.pick(&data_files);
+                let other = random.pick(&data_files);
+                mutate(&mut random, base, other)
+            }
+        };
+        if catch_unwind(AssertUnwindSafe(|| run_stage(stage, &bytes))).is_err() {
+            crashes.push(format!(
+                "iteration {iteration} ({stage:?}): {}",
+                keep(&format!("{stage:?}").to_lowercase(), iteration, &bytes)
+            ));
+        }
+        executed[stage as usize] += 1;
+        seconds[stage as usize] += stage_started.elapsed().as_secs_f64();
+    }
+    report(&executed, &seconds, crashes.len());
+    std::panic::set_hook(hook);
+    assert!(
+        crashes.is_empty(),
+        "{} panics:\n{}",
+        crashes.len(),
+        crashes.join("\n")
+    );
+}

@@ -1,6 +1,7 @@
 //! Interrupting a run: `ppl run` is sent SIGINT at a random (seeded) moment while NUTS samples,
-//! while EM iterates and while ADVI climbs the ELBO, 20 times each, and `ppl summary` must read
-//! the output directory every time. The first SIGINT stops the run and saves what it has (exit 1,
+//! while EM iterates and while ADVI climbs the ELBO, 20 times each, and while L-BFGS climbs to a
+//! MAP estimate or to Laplace's mode (then draws from the Gaussian), 10 times each; `ppl summary`
+//! must read the output directory every time. The first SIGINT stops the run and saves what it has (exit 1,
 //! the summary marked partial); two in a row end the process at once with 130.
 //!
 //! Each run is cut within a second, so the whole file costs about a minute of wall time at most.
@@ -52,10 +53,16 @@ fn interrupt(child: &Child) {
 /// Runs `arguments` 20 times, each interrupted after a seeded delay, and reads each directory
 /// back with `ppl summary`.
 fn interrupt_twenty_times(label: &str, arguments: &[&str], seed: u64) {
+    interrupt_repeatedly(label, arguments, seed, 20);
+}
+
+/// Runs `arguments` `times` times, each interrupted after a seeded delay, and reads each
+/// directory back with `ppl summary`.
+fn interrupt_repeatedly(label: &str, arguments: &[&str], seed: u64, times: usize) {
     let mut random = Random(seed);
     let scratch =
         std::env::temp_dir().join(format!("ppl-interrupts-{label}-{}", std::process::id()));
-    for attempt in 0..20 {
+    for attempt in 0..times {
         let out = scratch.join(format!("run-{attempt}"));
         let _ = std::fs::remove_dir_all(&out);
         // Past the process start-up (the handler is installed before the model is read), and
@@ -139,6 +146,42 @@ fn advi_interrupted_at_random_moments_leaves_a_readable_directory() {
             "100000000",
         ],
         13,
+    );
+}
+
+#[test]
+fn map_interrupted_at_random_moments_leaves_a_readable_directory() {
+    // 100,000 random starts of L-BFGS: the stop flag is checked between its iterations and
+    // between starts, and the best run so far is reported.
+    interrupt_repeatedly(
+        "map",
+        &[
+            "examples/regression_mle.model",
+            "--method",
+            "map",
+            "--restarts",
+            "100000",
+        ],
+        14,
+        10,
+    );
+}
+
+#[test]
+fn laplace_interrupted_at_random_moments_leaves_a_readable_directory() {
+    // Stopped while L-BFGS looks for the mode (the point reached is reported) or while drawing
+    // from the Gaussian (the draws so far are summarised).
+    interrupt_repeatedly(
+        "laplace",
+        &[
+            "examples/eight_schools_noncentered.model",
+            "--method",
+            "laplace",
+            "--draws",
+            "1000000",
+        ],
+        15,
+        10,
     );
 }
 

@@ -19,11 +19,30 @@ fn ppl(args: &[&str]) -> String {
 fn em_says_when_a_component_collapses() {
     // Two components on three points: one takes a single point and its variance hits the floor.
     let table = ppl(&["run", "tests/warnings/collapse.model"]);
-    assert!(table.contains("component 2 has collapsed"), "{table}");
+    assert!(
+        table.contains("[W0020] component 2 has collapsed"),
+        "{table}"
+    );
     // A healthy fit says nothing of the kind, and reports one log-likelihood.
     let table = ppl(&["run", "examples/gmm.model"]);
     assert!(!table.contains("collapsed"), "{table}");
     assert_eq!(table.matches("log-likelihood -").count(), 0, "{table}");
+}
+
+#[test]
+fn em_says_when_a_covariance_is_singular() {
+    // The second column is an exact linear function of the first.
+    let table = ppl(&["run", "tests/warnings/collinear.model"]);
+    assert!(
+        table.contains("[W0021] component 1's covariance is singular"),
+        "{table}"
+    );
+    assert!(
+        table.contains("[W0021] component 2's covariance is singular"),
+        "{table}"
+    );
+    let table = ppl(&["run", "examples/faithful.model"]);
+    assert!(!table.contains("singular"), "{table}");
 }
 
 #[test]

@@ -10,6 +10,8 @@
 //! The log density given should include the log-Jacobians of the constraining transforms: the
 //! approximation is of the density of the unconstrained parameters.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use nalgebra::{DMatrix, DVector};
 use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
@@ -18,7 +20,7 @@ use rand_distr::StandardNormal;
 use crate::density::{LogDensity, LogDensityError};
 use crate::optimize::{
     DEFAULT_HESSIAN_STEP, OptimizeError, OptimizeResult, OptimizeSettings, RandomStarts,
-    hessian_by_differences, maximize, maximize_from_random_starts,
+    hessian_by_differences, maximize_from_random_starts_until, maximize_until,
 };
 use crate::psis::psis;
 
@@ -105,6 +107,8 @@ pub struct LaplaceFit {
     /// The PSIS k̂ of the ratios (above 0.7: the Gaussian is a poor fit); `NaN` if PSIS could not
     /// run.
     pub pareto_k: f64,
+    /// Whether a stop request ended the drawing early (`draws` holds those made before it).
+    pub interrupted: bool,
 }
 
 impl LaplaceFit {
@@ -134,6 +138,10 @@ pub enum LaplaceError {
          no Gaussian approximation"
     )]
     NotPositiveDefinite { smallest_eigenvalue: f64 },
+    /// A stop request came while the mode was being searched for: there is no approximation,
+    /// only the point the optimiser had reached.
+    #[error("interrupted while finding the mode")]
+    Interrupted { optimization: Box<OptimizeResult> },
 }
 
 /// `log(2π)`.
@@ -144,12 +152,34 @@ pub fn laplace<D: HessianDensity>(
     density: &mut D,
     settings: &LaplaceSettings,
 ) -> Result<LaplaceFit, LaplaceError> {
+    laplace_until(density, settings, None)
+}
+
+/// [`laplace`] with a stop flag, checked between optimiser iterations and between draws: a stop
+/// during the mode search is [`LaplaceError::Interrupted`]; during the draws, the fit keeps the
+/// draws made so far and says `interrupted`.
+pub fn laplace_until<D: HessianDensity>(
+    density: &mut D,
+    settings: &LaplaceSettings,
+    stop: Option<&AtomicBool>,
+) -> Result<LaplaceFit, LaplaceError> {
+    let stopped = || stop.is_some_and(|stop| stop.load(Ordering::Relaxed));
     let optimization = match &settings.initial {
-        Some(start) => maximize(density, start, &settings.optimize),
-        None => maximize_from_random_starts(density, &settings.optimize, &settings.random_starts)
-            .map(|result| result.best().clone()),
+        Some(start) => maximize_until(density, start, &settings.optimize, stop),
+        None => maximize_from_random_starts_until(
+            density,
+            &settings.optimize,
+            &settings.random_starts,
+            stop,
+        )
+        .map(|result| result.best().clone()),
     }
     .map_err(LaplaceError::Optimize)?;
+    if stopped() {
+        return Err(LaplaceError::Interrupted {
+            optimization: Box::new(optimization),
+        });
+    }
     let dim = density.dim();
     let mode = optimization.position.clone();
     let hessian = density.hessian(&mode).map_err(LaplaceError::Hessian)?;
@@ -191,7 +221,12 @@ pub fn laplace<D: HessianDensity>(
     let mut rng = ChaCha8Rng::seed_from_u64(settings.seed);
     let mut draws = Vec::with_capacity(settings.num_draws * dim);
     let mut log_ratios = Vec::with_capacity(settings.num_draws);
+    let mut interrupted = false;
     for _ in 0..settings.num_draws {
+        if stopped() {
+            interrupted = true;
+            break;
+        }
         let noise = DVector::from_fn(dim, |_, _| rng.sample::<f64, _>(StandardNormal));
         let offset = upper
             .solve_upper_triangular(&noise)
@@ -215,6 +250,7 @@ pub fn laplace<D: HessianDensity>(
         draws,
         log_ratios,
         pareto_k,
+        interrupted,
     })
 }
 
@@ -255,6 +291,27 @@ mod tests {
             gradient[1] = -(p[2] * c[0] + p[3] * c[1]);
             Ok(0.5 * (c[0] * gradient[0] + c[1] * gradient[1]))
         }
+    }
+
+    #[test]
+    fn a_stop_request_ends_the_mode_search_or_the_draws() {
+        let mut density = FiniteDifferenceHessian(Gaussian2d);
+        let settings = LaplaceSettings {
+            initial: Some(vec![0.0, 0.0]),
+            num_draws: 100,
+            ..LaplaceSettings::default()
+        };
+        let stop = AtomicBool::new(true);
+        match laplace_until(&mut density, &settings, Some(&stop)) {
+            Err(LaplaceError::Interrupted { optimization }) => {
+                assert_eq!(optimization.position, vec![0.0, 0.0]);
+            }
+            other => panic!("{other:?}"),
+        }
+        stop.store(false, Ordering::Relaxed);
+        let fit = laplace_until(&mut density, &settings, Some(&stop)).unwrap();
+        assert!(!fit.interrupted);
+        assert_eq!(fit.log_ratios.len(), 100);
     }
 
     #[test]

@@ -49,6 +49,7 @@ pub use em::{
     BlockEstimates, ComponentFamily, EmError, EmFit, EmSettings, EmissionBlock, MixtureProblem,
     fit_mixture, fit_mixture_until,
 };
+pub use laplace::laplace_until;
 pub use laplace::{
     FiniteDifferenceHessian, HessianDensity, LaplaceError, LaplaceFit, LaplaceSettings, laplace,
 };
@@ -66,6 +67,7 @@ pub use optimize::{
     RandomStarts, StopReason, hessian_by_differences, maximize, maximize_from_random_starts,
     standard_errors,
 };
+pub use optimize::{maximize_from_random_starts_until, maximize_until};
 pub use psis::{PsisError, PsisResult, psis};
 pub use vi::{
     Adam, ElboEvaluation, GaussianGuide, GuideFamily, Optimiser, VariationalError, VariationalFit,

@@ -377,7 +377,7 @@ impl<'a> Binder<'a> {
                     format!("`{name}` has {problem} at {}", value.locate(index)),
                 )
                 .with_label("data must be finite numbers")
-                .with_hint("remove or impute missing values before fitting"),
+                .with_hint(non_finite_hint(&problem)),
             );
             return None;
         }
@@ -588,4 +588,24 @@ fn check_supports(model: &Model, bound: &BoundData, data: Option<&DataSet>) -> V
         }
     }
     diagnostics
+}
+
+/// What to do about a cell that is not a finite number: the fix differs between a missing value,
+/// stray text and a number too large for a double.
+fn non_finite_hint(problem: &ppl_data::CellProblem) -> &'static str {
+    use ppl_data::CellProblem;
+    match problem {
+        CellProblem::Empty | CellProblem::Missing(_) | CellProblem::NaN(_) => {
+            "remove or impute missing values before fitting"
+        }
+        CellProblem::NotANumber(_) => {
+            "a numeric column holds only numbers: fix the cell (a unit, a thousands separator, a stray quote?)"
+        }
+        CellProblem::Infinite(text) if text.bytes().any(|b| b.is_ascii_digit()) => {
+            "the number is beyond the largest double (about 1.8e308): rescale the column (other units, or its logarithm)"
+        }
+        CellProblem::Infinite(_) => {
+            "data must be finite: replace the infinite value, or drop the row"
+        }
+    }
 }

@@ -98,13 +98,16 @@ pub fn fit(
             drivers::variational::run_em(&posterior, &loaded.model, settings, &options.control)
                 .map_err(|e| place_on_term(e, loaded))?
         }
-        Engine::Laplace(posterior) => drivers::laplace::run(&posterior, &loaded.model, settings)
-            .map_err(|e| place_on_term(e, loaded))?,
+        Engine::Laplace(posterior) => {
+            drivers::laplace::run(&posterior, &loaded.model, settings, options.control.stop)
+                .map_err(|e| place_on_term(e, loaded))?
+        }
         Engine::Map(posterior) => {
             let map_options = drivers::map::MapOptions {
                 restarts: settings.count(Setting::Restarts),
                 seed: settings.whole(Setting::Seed),
                 max_iterations: settings.count(Setting::MaxIters),
+                stop: options.control.stop,
             };
             drivers::map::run(&posterior, &loaded.model, &map_options)
                 .map_err(|e| place_on_term(e, loaded))?

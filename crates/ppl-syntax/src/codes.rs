@@ -76,6 +76,9 @@ codes! {
     SIMULATE_IMPROPER_PRIOR = "E0731": "an unknown with a flat (improper) prior and no `--set` value, which `ppl simulate` cannot draw";
     SIMULATE_MISSING_COVARIATE = "E0732": "an observed variable with no distribution (a covariate) that `ppl simulate` needs from `--data`";
     SIMULATE_DRAWS_MISMATCH = "E0733": "a fitted run whose draws do not hold an unknown of the model (`ppl simulate DIR`)";
+    LOG_DENSITY_NEG_INFINITE = "E0740": "a statement whose log density is −∞ at every initial point tried (a value outside its support)";
+    LOG_DENSITY_NAN = "E0741": "a statement whose log density is NaN at every initial point tried (log of a negative number, 0/0, ∞ − ∞)";
+    EXP_OVERFLOW = "E0742": "an `exp` whose argument is above 709.78 at every initial point tried, so it overflows to +∞";
     UNKNOWN_LIBRARY_MODEL = "E0801": "a library model that does not exist";
     LIBRARY_MODEL_INVALID = "E0802": "a library model file without its signature or observed variable";
     UNKNOWN_LIBRARY_ARGUMENT = "E0803": "a library model argument its signature does not have, one too many, given twice or missing";
@@ -95,5 +98,7 @@ codes! {
     UNUSED_DATA = "W0003": "a data key the model does not use";
     UNCONSTRAINED_SCALE = "W0004": "a positive parameter given by an unconstrained real unknown";
     SETTING_IGNORED = "W0010": "an `infer` setting that the named method does not read";
+    EM_COMPONENT_COLLAPSED = "W0020": "an EM mixture component that collapsed onto a point or two (variance at the regularisation floor)";
+    EM_SINGULAR_COVARIANCE = "W0021": "an EM mixture component whose covariance is singular (its points lie in a lower-dimensional subspace)";
     SHADOWED_BUILTIN = "N0001": "a declared name that shadows a built-in function (calls still reach the function)";
 }

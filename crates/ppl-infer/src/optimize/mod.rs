@@ -20,6 +20,7 @@ mod lbfgs;
 mod line_search;
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use nalgebra::DMatrix;
 use rand::rngs::ChaCha8Rng;
@@ -127,6 +128,8 @@ pub enum StopReason {
     /// No step satisfying the Wolfe conditions was found, even along the plain gradient; not
     /// converged (Stan's "line search failed to achieve a sufficient decrease").
     LineSearchFailed,
+    /// A stop request (Ctrl-C) ended the run between iterations; not converged.
+    Interrupted,
 }
 
 impl StopReason {
@@ -134,7 +137,7 @@ impl StopReason {
     pub fn is_convergence(self) -> bool {
         !matches!(
             self,
-            StopReason::MaxIterations | StopReason::LineSearchFailed
+            StopReason::MaxIterations | StopReason::LineSearchFailed | StopReason::Interrupted
         )
     }
 }
@@ -149,6 +152,7 @@ impl fmt::Display for StopReason {
             StopReason::RelativeObjective => "relative change in the log density below tolerance",
             StopReason::RelativeGradient => "relative gradient magnitude below tolerance",
             StopReason::LineSearchFailed => "the line search could not increase the log density",
+            StopReason::Interrupted => "interrupted",
         })
     }
 }
@@ -258,6 +262,17 @@ pub fn maximize<D: LogDensity>(
     start: &[f64],
     settings: &OptimizeSettings,
 ) -> Result<OptimizeResult, OptimizeError> {
+    maximize_until(density, start, settings, None)
+}
+
+/// [`maximize`], checking `stop` before every iteration: once it is set the run ends with
+/// [`StopReason::Interrupted`] at the last accepted point.
+pub fn maximize_until<D: LogDensity>(
+    density: &mut D,
+    start: &[f64],
+    settings: &OptimizeSettings,
+    stop: Option<&AtomicBool>,
+) -> Result<OptimizeResult, OptimizeError> {
     settings.validate()?;
     let dim = density.dim();
     if start.len() != dim {
@@ -299,6 +314,7 @@ pub fn maximize<D: LogDensity>(
         direction: vec![0.0; dim],
         iterations: 0,
         trace: vec![-value],
+        stop,
     };
     let stop = run.iterate();
     let Run {
@@ -332,6 +348,7 @@ struct Run<'a, D: LogDensity> {
     direction: Vec<f64>,
     iterations: usize,
     trace: Vec<f64>,
+    stop: Option<&'a AtomicBool>,
 }
 
 impl<D: LogDensity> Run<'_, D> {
@@ -344,6 +361,9 @@ impl<D: LogDensity> Run<'_, D> {
             return StopReason::MaxIterations;
         }
         loop {
+            if self.stop.is_some_and(|stop| stop.load(Ordering::Relaxed)) {
+                return StopReason::Interrupted;
+            }
             let Some(next) = self.search() else {
                 return StopReason::LineSearchFailed;
             };
@@ -480,6 +500,17 @@ pub fn maximize_from_random_starts<D: LogDensity>(
     settings: &OptimizeSettings,
     starts: &RandomStarts,
 ) -> Result<MultiStartResult, OptimizeError> {
+    maximize_from_random_starts_until(density, settings, starts, None)
+}
+
+/// [`maximize_from_random_starts`] with a stop flag: each run checks it between iterations, and
+/// no further run starts once it is set (the runs so far are kept and the best reported).
+pub fn maximize_from_random_starts_until<D: LogDensity>(
+    density: &mut D,
+    settings: &OptimizeSettings,
+    starts: &RandomStarts,
+    stop: Option<&AtomicBool>,
+) -> Result<MultiStartResult, OptimizeError> {
     settings.validate()?;
     if starts.runs == 0 {
         return Err(OptimizeError::InvalidSettings {
@@ -497,8 +528,13 @@ pub fn maximize_from_random_starts<D: LogDensity>(
         best: 0,
     };
     for run in 0..starts.runs {
+        if run > 0 && stop.is_some_and(|stop| stop.load(Ordering::Relaxed)) {
+            break;
+        }
         let start = random_start(density, starts, run)?;
-        result.runs.push(maximize(density, &start, settings)?);
+        result
+            .runs
+            .push(maximize_until(density, &start, settings, stop)?);
         result.starts.push(start);
     }
     let any_converged = result.runs.iter().any(|r| r.converged);

@@ -570,3 +570,46 @@ fn random_starts_find_the_higher_mode_reproducibly() {
         assert!((run.position[0] - 1.0).abs() < relative_gradient_reach(run, 1.0));
     }
 }
+
+#[test]
+fn a_stop_request_ends_the_run_at_the_last_accepted_point() {
+    let stop = AtomicBool::new(true);
+    let mut target = density(2, rosenbrock());
+    let result = maximize_until(
+        &mut target,
+        &[-1.2, 1.0],
+        &OptimizeSettings::default(),
+        Some(&stop),
+    )
+    .unwrap();
+    assert_eq!(result.stop, StopReason::Interrupted);
+    assert!(!result.converged);
+    assert_eq!(
+        (result.iterations, result.position.clone()),
+        (0, vec![-1.2, 1.0])
+    );
+    // With random starts, the first run is made (and stopped at once) and no other begins.
+    let starts = RandomStarts {
+        runs: 5,
+        ..RandomStarts::default()
+    };
+    let multi = maximize_from_random_starts_until(
+        &mut target,
+        &OptimizeSettings::default(),
+        &starts,
+        Some(&stop),
+    )
+    .unwrap();
+    assert_eq!(multi.runs.len(), 1);
+    assert_eq!(multi.best().stop, StopReason::Interrupted);
+    // Unset, the same call runs to convergence.
+    stop.store(false, Ordering::Relaxed);
+    let result = maximize_until(
+        &mut target,
+        &[-1.2, 1.0],
+        &OptimizeSettings::default(),
+        Some(&stop),
+    )
+    .unwrap();
+    assert!(result.converged, "{:?}", result.stop);
+}

@@ -29,6 +29,7 @@ mod graph;
 mod hessian;
 mod layout;
 mod lower;
+mod nonfinite;
 mod numerics;
 mod pointwise;
 mod vectorise;
@@ -42,6 +43,7 @@ pub use hessian::{EXACT_HESSIAN_MAX_DIM, ExactHessianUnavailable};
 pub use layout::{
     Bindings, Draw, ParameterEntry, ParameterLayout, log_density_oracle, oracle_gradient,
 };
+pub use nonfinite::NonFinite;
 pub use pointwise::ObservationPlate;
 pub use vectorise::vectorise_loops;
 

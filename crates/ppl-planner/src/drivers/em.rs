@@ -172,12 +172,56 @@ fn collapsed_components(fit: &ppl_infer::EmFit, n: usize, reg_covar: f64) -> Vec
             .fold(f64::INFINITY, f64::min);
         if points < 2.0 || smallest_variance <= floor {
             out.push(format!(
-                "component {} has collapsed (about {:.1} points, smallest variance {}): the likelihood is unbounded there, so this is a degenerate optimum; try more --restarts, fewer components, or priors with --method nuts",
+                "[{}] component {} has collapsed (about {:.1} points, smallest variance {}): the likelihood is unbounded there, so this is a degenerate optimum; try more --restarts, fewer components, or priors with --method nuts",
+                codes::EM_COMPONENT_COLLAPSED,
                 k + 1,
                 points,
                 format_number(smallest_variance)
             ));
+        } else if let Some((smallest, largest)) = covariance_spread(fit, k)
+            && smallest <= floor.max(1e-10 * largest)
+        {
+            // The component's points span fewer dimensions than the covariance has: only the
+            // regularisation keeps it invertible, and its density along the flat direction is
+            // what the regularisation makes it.
+            out.push(format!(
+                "[{}] component {}'s covariance is singular (eigenvalues from {} to {}): its points lie in a lower-dimensional subspace (collinear or constant columns); drop or combine those columns, or raise --reg-covar",
+                codes::EM_SINGULAR_COVARIANCE,
+                k + 1,
+                format_number(smallest),
+                format_number(largest)
+            ));
         }
     }
     out
+}
+
+/// The smallest and largest eigenvalue over component `k`'s full covariances, if it has any.
+fn covariance_spread(fit: &ppl_infer::EmFit, k: usize) -> Option<(f64, f64)> {
+    use ppl_infer::BlockEstimates;
+    let mut spread: Option<(f64, f64)> = None;
+    for block in &fit.blocks {
+        let BlockEstimates::MvNormal { covariances, .. } = block else {
+            continue;
+        };
+        let Some(covariance) = covariances.get(k) else {
+            continue;
+        };
+        let dim = (covariance.len() as f64).sqrt() as usize;
+        if dim * dim != covariance.len() || covariance.iter().any(|x| !x.is_finite()) {
+            continue;
+        }
+        let eigenvalues =
+            nalgebra::DMatrix::from_row_slice(dim, dim, covariance).symmetric_eigenvalues();
+        let smallest = eigenvalues.iter().copied().fold(f64::INFINITY, f64::min);
+        let largest = eigenvalues
+            .iter()
+            .copied()
+            .fold(f64::NEG_INFINITY, f64::max);
+        spread = Some(match spread {
+            Some((low, high)) => (low.min(smallest), high.max(largest)),
+            None => (smallest, largest),
+        });
+    }
+    spread
 }

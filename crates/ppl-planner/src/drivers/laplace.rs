@@ -3,7 +3,9 @@
 //! and draws from N(mode, (−H)⁻¹) pushed through the constraints and summarised like a sampler's.
 //! The Hessian is exact where `drivers::curvature` can give it, finite differences otherwise.
 
-use ppl_infer::{LaplaceError, LaplaceSettings, OptimizeSettings};
+use std::sync::atomic::AtomicBool;
+
+use ppl_infer::{LaplaceError, LaplaceSettings, OptimizeResult, OptimizeSettings};
 use ppl_ir::Model;
 use ppl_model::posterior::Posterior;
 use ppl_syntax::codes;
@@ -19,6 +21,7 @@ pub fn run(
     posterior: &Posterior,
     model: &Model,
     settings: &Settings,
+    stop: Option<&AtomicBool>,
 ) -> Result<RunReport, FitError> {
     let seed = settings.whole(Setting::Seed);
     let defaults = LaplaceSettings::default();
@@ -39,7 +42,13 @@ pub fn run(
     };
     let started = std::time::Instant::now();
     let mut density = Curvature::new(posterior.tape.clone());
-    let fit = ppl_infer::laplace(&mut density, &laplace_settings).map_err(|error| {
+    let fit = match ppl_infer::laplace_until(&mut density, &laplace_settings, stop) {
+        Err(LaplaceError::Interrupted { optimization }) => {
+            return interrupted_before_the_mode(posterior, &optimization, started);
+        }
+        other => other,
+    };
+    let fit = fit.map_err(|error| {
         let hint = match error {
             LaplaceError::NotPositiveDefinite { .. } => {
                 "; the mode is flat or a saddle in some direction (an improper or unidentified posterior?): try NUTS"
@@ -101,5 +110,49 @@ pub fn run(
     report
         .diagnostics
         .insert("converged".into(), json!(optimisation.converged));
+    if fit.interrupted {
+        report.notes.push(format!(
+            "INTERRUPTED: {} of {} draws made",
+            fit.log_ratios.len(),
+            laplace_settings.num_draws
+        ));
+        report.diagnostics.insert("interrupted".into(), json!(true));
+    }
+    Ok(report)
+}
+
+/// The report of a run stopped before the mode was found: no approximation, only the point the
+/// optimiser reached (on the constrained scale), marked partial.
+fn interrupted_before_the_mode(
+    posterior: &Posterior,
+    optimisation: &OptimizeResult,
+    started: std::time::Instant,
+) -> Result<RunReport, FitError> {
+    let row = posterior.row(&optimisation.position).map_err(|e| {
+        FitError::message(
+            codes::UNSUPPORTED,
+            e.to_string(),
+            FailureKind::InferenceFailed,
+        )
+    })?;
+    let mut report = RunReport {
+        method: "laplace".into(),
+        seconds: started.elapsed().as_secs_f64(),
+        estimates: posterior
+            .columns
+            .iter()
+            .map(|c| c.display.clone())
+            .zip(row.iter().copied())
+            .collect(),
+        objective: optimisation.trace.clone(),
+        objective_name: "log posterior density on the unconstrained scale (up to a constant)"
+            .into(),
+        ..RunReport::default()
+    };
+    report.notes.push(format!(
+        "INTERRUPTED after {} L-BFGS iterations, before the mode was found: the estimates are the point reached, with no Gaussian approximation",
+        optimisation.iterations
+    ));
+    report.diagnostics.insert("interrupted".into(), json!(true));
     Ok(report)
 }

@@ -4,8 +4,11 @@
 //! from the curvature at the mode.
 
 use ppl_infer::HessianDensity;
+use std::sync::atomic::AtomicBool;
+
 use ppl_infer::optimize::{
-    OptimizeSettings, RandomStarts, maximize, maximize_from_random_starts, standard_errors,
+    OptimizeSettings, RandomStarts, StopReason, maximize_from_random_starts_until, maximize_until,
+    standard_errors,
 };
 use ppl_ir::{Constraint, Model};
 use ppl_model::posterior::Posterior;
@@ -16,16 +19,18 @@ use crate::drivers::curvature::{Curvature, HessianSource};
 use crate::error::{FailureKind, FitError};
 use crate::report::{RunReport, format_number, number};
 
-pub struct MapOptions {
+pub struct MapOptions<'a> {
     pub restarts: usize,
     pub seed: u64,
     pub max_iterations: usize,
+    /// Checked between L-BFGS iterations: a stop request reports the point reached so far.
+    pub stop: Option<&'a AtomicBool>,
 }
 
 pub fn run(
     posterior: &Posterior,
     model: &Model,
-    options: &MapOptions,
+    options: &MapOptions<'_>,
 ) -> Result<RunReport, FitError> {
     let mut tape = posterior.tape.clone().without_jacobian();
     // Stan's relative tolerances stop about sqrt(1e-9 |f|) standard errors from the mode, a
@@ -45,12 +50,13 @@ pub fn run(
             } => crate::error::term_of(error),
             _ => None,
         };
-        FitError::message(
+        let failure = FitError::message(
             codes::NO_START,
             format!("optimisation failed: {error}"),
             FailureKind::InferenceFailed,
         )
-        .at_term(term)
+        .at_term(term);
+        super::nonfinite::explain_failed_start(failure, &posterior.tape, options.seed)
     };
     let started = std::time::Instant::now();
     let initial = posterior
@@ -58,8 +64,8 @@ pub fn run(
         .map_err(|d| FitError::one(d, FailureKind::ModelOrData))?;
     let (result, restart_values) = match initial.filter(|i| i.fixed.iter().all(|f| *f)) {
         Some(initial) => {
-            let result =
-                maximize(&mut tape, &initial.position, &settings).map_err(|e| failed(&e))?;
+            let result = maximize_until(&mut tape, &initial.position, &settings, options.stop)
+                .map_err(|e| failed(&e))?;
             let value = result.log_density;
             (result, vec![value])
         }
@@ -69,8 +75,9 @@ pub fn run(
                 seed: options.seed,
                 ..RandomStarts::default()
             };
-            let multi = maximize_from_random_starts(&mut tape, &settings, &starts)
-                .map_err(|e| failed(&e))?;
+            let multi =
+                maximize_from_random_starts_until(&mut tape, &settings, &starts, options.stop)
+                    .map_err(|e| failed(&e))?;
             let values = multi.runs.iter().map(|r| r.log_density).collect();
             (multi.best().clone(), values)
         }
@@ -130,7 +137,13 @@ pub fn run(
             None => "none computed".to_string(),
         }
     ));
-    if !result.converged {
+    if result.stop == StopReason::Interrupted {
+        report
+            .notes
+            .push("INTERRUPTED: the estimates are those of the last completed iteration".into());
+        // Only an interrupted fit carries the key, so complete runs' JSON is unchanged.
+        report.diagnostics.insert("interrupted".into(), json!(true));
+    } else if !result.converged {
         report.warnings.push(format!(
             "the optimiser stopped without converging ({}): the estimates may not be at the mode; raise --max-iters or check the model",
             result.stop

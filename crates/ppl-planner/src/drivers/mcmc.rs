@@ -279,7 +279,13 @@ pub fn run(
     });
     let seconds = started.elapsed().as_secs_f64();
     let (outputs, acceptance): (Vec<ppl_infer::ChainOutput>, Vec<f64>) =
-        result.map_err(|error| sampler_error(&error))?;
+        result.map_err(|error| {
+            super::nonfinite::explain_failed_start(
+                sampler_error(&error),
+                &posterior.tape,
+                options.seed,
+            )
+        })?;
     if let Some(failure) = write_failure
         .lock()
         .unwrap_or_else(PoisonError::into_inner)

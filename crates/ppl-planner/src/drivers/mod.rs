@@ -9,6 +9,7 @@ pub mod gibbs;
 pub mod laplace;
 pub mod map;
 pub mod mcmc;
+pub mod nonfinite;
 pub mod rbm;
 pub mod vae;
 pub mod variational;

@@ -178,7 +178,7 @@ fn laplace_interrupted_at_random_moments_leaves_a_readable_directory() {
             "--method",
             "laplace",
             "--draws",
-            "1000000",
+            "20000",
         ],
         15,
         10,

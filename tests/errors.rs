@@ -188,11 +188,22 @@ fn numerical_and_file_failures_give_their_code_and_exit_status() {
     drop(long_line);
     let directory = dir.join("a_directory.model");
     std::fs::create_dir_all(&directory).expect("directory");
-    let cases: [(&str, &Path, Option<&Path>, &str, i32); 5] = [
+    // The start failures by each engine that searches for a start: NUTS (the default), L-BFGS
+    // (MAP, Laplace) and ADVI.
+    let cases: [(&str, &Path, Option<&Path>, &[&str], &str, i32); 8] = [
         (
             "log density -inf everywhere",
             &negative_infinity,
             Some(&scalar),
+            &[],
+            "E0740",
+            1,
+        ),
+        (
+            "log density -inf everywhere, ADVI",
+            &negative_infinity,
+            Some(&scalar),
+            &["--method", "advi"],
             "E0740",
             1,
         ),
@@ -200,14 +211,32 @@ fn numerical_and_file_failures_give_their_code_and_exit_status() {
             "log density NaN everywhere",
             &nan,
             Some(&scalar),
+            &[],
             "E0741",
             1,
         ),
-        ("overflow in exp", &overflow, Some(&counts), "E0742", 1),
+        (
+            "log density NaN everywhere, Laplace",
+            &nan,
+            Some(&scalar),
+            &["--method", "laplace"],
+            "E0741",
+            1,
+        ),
+        ("overflow in exp", &overflow, Some(&counts), &[], "E0742", 1),
+        (
+            "overflow in exp, MAP",
+            &overflow,
+            Some(&counts),
+            &["--method", "map"],
+            "E0742",
+            1,
+        ),
         (
             "a 100 MB number in a data line",
             &vector,
             Some(&long),
+            &[],
             "E0605",
             3,
         ),
@@ -215,16 +244,18 @@ fn numerical_and_file_failures_give_their_code_and_exit_status() {
             "a directory given as the model",
             &directory,
             None,
+            &[],
             "E0111",
             2,
         ),
     ];
     let mut failures = Vec::new();
-    for (label, model, data, code, status) in cases {
+    for (label, model, data, extra, code, status) in cases {
         let mut command = ppl();
         command
             .args(["run", "--quiet", "--format", "json"])
-            .arg(model);
+            .arg(model)
+            .args(extra);
         if let Some(data) = data {
             command.arg("--data").arg(data);
         }
@@ -300,8 +331,7 @@ fn listed_command_line_cases_give_their_code_and_exit_status() {
             .args(["--format", "json"])
             .output()
             .expect("ppl runs");
-        let json: serde_json::Value =
-            serde_json::from_slice(&output.stdout).unwrap_or_default();
+        let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
         if output.status.code() != Some(status) || json["error"]["code"] != code {
             failures.push(format!(
                 "{label}: exit {:?} and {}, expected exit {status} and {code}",

@@ -55,11 +55,25 @@ pub fn run(
             }
             _ => "",
         };
-        FitError::message(
-            codes::METHOD_NOT_APPLICABLE,
+        // A start with no finite log density is E0704 (or its cause), as for the samplers.
+        let start_failure = match &error {
+            LaplaceError::Optimize(
+                ppl_infer::OptimizeError::InvalidStart { error: last_error }
+                | ppl_infer::OptimizeError::NoValidStart { last_error, .. },
+            ) => Some(last_error),
+            _ => None,
+        };
+        let failure = FitError::message(
+            if start_failure.is_some() {
+                codes::NO_START
+            } else {
+                codes::METHOD_NOT_APPLICABLE
+            },
             format!("the Laplace approximation failed: {error}{hint}"),
             FailureKind::InferenceFailed,
         )
+        .at_term(start_failure.and_then(crate::error::term_of));
+        crate::drivers::nonfinite::explain_failed_start(failure, &posterior.tape, seed)
     })?;
     let seconds = started.elapsed().as_secs_f64();
     let (summary, _) = summarise_draws(posterior, &fit.draws, seed);

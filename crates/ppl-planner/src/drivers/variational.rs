@@ -120,8 +120,18 @@ fn fit_and_report(
     let started = std::time::Instant::now();
     let fit = ppl_infer::fit_variational(&posterior.tape, &variational, control.stop).map_err(
         |error| {
-            FitError::message(
-                codes::METHOD_NOT_APPLICABLE,
+            // A start with no finite log density is E0704 (or its cause), as for the samplers.
+            let start_failure = match &error {
+                ppl_infer::VariationalError::Initialization { last_error, .. }
+                | ppl_infer::VariationalError::InitialMean(last_error) => Some(last_error),
+                _ => None,
+            };
+            let failure = FitError::message(
+                if start_failure.is_some() {
+                    codes::NO_START
+                } else {
+                    codes::METHOD_NOT_APPLICABLE
+                },
                 format!(
                     "{} failed: {error}",
                     if point_params.is_some() {
@@ -132,6 +142,8 @@ fn fit_and_report(
                 ),
                 FailureKind::InferenceFailed,
             )
+            .at_term(start_failure.and_then(crate::error::term_of));
+            super::nonfinite::explain_failed_start(failure, &posterior.tape, seed)
         },
     )?;
     let seconds = started.elapsed().as_secs_f64();

@@ -150,6 +150,16 @@ fn every_broken_model_gives_its_code_span_and_exit_status() {
     );
 }
 
+/// `(label, model, data, extra flags, code, exit status)`.
+type NumericalCase<'a> = (
+    &'a str,
+    &'a Path,
+    Option<&'a Path>,
+    &'a [&'a str],
+    &'a str,
+    i32,
+);
+
 /// Failures that only show when the model runs or that need a generated input (too large to
 /// commit): each gives its code and the documented exit status (LANGUAGE.md §8: 1 inference
 /// failed, 2 usage, 3 model or data), never a panic.
@@ -190,7 +200,7 @@ fn numerical_and_file_failures_give_their_code_and_exit_status() {
     std::fs::create_dir_all(&directory).expect("directory");
     // The start failures by each engine that searches for a start: NUTS (the default), L-BFGS
     // (MAP, Laplace) and ADVI.
-    let cases: [(&str, &Path, Option<&Path>, &[&str], &str, i32); 8] = [
+    let cases: [NumericalCase; 8] = [
         (
             "log density -inf everywhere",
             &negative_infinity,

@@ -421,7 +421,7 @@ fn stage_iterations() -> usize {
     std::env::var("PPL_FUZZ_STAGE_ITERATIONS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(40_000)
+        .unwrap_or(8_000)
 }
 
 /// The stage harnesses: the same mutators and grammar generator as the whole-path harness, each

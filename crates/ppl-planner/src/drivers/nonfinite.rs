@@ -54,10 +54,10 @@ pub(crate) fn explain_failed_start(mut error: FitError, tape: &Tape, seed: u64) 
         ),
         NonFinite::NegativeInfinity => Diagnostic::unplaced(
             codes::LOG_DENSITY_NEG_INFINITE,
-            "the log density of this statement is −∞ at every initial point tried: a value lies outside its distribution's support",
+            "the log density of this statement is −∞ at every initial point tried: a value lies outside its distribution's support, or a parameter outside its range (a scale ≤ 0)",
         )
         .with_hint(
-            "compare the data with the distribution's support and bounds (an observation outside a Uniform's range, a negative count, a probability of exactly 0 or 1), or start inside it with --set",
+            "compare the data with the distribution's support and bounds (an observation outside a Uniform's range, a negative count, a probability of exactly 0 or 1), and check that scales are positive",
         ),
         NonFinite::NotANumber => Diagnostic::unplaced(
             codes::LOG_DENSITY_NAN,

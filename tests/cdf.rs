@@ -95,7 +95,7 @@ fn log_cdfs_match_scipy_in_both_tails() {
 #[test]
 fn log_cdf_derivatives_match_finite_differences() {
     use num_dual::Dual64;
-    let cases: Vec<(DistKind, Vec<f64>, f64, Vec<usize>)> = vec![
+    let cases = [
         (DistKind::Gamma, vec![2.5, 1.3], 0.7, vec![1]),
         (DistKind::Gamma, vec![40.0, 2.0], 26.0, vec![1]),
         (DistKind::InvGamma, vec![3.0, 2.0], 0.4, vec![1]),

@@ -78,8 +78,8 @@ fn models(n: usize) -> Vec<(&'static str, String)> {
              factor sum(logcdf(HalfNormal(a), exp(v)) + logccdf(Exponential(a), exp(x) * a))\n\
              factor sum(logcdf(Gamma(2.5, a), exp(v)) + logccdf(Beta(2, 3), sigmoid(v)))\n\
              factor sum(logcdf(StudentT(4, v, a), x) + logccdf(InvGamma(3, a), exp(v)))\n\
-             factor sum(logcdf(Poisson(a * exp(v)), 3) + logccdf(NegBinomial(exp(v), 2), 4))\n\
-             factor sum(logcdf(Binomial(10, sigmoid(v)), 3) + logccdf(BernoulliLogit(v), 0))"
+             factor logcdf(Poisson(a * exp(v[1])), 3) + logccdf(NegBinomial(exp(v[1]), 2), 4)\n\
+             factor logcdf(Binomial(10, sigmoid(v[1])), 3) + logccdf(Bernoulli(logit = v[1]), 0)"
                 .into(),
         ),
     ];

@@ -259,7 +259,7 @@ fn log_tail<D: Real>(kind: DistKind, x: D, params: &[D], upper: bool) -> D {
             student_log_cdf(nu.value(), if upper { -z } else { z })
         }
         (DistKind::Bernoulli, [p]) => {
-            if !(p.value() >= 0.0 && p.value() <= 1.0) {
+            if !(0.0..=1.0).contains(&p.value()) {
                 return nan();
             }
             bernoulli_tail(x.value(), (-*p).ln_1p(), p.ln(), upper)
@@ -276,7 +276,7 @@ fn log_tail<D: Real>(kind: DistKind, x: D, params: &[D], upper: bool) -> D {
         }
         (DistKind::PoissonLog, [log_rate]) => poisson_tail(x.value(), log_rate.exp(), upper),
         (DistKind::Binomial, [n, p]) => {
-            if !(p.value() >= 0.0 && p.value() <= 1.0) {
+            if !(0.0..=1.0).contains(&p.value()) {
                 return nan();
             }
             binomial_tail(x.value(), n.value(), *p, 1.0 - p.value(), upper)

@@ -1588,9 +1588,10 @@ impl BoundEnd {
 
 /// The language names of the distributions with a cdf, for messages.
 pub(super) fn kinds_with_cdf() -> String {
-    ppl_dist::KINDS_WITH_CDF
+    let mut names: Vec<&str> = ppl_dist::KINDS_WITH_CDF
         .iter()
         .map(|k| k.family().name)
-        .collect::<Vec<_>>()
-        .join(", ")
+        .collect();
+    names.dedup();
+    names.join(", ")
 }

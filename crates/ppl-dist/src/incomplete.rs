@@ -109,7 +109,7 @@ fn beta_fraction(a: f64, b: f64, x: f64) -> f64 {
 /// complement, for a, b > 0 and x in [0, 1], with `y` = 1 − x given by the caller (computed
 /// without cancellation where x is near 1); NaN otherwise.
 pub fn log_beta_i(a: f64, b: f64, x: f64, y: f64) -> (f64, f64) {
-    if !(a > 0.0 && b > 0.0) || !(x >= 0.0 && y >= 0.0) || a.is_infinite() || b.is_infinite() {
+    if !(a > 0.0 && b > 0.0 && x >= 0.0 && y >= 0.0) || a.is_infinite() || b.is_infinite() {
         return (f64::NAN, f64::NAN);
     }
     if x == 0.0 {

@@ -1,9 +1,18 @@
 //! Log cumulative distribution functions, log F(x), and their complements, log(1 − F(x)), for the
-//! scalar distributions with a closed form: Normal, HalfNormal, LogNormal, Cauchy, HalfCauchy,
-//! Laplace, Exponential, Uniform and Weibull. They serve `logcdf` / `logccdf` in model text and
+//! scalar distributions: in closed form for Normal, HalfNormal, LogNormal, Cauchy, HalfCauchy,
+//! Laplace, Exponential, Uniform and Weibull; through the incomplete gamma and beta functions
+//! (`incomplete.rs`) for Gamma, InvGamma, Beta, StudentT, Poisson, Binomial and NegBinomial (and
+//! their logit/log forms); Bernoulli directly. They serve `logcdf` / `logccdf` in model text and
 //! the normalising term of truncation. Generic over [`Real`], so the tape gets exact partials from
-//! one dual evaluation. Gamma, Beta, StudentT and the discrete kinds need incomplete special
-//! functions and are not here yet ([`has_cdf`] says which kinds are).
+//! one dual evaluation.
+//!
+//! The incomplete functions are lifted to duals in the variable of integration only (the point, a
+//! scale or rate through it, a probability): their derivatives there are the density. Their
+//! derivatives in a shape parameter (Gamma's and InvGamma's shape, Beta's two, StudentT's `nu`,
+//! NegBinomial's `phi`, Binomial's `n`) have no closed form and are not computed:
+//! [`parameters_without_derivative`] lists them, and the tape refuses such a parameter when it
+//! depends on an unknown (E0411) rather than return a wrong gradient. A discrete kind's cdf is a
+//! step function of the point: its derivative there is zero.
 //!
 //! The Normal tails use log Φ computed from an erfc that keeps full relative precision far into
 //! the tail (a series near zero, a continued fraction beyond), so `logcdf(Normal(0, 1), -30)` is
@@ -12,20 +21,59 @@
 use crate::catalog::DistKind;
 use crate::special::Real;
 
+/// The kinds with `logcdf` and `logccdf`, in catalogue order.
+pub const KINDS_WITH_CDF: &[DistKind] = &[
+    DistKind::Normal,
+    DistKind::HalfNormal,
+    DistKind::LogNormal,
+    DistKind::StudentT,
+    DistKind::Cauchy,
+    DistKind::HalfCauchy,
+    DistKind::Laplace,
+    DistKind::Exponential,
+    DistKind::Gamma,
+    DistKind::InvGamma,
+    DistKind::Beta,
+    DistKind::Uniform,
+    DistKind::Weibull,
+    DistKind::Bernoulli,
+    DistKind::BernoulliLogit,
+    DistKind::Binomial,
+    DistKind::BinomialLogit,
+    DistKind::Poisson,
+    DistKind::PoissonLog,
+    DistKind::NegBinomial,
+];
+
 /// Whether `logcdf` and `logccdf` are available for this kind.
 pub fn has_cdf(kind: DistKind) -> bool {
+    KINDS_WITH_CDF.contains(&kind)
+}
+
+/// Whether the kind's variate is an integer, so that P(lo ≤ X) = P(X > lo − 1) in a truncation.
+pub fn is_discrete_scalar(kind: DistKind) -> bool {
     matches!(
         kind,
-        DistKind::Normal
-            | DistKind::HalfNormal
-            | DistKind::LogNormal
-            | DistKind::Cauchy
-            | DistKind::HalfCauchy
-            | DistKind::Laplace
-            | DistKind::Exponential
-            | DistKind::Uniform
-            | DistKind::Weibull
+        DistKind::Bernoulli
+            | DistKind::BernoulliLogit
+            | DistKind::Binomial
+            | DistKind::BinomialLogit
+            | DistKind::Poisson
+            | DistKind::PoissonLog
+            | DistKind::NegBinomial
     )
+}
+
+/// The parameters (catalogue positions) in which the cdf of `kind` has no derivative here: shape
+/// parameters of the incomplete gamma and beta functions.
+pub fn parameters_without_derivative(kind: DistKind) -> &'static [usize] {
+    match kind {
+        DistKind::Gamma | DistKind::InvGamma | DistKind::StudentT => &[0],
+        DistKind::Beta => &[0, 1],
+        DistKind::Binomial | DistKind::BinomialLogit => &[0],
+        DistKind::NegBinomial => &[1],
+        _ => &[],
+    }
 }
 
 /// log P(X ≤ x), parameters in catalogue order; NaN for a kind without a cdf, for the wrong
@@ -172,8 +220,217 @@ fn log_tail<D: Real>(kind: DistKind, x: D, params: &[D], upper: bool) -> D {
                 (x - *low).ln() - width.ln()
             }
         }
+        (DistKind::Gamma, [shape, rate]) => {
+            if !(shape.value() > 0.0 && rate.value() > 0.0) {
+                return nan();
+            }
+            if x.value() <= 0.0 {
+                return below_positive_support();
+            }
+            gamma_tail(shape.value(), *rate * x, upper)
+        }
+        (DistKind::InvGamma, [shape, scale]) => {
+            if !(shape.value() > 0.0 && scale.value() > 0.0) {
+                return nan();
+            }
+            if x.value() <= 0.0 {
+                return below_positive_support();
+            }
+            // P(X ≤ x) = Q(shape, scale / x).
+            gamma_tail(shape.value(), *scale / x, !upper)
+        }
+        (DistKind::Beta, [a, b]) => {
+            if !(a.value() > 0.0 && b.value() > 0.0) {
+                return nan();
+            }
+            if x.value() <= 0.0 {
+                return below_positive_support();
+            }
+            if x.value() >= 1.0 {
+                return if upper { neg_inf() } else { zero() };
+            }
+            beta_tail(a.value(), b.value(), x, 1.0 - x.value(), upper)
+        }
+        (DistKind::StudentT, [nu, mu, sigma]) => {
+            if !(nu.value() > 0.0 && sigma.value() > 0.0) {
+                return nan();
+            }
+            let z = (x - *mu) / *sigma;
+            student_log_cdf(nu.value(), if upper { -z } else { z })
+        }
+        (DistKind::Bernoulli, [p]) => {
+            if !(0.0..=1.0).contains(&p.value()) {
+                return nan();
+            }
+            bernoulli_tail(x.value(), (-*p).ln_1p(), p.ln(), upper)
+        }
+        (DistKind::BernoulliLogit, [logit]) => {
+            // log(1 − p) = −log(1 + e^l), log p = −log(1 + e^−l).
+            bernoulli_tail(x.value(), -logit.log1p_exp(), -(-*logit).log1p_exp(), upper)
+        }
+        (DistKind::Poisson, [rate]) => {
+            if !(rate.value() >= 0.0) {
+                return nan();
+            }
+            poisson_tail(x.value(), *rate, upper)
+        }
+        (DistKind::PoissonLog, [log_rate]) => poisson_tail(x.value(), log_rate.exp(), upper),
+        (DistKind::Binomial, [n, p]) => {
+            if !(0.0..=1.0).contains(&p.value()) {
+                return nan();
+            }
+            binomial_tail(x.value(), n.value(), *p, 1.0 - p.value(), upper)
+        }
+        (DistKind::BinomialLogit, [n, logit]) => {
+            let p = (-(-*logit).log1p_exp()).exp();
+            let q = (-crate::special::log1p_exp(logit.value())).exp();
+            binomial_tail(x.value(), n.value(), p, q, upper)
+        }
+        (DistKind::NegBinomial, [mu, phi]) => {
+            if !(mu.value() > 0.0 && phi.value() > 0.0) {
+                return nan();
+            }
+            let k = x.value().floor();
+            if k < 0.0 {
+                return if upper { zero() } else { neg_inf() };
+            }
+            // F(k) = I_p(phi, k + 1) with p = phi / (mu + phi).
+            let p = *phi / (*mu + *phi);
+            let q = mu.value() / (mu.value() + phi.value());
+            beta_tail(phi.value(), k + 1.0, p, q, upper)
+        }
         _ => nan(),
     }
+}
+
+/// A tail probability lifted to duals in `at`, from its log value and the log density of the
+/// variable at `at` with the first two derivatives of that log density (`slope`, `curvature`):
+/// d/dt log F = ±g/F = r, d² = r (L − r), d³ = d² (L − r) + r (L′ − d²) with L = d log g.
+fn lift_tail<D: Real>(
+    at: D,
+    value: f64,
+    log_density: f64,
+    slope: f64,
+    curvature: f64,
+    sign: f64,
+) -> D {
+    if !value.is_finite() || !log_density.is_finite() {
+        return D::constant(value);
+    }
+    let r = sign * (log_density - value).exp();
+    let second = r * (slope - r);
+    let third = second * (slope - r) + r * (curvature - second);
+    taylor(at, &[value, r, second, third])
+}
+
+/// log P(a, z) (or log Q(a, z) when `upper`) as a function of z.
+fn gamma_tail<D: Real>(a: f64, z: D, upper: bool) -> D {
+    let z0 = z.value();
+    let (log_p, log_q) = crate::incomplete::log_gamma_p_q(a, z0);
+    let value = if upper { log_q } else { log_p };
+    let log_density = (a - 1.0) * z0.ln() - z0 - crate::special::ln_gamma(a);
+    let slope = (a - 1.0) / z0 - 1.0;
+    let curvature = -(a - 1.0) / (z0 * z0);
+    lift_tail(
+        z,
+        value,
+        log_density,
+        slope,
+        curvature,
+        if upper { -1.0 } else { 1.0 },
+    )
+}
+
+/// log I_x(a, b) (or log(1 − I_x(a, b)) when `upper`) as a function of x, with y = 1 − x.
+fn beta_tail<D: Real>(a: f64, b: f64, x: D, y: f64, upper: bool) -> D {
+    let x0 = x.value();
+    let (log_i, log_complement) = crate::incomplete::log_beta_i(a, b, x0, y);
+    let value = if upper { log_complement } else { log_i };
+    let log_density = (a - 1.0) * x0.ln() + (b - 1.0) * y.ln() - crate::special::ln_beta(a, b);
+    let slope = (a - 1.0) / x0 - (b - 1.0) / y;
+    let curvature = -(a - 1.0) / (x0 * x0) - (b - 1.0) / (y * y);
+    lift_tail(
+        x,
+        value,
+        log_density,
+        slope,
+        curvature,
+        if upper { -1.0 } else { 1.0 },
+    )
+}
+
+/// log F(t) of the standard Student t with `nu` degrees of freedom: F(t) = I_w(ν/2, 1/2) / 2 for
+/// t < 0 with w = ν/(ν + t²) (and 1 − w = t²/(ν + t²) without cancellation), by symmetry above.
+fn student_log_cdf<D: Real>(nu: f64, t: D) -> D {
+    let t0 = t.value();
+    let square = t0 * t0;
+    let (w, one_minus_w) = if square.is_finite() {
+        (nu / (nu + square), square / (nu + square))
+    } else {
+        (0.0, 1.0)
+    };
+    let (log_i, log_complement) = crate::incomplete::log_beta_i(0.5 * nu, 0.5, w, one_minus_w);
+    let half = std::f64::consts::LN_2;
+    // The smaller tail is I_w / 2; F(t) for t ≥ 0 is 1 − I_w / 2 = 1/2 + (1 − I_w)/2.
+    let value = if t0 < 0.0 {
+        log_i - half
+    } else {
+        let log_smaller = log_i - half;
+        if log_smaller > -half {
+            log_complement.exp().ln_1p() - half
+        } else {
+            crate::incomplete::log1m_exp(log_smaller)
+        }
+    };
+    let log_density = crate::special::ln_gamma(0.5 * (nu + 1.0))
+        - crate::special::ln_gamma(0.5 * nu)
+        - 0.5 * (nu * std::f64::consts::PI).ln()
+        - 0.5 * (nu + 1.0) * (square / nu).ln_1p();
+    let slope = -(nu + 1.0) * t0 / (nu + square);
+    let curvature = -(nu + 1.0) * (nu - square) / ((nu + square) * (nu + square));
+    lift_tail(t, value, log_density, slope, curvature, 1.0)
+}
+
+/// Bernoulli tails at the point `x` from log(1 − p) and log p.
+fn bernoulli_tail<D: Real>(x: f64, log_q: D, log_p: D, upper: bool) -> D {
+    let k = x.floor();
+    let (zero, neg_inf) = (D::constant(0.0), D::constant(f64::NEG_INFINITY));
+    match (k < 0.0, k >= 1.0, upper) {
+        (true, _, false) => neg_inf,
+        (true, _, true) => zero,
+        (_, true, false) => zero,
+        (_, true, true) => neg_inf,
+        (false, false, false) => log_q,
+        (false, false, true) => log_p,
+    }
+}
+
+/// Poisson tails: F(k) = Q(k + 1, λ), P(X > k) = P(k + 1, λ), as functions of λ.
+fn poisson_tail<D: Real>(x: f64, rate: D, upper: bool) -> D {
+    let k = x.floor();
+    if k < 0.0 {
+        return D::constant(if upper { 0.0 } else { f64::NEG_INFINITY });
+    }
+    if rate.value() == 0.0 {
+        return D::constant(if upper { f64::NEG_INFINITY } else { 0.0 });
+    }
+    gamma_tail(k + 1.0, rate, !upper)
+}
+
+/// Binomial tails: P(X > k) = I_p(k + 1, n − k), F(k) its complement, as functions of p (with
+/// q = 1 − p).
+fn binomial_tail<D: Real>(x: f64, n: f64, p: D, q: f64, upper: bool) -> D {
+    let k = x.floor();
+    if !(n >= 0.0) || n != n.floor() {
+        return D::constant(f64::NAN);
+    }
+    if k < 0.0 {
+        return D::constant(if upper { 0.0 } else { f64::NEG_INFINITY });
+    }
+    if k >= n {
+        return D::constant(if upper { f64::NEG_INFINITY } else { 0.0 });
+    }
+    beta_tail(k + 1.0, n - k, p, q, !upper)
 }
 
 /// log(1 − e^a) for a ≤ 0, accurate both near 0 and for very negative a.

@@ -10,12 +10,16 @@
 pub mod catalog;
 pub mod cdf;
 pub mod density;
+pub mod incomplete;
 pub mod sample;
 pub mod special;
 pub mod transform;
 
 pub use catalog::{DistKind, Family, ParamSpec, Parameterisation, Support, families, family};
-pub use cdf::{has_cdf, scalar_log_ccdf, scalar_log_cdf};
+pub use cdf::{
+    KINDS_WITH_CDF, has_cdf, is_discrete_scalar, parameters_without_derivative, scalar_log_ccdf,
+    scalar_log_cdf,
+};
 pub use density::{
     ShapeError, check_event_shapes, event_log_density, event_log_density_gradient,
     scalar_log_density, scalar_log_density_gradient,

@@ -446,6 +446,11 @@ pub fn tape_diagnostic(error: &TapeError) -> Diagnostic {
     if let TapeError::Element { code, detail, span } = error {
         return Diagnostic::error(code, *span, detail.clone()).with_label("here");
     }
+    if let TapeError::NoDerivative { detail, span } = error {
+        return Diagnostic::error(codes::NO_CDF_DERIVATIVE, *span, detail.clone())
+            .with_label("its derivative in this parameter is not available")
+            .with_hint("give the parameter as data or a constant, or write the likelihood with `logpdf` terms");
+    }
     match error.span() {
         Some(span) => {
             Diagnostic::error(codes::DATA_OUT_OF_BOUNDS, span, error.to_string()).with_label("here")

@@ -49,6 +49,7 @@ codes! {
     ELEMENT_DEFINITION = "E0408": "an element of `let e[i]` defined twice, left undefined (a gap), or outside the array";
     ELEMENT_INDEX_FORM = "E0409": "a `let e[i]` whose index is not a constant or its loop variable plus a constant";
     ELEMENT_USED_EARLY = "E0410": "an element of `let e[i]` read before it is defined, or more elements defined after `e` was used";
+    NO_CDF_DERIVATIVE = "E0411": "a `logcdf`/`logccdf` or `truncated` whose shape parameter (Gamma's shape, Beta's, StudentT's `nu`, NegBinomial's `phi`) depends on an unknown: that derivative is not available";
     WRONG_ARGUMENTS = "E0501": "a call with the wrong number or names of arguments";
     BAD_KEYWORD = "E0502": "a keyword argument the function does not take";
     SUPPORT_MISMATCH = "E0503": "a variable whose declared type does not fit the distribution's support";

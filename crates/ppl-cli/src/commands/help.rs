@@ -125,6 +125,20 @@ fn functions_text() -> String {
             builtin.description()
         ));
     }
+    let mut with_cdf: Vec<&str> = ppl_dist::KINDS_WITH_CDF
+        .iter()
+        .map(|k| k.family().name)
+        .collect();
+    // A family's forms (Bernoulli's logit form, ...) sit next to each other in the catalogue.
+    with_cdf.dedup();
+    out.push_str(&format!(
+        "\n  {:<16} {:<6} log density of a scalar distribution at x, elementwise\n  {:<16} {:<6} log P(X <= x), log P(X > x), for {}\n",
+        "logpdf(D, x)",
+        "2",
+        "logcdf, logccdf",
+        "2",
+        with_cdf.join(", ")
+    ));
     out.push_str("\nConstants: pi, inf. Arithmetic broadcasts like NumPy over trailing axes.\n");
     out
 }

@@ -6,6 +6,7 @@ use ppl_syntax::{self as syntax, Diagnostic, Span, codes};
 use super::shapes::display_shape;
 use super::{Checked, Checker, Symbol};
 use crate::Builtin;
+use crate::builtins::ShapeRule;
 use crate::model::*;
 
 fn scalar(elem: ElemType) -> ValueType {
@@ -654,7 +655,8 @@ impl Checker<'_> {
             return refuse(
                 self,
                 format!(
-                    "`{name}` is written for Normal, HalfNormal, LogNormal, Cauchy, HalfCauchy,                      Laplace, Exponential, Uniform and Weibull, not `{}`",
+                    "`{name}` is written for {}, not `{}`",
+                    super::statements::kinds_with_cdf(),
                     dist_call.func.name
                 ),
             );
@@ -705,7 +707,6 @@ impl Checker<'_> {
         args: &[Expr],
         call: &syntax::Call,
     ) -> Checked<ValueType> {
-        use Builtin::*;
         let real = |shape: Vec<Size>| ValueType {
             elem: ElemType::Real,
             shape,
@@ -722,15 +723,15 @@ impl Checker<'_> {
             ))
         };
         let first = &args[0].ty;
-        Ok(match function {
-            Pow | LeakyRelu | LogSumExp if args.len() == 2 => real(self.broadcast(
+        Ok(match function.shape_rule() {
+            ShapeRule::ReduceOrPairwise if args.len() == 2 => real(self.broadcast(
                 &[
                     (&first.shape, args[0].span),
                     (&args[1].ty.shape, args[1].span),
                 ],
                 call.span,
             )?),
-            Pow | LeakyRelu => {
+            ShapeRule::Elementwise => {
                 if args.len() == 2 {
                     real(self.broadcast(
                         &[
@@ -743,24 +744,23 @@ impl Checker<'_> {
                     real(first.shape.clone())
                 }
             }
-            Abs | Square => ValueType {
+            ShapeRule::ElementwiseKeepsInt => ValueType {
                 elem: first.elem.max(ElemType::Int),
                 shape: first.shape.clone(),
             },
-            f if f.is_elementwise() => real(first.shape.clone()),
-            Sum | Prod => ValueType {
+            ShapeRule::ReduceKeepsInt => ValueType {
                 elem: first.elem.max(ElemType::Int),
                 shape: vec![],
             },
-            Mean | Sd | LogSumExp => real(vec![]),
-            Quantile => {
+            ShapeRule::Reduce | ShapeRule::ReduceOrPairwise => real(vec![]),
+            ShapeRule::AtProbabilities => {
                 if !args[1].ty.shape.is_empty() {
                     real(args[1].ty.shape.clone())
                 } else {
                     real(vec![])
                 }
             }
-            Min | Max => {
+            ShapeRule::ReduceOrPairwiseKeepsType => {
                 if args.len() == 2 {
                     let shape = self.broadcast(
                         &[
@@ -780,20 +780,21 @@ impl Checker<'_> {
                     }
                 }
             }
-            Dot => {
+            ShapeRule::Dot => {
                 if first.shape.len() != 1 || args[1].ty.shape != first.shape {
                     return rank_error(self, "two vectors of the same length");
                 }
                 real(vec![])
             }
-            Softmax | LogSoftmax => {
+            ShapeRule::LastAxis => {
                 if first.shape.is_empty() {
                     return rank_error(self, "a vector");
                 }
                 real(first.shape.clone())
             }
-            Ones | Zeros | Fill => {
-                let count = if function == Fill { 1 } else { args.len() };
+            ShapeRule::Sizes | ShapeRule::Fill => {
+                let fill = function.shape_rule() == ShapeRule::Fill;
+                let count = if fill { 1 } else { args.len() };
                 let mut shape = Vec::new();
                 for arg in &args[..count] {
                     match Self::size_of_checked(arg) {
@@ -813,11 +814,11 @@ impl Checker<'_> {
                         }
                     }
                 }
-                if function == Fill {
+                if fill {
                     shape.extend(args[1].ty.shape.iter().cloned());
                 }
                 self.check_allocation(&shape, call.span)?;
-                if function == Fill {
+                if fill {
                     ValueType {
                         elem: args[1].ty.elem,
                         shape,
@@ -826,8 +827,8 @@ impl Checker<'_> {
                     real(shape)
                 }
             }
-            Rows | Cols => {
-                let axis = usize::from(function == Cols);
+            ShapeRule::RowCount | ShapeRule::ColumnCount => {
+                let axis = usize::from(function.shape_rule() == ShapeRule::ColumnCount);
                 if first.shape.len() <= axis {
                     return rank_error(self, if axis == 0 { "an array" } else { "a matrix" });
                 }
@@ -836,19 +837,19 @@ impl Checker<'_> {
                     shape: vec![],
                 }
             }
-            Transpose => match first.shape.len() {
+            ShapeRule::Transpose => match first.shape.len() {
                 2 => ValueType {
                     elem: first.elem,
                     shape: vec![first.shape[1].clone(), first.shape[0].clone()],
                 },
                 _ => return rank_error(self, "a matrix"),
             },
-            Rowsum | Colsum | Colmean => {
+            ShapeRule::PerRow | ShapeRule::PerColumn | ShapeRule::PerColumnMean => {
                 if first.shape.len() != 2 {
                     return rank_error(self, "a matrix");
                 }
-                let axis = usize::from(function == Rowsum);
-                let elem = if function == Colmean {
+                let axis = usize::from(function.shape_rule() == ShapeRule::PerRow);
+                let elem = if function.shape_rule() == ShapeRule::PerColumnMean {
                     ElemType::Real
                 } else {
                     first.elem.max(ElemType::Int)
@@ -858,15 +859,14 @@ impl Checker<'_> {
                     shape: vec![first.shape[1 - axis].clone()],
                 }
             }
-            Cbind | Rbind => {
+            ShapeRule::Columns | ShapeRule::Rows => {
+                let columns = function.shape_rule() == ShapeRule::Columns;
                 let mut rows: Option<Size> = None;
                 let mut total = Size::constant(0);
                 for arg in args {
                     let (length, width) = match arg.ty.shape.len() {
                         1 => (arg.ty.shape[0].clone(), Size::constant(1)),
-                        2 if function == Cbind => {
-                            (arg.ty.shape[0].clone(), arg.ty.shape[1].clone())
-                        }
+                        2 if columns => (arg.ty.shape[0].clone(), arg.ty.shape[1].clone()),
                         2 => (arg.ty.shape[1].clone(), arg.ty.shape[0].clone()),
                         _ => {
                             return Err(self.report(
@@ -897,38 +897,37 @@ impl Checker<'_> {
                     .map(|a| a.ty.elem)
                     .max()
                     .unwrap_or(ElemType::Real);
-                let shape = if function == Cbind {
+                let shape = if columns {
                     vec![rows, total]
                 } else {
                     vec![total, rows]
                 };
                 ValueType { elem, shape }
             }
-            Reverse => {
+            ShapeRule::SameVector => {
                 if first.shape.len() != 1 {
                     return rank_error(self, "a vector");
                 }
                 first.clone()
             }
-            Diag => {
+            ShapeRule::VectorToSquare => {
                 if first.shape.len() != 1 {
                     return rank_error(self, "a vector");
                 }
                 real(vec![first.shape[0].clone(), first.shape[0].clone()])
             }
-            Cholesky => {
+            ShapeRule::SquareMatrix => {
                 if first.shape.len() != 2 || first.shape[0] != first.shape[1] {
                     return rank_error(self, "a square matrix");
                 }
                 real(first.shape.clone())
             }
-            GpExpQuadCov => {
+            ShapeRule::PointsToSquare => {
                 if first.shape.len() != 1 {
                     return rank_error(self, "a vector of inputs");
                 }
                 real(vec![first.shape[0].clone(), first.shape[0].clone()])
             }
-            _ => real(first.shape.clone()),
         })
     }
 }

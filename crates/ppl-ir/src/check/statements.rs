@@ -850,16 +850,14 @@ impl Checker<'_> {
         args: &[Expr],
         target: &Expr,
     ) -> Checked<Expr> {
-        // Every kind with a cdf here is a continuous scalar.
         if !ppl_dist::has_cdf(distribution) {
             return Err(self.report(
                 Diagnostic::error(
                     codes::WRONG_ARGUMENTS,
                     truncation.span,
                     format!(
-                        "`truncated` needs a continuous distribution with a cdf: Normal, \
-                         HalfNormal, LogNormal, Cauchy, HalfCauchy, Laplace, Exponential, \
-                         Uniform or Weibull, not `{}`",
+                        "`truncated` needs a scalar distribution with a cdf ({}), not `{}`",
+                        kinds_with_cdf(),
                         call.func.name
                     ),
                 )
@@ -924,6 +922,15 @@ impl Checker<'_> {
             bounds.push(Some(binary(BinaryOp::Add, value, zeros, shape)));
         }
         let (low, high) = (bounds[0].take(), bounds[1].take());
+        // An integer variate keeps its lower bound: P(lo ≤ X) = P(X > lo − 1).
+        let mass_low = low.as_ref().map(|lo| {
+            if ppl_dist::is_discrete_scalar(distribution) {
+                let one = make(ExprKind::Literal(1.0), vec![]);
+                binary(BinaryOp::Sub, lo.clone(), one, lo.ty.shape.clone())
+            } else {
+                lo.clone()
+            }
+        });
         if low.is_none() && high.is_none() {
             return Err(self.report(
                 Diagnostic::error(
@@ -950,7 +957,7 @@ impl Checker<'_> {
         };
         // log P(lo ≤ X ≤ hi), and the support indicators log(x ≥ lo), log(x ≤ hi).
         let mut indicators = Vec::new();
-        let log_mass = match (&low, &high) {
+        let log_mass = match (&mass_low, &high) {
             (Some(lo), None) => tail(DistFunction::LogCcdf, lo.clone()),
             (None, Some(hi)) => tail(DistFunction::LogCdf, hi.clone()),
             (Some(lo), Some(hi)) => {
@@ -1577,4 +1584,14 @@ impl BoundEnd {
             BoundEnd::Expression(expr) => Some(expr),
         }
     }
+}
+
+/// The language names of the distributions with a cdf, for messages.
+pub(super) fn kinds_with_cdf() -> String {
+    let mut names: Vec<&str> = ppl_dist::KINDS_WITH_CDF
+        .iter()
+        .map(|k| k.family().name)
+        .collect();
+    names.dedup();
+    names.join(", ")
 }

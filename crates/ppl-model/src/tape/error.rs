@@ -32,6 +32,11 @@ pub enum TapeError {
         detail: String,
         span: Span,
     },
+    /// A cdf term whose shape parameter depends on an unknown: the cdf has no derivative in it
+    /// here (`ppl_dist::parameters_without_derivative`), so no gradient is offered rather than a
+    /// wrong one.
+    #[error("{detail}")]
+    NoDerivative { detail: String, span: Span },
     /// A binding or position of the wrong length.
     #[error("{what} has {found} values where {expected} are needed")]
     WrongLength {
@@ -56,7 +61,8 @@ impl TapeError {
             | TapeError::ShapeMismatch { span, .. }
             | TapeError::Unbound { span, .. }
             | TapeError::Unsupported { span, .. }
-            | TapeError::Element { span, .. } => Some(*span),
+            | TapeError::Element { span, .. }
+            | TapeError::NoDerivative { span, .. } => Some(*span),
             TapeError::WrongLength { .. }
             | TapeError::NotSampleable { .. }
             | TapeError::Constraint { .. } => None,

@@ -1,9 +1,9 @@
-//! The elementwise functions of the language (unary builtins, arithmetic, comparisons), each
+//! The elementwise kernels of the language (unary builtins, arithmetic, comparisons), each
 //! written once generically over the scalar type, plus closed-form local derivatives on `f64` that
 //! the tape's forward pass stores for its reverse pass.
 
 use num_dual::Dual64;
-use ppl_ir::{BinaryOp, Builtin};
+use ppl_ir::BinaryOp;
 
 use super::numerics::Real;
 
@@ -33,31 +33,6 @@ pub(crate) enum UnaryFn {
 }
 
 impl UnaryFn {
-    /// The unary function a one-argument elementwise builtin computes.
-    pub(crate) fn of_builtin(builtin: Builtin) -> Option<UnaryFn> {
-        Some(match builtin {
-            Builtin::Exp => UnaryFn::Exp,
-            Builtin::Log => UnaryFn::Log,
-            Builtin::Log10 => UnaryFn::Log10,
-            Builtin::Log1p => UnaryFn::Log1p,
-            Builtin::Expm1 => UnaryFn::Expm1,
-            Builtin::Sqrt => UnaryFn::Sqrt,
-            Builtin::Square => UnaryFn::Square,
-            Builtin::Abs => UnaryFn::Abs,
-            Builtin::Sin => UnaryFn::Sin,
-            Builtin::Cos => UnaryFn::Cos,
-            Builtin::Tanh => UnaryFn::Tanh,
-            Builtin::Sigmoid => UnaryFn::Sigmoid,
-            Builtin::Logit => UnaryFn::Logit,
-            Builtin::Softplus => UnaryFn::Softplus,
-            Builtin::Relu => UnaryFn::Relu,
-            Builtin::LeakyRelu => UnaryFn::LeakyRelu(0.01),
-            Builtin::Lgamma => UnaryFn::Lgamma,
-            Builtin::Digamma => UnaryFn::Digamma,
-            _ => return None,
-        })
-    }
-
     pub(crate) fn apply<T: Real>(self, x: T) -> T {
         match self {
             UnaryFn::Neg => -x,

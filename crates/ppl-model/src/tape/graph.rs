@@ -10,8 +10,9 @@
 
 use num_dual::Dual64;
 use ppl_dist::DistKind;
+use ppl_syntax::Span;
 
-use super::array::BroadcastPlan;
+use super::array::{Array, BroadcastPlan};
 use super::functions::{BinaryFn, UnaryFn};
 
 /// Index of a node in the tape.
@@ -81,30 +82,16 @@ pub(crate) enum Op {
         arg: NodeId,
         groups: Vec<usize>,
     },
-    Prod {
-        arg: NodeId,
-    },
-    /// Min or max over all elements; the gradient goes to the element chosen.
-    Extreme {
-        arg: NodeId,
-        max: bool,
-        chosen: usize,
+    /// A builtin with its own reverse rule (`super::builtins`): `arrays` and `gradients` hold
+    /// one copy of each argument's values and gradient, reused on every pass.
+    Call {
+        function: ppl_ir::Builtin,
+        args: Vec<NodeId>,
+        arrays: Vec<Array<f64>>,
+        gradients: Vec<Vec<f64>>,
     },
     LogSumExp {
         arg: NodeId,
-    },
-    /// Softmax (or log-softmax) over rows of length `row`.
-    Softmax {
-        arg: NodeId,
-        row: usize,
-        log: bool,
-    },
-    /// Lower Cholesky factor of an n × n matrix (its lower triangle read).
-    Cholesky {
-        arg: NodeId,
-        n: usize,
-        /// Two n × n work matrices for the reverse rule.
-        scratch: Vec<f64>,
     },
     /// `Σ log p` of a scalar distribution over a broadcast batch of `count` elements: one node
     /// with one tight loop. `inputs[0]` is the variate; `partials[k]` holds ∂/∂input k per element
@@ -356,39 +343,22 @@ pub(crate) fn forward_node(
                 }
             }
         }
-        Op::Prod { arg } => {
-            output[0] = slice!(before, nodes, *arg).iter().product();
-        }
-        Op::Extreme { arg, max, chosen } => {
-            let x = slice!(before, nodes, *arg);
-            let mut best = 0;
-            for (i, &v) in x.iter().enumerate() {
-                let better = if *max { v > x[best] } else { v < x[best] };
-                if better {
-                    best = i;
-                }
+        Op::Call {
+            function,
+            args,
+            arrays,
+            ..
+        } => {
+            for (array, &id) in arrays.iter_mut().zip(args.iter()) {
+                array.values.copy_from_slice(slice!(before, nodes, id));
             }
-            *chosen = best;
-            output[0] = x.get(best).copied().unwrap_or(f64::NAN);
+            match super::builtins::call_builtin(*function, arrays, Span::default()) {
+                Ok(value) if value.len() == output.len() => output.copy_from_slice(&value.values),
+                _ => output.fill(f64::NAN),
+            }
         }
         Op::LogSumExp { arg } => {
             output[0] = ppl_dist::special::log_sum_exp(slice!(before, nodes, *arg));
-        }
-        Op::Softmax { arg, row, log } => {
-            let x = slice!(before, nodes, *arg);
-            for (in_row, out_row) in x.chunks(*row).zip(output.chunks_mut(*row)) {
-                let normaliser = ppl_dist::special::log_sum_exp(in_row);
-                for (out, &v) in out_row.iter_mut().zip(in_row) {
-                    *out = if *log {
-                        v - normaliser
-                    } else {
-                        (v - normaliser).exp()
-                    };
-                }
-            }
-        }
-        Op::Cholesky { arg, n, .. } => {
-            super::eval::cholesky_into(slice!(before, nodes, *arg), *n, output);
         }
         Op::ScalarDensity {
             kind,
@@ -1106,27 +1076,31 @@ pub(crate) fn backward_node(
                 }
             }
         }
-        Op::Prod { arg } => {
-            if wants(*arg) {
-                let start = nodes[*arg].start;
-                let len = nodes[*arg].len;
-                // ∂/∂x_i is the product of the others: by division unless zeros are present.
-                let x = &before_values[start..start + len];
-                let zeros = x.iter().filter(|&&v| v == 0.0).count();
-                let nonzero_product: f64 = x.iter().filter(|&&v| v != 0.0).product();
-                for (i, &v) in x.iter().enumerate() {
-                    let others = match (zeros, v == 0.0) {
-                        (0, _) => nonzero_product / v,
-                        (1, true) => nonzero_product,
-                        _ => 0.0,
-                    };
-                    before_adjoints[start + i] += adjoint[0] * others;
-                }
+        Op::Call {
+            function,
+            args,
+            arrays,
+            gradients,
+        } => {
+            for (array, &id) in arrays.iter_mut().zip(args.iter()) {
+                array
+                    .values
+                    .copy_from_slice(slice!(before_values, nodes, id));
             }
-        }
-        Op::Extreme { arg, chosen, .. } => {
-            if wants(*arg) && *chosen < nodes[*arg].len {
-                before_adjoints[nodes[*arg].start + *chosen] += adjoint[0];
+            for gradient in gradients.iter_mut() {
+                gradient.fill(0.0);
+            }
+            super::builtins::reverse_call(*function, arrays, own_values, adjoint, gradients);
+            for (gradient, &id) in gradients.iter().zip(args.iter()) {
+                if wants(id) {
+                    let start = nodes[id].start;
+                    for (target, g) in before_adjoints[start..start + gradient.len()]
+                        .iter_mut()
+                        .zip(gradient)
+                    {
+                        *target += g;
+                    }
+                }
             }
         }
         Op::LogSumExp { arg } => {
@@ -1136,31 +1110,6 @@ pub(crate) fn backward_node(
                 for i in 0..nodes[*arg].len {
                     before_adjoints[start + i] +=
                         adjoint[0] * (before_values[start + i] - total).exp();
-                }
-            }
-        }
-        Op::Softmax { arg, row, log } => {
-            if wants(*arg) {
-                let start = nodes[*arg].start;
-                for (r, (out_row, adjoint_row)) in own_values
-                    .chunks(*row)
-                    .zip(adjoint.chunks(*row))
-                    .enumerate()
-                {
-                    let offset = start + r * *row;
-                    if *log {
-                        // y = x - lse(x): x̄_i = ȳ_i - softmax_i Σ ȳ
-                        let total: f64 = adjoint_row.iter().sum();
-                        for (i, (y, a)) in out_row.iter().zip(adjoint_row).enumerate() {
-                            before_adjoints[offset + i] += a - y.exp() * total;
-                        }
-                    } else {
-                        // y = softmax(x): x̄_i = y_i (ȳ_i - Σ_j ȳ_j y_j)
-                        let inner: f64 = out_row.iter().zip(adjoint_row).map(|(y, a)| y * a).sum();
-                        for (i, (y, a)) in out_row.iter().zip(adjoint_row).enumerate() {
-                            before_adjoints[offset + i] += y * (a - inner);
-                        }
-                    }
                 }
             }
         }
@@ -1278,17 +1227,6 @@ pub(crate) fn backward_node(
                 }
             }
         }
-        Op::Cholesky { arg, n, scratch } => {
-            if wants(*arg) {
-                cholesky_backward(
-                    own_values,
-                    adjoint,
-                    *n,
-                    scratch,
-                    &mut before_adjoints[nodes[*arg].start..],
-                );
-            }
-        }
         Op::ScalarDensity {
             inputs,
             plans,
@@ -1388,63 +1326,6 @@ pub(crate) fn backward_node(
                     }
                 }
             }
-        }
-    }
-}
-
-/// Reverse rule of `L = chol(A)` with A read from its lower triangle (Murray 2016, "Differentiation
-/// of the Cholesky decomposition"): with Φ taking the lower triangle and halving the diagonal,
-/// S = L⁻ᵀ Φ(Lᵀ L̄) L⁻¹ and the symmetric gradient is (S + Sᵀ)/2; an off-diagonal lower entry
-/// stands for both of its symmetric positions.
-fn cholesky_backward(
-    factor: &[f64],
-    adjoint: &[f64],
-    n: usize,
-    scratch: &mut [f64],
-    target: &mut [f64],
-) {
-    if factor.iter().any(|v| !v.is_finite()) {
-        return;
-    }
-    let (p, transposed) = scratch.split_at_mut(n * n);
-    // The scratch holds the previous evaluation's L⁻ᵀ P, a full matrix: the solves below need P's
-    // upper triangle to be zero, so it is cleared on every pass, not only when the tape is built.
-    p.fill(0.0);
-    // P = Φ(Lᵀ L̄)
-    for i in 0..n {
-        for j in 0..=i {
-            let mut sum = 0.0;
-            for k in i..n {
-                sum += factor[k * n + i] * adjoint[k * n + j];
-            }
-            p[i * n + j] = if i == j { 0.5 * sum } else { sum };
-        }
-    }
-    // Sᵀ = L⁻ᵀ (L⁻ᵀ P)ᵀ, by two triangular solves.
-    let solve_upper = |matrix: &mut [f64]| {
-        // Overwrites each column c of `matrix` with L⁻ᵀ c.
-        for column in 0..n {
-            for i in (0..n).rev() {
-                let mut value = matrix[i * n + column];
-                for k in i + 1..n {
-                    value -= factor[k * n + i] * matrix[k * n + column];
-                }
-                matrix[i * n + column] = value / factor[i * n + i];
-            }
-        }
-    };
-    solve_upper(p);
-    for i in 0..n {
-        for j in 0..n {
-            transposed[i * n + j] = p[j * n + i];
-        }
-    }
-    solve_upper(transposed);
-    let s = transposed;
-    for i in 0..n {
-        for j in 0..=i {
-            let symmetric = 0.5 * (s[i * n + j] + s[j * n + i]);
-            target[i * n + j] += if i == j { symmetric } else { 2.0 * symmetric };
         }
     }
 }

@@ -362,24 +362,24 @@ impl<'a> Builder<'a> {
         self.program.ops.len() - 1
     }
 
-    fn computed(&mut self, op: Op, shape: Vec<usize>) -> NodeId {
+    pub(crate) fn computed(&mut self, op: Op, shape: Vec<usize>) -> NodeId {
         let len = shape.iter().product();
         self.push(op, shape, true, vec![0.0; len])
     }
 
-    fn constant(&mut self, value: Array<f64>) -> NodeId {
+    pub(crate) fn constant(&mut self, value: Array<f64>) -> NodeId {
         self.push(Op::Constant, value.shape, false, value.values)
     }
 
-    fn is_constant(&self, node: NodeId) -> bool {
+    pub(crate) fn is_constant(&self, node: NodeId) -> bool {
         !self.program.infos[node].needs_gradient
     }
 
-    fn shape(&self, node: NodeId) -> Vec<usize> {
+    pub(crate) fn shape(&self, node: NodeId) -> Vec<usize> {
         self.program.shapes[node].clone()
     }
 
-    fn len(&self, node: NodeId) -> usize {
+    pub(crate) fn len(&self, node: NodeId) -> usize {
         self.program.infos[node].len
     }
 
@@ -440,7 +440,7 @@ impl<'a> Builder<'a> {
     }
 
     /// Whether an expression depends on a sampled unknown.
-    fn depends(&mut self, expr: &Expr) -> bool {
+    pub(crate) fn depends(&mut self, expr: &Expr) -> bool {
         match &expr.kind {
             ExprKind::Literal(_) | ExprKind::Dim(_) | ExprKind::LoopVar(_) => false,
             ExprKind::Variable(id) => self.sampled[id.0].is_some(),
@@ -499,7 +499,7 @@ impl<'a> Builder<'a> {
     }
 
     /// Lowers an expression to a node.
-    fn lower(&mut self, expr: &Expr) -> Result<NodeId, TapeError> {
+    pub(crate) fn lower(&mut self, expr: &Expr) -> Result<NodeId, TapeError> {
         if !self.depends(expr) {
             let value = self.evaluator.eval(expr)?;
             return Ok(self.constant(value));
@@ -590,7 +590,9 @@ impl<'a> Builder<'a> {
                 let (shape, table) = index_plan(&self.shape(base), &evaluated, span)?;
                 Ok(self.gather(base, shape, table))
             }
-            ExprKind::Call { function, args } => self.lower_call(*function, args, span),
+            ExprKind::Call { function, args } => {
+                super::builtins::lower_call(self, *function, args, span)
+            }
             ExprKind::NetCall { .. } => Err(unsupported("a call of a net", span)),
             ExprKind::DistFunction {
                 function,
@@ -601,6 +603,25 @@ impl<'a> Builder<'a> {
                 let mut inputs = vec![self.lower(variate)?];
                 for arg in args {
                     inputs.push(self.lower(arg)?);
+                }
+                if *function != ppl_ir::DistFunction::LogPdf {
+                    for &k in ppl_dist::parameters_without_derivative(*distribution) {
+                        if inputs.get(k + 1).is_some_and(|&n| !self.is_constant(n)) {
+                            let parameter = distribution
+                                .parameterisation()
+                                .params
+                                .get(k)
+                                .map_or("a shape parameter", |p| p.name);
+                            return Err(TapeError::NoDerivative {
+                                detail: format!(
+                                    "`{}` of `{}` needs its derivative in `{parameter}`, which depends on an unknown; that derivative is not available",
+                                    function.name(),
+                                    distribution.family().name
+                                ),
+                                span,
+                            });
+                        }
+                    }
                 }
                 let mut shape = Vec::new();
                 for &input in &inputs {
@@ -942,7 +963,7 @@ impl<'a> Builder<'a> {
         Ok(())
     }
 
-    fn unary(&mut self, function: UnaryFn, arg: NodeId) -> NodeId {
+    pub(crate) fn unary(&mut self, function: UnaryFn, arg: NodeId) -> NodeId {
         let shape = self.shape(arg);
         let len = self.len(arg);
         let op = Op::Unary {
@@ -953,7 +974,7 @@ impl<'a> Builder<'a> {
         self.computed(op, shape)
     }
 
-    fn binary(
+    pub(crate) fn binary(
         &mut self,
         function: BinaryFn,
         a: NodeId,
@@ -975,7 +996,12 @@ impl<'a> Builder<'a> {
         Ok(self.computed(op, shape))
     }
 
-    fn scale(&mut self, node: NodeId, factor: f64, span: Span) -> Result<NodeId, TapeError> {
+    pub(crate) fn scale(
+        &mut self,
+        node: NodeId,
+        factor: f64,
+        span: Span,
+    ) -> Result<NodeId, TapeError> {
         let constant = self.constant(Array::scalar(factor));
         self.binary(BinaryFn::Mul, constant, node, span)
     }
@@ -999,7 +1025,12 @@ impl<'a> Builder<'a> {
         Ok(self.computed(op, shape))
     }
 
-    fn gather(&mut self, source: NodeId, shape: Vec<usize>, table: Vec<usize>) -> NodeId {
+    pub(crate) fn gather(
+        &mut self,
+        source: NodeId,
+        shape: Vec<usize>,
+        table: Vec<usize>,
+    ) -> NodeId {
         let identity =
             shape == self.shape(source) && table.iter().enumerate().all(|(i, &t)| i == t);
         if identity {
@@ -1025,7 +1056,7 @@ impl<'a> Builder<'a> {
         Ok(self.computed(Op::Assemble { table }, shape))
     }
 
-    fn sum_all(&mut self, node: NodeId) -> NodeId {
+    pub(crate) fn sum_all(&mut self, node: NodeId) -> NodeId {
         if self.shape(node).is_empty() {
             return node;
         }
@@ -1033,201 +1064,9 @@ impl<'a> Builder<'a> {
         self.computed(Op::SumGroups { arg: node, groups }, Vec::new())
     }
 
-    fn lower_call(
-        &mut self,
-        function: Builtin,
-        args: &[Expr],
-        span: Span,
-    ) -> Result<NodeId, TapeError> {
-        let arity = function.arity();
-        if args.len() < arity.0 || args.len() > arity.1 {
-            return Err(TapeError::ShapeMismatch {
-                detail: format!(
-                    "`{}` takes {}..{} arguments",
-                    function.name(),
-                    arity.0,
-                    arity.1
-                ),
-                span,
-            });
-        }
-        match function {
-            Builtin::LeakyRelu => {
-                let slope = match args.get(1) {
-                    Some(s) if self.depends(s) => {
-                        return Err(unsupported(
-                            "a `leaky_relu` slope that depends on an unknown",
-                            span,
-                        ));
-                    }
-                    Some(s) => self
-                        .evaluator
-                        .eval(s)?
-                        .values
-                        .first()
-                        .copied()
-                        .unwrap_or(0.01),
-                    None => 0.01,
-                };
-                let x = self.lower(&args[0])?;
-                Ok(self.unary(UnaryFn::LeakyRelu(slope), x))
-            }
-            Builtin::Pow => {
-                let (a, b) = (self.lower(&args[0])?, self.lower(&args[1])?);
-                self.binary(BinaryFn::Pow, a, b, span)
-            }
-            Builtin::Min | Builtin::Max if args.len() == 2 => {
-                let f = if function == Builtin::Min {
-                    BinaryFn::Min
-                } else {
-                    BinaryFn::Max
-                };
-                let (a, b) = (self.lower(&args[0])?, self.lower(&args[1])?);
-                self.binary(f, a, b, span)
-            }
-            Builtin::Min | Builtin::Max => {
-                let x = self.lower(&args[0])?;
-                if self.len(x) == 0 {
-                    return Err(TapeError::ShapeMismatch {
-                        detail: format!("`{}` of an empty array", function.name()),
-                        span,
-                    });
-                }
-                let op = Op::Extreme {
-                    arg: x,
-                    max: function == Builtin::Max,
-                    chosen: 0,
-                };
-                Ok(self.computed(op, Vec::new()))
-            }
-            f if f.is_elementwise() => {
-                let unary = UnaryFn::of_builtin(f).expect("one-argument elementwise builtin");
-                let x = self.lower(&args[0])?;
-                Ok(self.unary(unary, x))
-            }
-            Builtin::Sum => {
-                let x = self.lower(&args[0])?;
-                let groups = vec![0; self.len(x)];
-                Ok(self.computed(Op::SumGroups { arg: x, groups }, Vec::new()))
-            }
-            Builtin::Mean => {
-                let x = self.lower(&args[0])?;
-                let n = self.len(x) as f64;
-                let sum = self.sum_all(x);
-                self.scale(sum, 1.0 / n, span)
-            }
-            Builtin::Sd => {
-                let x = self.lower(&args[0])?;
-                let n = self.len(x) as f64;
-                let sum = self.sum_all(x);
-                let mean = self.scale(sum, 1.0 / n, span)?;
-                let centred = self.binary(BinaryFn::Sub, x, mean, span)?;
-                let squares = self.unary(UnaryFn::Square, centred);
-                let total = self.sum_all(squares);
-                let variance = self.scale(total, 1.0 / (n - 1.0), span)?;
-                Ok(self.unary(UnaryFn::Sqrt, variance))
-            }
-            Builtin::Prod => {
-                let x = self.lower(&args[0])?;
-                Ok(self.computed(Op::Prod { arg: x }, Vec::new()))
-            }
-            Builtin::Dot => {
-                let (a, b) = (self.lower(&args[0])?, self.lower(&args[1])?);
-                if self.shape(a) != self.shape(b) || self.shape(a).len() != 1 {
-                    return Err(TapeError::ShapeMismatch {
-                        detail: "`dot` needs two vectors of one length".into(),
-                        span,
-                    });
-                }
-                let product = self.binary(BinaryFn::Mul, a, b, span)?;
-                Ok(self.sum_all(product))
-            }
-            Builtin::LogSumExp if args.len() == 2 => {
-                let (a, b) = (self.lower(&args[0])?, self.lower(&args[1])?);
-                self.binary(BinaryFn::LogSumExp, a, b, span)
-            }
-            Builtin::LogSumExp => {
-                let x = self.lower(&args[0])?;
-                Ok(self.computed(Op::LogSumExp { arg: x }, Vec::new()))
-            }
-            Builtin::Softmax | Builtin::LogSoftmax => {
-                let x = self.lower(&args[0])?;
-                let shape = self.shape(x);
-                let Some(&row) = shape.last() else {
-                    return Err(TapeError::ShapeMismatch {
-                        detail: format!("`{}` needs a vector", function.name()),
-                        span,
-                    });
-                };
-                let op = Op::Softmax {
-                    arg: x,
-                    row: row.max(1),
-                    log: function == Builtin::LogSoftmax,
-                };
-                Ok(self.computed(op, shape))
-            }
-            Builtin::Rowsum | Builtin::Colsum | Builtin::Colmean => {
-                let x = self.lower(&args[0])?;
-                let [n, m] = self.shape(x)[..] else {
-                    return Err(TapeError::ShapeMismatch {
-                        detail: format!("`{}` needs a matrix", function.name()),
-                        span,
-                    });
-                };
-                let by_row = function == Builtin::Rowsum;
-                let groups = (0..n * m)
-                    .map(|t| if by_row { t / m } else { t % m })
-                    .collect();
-                let shape = vec![if by_row { n } else { m }];
-                let sums = self.computed(Op::SumGroups { arg: x, groups }, shape);
-                if function == Builtin::Colmean {
-                    self.scale(sums, 1.0 / n as f64, span)
-                } else {
-                    Ok(sums)
-                }
-            }
-            Builtin::Rows | Builtin::Cols => {
-                let x = self.lower(&args[0])?;
-                let axis = if function == Builtin::Rows { 0 } else { 1 };
-                match self.shape(x).get(axis) {
-                    Some(&n) => Ok(self.constant(Array::scalar(n as f64))),
-                    None => Err(TapeError::ShapeMismatch {
-                        detail: format!("`{}` of a value with too few axes", function.name()),
-                        span,
-                    }),
-                }
-            }
-            Builtin::Fill
-            | Builtin::Transpose
-            | Builtin::Reverse
-            | Builtin::Diag
-            | Builtin::Cbind
-            | Builtin::Rbind => self.rearrangement(function, args, span),
-            Builtin::Cholesky => {
-                let x = self.lower(&args[0])?;
-                let shape = self.shape(x);
-                match shape[..] {
-                    [n, m] if n == m => {
-                        let scratch = vec![0.0; 2 * n * n];
-                        Ok(self.computed(Op::Cholesky { arg: x, n, scratch }, shape))
-                    }
-                    _ => Err(TapeError::ShapeMismatch {
-                        detail: "`cholesky` needs a square matrix".into(),
-                        span,
-                    }),
-                }
-            }
-            Builtin::GpExpQuadCov => self.gp_exp_quad_cov(args, span),
-            other => Err(unsupported(
-                format!("`{}` of a value that depends on an unknown", other.name()),
-                span,
-            )),
-        }
-    }
-
     /// Builtins that only move elements: the generic builtin is run on the elements' source
     /// numbers (1-based; 0 marks a structural zero), which gives the gather table.
-    fn rearrangement(
+    pub(crate) fn rearrangement(
         &mut self,
         function: Builtin,
         args: &[Expr],
@@ -1279,62 +1118,43 @@ impl<'a> Builder<'a> {
         Ok(self.computed(Op::Assemble { table }, placed.shape))
     }
 
-    /// `alpha² exp(-d² / (2 rho²))`, from elementwise nodes; squared distances are a constant when
-    /// the points are data.
-    fn gp_exp_quad_cov(&mut self, args: &[Expr], span: Span) -> Result<NodeId, TapeError> {
-        let points = self.lower(&args[0])?;
-        let shape = self.shape(points);
-        let (n, d) = match shape[..] {
-            [n] => (n, 1),
-            [n, d] => (n, d),
-            _ => {
-                return Err(TapeError::ShapeMismatch {
-                    detail: "`gp_exp_quad_cov` needs points of shape [N] or [N, D]".into(),
-                    span,
-                });
-            }
+    /// One `Op::Call` node for a builtin: its definition's value forward, its reverse rule
+    /// backward (`super::builtins`).
+    pub(crate) fn call_node(
+        &mut self,
+        function: Builtin,
+        args: &[Expr],
+        span: Span,
+    ) -> Result<NodeId, TapeError> {
+        let nodes = args
+            .iter()
+            .map(|a| self.lower(a))
+            .collect::<Result<Vec<_>, _>>()?;
+        let arrays: Vec<Array<f64>> = nodes
+            .iter()
+            .map(|&n| Array::new(self.shape(n), vec![0.0; self.len(n)]))
+            .collect();
+        let shape = call_builtin(function, &arrays, span)?.shape;
+        let gradients = nodes.iter().map(|&n| vec![0.0; self.len(n)]).collect();
+        let op = Op::Call {
+            function,
+            args: nodes,
+            arrays,
+            gradients,
         };
-        let squared_distances = if self.is_constant(points) {
-            let start = self.program.infos[points].start;
-            let x = self.program.values[start..start + n * d].to_vec();
-            let mut values = vec![0.0; n * n];
-            for i in 0..n {
-                for j in 0..n {
-                    values[i * n + j] = (0..d).map(|k| (x[i * d + k] - x[j * d + k]).powi(2)).sum();
-                }
-            }
-            self.constant(Array::new(vec![n, n], values))
-        } else {
-            let first = (0..n * n * d).map(|t| (t / (n * d)) * d + t % d).collect();
-            let second = (0..n * n * d).map(|t| ((t / d) % n) * d + t % d).collect();
-            let left = self.gather(points, vec![n, n, d], first);
-            let right = self.gather(points, vec![n, n, d], second);
-            let difference = self.binary(BinaryFn::Sub, left, right, span)?;
-            let squares = self.unary(UnaryFn::Square, difference);
-            let groups = (0..n * n * d).map(|t| t / d).collect();
-            self.computed(
-                Op::SumGroups {
-                    arg: squares,
-                    groups,
-                },
-                vec![n, n],
-            )
-        };
-        let alpha = self.lower(&args[1])?;
-        let rho = self.lower(&args[2])?;
-        if self.len(alpha) != 1 || self.len(rho) != 1 {
-            return Err(TapeError::ShapeMismatch {
-                detail: "`gp_exp_quad_cov` needs scalar alpha and rho".into(),
-                span,
-            });
-        }
-        let variance = self.unary(UnaryFn::Square, alpha);
-        let rho_squared = self.unary(UnaryFn::Square, rho);
-        let denominator = self.scale(rho_squared, 2.0, span)?;
-        let ratio = self.binary(BinaryFn::Div, squared_distances, denominator, span)?;
-        let negated = self.unary(UnaryFn::Neg, ratio);
-        let kernel = self.unary(UnaryFn::Exp, negated);
-        self.binary(BinaryFn::Mul, variance, kernel, span)
+        Ok(self.computed(op, shape))
+    }
+
+    /// The value of an expression that depends on no unknown.
+    pub(crate) fn evaluate(&mut self, expr: &Expr) -> Result<Array<f64>, TapeError> {
+        self.evaluator.eval(expr)
+    }
+
+    /// The values of a constant node; `None` for a computed one.
+    pub(crate) fn constant_values(&self, node: NodeId) -> Option<Vec<f64>> {
+        let info = &self.program.infos[node];
+        (!info.needs_gradient)
+            .then(|| self.program.values[info.start..info.start + info.len].to_vec())
     }
 
     /// `Σ log p(inputs[0] | inputs[1..])` over the broadcast batch.

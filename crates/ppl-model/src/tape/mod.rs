@@ -21,6 +21,7 @@
 //! evaluator (see `Tape`).
 
 mod array;
+mod builtins;
 mod density;
 mod error;
 mod eval;
@@ -35,6 +36,7 @@ mod pointwise;
 mod vectorise;
 
 pub use array::Array;
+pub use builtins::gradient_cases;
 pub use density::Tape;
 pub use error::TapeError;
 pub(crate) use eval::Evaluator;

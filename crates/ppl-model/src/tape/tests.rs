@@ -663,7 +663,7 @@ fn expression_cases() -> Vec<(&'static str, MakeExpression)> {
             }),
         ),
         (
-            "quantile (generic fallback)",
+            "quantile (a call node, reverse rule by forward mode)",
             Box::new(|v: &Expr, _: &Expr, _: &Expr| call(B::Quantile, vec![v.clone(), lit(0.3)])),
         ),
         (

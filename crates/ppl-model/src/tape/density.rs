@@ -213,7 +213,7 @@ impl Tape {
         &mut self,
         position: &[f64],
     ) -> Result<(f64, Vec<StatePotentials>), LogDensityError> {
-        let log_density = self.forward(position, false)?;
+        let log_density = self.forward_nodes(position, false, true)?;
         let read = |node: usize| {
             let info = self.program.infos[node];
             &self.values[info.start..info.start + info.len]
@@ -333,8 +333,19 @@ impl Tape {
         Ok(())
     }
 
-    /// Writes the constrained inputs and runs every node forward; returns the log density.
+    /// Writes the constrained inputs and runs the log density's nodes forward; returns the log
+    /// density.
     fn forward(&mut self, position: &[f64], with_partials: bool) -> Result<f64, LogDensityError> {
+        self.forward_nodes(position, with_partials, false)
+    }
+
+    /// As `forward`; with `every_node`, the nodes kept only for recovery run too.
+    fn forward_nodes(
+        &mut self,
+        position: &[f64],
+        with_partials: bool,
+        every_node: bool,
+    ) -> Result<f64, LogDensityError> {
         if position.len() != self.layout.dim {
             return Err(LogDensityError::NotFinite {
                 term: Some(format!(
@@ -355,8 +366,9 @@ impl Tape {
             );
         }
         let infos = &self.program.infos;
-        for (op, info) in self.program.ops.iter_mut().zip(infos) {
-            if !info.needs_gradient {
+        let skipped = &self.program.recovery_only;
+        for (index, (op, info)) in self.program.ops.iter_mut().zip(infos).enumerate() {
+            if !info.needs_gradient || (!every_node && skipped.get(index) == Some(&true)) {
                 continue;
             }
             let (before, rest) = self.values.split_at_mut(info.start);
@@ -449,9 +461,10 @@ impl Tape {
             self.fallback_gradients()?;
         }
         let infos = &self.program.infos;
+        let skipped = &self.program.recovery_only;
         for index in (0..self.program.ops.len()).rev() {
             let info = infos[index];
-            if !info.needs_gradient {
+            if !info.needs_gradient || skipped.get(index) == Some(&true) {
                 continue;
             }
             let (before_values, own_values) = self.values.split_at(info.start);

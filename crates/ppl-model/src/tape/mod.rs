@@ -31,6 +31,7 @@ mod layout;
 mod lower;
 mod numerics;
 mod pointwise;
+mod summed;
 mod vectorise;
 
 pub use array::Array;

@@ -198,6 +198,22 @@ impl Tape {
             .count()
     }
 
+    /// Which fused nodes sum latents out on the density's path, for tests: (chains by the scaled
+    /// recursion with transitions read once, chains with per-step transitions, fused plates,
+    /// nodes kept only for recovery).
+    #[cfg(test)]
+    pub(crate) fn fused_nodes(&self) -> (usize, usize, usize, usize) {
+        use super::graph::Op;
+        let ops = &self.program.ops;
+        let count = |test: &dyn Fn(&Op) -> bool| ops.iter().filter(|op| test(op)).count();
+        (
+            count(&|op| matches!(op, Op::ChainForward { homogeneous: true, .. })),
+            count(&|op| matches!(op, Op::ChainForward { homogeneous: false, .. })),
+            count(&|op| matches!(op, Op::SummedPlate { .. })),
+            self.program.recovery_only.iter().filter(|&&r| r).count(),
+        )
+    }
+
     /// The per-state log-potentials of each summed-out latent at `position` (in the order the
     /// latents were given to `with_summed`), for recovery.
     pub fn summed_potentials(
@@ -442,8 +458,12 @@ impl Tape {
     /// The reverse pass after `forward(.., true)`: writes the gradient of the log density.
     fn backward(&mut self, position: &[f64], gradient: &mut [f64]) -> Result<(), LogDensityError> {
         // Constants (most of the buffer, with the data) never receive adjoints.
-        for info in self.program.infos.iter().filter(|i| i.needs_gradient) {
-            self.adjoints[info.start..info.start + info.len].fill(0.0);
+        // Nodes kept only for recovery are never read by the density's path: no adjoint.
+        let skipped = &self.program.recovery_only;
+        for (index, info) in self.program.infos.iter().enumerate() {
+            if info.needs_gradient && skipped.get(index) != Some(&true) {
+                self.adjoints[info.start..info.start + info.len].fill(0.0);
+            }
         }
         for &(_, node) in &self.program.terms {
             self.adjoints[self.program.infos[node].start] += 1.0;

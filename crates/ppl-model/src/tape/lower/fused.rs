@@ -279,18 +279,35 @@ impl Builder<'_> {
 
     /// A scalar density's input that is a gather (`mu[z]`) read through: the density reads
     /// the gather's source with the composed plan, and the gather leaves the density's path.
+    /// A gather that reads one element for every batch element (`mu[z]` with `z` fixed at a
+    /// state) becomes a one-element gather read as a scalar.
     pub(super) fn read_through_gather(
-        &self,
+        &mut self,
         node: NodeId,
         plan: BroadcastPlan,
         count: usize,
     ) -> (NodeId, BroadcastPlan) {
-        match &self.program.ops[node] {
-            Op::Gather { source, table } if !self.is_constant(node) => {
-                let composed = (0..count).map(|i| table[plan.at(i)]).collect();
-                (*source, BroadcastPlan::Table(composed))
+        let composed: Vec<usize> = match &self.program.ops[node] {
+            Op::Gather { table, .. } if !self.is_constant(node) => {
+                (0..count).map(|i| table[plan.at(i)]).collect()
             }
-            _ => (node, plan),
+            _ => return (node, plan),
+        };
+        let Op::Gather { source, .. } = self.program.ops[node] else {
+            return (node, plan);
+        };
+        match composed.first() {
+            Some(&first) if composed.iter().all(|&i| i == first) => {
+                let one = self.computed(
+                    Op::Gather {
+                        source,
+                        table: vec![first],
+                    },
+                    vec![1],
+                );
+                (one, BroadcastPlan::Scalar)
+            }
+            _ => (source, BroadcastPlan::Table(composed)),
         }
     }
 }

@@ -684,9 +684,7 @@ fn sampled_hmm_exact(y: &[f64], u: &[f64]) -> f64 {
         ppl_dist::special::ln_gamma(a) + ppl_dist::special::ln_gamma(b)
             - ppl_dist::special::ln_gamma(a + b)
     };
-    let prior = -log_beta(1.0, 1.0)
-        + (2.0 - 1.0) * theta[1][0].ln()
-        - log_beta(2.0, 1.0)
+    let prior = -log_beta(1.0, 1.0) + (2.0 - 1.0) * theta[1][0].ln() - log_beta(2.0, 1.0)
         + normal_log_density(mu[0], 3.0, 4.0)
         + normal_log_density(mu[1], 10.0, 4.0)
         + normal_log_density(sigma, 0.0, 2.0)
@@ -717,7 +715,10 @@ fn the_scaled_forward_node_of_a_sampled_hmm_matches_enumeration_and_differences(
     assert_eq!(posterior.summed[0].structure, Structure::Chain);
     let (homogeneous, per_step, plates, recovery_only) = posterior.tape.fused_nodes();
     assert_eq!((homogeneous, per_step, plates), (1, 0, 0));
-    assert!(recovery_only > 0, "the per-step transition nodes leave the density's path");
+    assert!(
+        recovery_only > 0,
+        "the per-step transition nodes leave the density's path"
+    );
     assert_eq!(posterior.tape.layout().dim, 5);
     for u in [
         [0.3, -1.2, 2.5, 1.9, 0.1],
@@ -757,7 +758,10 @@ fn the_scaled_forward_node_of_a_sampled_hmm_matches_enumeration_and_differences(
                 .map(|(_, j)| (j - total).exp())
                 .sum();
             let got = recovered[0].probabilities[2 * t];
-            assert!((got - p_first).abs() < 1e-10, "step {t}: {got} vs {p_first}");
+            assert!(
+                (got - p_first).abs() < 1e-10,
+                "step {t}: {got} vs {p_first}"
+            );
         }
     }
 }
@@ -813,7 +817,11 @@ fn transitions_that_vary_with_the_step_match_enumeration() {
                 let mut value = 0.0;
                 for t in 1..p.len() {
                     let stay = a * x[t];
-                    let row = if p[t - 1] == 0 { [stay, 1.0 - stay] } else { [0.3, 0.7] };
+                    let row = if p[t - 1] == 0 {
+                        [stay, 1.0 - stay]
+                    } else {
+                        [0.3, 0.7]
+                    };
                     value += row[p[t]].ln();
                 }
                 value
@@ -834,7 +842,11 @@ fn transitions_that_vary_with_the_step_match_enumeration() {
         assert!((value - exact(u)).abs() < 1e-10, "{value} vs {}", exact(u));
         let step = 1e-6;
         let difference = (exact(u + step) - exact(u - step)) / (2.0 * step);
-        assert!((gradient[0] - difference).abs() < 1e-6, "{} vs {difference}", gradient[0]);
+        assert!(
+            (gradient[0] - difference).abs() < 1e-6,
+            "{} vs {difference}",
+            gradient[0]
+        );
     }
 }
 
@@ -863,7 +875,10 @@ fn the_fused_plate_of_a_sampled_mixture_matches_enumeration_and_differences() {
     assert_eq!(posterior.summed[0].structure, Structure::Plate);
     let (_, _, plates, recovery_only) = posterior.tape.fused_nodes();
     assert_eq!(plates, 1);
-    assert!(recovery_only > 0, "the per-state nodes leave the density's path");
+    assert!(
+        recovery_only > 0,
+        "the per-state nodes leave the density's path"
+    );
     let logistic = |v: f64| 1.0 / (1.0 + (-v).exp());
     // Every assignment enumerated (2^8), not per point: independent of the per-point sum.
     let exact = |u: &[f64; 5]| {
@@ -871,7 +886,8 @@ fn the_fused_plate_of_a_sampled_mixture_matches_enumeration_and_differences() {
         let mu = [u[1], u[1] + u[2].exp()];
         let sigma = [u[3].exp(), u[4].exp()];
         let jacobian = (w * (1.0 - w)).ln() + u[2] + u[3] + u[4];
-        let log_beta_55 = 2.0 * ppl_dist::special::ln_gamma(5.0) - ppl_dist::special::ln_gamma(10.0);
+        let log_beta_55 =
+            2.0 * ppl_dist::special::ln_gamma(5.0) - ppl_dist::special::ln_gamma(10.0);
         let prior = 4.0 * w.ln() + 4.0 * (1.0 - w).ln() - log_beta_55
             + normal_log_density(mu[0], 0.0, 2.0)
             + normal_log_density(mu[1], 0.0, 2.0)

@@ -207,8 +207,24 @@ impl Tape {
         let ops = &self.program.ops;
         let count = |test: &dyn Fn(&Op) -> bool| ops.iter().filter(|op| test(op)).count();
         (
-            count(&|op| matches!(op, Op::ChainForward { homogeneous: true, .. })),
-            count(&|op| matches!(op, Op::ChainForward { homogeneous: false, .. })),
+            count(&|op| {
+                matches!(
+                    op,
+                    Op::ChainForward {
+                        homogeneous: true,
+                        ..
+                    }
+                )
+            }),
+            count(&|op| {
+                matches!(
+                    op,
+                    Op::ChainForward {
+                        homogeneous: false,
+                        ..
+                    }
+                )
+            }),
             count(&|op| matches!(op, Op::SummedPlate { .. })),
             self.program.recovery_only.iter().filter(|&&r| r).count(),
         )

@@ -291,7 +291,8 @@ impl ChainWork {
                 self.beta[row - states + j] = sum;
             }
         }
-        for ((posterior, &alpha), &beta) in self.posterior.iter_mut().zip(&self.alpha).zip(&self.beta)
+        for ((posterior, &alpha), &beta) in
+            self.posterior.iter_mut().zip(&self.alpha).zip(&self.beta)
         {
             *posterior = alpha * beta;
         }
@@ -343,7 +344,8 @@ impl ChainWork {
                 self.beta[(t - 1) * states + j] = log_sum_exp(&self.scratch);
             }
         }
-        for ((posterior, &alpha), &beta) in self.posterior.iter_mut().zip(&self.alpha).zip(&self.beta)
+        for ((posterior, &alpha), &beta) in
+            self.posterior.iter_mut().zip(&self.alpha).zip(&self.beta)
         {
             *posterior = (alpha + beta - log_total).exp();
         }
@@ -365,7 +367,11 @@ fn exp_shifted(logs: &[f64], probabilities: &mut [f64]) -> f64 {
         return top;
     }
     for (p, &value) in probabilities.iter_mut().zip(logs) {
-        *p = if value == top { 1.0 } else { (value - top).exp() };
+        *p = if value == top {
+            1.0
+        } else {
+            (value - top).exp()
+        };
     }
     top
 }
@@ -481,8 +487,7 @@ impl PlateWork {
                                 *log = value.ln();
                             }
                         }
-                        for ((slot, &pick), &row) in potential.iter_mut().zip(&*picks).zip(&*rows)
-                        {
+                        for ((slot, &pick), &row) in potential.iter_mut().zip(&*picks).zip(&*rows) {
                             *slot += if pick != usize::MAX && valid[row / events] {
                                 if tabulated { logs[pick] } else { p[pick].ln() }
                             } else {
@@ -532,13 +537,7 @@ impl PlateWork {
         total
     }
 
-    pub fn backward(
-        &self,
-        nodes: &[NodeInfo],
-        values: &[f64],
-        scale: f64,
-        adjoints: &mut [f64],
-    ) {
+    pub fn backward(&self, nodes: &[NodeInfo], values: &[f64], scale: f64, adjoints: &mut [f64]) {
         let wants = |id: NodeId| nodes[id].needs_gradient;
         for (parts, responsibility) in self.parts.iter().zip(&self.potentials) {
             for part in parts {
@@ -556,12 +555,16 @@ impl PlateWork {
                             let start = nodes[id].start;
                             match plan {
                                 BroadcastPlan::Scalar => {
-                                    let sum: f64 =
-                                        partial.iter().zip(responsibility).map(|(p, r)| p * r).sum();
+                                    let sum: f64 = partial
+                                        .iter()
+                                        .zip(responsibility)
+                                        .map(|(p, r)| p * r)
+                                        .sum();
                                     adjoints[start] += scale * sum;
                                 }
                                 _ => {
-                                    for (i, (p, r)) in partial.iter().zip(responsibility).enumerate()
+                                    for (i, (p, r)) in
+                                        partial.iter().zip(responsibility).enumerate()
                                     {
                                         adjoints[start + plan.at(i)] += scale * r * p;
                                     }
@@ -665,7 +668,8 @@ mod tests {
 
     #[test]
     fn the_scaled_and_the_log_space_recursions_equal_the_sum_over_paths() {
-        for (states, steps, homogeneous) in [(2, 6, true), (3, 5, false), (2, 1, false), (3, 4, true)]
+        for (states, steps, homogeneous) in
+            [(2, 6, true), (3, 5, false), (2, 1, false), (3, 4, true)]
         {
             let mut work = filled(states, steps, homogeneous, 0.3);
             let reference = exact(&work);
@@ -673,8 +677,14 @@ mod tests {
             let scaled_posterior = work.posterior.clone();
             let scaled_pairs = work.pairs.clone();
             let logged = work.in_log_space(true);
-            assert!((scaled - reference).abs() < 1e-10, "{scaled} vs {reference}");
-            assert!((logged - reference).abs() < 1e-10, "{logged} vs {reference}");
+            assert!(
+                (scaled - reference).abs() < 1e-10,
+                "{scaled} vs {reference}"
+            );
+            assert!(
+                (logged - reference).abs() < 1e-10,
+                "{logged} vs {reference}"
+            );
             for (a, b) in scaled_posterior.iter().zip(&work.posterior) {
                 assert!((a - b).abs() < 1e-12, "posterior {a} vs {b}");
             }
@@ -725,13 +735,17 @@ mod tests {
         // scaled normaliser is about 1e-300, below what the scaled path trusts.
         let mut work = ChainWork::new(2, 4, true);
         work.log_initial.copy_from_slice(&[0.0, -800.0]);
-        work.log_transitions.copy_from_slice(&[-700.0, 0.0, 0.0, -700.0]);
+        work.log_transitions
+            .copy_from_slice(&[-700.0, 0.0, 0.0, -700.0]);
         work.log_emissions
             .copy_from_slice(&[0.0, -800.0, 0.0, -800.0, 0.0, -800.0, 0.0, -800.0]);
         assert!(work.clone().scaled(false).is_none());
         let reference = exact(&work);
         let value = work.log_total(true);
-        assert!((value - reference).abs() < 1e-9 * reference.abs(), "{value} vs {reference}");
+        assert!(
+            (value - reference).abs() < 1e-9 * reference.abs(),
+            "{value} vs {reference}"
+        );
         let total: f64 = work.posterior[..2].iter().sum();
         assert!((total - 1.0).abs() < 1e-12);
     }

@@ -178,7 +178,7 @@ pub(crate) enum Op {
         transitions: Vec<NodeId>,
         homogeneous: bool,
         emissions: Vec<NodeId>,
-        work: super::summed::ChainWork,
+        work: Box<super::summed::ChainWork>,
     },
     /// `Σ_i log Σ_k exp(potential_k[i])` of a discrete latent summed out per element, with each
     /// state's potential assembled inside the node from its parts (elementwise scalar densities

@@ -714,9 +714,9 @@ mod tests {
                 (nudged(&work, which, index, step) - nudged(&work, which, index, -step))
                     / (2.0 * step)
             };
-            for k in 0..3 {
+            for (k, &p) in posterior.iter().enumerate().take(3) {
                 let d = difference(0, k);
-                assert!((posterior[k] - d).abs() < 1e-6, "initial {k}");
+                assert!((p - d).abs() < 1e-6, "initial {k}");
             }
             for (index, &p) in posterior.iter().enumerate() {
                 let d = difference(1, index);

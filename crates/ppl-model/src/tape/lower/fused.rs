@@ -203,7 +203,7 @@ impl Builder<'_> {
             transitions,
             homogeneous,
             emissions,
-            work: ChainWork::new(states, steps, homogeneous),
+            work: Box::new(ChainWork::new(states, steps, homogeneous)),
         };
         self.computed(op, Vec::new())
     }

@@ -640,3 +640,297 @@ observed y: int[N] in 1..K
         "{errors:#?}"
     );
 }
+
+/// The benchmark HMM's form (`crates/ppl-bench/models/discrete_hmm.model`, with a sampled noise
+/// scale as `examples/hmm.model`): sampled transition rows, ordered means. The transitions are
+/// the same at every step, so the tape reads them once (`Op::ChainForward`, homogeneous).
+const SAMPLED_HMM: &str = "
+const K = 2
+observed y: real[T]
+latent theta: simplex[K, K]
+latent mu: ordered[K]
+latent sigma: positive
+latent z: int[T] in 1..K
+
+theta[1] ~ Dirichlet([1.0, 1.0])
+theta[2] ~ Dirichlet([2.0, 1.0])
+mu ~ Normal([3.0, 10.0], 4)
+sigma ~ HalfNormal(2)
+z[1] ~ Categorical([0.4, 0.6])
+for t in 2..T {
+    z[t] ~ Categorical(theta[z[t - 1]])
+}
+y ~ Normal(mu[z], sigma)
+";
+
+/// log p(y, unknowns) of `SAMPLED_HMM` at an unconstrained position, the path enumerated, the
+/// transforms' Jacobians written out (simplex rows by the stick-breaking logistic of one
+/// coordinate, ordered by exp of the increment, positive by exp).
+fn sampled_hmm_exact(y: &[f64], u: &[f64]) -> f64 {
+    let logistic = |v: f64| 1.0 / (1.0 + (-v).exp());
+    // A 2-simplex from one coordinate by the isometric log-ratio transform: softmax of
+    // (v, -v)/√2, log-Jacobian ln p + ln(1 - p) + ½ ln 2.
+    let row = |v: f64| {
+        let p = logistic(std::f64::consts::SQRT_2 * v);
+        ([p, 1.0 - p], (p * (1.0 - p)).ln() + 0.5 * 2f64.ln())
+    };
+    let (row1, jac1) = row(u[0]);
+    let (row2, jac2) = row(u[1]);
+    let theta = [row1, row2];
+    let mu = [u[2], u[2] + u[3].exp()];
+    let sigma = u[4].exp();
+    let jacobian = jac1 + jac2 + u[3] + u[4];
+    let log_beta = |a: f64, b: f64| {
+        ppl_dist::special::ln_gamma(a) + ppl_dist::special::ln_gamma(b)
+            - ppl_dist::special::ln_gamma(a + b)
+    };
+    let prior = -log_beta(1.0, 1.0) + (2.0 - 1.0) * theta[1][0].ln() - log_beta(2.0, 1.0)
+        + normal_log_density(mu[0], 3.0, 4.0)
+        + normal_log_density(mu[1], 10.0, 4.0)
+        + normal_log_density(sigma, 0.0, 2.0)
+        + 2f64.ln();
+    let paths = all_paths(2, y.len());
+    let joint: Vec<f64> = paths
+        .iter()
+        .map(|p| {
+            let mut value = [0.4f64, 0.6][p[0]].ln();
+            for t in 1..p.len() {
+                value += theta[p[t - 1]][p[t]].ln();
+            }
+            value
+                + p.iter()
+                    .zip(y)
+                    .map(|(&k, &yt)| normal_log_density(yt, mu[k], sigma))
+                    .sum::<f64>()
+        })
+        .collect();
+    prior + jacobian + log_sum_exp(&joint)
+}
+
+#[test]
+fn the_scaled_forward_node_of_a_sampled_hmm_matches_enumeration_and_differences() {
+    let y = [2.1, 3.4, 9.2, 10.8, 9.7, 2.5, 3.0];
+    let json = format!(r#"{{"y": {y:?}}}"#);
+    let mut posterior = posterior(SAMPLED_HMM, &json);
+    assert_eq!(posterior.summed[0].structure, Structure::Chain);
+    let (homogeneous, per_step, plates, recovery_only) = posterior.tape.fused_nodes();
+    assert_eq!((homogeneous, per_step, plates), (1, 0, 0));
+    assert!(
+        recovery_only > 0,
+        "the per-step transition nodes leave the density's path"
+    );
+    assert_eq!(posterior.tape.layout().dim, 5);
+    for u in [
+        [0.3, -1.2, 2.5, 1.9, 0.1],
+        [2.0, 1.0, 3.1, 2.0, -0.4],
+        [-0.5, 0.2, 1.0, 0.5, 0.6],
+    ] {
+        let mut gradient = [0.0; 5];
+        let value = posterior
+            .tape
+            .log_density_and_gradient(&u, &mut gradient)
+            .expect("finite");
+        let exact = sampled_hmm_exact(&y, &u);
+        assert!((value - exact).abs() < 1e-9, "{value} vs {exact}");
+        for axis in 0..5 {
+            let step = 1e-6;
+            let (mut up, mut down) = (u, u);
+            up[axis] += step;
+            down[axis] -= step;
+            let difference =
+                (sampled_hmm_exact(&y, &up) - sampled_hmm_exact(&y, &down)) / (2.0 * step);
+            assert!(
+                (gradient[axis] - difference).abs() < 1e-5 * (1.0 + difference.abs()),
+                "axis {axis}: {} vs {difference}",
+                gradient[axis]
+            );
+        }
+        // Recovery still reads the per-step nodes: the smoothing marginals by enumeration.
+        let recovered = posterior.state_probabilities(&u).expect("finite");
+        let paths = all_paths(2, y.len());
+        let log_joint: Vec<f64> = paths.iter().map(|p| path_weight(&y, &u, p)).collect();
+        let total = log_sum_exp(&log_joint);
+        for t in 0..y.len() {
+            let p_first: f64 = paths
+                .iter()
+                .zip(&log_joint)
+                .filter(|(p, _)| p[t] == 0)
+                .map(|(_, j)| (j - total).exp())
+                .sum();
+            let got = recovered[0].probabilities[2 * t];
+            assert!(
+                (got - p_first).abs() < 1e-10,
+                "step {t}: {got} vs {p_first}"
+            );
+        }
+    }
+}
+
+/// log p(path, y | continuous) of `SAMPLED_HMM` (no priors, no Jacobians).
+fn path_weight(y: &[f64], u: &[f64], path: &[usize]) -> f64 {
+    let logistic = |v: f64| 1.0 / (1.0 + (-v).exp());
+    let p = |v: f64| logistic(std::f64::consts::SQRT_2 * v);
+    let theta = [[p(u[0]), 1.0 - p(u[0])], [p(u[1]), 1.0 - p(u[1])]];
+    let mu = [u[2], u[2] + u[3].exp()];
+    let sigma = u[4].exp();
+    let mut value = [0.4f64, 0.6][path[0]].ln();
+    for t in 1..path.len() {
+        value += theta[path[t - 1]][path[t]].ln();
+    }
+    value
+        + path
+            .iter()
+            .zip(y)
+            .map(|(&k, &yt)| normal_log_density(yt, mu[k], sigma))
+            .sum::<f64>()
+}
+
+/// Transitions that change with the step (a sampled scale times a covariate): the chain keeps
+/// one transition node per pair and step.
+const VARYING_CHAIN: &str = "
+observed y: real[T]
+observed x: real[T]
+latent a: unit
+latent z: int[T] in 1..2
+
+for t in 2..T {
+    z[t] ~ Categorical([[a * x[t], 1 - a * x[t]], [0.3, 0.7]][z[t - 1]])
+}
+y ~ Normal([-1.0, 1.5][z], 1)
+";
+
+#[test]
+fn transitions_that_vary_with_the_step_match_enumeration() {
+    let y = [-0.7, 1.9, 1.1, -1.4, 0.3];
+    let x = [0.5, 0.9, 0.2, 0.7, 0.4];
+    let json = format!(r#"{{"y": {y:?}, "x": {x:?}}}"#);
+    let mut posterior = posterior(VARYING_CHAIN, &json);
+    let (homogeneous, per_step, _, _) = posterior.tape.fused_nodes();
+    assert_eq!((homogeneous, per_step), (0, 1));
+    let means = [-1.0, 1.5];
+    let logistic = |u: f64| 1.0 / (1.0 + (-u).exp());
+    let exact = |u: f64| {
+        let a = logistic(u);
+        let joint: Vec<f64> = all_paths(2, y.len())
+            .iter()
+            .map(|p| {
+                let mut value = 0.0;
+                for t in 1..p.len() {
+                    let stay = a * x[t];
+                    let row = if p[t - 1] == 0 {
+                        [stay, 1.0 - stay]
+                    } else {
+                        [0.3, 0.7]
+                    };
+                    value += row[p[t]].ln();
+                }
+                value
+                    + p.iter()
+                        .zip(&y)
+                        .map(|(&k, &yt)| normal_log_density(yt, means[k], 1.0))
+                        .sum::<f64>()
+            })
+            .collect();
+        log_sum_exp(&joint) + (a * (1.0 - a)).ln()
+    };
+    for u in [0.4, -1.3, 2.2] {
+        let mut gradient = [0.0];
+        let value = posterior
+            .tape
+            .log_density_and_gradient(&[u], &mut gradient)
+            .expect("finite");
+        assert!((value - exact(u)).abs() < 1e-10, "{value} vs {}", exact(u));
+        let step = 1e-6;
+        let difference = (exact(u + step) - exact(u - step)) / (2.0 * step);
+        assert!(
+            (gradient[0] - difference).abs() < 1e-6,
+            "{} vs {difference}",
+            gradient[0]
+        );
+    }
+}
+
+/// The benchmark mixture's form (`crates/ppl-bench/models/discrete_mixture.model`): a sampled
+/// weight, ordered means, a scale per component; summed by one fused node.
+const SAMPLED_MIXTURE: &str = "
+const K = 2
+observed y: real[N]
+latent w: unit
+latent mu: ordered[K]
+latent sigma: positive[K]
+latent z: int[N] in 1..K
+
+w ~ Beta(5, 5)
+mu ~ Normal(0, 2)
+sigma ~ HalfNormal(2)
+z ~ Categorical([w, 1 - w])
+y ~ Normal(mu[z], sigma[z])
+";
+
+#[test]
+fn the_fused_plate_of_a_sampled_mixture_matches_enumeration_and_differences() {
+    let y = [-1.3, 0.2, 2.2, 1.7, -0.4, 2.5, 0.9, -2.0];
+    let json = format!(r#"{{"y": {y:?}}}"#);
+    let mut posterior = posterior(SAMPLED_MIXTURE, &json);
+    assert_eq!(posterior.summed[0].structure, Structure::Plate);
+    let (_, _, plates, recovery_only) = posterior.tape.fused_nodes();
+    assert_eq!(plates, 1);
+    assert!(
+        recovery_only > 0,
+        "the per-state nodes leave the density's path"
+    );
+    let logistic = |v: f64| 1.0 / (1.0 + (-v).exp());
+    // Every assignment enumerated (2^8), not per point: independent of the per-point sum.
+    let exact = |u: &[f64; 5]| {
+        let w = logistic(u[0]);
+        let mu = [u[1], u[1] + u[2].exp()];
+        let sigma = [u[3].exp(), u[4].exp()];
+        let jacobian = (w * (1.0 - w)).ln() + u[2] + u[3] + u[4];
+        let log_beta_55 =
+            2.0 * ppl_dist::special::ln_gamma(5.0) - ppl_dist::special::ln_gamma(10.0);
+        let prior = 4.0 * w.ln() + 4.0 * (1.0 - w).ln() - log_beta_55
+            + normal_log_density(mu[0], 0.0, 2.0)
+            + normal_log_density(mu[1], 0.0, 2.0)
+            + sigma
+                .iter()
+                .map(|&s| normal_log_density(s, 0.0, 2.0) + 2f64.ln())
+                .sum::<f64>();
+        let joint: Vec<f64> = all_paths(2, y.len())
+            .iter()
+            .map(|p| {
+                p.iter()
+                    .zip(&y)
+                    .map(|(&k, &yk)| [w, 1.0 - w][k].ln() + normal_log_density(yk, mu[k], sigma[k]))
+                    .sum()
+            })
+            .collect();
+        prior + jacobian + log_sum_exp(&joint)
+    };
+    for u in [
+        [0.3, -1.0, 0.7, -0.5, -0.2],
+        [-1.1, 0.4, -0.3, 0.2, 0.5],
+        [2.0, -2.5, 1.5, 0.9, -1.0],
+    ] {
+        let mut gradient = [0.0; 5];
+        let value = posterior
+            .tape
+            .log_density_and_gradient(&u, &mut gradient)
+            .expect("finite");
+        assert!((value - exact(&u)).abs() < 1e-9, "{value} vs {}", exact(&u));
+        for axis in 0..5 {
+            let step = 1e-6;
+            let (mut up, mut down) = (u, u);
+            up[axis] += step;
+            down[axis] -= step;
+            let difference = (exact(&up) - exact(&down)) / (2.0 * step);
+            assert!(
+                (gradient[axis] - difference).abs() < 1e-5 * (1.0 + difference.abs()),
+                "axis {axis}: {} vs {difference}",
+                gradient[axis]
+            );
+        }
+        // The log density alone (no partials) agrees with the pass with partials.
+        let alone = posterior.tape.log_density(&u).expect("finite");
+        assert!((alone - value).abs() < 1e-12);
+    }
+}

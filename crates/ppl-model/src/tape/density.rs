@@ -198,6 +198,38 @@ impl Tape {
             .count()
     }
 
+    /// Which fused nodes sum latents out on the density's path, for tests: (chains by the scaled
+    /// recursion with transitions read once, chains with per-step transitions, fused plates,
+    /// nodes kept only for recovery).
+    #[cfg(test)]
+    pub(crate) fn fused_nodes(&self) -> (usize, usize, usize, usize) {
+        use super::graph::Op;
+        let ops = &self.program.ops;
+        let count = |test: &dyn Fn(&Op) -> bool| ops.iter().filter(|op| test(op)).count();
+        (
+            count(&|op| {
+                matches!(
+                    op,
+                    Op::ChainForward {
+                        homogeneous: true,
+                        ..
+                    }
+                )
+            }),
+            count(&|op| {
+                matches!(
+                    op,
+                    Op::ChainForward {
+                        homogeneous: false,
+                        ..
+                    }
+                )
+            }),
+            count(&|op| matches!(op, Op::SummedPlate { .. })),
+            self.program.recovery_only.iter().filter(|&&r| r).count(),
+        )
+    }
+
     /// The per-state log-potentials of each summed-out latent at `position` (in the order the
     /// latents were given to `with_summed`), for recovery.
     pub fn summed_potentials(
@@ -213,7 +245,7 @@ impl Tape {
         &mut self,
         position: &[f64],
     ) -> Result<(f64, Vec<StatePotentials>), LogDensityError> {
-        let log_density = self.forward(position, false)?;
+        let log_density = self.forward_nodes(position, false, true)?;
         let read = |node: usize| {
             let info = self.program.infos[node];
             &self.values[info.start..info.start + info.len]
@@ -333,8 +365,19 @@ impl Tape {
         Ok(())
     }
 
-    /// Writes the constrained inputs and runs every node forward; returns the log density.
+    /// Writes the constrained inputs and runs the log density's nodes forward; returns the log
+    /// density.
     fn forward(&mut self, position: &[f64], with_partials: bool) -> Result<f64, LogDensityError> {
+        self.forward_nodes(position, with_partials, false)
+    }
+
+    /// As `forward`; with `every_node`, the nodes kept only for recovery run too.
+    fn forward_nodes(
+        &mut self,
+        position: &[f64],
+        with_partials: bool,
+        every_node: bool,
+    ) -> Result<f64, LogDensityError> {
         if position.len() != self.layout.dim {
             return Err(LogDensityError::NotFinite {
                 term: Some(format!(
@@ -355,8 +398,9 @@ impl Tape {
             );
         }
         let infos = &self.program.infos;
-        for (op, info) in self.program.ops.iter_mut().zip(infos) {
-            if !info.needs_gradient {
+        let skipped = &self.program.recovery_only;
+        for (index, (op, info)) in self.program.ops.iter_mut().zip(infos).enumerate() {
+            if !info.needs_gradient || (!every_node && skipped.get(index) == Some(&true)) {
                 continue;
             }
             let (before, rest) = self.values.split_at_mut(info.start);
@@ -430,8 +474,12 @@ impl Tape {
     /// The reverse pass after `forward(.., true)`: writes the gradient of the log density.
     fn backward(&mut self, position: &[f64], gradient: &mut [f64]) -> Result<(), LogDensityError> {
         // Constants (most of the buffer, with the data) never receive adjoints.
-        for info in self.program.infos.iter().filter(|i| i.needs_gradient) {
-            self.adjoints[info.start..info.start + info.len].fill(0.0);
+        // Nodes kept only for recovery are never read by the density's path: no adjoint.
+        let skipped = &self.program.recovery_only;
+        for (index, info) in self.program.infos.iter().enumerate() {
+            if info.needs_gradient && skipped.get(index) != Some(&true) {
+                self.adjoints[info.start..info.start + info.len].fill(0.0);
+            }
         }
         for &(_, node) in &self.program.terms {
             self.adjoints[self.program.infos[node].start] += 1.0;
@@ -449,9 +497,10 @@ impl Tape {
             self.fallback_gradients()?;
         }
         let infos = &self.program.infos;
+        let skipped = &self.program.recovery_only;
         for index in (0..self.program.ops.len()).rev() {
             let info = infos[index];
-            if !info.needs_gradient {
+            if !info.needs_gradient || skipped.get(index) == Some(&true) {
                 continue;
             }
             let (before_values, own_values) = self.values.split_at(info.start);

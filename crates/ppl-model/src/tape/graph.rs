@@ -154,28 +154,26 @@ pub(crate) enum Op {
         arg: NodeId,
         first_state: Vec<usize>,
     },
-    /// Elementwise `log Σ_k exp(args[k][i])` over arrays of one length: a discrete latent summed
-    /// out per element. `weights[k][i]` keeps `exp(args[k][i] - output[i])` for the reverse pass.
-    LogSumExpAcross {
-        args: Vec<NodeId>,
-        weights: Vec<Vec<f64>>,
-    },
-    /// The forward algorithm of a first-order chain over `states` values and `steps` steps, in
-    /// log space: the log of the sum over every path of initial + transition + emission
-    /// log-potentials. `initial[k]` is a scalar node, `transitions[j * states + k]` holds the log
-    /// potential of j → k at steps 2..=steps (length steps - 1), `emissions[k]` the per-step
-    /// log-potential of state k (length steps). The reverse rule is forward–backward: the
-    /// derivative of log Z by a log-potential is that potential's posterior marginal.
-    ForwardAlgorithm {
+    /// The forward algorithm of a first-order chain (the log of the sum over every path of
+    /// initial + transition + emission log-potentials) by the scaled recursion in probability space: one exponential per log-potential read, one
+    /// logarithm per step, no logarithm or exponential in the reverse pass, which is the
+    /// scaled backward recursion (`super::summed`). `transitions` holds a node per ordered pair
+    /// `from * states + to` with one value per step 2..=steps, or, for a time-homogeneous chain
+    /// (`homogeneous`), one node of states² values read at every step.
+    ChainForward {
         initial: Vec<NodeId>,
         transitions: Vec<NodeId>,
+        homogeneous: bool,
         emissions: Vec<NodeId>,
-        states: usize,
-        steps: usize,
-        /// Forward log-messages, steps × states, kept for the reverse pass.
-        alpha: Vec<f64>,
-        /// Backward log-messages, steps × states.
-        beta: Vec<f64>,
+        work: Box<super::summed::ChainWork>,
+    },
+    /// `Σ_i log Σ_k exp(potential_k[i])` of a discrete latent summed out per element, with each
+    /// state's potential assembled inside the node from its parts (elementwise scalar densities
+    /// evaluated here, categorical picks, or other nodes' values): no node per part and state
+    /// on the log density's path. Reverse rule: each part's partials weighted by the state's
+    /// responsibility.
+    SummedPlate {
+        plate: super::summed::PlateWork,
     },
 }
 
@@ -494,121 +492,25 @@ pub(crate) fn forward_node(
                 *out = running;
             }
         }
-        Op::LogSumExpAcross { args, weights } => {
-            for (i, out) in output.iter_mut().enumerate() {
-                let value = |arg: NodeId| before[nodes[arg].start + i];
-                let top = args
-                    .iter()
-                    .map(|&arg| value(arg))
-                    .fold(f64::NEG_INFINITY, f64::max);
-                if top == f64::NEG_INFINITY || top.is_nan() {
-                    *out = top;
-                    weights.iter_mut().for_each(|w| w[i] = 0.0);
-                    continue;
-                }
-                let mut sum = 0.0;
-                for (&arg, weight) in args.iter().zip(weights.iter_mut()) {
-                    weight[i] = (value(arg) - top).exp();
-                    sum += weight[i];
-                }
-                for weight in weights.iter_mut() {
-                    weight[i] /= sum;
-                }
-                *out = top + sum.ln();
-            }
-        }
-        Op::ForwardAlgorithm {
+        Op::ChainForward {
             initial,
             transitions,
+            homogeneous,
             emissions,
-            states,
-            alpha,
-            beta,
-            ..
+            work,
         } => {
-            let potentials = ChainPotentials {
+            output[0] = work.forward(
                 initial,
                 transitions,
+                *homogeneous,
                 emissions,
-                states: *states,
                 nodes,
-                values: before,
-            };
-            output[0] = potentials.forward(alpha);
-            potentials.backward(beta);
+                before,
+                with_partials,
+            );
         }
-    }
-}
-
-/// Reads the log-potentials of a chain from the value buffer.
-pub(crate) struct ChainPotentials<'a> {
-    pub initial: &'a [NodeId],
-    pub transitions: &'a [NodeId],
-    pub emissions: &'a [NodeId],
-    pub states: usize,
-    pub nodes: &'a [NodeInfo],
-    pub values: &'a [f64],
-}
-
-impl ChainPotentials<'_> {
-    pub fn initial(&self, k: usize) -> f64 {
-        self.values[self.nodes[self.initial[k]].start]
-    }
-    /// Log-potential of `from` → `to` into step `step` (0-based, step ≥ 1).
-    pub fn transition(&self, step: usize, from: usize, to: usize) -> f64 {
-        self.values[self.nodes[self.transitions[from * self.states + to]].start + step - 1]
-    }
-    pub fn emission(&self, step: usize, k: usize) -> f64 {
-        self.values[self.nodes[self.emissions[k]].start + step]
-    }
-    pub fn steps(&self) -> usize {
-        self.emissions
-            .first()
-            .map(|&e| self.nodes[e].len)
-            .unwrap_or(0)
-    }
-
-    /// Fills `alpha` (steps × states) with the forward log-messages; returns log Z.
-    pub fn forward(&self, alpha: &mut [f64]) -> f64 {
-        let states = self.states;
-        let steps = self.steps();
-        if steps == 0 {
-            return 0.0;
-        }
-        let mut scratch = vec![0.0; states];
-        for (k, slot) in alpha[..states].iter_mut().enumerate() {
-            *slot = self.initial(k) + self.emission(0, k);
-        }
-        for t in 1..steps {
-            for k in 0..states {
-                for (j, slot) in scratch.iter_mut().enumerate() {
-                    *slot = alpha[(t - 1) * states + j] + self.transition(t, j, k);
-                }
-                alpha[t * states + k] =
-                    ppl_dist::special::log_sum_exp(&scratch) + self.emission(t, k);
-            }
-        }
-        ppl_dist::special::log_sum_exp(&alpha[(steps - 1) * states..steps * states])
-    }
-
-    /// Fills `beta` (steps × states) with the backward log-messages.
-    pub fn backward(&self, beta: &mut [f64]) {
-        let states = self.states;
-        let steps = self.steps();
-        if steps == 0 {
-            return;
-        }
-        beta[(steps - 1) * states..steps * states].fill(0.0);
-        let mut scratch = vec![0.0; states];
-        for t in (0..steps - 1).rev() {
-            for j in 0..states {
-                for (k, slot) in scratch.iter_mut().enumerate() {
-                    *slot = self.transition(t + 1, j, k)
-                        + self.emission(t + 1, k)
-                        + beta[(t + 1) * states + k];
-                }
-                beta[t * states + j] = ppl_dist::special::log_sum_exp(&scratch);
-            }
+        Op::SummedPlate { plate } => {
+            output[0] = plate.forward(nodes, before, with_partials);
         }
     }
 }
@@ -630,7 +532,7 @@ fn fill_event(
 }
 
 #[allow(clippy::too_many_arguments)]
-fn scalar_density_forward(
+pub(super) fn scalar_density_forward(
     kind: DistKind,
     inputs: &[NodeId],
     plans: &[BroadcastPlan],
@@ -1164,68 +1066,23 @@ pub(crate) fn backward_node(
                 }
             }
         }
-        Op::LogSumExpAcross { args, weights } => {
-            for (&arg, weight) in args.iter().zip(weights.iter()) {
-                if !wants(arg) {
-                    continue;
-                }
-                let start = nodes[arg].start;
-                for (i, (w, a)) in weight.iter().zip(adjoint).enumerate() {
-                    before_adjoints[start + i] += a * w;
-                }
-            }
-        }
-        Op::ForwardAlgorithm {
+        Op::ChainForward {
             initial,
             transitions,
+            homogeneous,
             emissions,
-            states,
-            steps,
-            alpha,
-            beta,
-        } => {
-            let (states, steps) = (*states, *steps);
-            let scale = adjoint[0];
-            let log_total = own_values[0];
-            let posterior = |t: usize, k: usize| {
-                (alpha[t * states + k] + beta[t * states + k] - log_total).exp()
-            };
-            for (k, &node) in initial.iter().enumerate() {
-                if wants(node) && steps > 0 {
-                    before_adjoints[nodes[node].start] += scale * posterior(0, k);
-                }
-            }
-            for (k, &node) in emissions.iter().enumerate() {
-                if wants(node) {
-                    let start = nodes[node].start;
-                    for t in 0..steps {
-                        before_adjoints[start + t] += scale * posterior(t, k);
-                    }
-                }
-            }
-            let potentials = ChainPotentials {
-                initial,
-                transitions,
-                emissions,
-                states,
-                nodes,
-                values: before_values,
-            };
-            for (pair, &node) in transitions.iter().enumerate() {
-                if !wants(node) {
-                    continue;
-                }
-                let (from, to) = (pair / states, pair % states);
-                let start = nodes[node].start;
-                for t in 1..steps {
-                    let joint = alpha[(t - 1) * states + from]
-                        + potentials.transition(t, from, to)
-                        + potentials.emission(t, to)
-                        + beta[t * states + to]
-                        - log_total;
-                    before_adjoints[start + t - 1] += scale * joint.exp();
-                }
-            }
+            work,
+        } => work.backward(
+            initial,
+            transitions,
+            *homogeneous,
+            emissions,
+            nodes,
+            adjoint[0],
+            before_adjoints,
+        ),
+        Op::SummedPlate { plate } => {
+            plate.backward(nodes, before_values, adjoint[0], before_adjoints)
         }
         Op::ScalarDensity {
             inputs,

@@ -21,6 +21,7 @@ use super::graph::{NodeId, NodeInfo, Op};
 use super::layout::{Bindings, ParameterLayout};
 use crate::marginal::{OwnedTerm, Structure, SummedLatent};
 
+mod fused;
 mod threshold;
 
 /// The nodes of a tape, their buffers, and which nodes are the terms.
@@ -45,6 +46,10 @@ pub(crate) struct Program {
     pub fallback_terms: Vec<usize>,
     /// The nodes of each discrete latent summed out, in the order they were given.
     pub summed: Vec<SummedNodes>,
+    /// Nodes the log density does not read (a summed latent's per-state nodes, replaced on the
+    /// density's path by a fused node): skipped by its passes, run only to recover the
+    /// latents. Empty when every node is on the path.
+    pub recovery_only: Vec<bool>,
 }
 
 /// Where a summed-out latent's per-state log-potentials live on the tape (read back after a
@@ -221,6 +226,7 @@ impl<'a> Builder<'a> {
                 terms: Vec::new(),
                 fallback_terms: Vec::new(),
                 summed: Vec::new(),
+                recovery_only: Vec::new(),
             },
             let_nodes: HashMap::new(),
             recurrence_nodes: HashMap::new(),
@@ -326,6 +332,7 @@ impl<'a> Builder<'a> {
             self.let_nodes.clear();
             outcome?;
         }
+        self.program.recovery_only = fused::recovery_only(&self.program);
         Ok(self.program)
     }
 
@@ -1198,6 +1205,11 @@ impl<'a> Builder<'a> {
             return Ok(node);
         }
         if kind.is_scalar() {
+            let (inputs, plans): (Vec<NodeId>, Vec<BroadcastPlan>) = inputs
+                .into_iter()
+                .zip(plans)
+                .map(|(node, plan)| self.read_through_gather(node, plan, count))
+                .unzip();
             let partials = inputs
                 .iter()
                 .map(|&n| {
@@ -1409,6 +1421,12 @@ impl<'a> Builder<'a> {
                     span,
                 });
             }
+            let whole = offset == 0 && nodes.len() == 1 && self.len(nodes[0]) == length;
+            if whole && total.is_none() {
+                // One node over every element needs no placing.
+                total = Some(nodes[0]);
+                continue;
+            }
             let mut table = vec![(zero, 0); length];
             let mut slot = offset;
             for &node in &nodes {
@@ -1494,15 +1512,7 @@ impl<'a> Builder<'a> {
                     let node = self.aligned_sum(&latent.unary_terms, elements, &latent.name)?;
                     per_state.push(node);
                 }
-                let weights = vec![vec![0.0; elements]; per_state.len()];
-                let across = self.computed(
-                    Op::LogSumExpAcross {
-                        args: per_state.clone(),
-                        weights,
-                    },
-                    vec![elements],
-                );
-                let node = self.sum_all(across);
+                let node = self.summed_plate(&per_state, elements);
                 self.program.terms.push((label_term, node));
                 self.program.summed.push(SummedNodes::Plate { per_state });
             }
@@ -1549,16 +1559,13 @@ impl<'a> Builder<'a> {
                     }
                 }
                 let zero = self.constant(Array::scalar(0.0));
-                let op = Op::ForwardAlgorithm {
-                    initial: vec![zero; count],
-                    transitions: transitions.clone(),
-                    emissions: emissions.clone(),
-                    states: count,
-                    steps: elements,
-                    alpha: vec![0.0; elements * count],
-                    beta: vec![0.0; elements * count],
-                };
-                let node = self.computed(op, Vec::new());
+                let node = self.chain_forward(
+                    vec![zero; count],
+                    &transitions,
+                    emissions.clone(),
+                    count,
+                    elements,
+                );
                 self.program.terms.push((label_term, node));
                 self.program.summed.push(SummedNodes::Chain {
                     emissions,

@@ -33,6 +33,7 @@ mod lower;
 mod nonfinite;
 mod numerics;
 mod pointwise;
+mod summed;
 mod vectorise;
 
 pub use array::Array;

@@ -190,6 +190,9 @@ pub(crate) enum Op {
         /// Backward log-messages, steps × states.
         beta: Vec<f64>,
     },
+    /// `Σ log p(y | a + X b [, s])` of a GLM over a data design matrix in one pass (see
+    /// `super::glm`).
+    Glm(Box<super::glm::GlmNode>),
 }
 
 /// Reads node `id`'s values from the part of the buffer before the node being computed.
@@ -566,6 +569,9 @@ pub(crate) fn forward_node(
             };
             output[0] = potentials.forward(alpha);
             potentials.backward(beta);
+        }
+        Op::Glm(node) => {
+            output[0] = node.forward(nodes, before, with_partials);
         }
     }
 }
@@ -1278,6 +1284,7 @@ pub(crate) fn backward_node(
                 }
             }
         }
+        Op::Glm(node) => node.backward(nodes, adjoint[0], before_adjoints),
         Op::Cholesky { arg, n, scratch } => {
             if wants(*arg) {
                 cholesky_backward(

@@ -21,6 +21,7 @@ use super::graph::{NodeId, NodeInfo, Op};
 use super::layout::{Bindings, ParameterLayout};
 use crate::marginal::{OwnedTerm, Structure, SummedLatent};
 
+mod glm;
 mod threshold;
 
 /// The nodes of a tape, their buffers, and which nodes are the terms.
@@ -385,7 +386,10 @@ impl<'a> Builder<'a> {
 
     fn lower_term(&mut self, index: usize, loops: &[LoopId]) -> Result<(), TapeError> {
         let Some((&first, rest)) = loops.split_first() else {
-            let node = self.lower_term_body(index)?;
+            let node = match self.glm_term(index)? {
+                Some(node) => node,
+                None => self.lower_term_body(index)?,
+            };
             self.program.terms.push((index, node));
             return Ok(());
         };

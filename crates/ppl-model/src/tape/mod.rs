@@ -25,6 +25,7 @@ mod density;
 mod error;
 mod eval;
 mod functions;
+mod glm;
 mod graph;
 mod hessian;
 mod layout;

@@ -6,6 +6,8 @@ Usage (from the repository root, with the peers' virtualenv):
   python crates/ppl-bench/scripts/posteriordb.py --posteriordb DIR [--ppl target/release/ppl]
          [--data ../shared/data/posteriordb] [--only NAME,...] [--tools ppl,stan,nutpie]
          [--seed 1] [--out results.jsonl]
+  PDB_CHAINS=1 in the environment runs one chain per tool (for the cost of a gradient: seconds
+  per leapfrog step, warmup included, with no chains competing for the cores).
 
 DIR holds posteriordb's `posterior_database/models/stan/*.stan` and
 `posterior_database/reference_posteriors/draws/draws/*.json.zip` (a checkout of
@@ -59,7 +61,7 @@ POSTERIORS = {
                              "mesquite-logmesquite"),
     "nes2000-nes": ("nes", "nes2000-nes", "nes", "nes2000-nes"),
 }
-CHAINS, WARMUP, DRAWS = 4, 1000, 1000
+CHAINS, WARMUP, DRAWS = int(os.environ.get("PDB_CHAINS", "4")), 1000, 1000
 
 
 def reference(pdb, name):
@@ -127,7 +129,7 @@ def run_ppl(args, name, spec, ref):
     out = tempfile.mkdtemp(prefix="pdb-ppl-")
     t0 = time.perf_counter()
     subprocess.run([args.ppl, "run", model, "--data", data, "--out", out, "--seed", str(args.seed),
-                    "--format", "json"], check=True, stdout=subprocess.DEVNULL,
+                    "--chains", str(CHAINS), "--format", "json"], check=True, stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL)
     wall = time.perf_counter() - t0
     draws = {k: [] for k in ref}

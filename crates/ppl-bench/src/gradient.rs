@@ -75,20 +75,23 @@ fn build_tape(model: &Path, data: &Path) -> Result<ppl_model::tape::Tape, BenchE
     let (program, diagnostics) = ppl_syntax::parse(&source);
     let (checked, more) = ppl_ir::check(&program, &source, &Default::default());
     if let Some(error) = diagnostics.iter().chain(&more).find(|d| d.is_error()) {
-        return Err(BenchError::Engine(format!("{}: {}", model.display(), error.message)));
+        return Err(BenchError::Engine(format!(
+            "{}: {}",
+            model.display(),
+            error.message
+        )));
     }
     let data_set = ppl_data::DataSet::load(data).map_err(|error| BenchError::Data {
         path: data.to_path_buf(),
         message: error.to_string(),
     })?;
-    let bound = ppl_model::bind(&checked, Some(&data_set), &[]).map_err(|errors| {
-        BenchError::Data {
+    let bound =
+        ppl_model::bind(&checked, Some(&data_set), &[]).map_err(|errors| BenchError::Data {
             path: data.to_path_buf(),
             message: errors
                 .first()
                 .map_or_else(String::new, |error| error.message.clone()),
-        }
-    })?;
+        })?;
     ppl_model::posterior::Posterior::new(&checked, &bound, &source)
         .map(|posterior| posterior.tape)
         .map_err(|error| BenchError::Engine(error.message))

@@ -9,6 +9,7 @@
 //!              [--no-peer] [--ppl PATH] [--peers DIR] [--peer-python PATH]
 //! ppl-bench rbm --data digits.csv [--seed S] [--repeat R] [--momentum M] [--k K] [--no-peer]
 //! ppl-bench discrete --model coal|hmm|mixture [--seed S] [--methods nuts,gibbs] [--no-peer]
+//! ppl-bench gradient --model FILE.model --data FILE [--evals N]
 //! ```
 //! `rbm`: see the `rbm` module (the RBM engine in process against scikit-learn's BernoulliRBM).
 //! `em`: see the `em` module (ppl's EM in process, optionally the whole `ppl run`, and
@@ -20,6 +21,7 @@ mod convert;
 mod discrete;
 mod em;
 mod error;
+mod gradient;
 mod nuts;
 mod peers;
 mod process;
@@ -40,10 +42,14 @@ fn main() -> ExitCode {
         Some("discrete") => {
             discrete::DiscreteCommand::parse(&arguments[1..]).and_then(|command| command.run())
         }
+        Some("gradient") => {
+            gradient::GradientCommand::parse(&arguments[1..]).and_then(|command| command.run())
+        }
         Some("rbm") => rbm::RbmCommand::parse(&arguments[1..]).and_then(|command| command.run()),
         _ => Err(BenchError::Usage(format!(
-            "usage:\n  {}\n  {}\n  {}\n  {}",
+            "usage:\n  {}\n  {}\n  {}\n  {}\n  {}",
             em::USAGE,
+            gradient::USAGE,
             nuts::USAGE,
             rbm::USAGE,
             discrete::USAGE

@@ -175,6 +175,9 @@ pub(crate) enum Op {
     SummedPlate {
         plate: super::summed::PlateWork,
     },
+    /// `Σ log p(y | a + X b [, s])` of a GLM over a data design matrix in one pass (see
+    /// `super::glm`).
+    Glm(Box<super::glm::GlmNode>),
 }
 
 /// Reads node `id`'s values from the part of the buffer before the node being computed.
@@ -511,6 +514,9 @@ pub(crate) fn forward_node(
         }
         Op::SummedPlate { plate } => {
             output[0] = plate.forward(nodes, before, with_partials);
+        }
+        Op::Glm(node) => {
+            output[0] = node.forward(nodes, before, with_partials);
         }
     }
 }
@@ -1083,6 +1089,9 @@ pub(crate) fn backward_node(
         ),
         Op::SummedPlate { plate } => {
             plate.backward(nodes, before_values, adjoint[0], before_adjoints)
+        }
+        Op::Glm(node) => {
+            node.backward(nodes, adjoint[0], before_adjoints)
         }
         Op::ScalarDensity {
             inputs,

@@ -22,6 +22,7 @@ use super::layout::{Bindings, ParameterLayout};
 use crate::marginal::{OwnedTerm, Structure, SummedLatent};
 
 mod fused;
+mod glm;
 mod threshold;
 
 /// The nodes of a tape, their buffers, and which nodes are the terms.
@@ -392,7 +393,10 @@ impl<'a> Builder<'a> {
 
     fn lower_term(&mut self, index: usize, loops: &[LoopId]) -> Result<(), TapeError> {
         let Some((&first, rest)) = loops.split_first() else {
-            let node = self.lower_term_body(index)?;
+            let node = match self.glm_term(index)? {
+                Some(node) => node,
+                None => self.lower_term_body(index)?,
+            };
             self.program.terms.push((index, node));
             return Ok(());
         };

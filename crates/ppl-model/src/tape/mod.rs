@@ -26,6 +26,7 @@ mod density;
 mod error;
 mod eval;
 mod functions;
+mod glm;
 mod graph;
 mod hessian;
 mod layout;

@@ -17,11 +17,7 @@ fn op_inputs(op: &Op) -> Option<Vec<NodeId>> {
         Op::Unary { arg, .. }
         | Op::Gather { source: arg, .. }
         | Op::SumGroups { arg, .. }
-        | Op::Prod { arg }
-        | Op::Extreme { arg, .. }
         | Op::LogSumExp { arg }
-        | Op::Softmax { arg, .. }
-        | Op::Cholesky { arg, .. }
         | Op::ThresholdSums { arg, .. }
         | Op::CategoricalPick { probs: arg, .. } => vec![*arg],
         Op::Binary { lhs, rhs, .. } | Op::MatMul { lhs, rhs, .. } => vec![*lhs, *rhs],
@@ -48,6 +44,13 @@ fn op_inputs(op: &Op) -> Option<Vec<NodeId>> {
             .copied()
             .collect(),
         Op::SummedPlate { plate } => plate.inputs(),
+        Op::Call { args, .. } => args.clone(),
+        Op::Glm(node) => [Some(node.design), Some(node.outcome), node.intercept]
+            .into_iter()
+            .flatten()
+            .chain([node.coefficients])
+            .chain(node.scale)
+            .collect(),
         // Ops added later are unknown here until listed: the pass then keeps every node.
         #[allow(unreachable_patterns)]
         _ => return None,

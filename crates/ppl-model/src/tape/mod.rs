@@ -29,6 +29,7 @@ mod graph;
 mod hessian;
 mod layout;
 mod lower;
+mod net;
 mod numerics;
 mod pointwise;
 mod vectorise;
@@ -47,3 +48,5 @@ pub use vectorise::vectorise_loops;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod net_tests;

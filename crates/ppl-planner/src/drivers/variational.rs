@@ -79,6 +79,11 @@ pub fn run_em(
             names.push(format!("`{}`", entry.name));
         }
     }
+    // A net's weights are params (LANGUAGE.md §2): points, as the declared ones.
+    for net in &layout.nets {
+        points[net.offset..net.offset + net.len].fill(true);
+        names.push(format!("the weights of net `{}`", net.name));
+    }
     // A random start: the joint mode over params and latents is often at a boundary (a scale
     // param at zero with every latent at its mean), where the ELBO is worst.
     let variational = VariationalSettings {
@@ -144,12 +149,21 @@ fn fit_and_report(
         objective_name: "ELBO (evidence lower bound, nats)".into(),
         ..RunReport::default()
     };
+    // At the cap, the trace says whether the ELBO was still climbing or had settled within the
+    // noise of its estimate (then the relative-change rule asked for more than the noise allows,
+    // and more iterations would not change the fit).
+    let plateau = (!fit.converged && !fit.interrupted)
+        .then(|| ppl_infer::elbo_plateau(&fit.trace))
+        .flatten();
+    let settled = plateau.is_some_and(|p| p.is_flat());
     report.notes.push(format!(
         "{} after {} iterations (relative ELBO change below {}), Adam learning rate {}; {} draws from the guide",
         if fit.interrupted {
             "INTERRUPTED"
         } else if fit.converged {
             "converged"
+        } else if settled {
+            "settled (the ELBO flat within its noise, the relative change never below the tolerance)"
         } else {
             "did NOT converge"
         },
@@ -174,11 +188,21 @@ fn fit_and_report(
             "above 0.7: the guide is far from the posterior"
         }
     ));
-    if !fit.converged && !fit.interrupted {
-        report.warnings.push(format!(
-            "ADVI stopped at {} iterations before the ELBO settled: raise --max-iters",
+    match plateau {
+        Some(plateau) if settled => report.notes.push(format!(
+            "the ELBO stopped improving: over its last {} evaluations its trend is {} ± {} nats per evaluation against an estimate noise of sd {} nats, so its relative change ({} of noise alone) cannot fall below --tol-rel-obj {}; more iterations would not change the fit",
+            plateau.evaluations,
+            format_number(plateau.slope),
+            format_number(plateau.slope_se),
+            format_number(plateau.noise_sd),
+            format_number(plateau.noise_sd / fit.elbo.abs().max(f64::MIN_POSITIVE)),
+            settings.get(Setting::TolRelObj)
+        )),
+        _ if !fit.converged && !fit.interrupted => report.warnings.push(format!(
+            "ADVI stopped at {} iterations while the ELBO was still climbing: raise --max-iters",
             fit.iterations
-        ));
+        )),
+        _ => {}
     }
     report
         .warnings
@@ -193,6 +217,18 @@ fn fit_and_report(
     report
         .diagnostics
         .insert("converged".into(), json!(fit.converged));
+    report.diagnostics.insert(
+        "stopped_by".into(),
+        json!(if fit.interrupted {
+            "interrupt"
+        } else if fit.converged {
+            "relative change"
+        } else if settled {
+            "iteration cap, ELBO flat within its noise"
+        } else {
+            "iteration cap"
+        }),
+    );
     report
         .diagnostics
         .insert("learning_rate".into(), number(fit.learning_rate));

@@ -26,8 +26,7 @@ fn temp_dir(tag: &str) -> PathBuf {
 
 /// The example data: (x, y) rows.
 fn regression_data() -> Vec<(f64, f64)> {
-    let text =
-        std::fs::read_to_string(root().join("examples/data/net_regression.csv")).unwrap();
+    let text = std::fs::read_to_string(root().join("examples/data/net_regression.csv")).unwrap();
     text.lines()
         .skip(1)
         .map(|line| {
@@ -53,7 +52,15 @@ fn a_net_regression_by_maximum_likelihood_recovers_the_simulated_function() {
     )
     .unwrap();
     let output = ppl()
-        .args(["run", "--format", "json", "--seed", "3", "--max-iters", "3000"])
+        .args([
+            "run",
+            "--format",
+            "json",
+            "--seed",
+            "3",
+            "--max-iters",
+            "3000",
+        ])
         .arg(&model)
         .output()
         .unwrap();
@@ -80,7 +87,10 @@ fn a_net_regression_by_maximum_likelihood_recovers_the_simulated_function() {
     // A least-squares fit with p = 49 free weights to n = 200 points with noise sd 0.1 is off the
     // truth by about 0.1 sqrt(p / n) = 0.05 in root mean square; a straight line (the best a
     // net stuck at its start could do) is off by about 0.6.
-    assert!(rmse < 0.07, "root mean square error {rmse} from sin(2x) + x/2");
+    assert!(
+        rmse < 0.07,
+        "root mean square error {rmse} from sin(2x) + x/2"
+    );
     // The MLE of the noise sd is sqrt(RSS / n): below 0.1 by the fitted degrees of freedom, with
     // a standard error 0.1 / sqrt(2n) = 0.005.
     let sigma = estimates["sigma"].as_f64().unwrap();

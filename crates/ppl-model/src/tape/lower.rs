@@ -685,7 +685,10 @@ impl<'a> Builder<'a> {
         span: Span,
     ) -> Result<NodeId, TapeError> {
         let Some(index) = self.nets.iter().position(|n| n.net == net) else {
-            return Err(unsupported("a call of a net whose weights are not sampled", span));
+            return Err(unsupported(
+                "a call of a net whose weights are not sampled",
+                span,
+            ));
         };
         let [arg] = args else {
             return Err(TapeError::ShapeMismatch {

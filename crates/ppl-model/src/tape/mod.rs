@@ -47,6 +47,6 @@ pub use pointwise::ObservationPlate;
 pub use vectorise::vectorise_loops;
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod net_tests;
+#[cfg(test)]
+mod tests;

@@ -17,10 +17,10 @@
 use nalgebra::DMatrix;
 use ppl_ir::Model;
 use ppl_nn::{Activation, Forward, Mlp};
+use ppl_syntax::Span;
+use rand::RngExt;
 use rand::SeedableRng;
 use rand::rngs::ChaCha8Rng;
-use rand::RngExt;
-use ppl_syntax::Span;
 
 use super::array::Array;
 use super::error::TapeError;
@@ -95,7 +95,10 @@ pub fn net_entries(
         let mut scales = Vec::with_capacity(Mlp::<f64>::parameter_count(&sizes));
         for pair in sizes.windows(2) {
             let limit = (6.0 / (pair[0] + pair[1]) as f64).sqrt();
-            scales.extend(std::iter::repeat_n(limit / 2.0, pair[0] * pair[1] + pair[1]));
+            scales.extend(std::iter::repeat_n(
+                limit / 2.0,
+                pair[0] * pair[1] + pair[1],
+            ));
         }
         let len = scales.len();
         entries.push(NetEntry {
@@ -138,7 +141,12 @@ impl NetEntry {
 
 /// Rows and input width of a net's input of shape `shape` (`[.., in]`, or a scalar for a net
 /// with one input); the output has shape `[.., out]`.
-pub fn input_rows(shape: &[usize], sizes: &[usize], name: &str, span: Span) -> Result<(usize, Vec<usize>), TapeError> {
+pub fn input_rows(
+    shape: &[usize],
+    sizes: &[usize],
+    name: &str,
+    span: Span,
+) -> Result<(usize, Vec<usize>), TapeError> {
     let width = sizes[0];
     let out = sizes[sizes.len() - 1];
     let (last, leading) = match shape.split_last() {
@@ -170,7 +178,8 @@ pub fn forward_generic<T: Real>(
     let layers = net.sizes.len() - 1;
     let mut output = Vec::with_capacity(output_shape.iter().product());
     for row in 0..rows {
-        let mut current: Vec<T> = input.values[row * net.sizes[0]..(row + 1) * net.sizes[0]].to_vec();
+        let mut current: Vec<T> =
+            input.values[row * net.sizes[0]..(row + 1) * net.sizes[0]].to_vec();
         let mut offset = 0;
         for layer in 0..layers {
             let (fan_in, fan_out) = (net.sizes[layer], net.sizes[layer + 1]);
@@ -235,12 +244,13 @@ pub(crate) struct NetNode {
 impl NetNode {
     pub fn new(entry: &NetEntry, rows: usize) -> Result<NetNode, TapeError> {
         let parameters = vec![0.0; entry.len];
-        let net = Mlp::from_parameters(&entry.sizes, entry.activation, parameters).map_err(|e| {
-            TapeError::ShapeMismatch {
-                detail: format!("net `{}`: {e}", entry.name),
-                span: Span::default(),
-            }
-        })?;
+        let net =
+            Mlp::from_parameters(&entry.sizes, entry.activation, parameters).map_err(|e| {
+                TapeError::ShapeMismatch {
+                    detail: format!("net `{}`: {e}", entry.name),
+                    span: Span::default(),
+                }
+            })?;
         Ok(NetNode {
             net,
             rows,

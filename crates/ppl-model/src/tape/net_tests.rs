@@ -112,14 +112,19 @@ fn the_weights_start_glorot_uniform_and_are_no_output_column() {
     assert!((net.scales[0] * 2.0 - first_layer).abs() < 1e-15);
     let second_layer = (6.0f64 / 9.0).sqrt();
     assert!((net.scales[2 * 8 + 8] * 2.0 - second_layer).abs() < 1e-15);
-    let names: Vec<&str> = posterior.columns.iter().map(|c| c.display.as_str()).collect();
+    let names: Vec<&str> = posterior
+        .columns
+        .iter()
+        .map(|c| c.display.as_str())
+        .collect();
     assert_eq!(names, ["s"]);
 }
 
 #[test]
 fn a_net_of_the_wrong_width_is_a_shape_error_with_its_span() {
-    let source =
-        format!("{DATA}param s: positive\nnet f = mlp(3, 4, 1, act = tanh)\ny ~ Normal(f(x)[.., 1], s)\n");
+    let source = format!(
+        "{DATA}param s: positive\nnet f = mlp(3, 4, 1, act = tanh)\ny ~ Normal(f(x)[.., 1], s)\n"
+    );
     let (program, _) = ppl_syntax::parse(&source);
     let (model, _) = ppl_ir::check(&program, &source, &Default::default());
     let bound = crate::bind(&model, None, &[]).expect("binds");
@@ -127,5 +132,9 @@ fn a_net_of_the_wrong_width_is_a_shape_error_with_its_span() {
         Err(diagnostic) => diagnostic,
         Ok(_) => panic!("a net taking 3 values cannot read rows of 2"),
     };
-    assert!(error.message.contains("takes rows of 3"), "{}", error.message);
+    assert!(
+        error.message.contains("takes rows of 3"),
+        "{}",
+        error.message
+    );
 }

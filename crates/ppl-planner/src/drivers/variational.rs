@@ -156,19 +156,36 @@ fn fit_and_report(
         .then(|| ppl_infer::elbo_plateau(&fit.trace))
         .flatten();
     let settled = plateau.is_some_and(|p| p.is_flat());
+    let tolerance = settings.get(Setting::TolRelObj);
+    report.notes.push(match plateau {
+        _ if fit.interrupted => format!(
+            "INTERRUPTED after {} iterations",
+            fit.iterations
+        ),
+        _ if fit.converged => format!(
+            "converged after {} iterations (relative ELBO change below {tolerance})",
+            fit.iterations
+        ),
+        Some(plateau) if settled => format!(
+            "settled at the cap of {} iterations: over the last {} evaluations the ELBO's trend is {} ± {} nats per evaluation, flat within its estimate noise (sd {} nats, {} of the ELBO), which keeps its relative change above --tol-rel-obj {tolerance}; more iterations would not change the fit",
+            fit.iterations,
+            plateau.evaluations,
+            format_number(plateau.slope),
+            format_number(plateau.slope_se),
+            format_number(plateau.noise_sd),
+            format_number(plateau.noise_sd / fit.elbo.abs().max(f64::MIN_POSITIVE)),
+        ),
+        Some(_) => format!(
+            "did NOT converge after {} iterations: the ELBO was still climbing",
+            fit.iterations
+        ),
+        None => format!(
+            "did NOT converge after {} iterations (relative ELBO change above {tolerance})",
+            fit.iterations
+        ),
+    });
     report.notes.push(format!(
-        "{} after {} iterations (relative ELBO change below {}), Adam learning rate {}; {} draws from the guide",
-        if fit.interrupted {
-            "INTERRUPTED"
-        } else if fit.converged {
-            "converged"
-        } else if settled {
-            "settled (the ELBO flat within its noise, the relative change never below the tolerance)"
-        } else {
-            "did NOT converge"
-        },
-        fit.iterations,
-        settings.get(Setting::TolRelObj),
+        "Adam learning rate {}; {} draws from the guide",
         format_number(fit.learning_rate),
         variational.num_draws
     ));
@@ -188,21 +205,11 @@ fn fit_and_report(
             "above 0.7: the guide is far from the posterior"
         }
     ));
-    match plateau {
-        Some(plateau) if settled => report.notes.push(format!(
-            "the ELBO stopped improving: over its last {} evaluations its trend is {} ± {} nats per evaluation against an estimate noise of sd {} nats, so its relative change ({} of noise alone) cannot fall below --tol-rel-obj {}; more iterations would not change the fit",
-            plateau.evaluations,
-            format_number(plateau.slope),
-            format_number(plateau.slope_se),
-            format_number(plateau.noise_sd),
-            format_number(plateau.noise_sd / fit.elbo.abs().max(f64::MIN_POSITIVE)),
-            settings.get(Setting::TolRelObj)
-        )),
-        _ if !fit.converged && !fit.interrupted => report.warnings.push(format!(
+    if !fit.converged && !fit.interrupted && !settled {
+        report.warnings.push(format!(
             "ADVI stopped at {} iterations while the ELBO was still climbing: raise --max-iters",
             fit.iterations
-        )),
-        _ => {}
+        ));
     }
     report
         .warnings

@@ -133,7 +133,7 @@ fn arguments_from_constants_and_two_uses_get_their_own_prefixes() {
     // Real data takes the Normal decoder (library/vae_real.model).
     assert!(ir.contains("latent vae2.z: real[N, 1]"), "{ir}");
     assert!(
-        ir.contains("term y ~ Normal(vae2.decoder(vae2.z), 1.0)"),
+        ir.contains("term y ~ Normal(vae2.decoder(vae2.z), vae2.sigma)"),
         "{ir}"
     );
     assert!(
@@ -342,4 +342,27 @@ fn one_line_library_models_train_like_their_expanded_forms() {
         .collect();
     assert_eq!(trace.len(), 5, "{vae}");
     assert!(trace[4] > trace[0], "{vae}");
+}
+
+#[test]
+fn the_one_line_vae_on_real_data_learns_its_sd() {
+    // library/vae_real.model: `sigma` is a param of the library file, learned with the nets
+    // (inlined as `vae.sigma`), from the data's sd around the column means.
+    let dir = temp_dir("real");
+    let digits = root().join("examples/data/digits.csv");
+    let vae = run_json(
+        &dir,
+        "vae_real.model",
+        &format!(
+            "data \"{}\"\nobserved pixel: int[N, 64]\nlet x = pixel / 16\nx ~ VAE(latent = 2, hidden = [16])\ninfer vae(epochs = 10, holdout = 297, iwae_samples = 10)\n",
+            digits.display()
+        ),
+    );
+    assert_eq!(vae["method"], "vae", "{vae}");
+    let sigma = vae["diagnostics"]["sigma"]
+        .as_f64()
+        .expect("a learned sigma");
+    // Learned, not the old fixed 1: values in [0, 1] have an sd of at most 0.5.
+    assert!(sigma > 0.01 && sigma < 0.5, "sigma {sigma}");
+    std::fs::remove_dir_all(&dir).ok();
 }

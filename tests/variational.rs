@@ -103,6 +103,17 @@ fn pareto_k_flags_the_centred_eight_schools() {
             }),
             "{flags:?}: no k-hat warning in {warnings:?}"
         );
+        // At the iteration cap the run says whether the ELBO was still climbing (and only then
+        // asks for more iterations) or had settled within its noise.
+        let stopped_by = report["diagnostics"]["stopped_by"].as_str().unwrap_or("");
+        let asks_for_more = warnings
+            .iter()
+            .any(|w| w.as_str().is_some_and(|w| w.contains("raise --max-iters")));
+        assert_eq!(
+            asks_for_more,
+            stopped_by == "iteration cap",
+            "{flags:?}: stopped by {stopped_by:?}, warnings {warnings:?}"
+        );
     }
 }
 

@@ -70,6 +70,6 @@ pub use optimize::{
 pub use optimize::{maximize_from_random_starts_until, maximize_until};
 pub use psis::{PsisError, PsisResult, psis};
 pub use vi::{
-    Adam, ElboEvaluation, GaussianGuide, GuideFamily, Optimiser, VariationalError, VariationalFit,
-    VariationalSettings, fit_variational,
+    Adam, ElboEvaluation, GaussianGuide, GuideFamily, Optimiser, Plateau, VariationalError,
+    VariationalFit, VariationalSettings, elbo_plateau, fit_variational,
 };

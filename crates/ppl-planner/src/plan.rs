@@ -164,6 +164,8 @@ pub struct Analysis<'a> {
     pub unbounded_discrete: Vec<&'a Variable>,
     pub guides: Vec<Span>,
     pub energy: Vec<Span>,
+    /// The declared nets' names: their weights are continuous params (LANGUAGE.md §2).
+    pub nets: Vec<&'a str>,
 }
 
 impl<'a> Analysis<'a> {
@@ -180,6 +182,7 @@ impl<'a> Analysis<'a> {
                 .filter(|t| matches!(t.kind, TermKind::Energy(_)))
                 .map(|t| t.span)
                 .collect(),
+            nets: model.nets.iter().map(|n| n.name.as_str()).collect(),
         };
         for variable in model.unknowns() {
             match (variable.ty.elem, variable.role) {
@@ -208,6 +211,27 @@ impl<'a> Analysis<'a> {
                 .iter()
                 .chain(&self.unbounded_discrete)
                 .any(|v| v.role == Role::Latent)
+    }
+
+    /// Whether the model has continuous params, declared or a net's weights.
+    fn has_continuous_params(&self) -> bool {
+        !self.continuous_params.is_empty() || !self.nets.is_empty()
+    }
+
+    /// The continuous params for messages: the declared ones, then the nets' weights.
+    fn params_preview(&self) -> String {
+        let declared = preview(&self.continuous_params);
+        let nets: Vec<String> = self
+            .nets
+            .iter()
+            .map(|n| format!("the weights of net `{n}`"))
+            .collect();
+        [declared]
+            .into_iter()
+            .chain(nets)
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     fn continuous(&self) -> Vec<&'a Variable> {
@@ -272,7 +296,7 @@ pub fn evaluate_rules(model: &Model, bound: &BoundData) -> Vec<Verdict> {
                 not.span.or(analysis.guides.first().copied()),
             ),
         }
-    } else if !analysis.continuous_params.is_empty() && !analysis.continuous_latents.is_empty() {
+    } else if analysis.has_continuous_params() && !analysis.continuous_latents.is_empty() {
         let hamiltonian = hamiltonian_verdict(&analysis, model, bound, true);
         if hamiltonian.applies {
             Verdict::applies(Rule::Variational, variational_em_reason(&analysis))
@@ -282,7 +306,7 @@ pub fn evaluate_rules(model: &Model, bound: &BoundData) -> Vec<Verdict> {
                 1,
                 format!(
                     "params ({}) beside continuous latents call for variational EM, but its ELBO needs a differentiable log density: {}",
-                    preview(&analysis.continuous_params),
+                    analysis.params_preview(),
                     hamiltonian.because
                 ),
                 hamiltonian
@@ -366,14 +390,14 @@ pub fn evaluate_rules(model: &Model, bound: &BoundData) -> Vec<Verdict> {
             ),
             Some(discrete.span),
         )
-    } else if analysis.continuous_params.is_empty() {
+    } else if !analysis.has_continuous_params() {
         Verdict::fails(Rule::Optimisation, 0, "the model has no params", None)
     } else {
         Verdict::applies(
             Rule::Optimisation,
             format!(
                 "the model has only params ({}), no latents, so they are point-estimated: L-BFGS finds the {} (the mode on the constrained scale)",
-                preview(&analysis.continuous_params),
+                analysis.params_preview(),
                 if ppl_model::posterior::has_prior(model) {
                     "MAP estimate"
                 } else {
@@ -471,7 +495,7 @@ fn hamiltonian_verdict(
             }
         }
     }
-    if continuous.is_empty() {
+    if continuous.is_empty() && analysis.nets.is_empty() {
         return Verdict::fails(
             Rule::Hamiltonian,
             if summed.is_empty() { 0 } else { 1 },
@@ -534,7 +558,7 @@ pub fn plan(
             let first = verdicts.iter().find(|v| v.applies);
             match first.map(|v| v.rule) {
                 Some(Rule::Variational)
-                    if analysis.guides.is_empty() && model.unsupported.is_empty() =>
+                    if analysis.guides.is_empty() && only_nets_unsupported(model) =>
                 {
                     let mut posterior = posterior()?;
                     let params: Vec<ppl_ir::VarId> = analysis
@@ -581,7 +605,7 @@ pub fn plan(
                         Method::Gibbs,
                     )
                 }
-                Some(Rule::Hamiltonian) if model.unsupported.is_empty() => {
+                Some(Rule::Hamiltonian) if only_nets_unsupported(model) => {
                     let reason = nuts_reason(&analysis, dense, false);
                     let reason = match verdict(Rule::Hamiltonian) {
                         Some(v) if v.because.contains("summed out") => format!(
@@ -599,7 +623,7 @@ pub fn plan(
                         Method::Nuts,
                     )
                 }
-                Some(Rule::Optimisation) if model.unsupported.is_empty() => {
+                Some(Rule::Optimisation) if only_nets_unsupported(model) => {
                     let reason = verdict(Rule::Optimisation)
                         .map(|v| v.because)
                         .unwrap_or_default();
@@ -684,7 +708,7 @@ pub fn plan(
                 );
                 return Err(not_applicable(loaded, method, Some(&v)));
             }
-            if analysis.continuous().is_empty() {
+            if analysis.continuous().is_empty() && analysis.nets.is_empty() {
                 let v = Verdict::fails(Rule::Optimisation, 0, "the model has no unknowns", None);
                 return Err(not_applicable(loaded, method, Some(&v)));
             }
@@ -791,12 +815,13 @@ pub fn plan(
 fn variational_em_reason(analysis: &Analysis<'_>) -> String {
     format!(
         "params ({}) beside continuous latents ({}) and no guide: variational EM, a mean-field Gaussian guide over the latents while the params, as points, maximise the same ELBO (reparameterised gradients, Adam)",
-        preview(&analysis.continuous_params),
+        analysis.params_preview(),
         preview(&analysis.continuous_latents)
     )
 }
 
-/// The model's only forms without a general engine are its `net`s, which the VAE engine runs.
+/// The model's only forms without a general engine are its `net`s, which the VAE engine and
+/// the tape run.
 fn only_nets_unsupported(model: &Model) -> bool {
     model.unsupported.iter().all(|u| u.feature == Feature::Net)
 }
@@ -1141,12 +1166,12 @@ fn preview(variables: &[&Variable]) -> String {
 
 /// A form no engine in this version runs (a net, a library model) stops a gradient-based plan.
 fn unsupported_forms(loaded: &LoadedModel) -> Result<(), FitError> {
-    // An implicit model is named by its `Implicit` statement rather than by its nets.
+    // An implicit model is named by its `Implicit` statement rather than by its nets; a net
+    // alone is no obstacle, as the tape runs it.
     let unsupported = &loaded.model.unsupported;
     let first = unsupported
         .iter()
-        .find(|u| matches!(u.feature, Feature::Implicit | Feature::Critic))
-        .or_else(|| unsupported.first());
+        .find(|u| matches!(u.feature, Feature::Implicit | Feature::Critic));
     match first {
         Some(item) => Err(FitError::one(
             unsupported_diagnostic(item),
@@ -1219,7 +1244,12 @@ fn no_rule_fits(loaded: &LoadedModel, verdicts: &[Verdict]) -> FitError {
         && verdicts
             .iter()
             .any(|v| v.rule == Rule::Variational && v.closeness == 2);
-    if let Some(item) = loaded.model.unsupported.first().filter(|_| !vae_shaped) {
+    let blocking = loaded
+        .model
+        .unsupported
+        .iter()
+        .find(|u| u.feature != Feature::Net);
+    if let Some(item) = blocking.filter(|_| !vae_shaped) {
         return FitError::one(unsupported_diagnostic(item), FailureKind::InferenceFailed);
     }
     // The first of the closest verdicts: rules are ordered from the most specific.

@@ -368,6 +368,63 @@ pub fn fit_variational<D: LogDensity>(
     })
 }
 
+/// Whether an ELBO trace has stopped improving, judged against its own Monte-Carlo noise.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Plateau {
+    /// The evaluations judged (the last half of the trace, at least 4).
+    pub evaluations: usize,
+    /// The least-squares trend over them, in nats per evaluation.
+    pub slope: f64,
+    /// The trend's standard error.
+    pub slope_se: f64,
+    /// The residual sd about the trend: the noise of one ELBO estimate.
+    pub noise_sd: f64,
+}
+
+impl Plateau {
+    /// The ELBO is flat within its noise: the trend is within two standard errors of zero, or
+    /// climbs less over the window than one estimate's noise.
+    pub fn is_flat(&self) -> bool {
+        self.slope.abs() <= 2.0 * self.slope_se
+            || self.slope * self.evaluations as f64 <= self.noise_sd
+    }
+}
+
+/// The trend of the last half of `trace` (at least four evaluations; `None` with fewer). A run
+/// that hits `max_iterations` with a flat trend did not fail to converge: the relative-change
+/// rule asked for a precision below the noise of the ELBO estimate (`tol_rel_obj` against a
+/// noise of `noise_sd / |elbo|`), and more iterations would not change the fit.
+pub fn elbo_plateau(trace: &[ElboEvaluation]) -> Option<Plateau> {
+    let count = (trace.len() / 2).max(4);
+    if trace.len() < count {
+        return None;
+    }
+    let window = &trace[trace.len() - count..];
+    let n = count as f64;
+    let mean_x = (n - 1.0) / 2.0;
+    let mean_y = window.iter().map(|e| e.elbo).sum::<f64>() / n;
+    let (mut sxx, mut sxy) = (0.0, 0.0);
+    for (i, e) in window.iter().enumerate() {
+        let dx = i as f64 - mean_x;
+        sxx += dx * dx;
+        sxy += dx * (e.elbo - mean_y);
+    }
+    let slope = sxy / sxx;
+    let residual: f64 = window
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (e.elbo - mean_y - slope * (i as f64 - mean_x)).powi(2))
+        .sum();
+    let noise_sd = (residual / (n - 2.0)).sqrt();
+    let plateau = Plateau {
+        evaluations: count,
+        slope,
+        slope_se: noise_sd / sxx.sqrt(),
+        noise_sd,
+    };
+    (slope.is_finite() && noise_sd.is_finite()).then_some(plateau)
+}
+
 fn median(values: &[f64]) -> f64 {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);

@@ -447,3 +447,30 @@ fn variational_em_holds_the_params_at_a_point_and_reaches_the_mle() {
         );
     }
 }
+
+/// A trace of `count` ELBO values `f(i)`.
+fn trace_of(count: usize, f: impl Fn(usize) -> f64) -> Vec<ElboEvaluation> {
+    (0..count)
+        .map(|i| ElboEvaluation {
+            iteration: 100 * (i + 1),
+            elbo: f(i),
+            relative_change: None,
+        })
+        .collect()
+}
+
+#[test]
+fn the_plateau_rule_tells_a_flat_noisy_elbo_from_a_climbing_one() {
+    // Noise of sd 1 about a constant (a fixed pseudo-random sequence): flat, whatever the
+    // relative changes say about tol_rel_obj.
+    let noise = |i: usize| ((i as f64 * 0.618_033_988_75).fract() - 0.5) * 12f64.sqrt();
+    let flat = elbo_plateau(&trace_of(100, |i| -50.0 + noise(i))).expect("enough evaluations");
+    assert!(flat.is_flat(), "{flat:?}");
+    assert!((flat.noise_sd - 1.0).abs() < 0.2, "{flat:?}");
+    // The same noise on a climb of 0.5 nats per evaluation: still improving.
+    let climbing =
+        elbo_plateau(&trace_of(100, |i| -50.0 + 0.5 * i as f64 + noise(i))).expect("enough");
+    assert!(!climbing.is_flat(), "{climbing:?}");
+    assert!((climbing.slope - 0.5).abs() < 0.05, "{climbing:?}");
+    assert!(elbo_plateau(&trace_of(3, noise)).is_none());
+}

@@ -397,6 +397,17 @@ impl Tape {
                 &mut self.values[info.start..info.start + info.len],
             );
         }
+        for (net, &node) in self.layout.nets.iter().zip(&self.program.net_inputs) {
+            let info = self.program.infos[node];
+            let coordinates = &position[net.offset..net.offset + net.len];
+            for ((value, &u), &scale) in self.values[info.start..info.start + info.len]
+                .iter_mut()
+                .zip(coordinates)
+                .zip(&net.scales)
+            {
+                *value = scale * u;
+            }
+        }
         let infos = &self.program.infos;
         let skipped = &self.program.recovery_only;
         for (index, (op, info)) in self.program.ops.iter_mut().zip(infos).enumerate() {
@@ -527,6 +538,16 @@ impl Tape {
                 &self.adjoints[info.start..info.start + info.len],
                 &mut gradient[entry.offset..entry.offset + entry.len],
             );
+        }
+        for (net, &node) in self.layout.nets.iter().zip(&self.program.net_inputs) {
+            let info = self.program.infos[node];
+            for ((g, &adjoint), &scale) in gradient[net.offset..net.offset + net.len]
+                .iter_mut()
+                .zip(&self.adjoints[info.start..info.start + info.len])
+                .zip(&net.scales)
+            {
+                *g = scale * adjoint;
+            }
         }
         // The transforms' reverse rule always adds the log-Jacobian's gradient; with a zero
         // adjoint it is that gradient alone, which is taken back out where it is left out.

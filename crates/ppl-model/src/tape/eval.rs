@@ -127,6 +127,9 @@ pub(crate) struct Evaluator<'a, T> {
     lets: Vec<Option<LetValue<T>>>,
     /// The elements defined so far of each recursive `let` being evaluated (1-based index - 1).
     elements: HashMap<LetId, Vec<Option<Array<T>>>>,
+    /// Each net's weights, by net index, when they are known (`None`, or missing: a call of
+    /// that net cannot be evaluated here).
+    pub nets: Vec<Option<super::net::NetWeights<T>>>,
 }
 
 impl<'a, T: Real> Evaluator<'a, T> {
@@ -147,6 +150,7 @@ impl<'a, T: Real> Evaluator<'a, T> {
             loops: vec![None; model.loop_vars.len()],
             lets: vec![None; model.lets.len()],
             elements: HashMap::new(),
+            nets: Vec::new(),
         }
     }
 
@@ -451,13 +455,23 @@ impl<'a, T: Real> Evaluator<'a, T> {
                     .collect::<Result<Vec<_>, _>>()?;
                 dist_function(*function, *distribution, &x, &args, span)
             }
-            ExprKind::NetCall { net, .. } => Err(TapeError::Unsupported {
-                what: format!(
-                    "a call of net `{}`",
-                    self.model.nets.get(*net).map_or("?", |n| n.name.as_str())
-                ),
-                span,
-            }),
+            ExprKind::NetCall { net, args } => {
+                let name = self.model.nets.get(*net).map_or("?", |n| n.name.as_str());
+                let [arg] = args.as_slice() else {
+                    return Err(TapeError::ShapeMismatch {
+                        detail: format!("net `{name}` takes one argument, its input rows"),
+                        span,
+                    });
+                };
+                let input = self.eval(arg)?;
+                match self.nets.get(*net).and_then(|n| n.as_ref()) {
+                    Some(weights) => super::net::forward_generic(weights, name, &input, span),
+                    None => Err(TapeError::Unsupported {
+                        what: format!("a call of net `{name}` (its weights are not known here)"),
+                        span,
+                    }),
+                }
+            }
             ExprKind::Recurrence { of, pieces } => {
                 let length = recurrence_length(expr, self.dims)?;
                 let element_shape: Vec<usize> = expr.ty.shape[1..]

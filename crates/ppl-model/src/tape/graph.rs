@@ -23,6 +23,14 @@ pub(crate) type NodeId = usize;
 pub(crate) enum Op {
     /// Values fixed when the tape was built (data, and subexpressions of data only).
     Constant,
+    /// A `net` applied to each row of `input` (`[.., in]` → `[.., out]`), its weights read from
+    /// `weights` (an input node written from the position): one gemm per layer forward, and
+    /// `ppl_nn::Mlp::backward` in reverse.
+    NetCall {
+        weights: NodeId,
+        input: NodeId,
+        node: Box<super::net::NetNode>,
+    },
     /// The constrained value of a sampled unknown; written by the tape before the forward pass.
     Input,
     Unary {
@@ -199,6 +207,15 @@ pub(crate) fn forward_node(
 ) {
     match op {
         Op::Constant | Op::Input => {}
+        Op::NetCall {
+            weights,
+            input,
+            node,
+        } => {
+            let w = slice!(before, nodes, *weights);
+            let x = slice!(before, nodes, *input);
+            node.forward(w, x, output, with_partials);
+        }
         Op::Unary {
             function,
             arg,
@@ -798,6 +815,24 @@ pub(crate) fn backward_node(
     let wants = |id: NodeId| nodes[id].needs_gradient;
     match op {
         Op::Constant | Op::Input => {}
+        Op::NetCall {
+            weights,
+            input,
+            node,
+        } => {
+            let input_adjoint = if wants(*input) {
+                let start = nodes[*input].start;
+                Some(&mut before_adjoints[start..start + nodes[*input].len])
+            } else {
+                None
+            };
+            node.backward(adjoint, input_adjoint);
+            let start = nodes[*weights].start;
+            let target = &mut before_adjoints[start..start + nodes[*weights].len];
+            for (t, g) in target.iter_mut().zip(&node.parameter_gradient) {
+                *t += g;
+            }
+        }
         Op::Unary {
             arg, derivative, ..
         } => {

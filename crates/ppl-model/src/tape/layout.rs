@@ -9,6 +9,7 @@ use ppl_ir::{Constraint, ExpressionBound, LetId, Model, Role, VarId};
 use super::array::Array;
 use super::error::TapeError;
 use super::eval::Evaluator;
+use super::net::{NetEntry, NetWeights, net_entries};
 use super::numerics::{self, Real};
 
 /// The values of everything known when the log density is evaluated.
@@ -112,6 +113,8 @@ struct BoundContext {
 #[derive(Clone, Debug, PartialEq)]
 pub struct ParameterLayout {
     pub entries: Vec<ParameterEntry>,
+    /// The weights of each declared net, after the entries' coordinates (`super::net`).
+    pub nets: Vec<NetEntry>,
     /// Total number of unconstrained coordinates.
     pub dim: usize,
     /// Present when some entry has an expression bound.
@@ -163,6 +166,7 @@ impl ParameterLayout {
             });
             offset += len;
         }
+        let (nets, offset) = net_entries(model, &bindings.dims, offset)?;
         let bound_context = entries
             .iter()
             .any(|e| e.expression_bound.is_some())
@@ -174,6 +178,7 @@ impl ParameterLayout {
             });
         Ok(ParameterLayout {
             entries,
+            nets,
             dim: offset,
             bound_context,
         })
@@ -327,11 +332,30 @@ impl ParameterLayout {
                 &entry.name,
             )?);
         }
+        for net in &self.nets {
+            position.extend(net.default_coordinates());
+        }
         Ok(position)
     }
 }
 
 impl ParameterLayout {
+    /// Every net's weights at `position`, by net index, for the generic evaluator.
+    pub(crate) fn net_weights<T: Real>(&self, position: &[T]) -> Vec<Option<NetWeights<T>>> {
+        let mut weights = Vec::new();
+        for net in &self.nets {
+            if weights.len() <= net.net {
+                weights.resize(net.net + 1, None);
+            }
+            weights[net.net] = Some(NetWeights {
+                sizes: net.sizes.clone(),
+                activation: net.activation,
+                weights: net.weights(position),
+            });
+        }
+        weights
+    }
+
     /// The standard values (before the affine map) of constrained values given per entry:
     /// the inverse of `apply_expression_bounds`, refusing a value outside its bound.
     fn remove_expression_bounds(
@@ -403,10 +427,9 @@ pub(crate) fn bound_evaluator<'a, T: Real>(
     for (entry, value) in layout.entries.iter().zip(constrained) {
         variables[entry.var.0] = Some(value);
     }
-    Ok((
-        Evaluator::new(model, &bindings.dims, variables),
-        log_jacobian,
-    ))
+    let mut evaluator = Evaluator::new(model, &bindings.dims, variables);
+    evaluator.nets = layout.net_weights(position);
+    Ok((evaluator, log_jacobian))
 }
 
 /// The whole model's log density at an unconstrained position, on any scalar type, with the

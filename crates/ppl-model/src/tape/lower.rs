@@ -19,6 +19,7 @@ use super::eval::{
 use super::functions::{BinaryFn, UnaryFn};
 use super::graph::{NodeId, NodeInfo, Op};
 use super::layout::{Bindings, ParameterLayout};
+use super::net::{NetEntry, NetNode, input_rows};
 use crate::marginal::{OwnedTerm, Structure, SummedLatent};
 
 mod fused;
@@ -35,6 +36,8 @@ pub(crate) struct Program {
     pub values: Vec<f64>,
     /// The input node of each layout entry.
     pub inputs: Vec<NodeId>,
+    /// The input node of each net's weights, by layout net entry.
+    pub net_inputs: Vec<NodeId>,
     /// The node holding each layout entry's value as the model reads it: its input, or for
     /// an expression bound the input mapped to the bound.
     pub variable_nodes: Vec<NodeId>,
@@ -84,6 +87,8 @@ pub(crate) struct Builder<'a> {
     /// The discrete latents to sum out, and which terms they own (lowered per state).
     summed: &'a [SummedLatent],
     owned_terms: Vec<bool>,
+    /// The nets' places in the position (`layout.nets`).
+    nets: Vec<NetEntry>,
 }
 
 /// `c` when `index` is loop variable `var` plus or minus the int literal `c` (0 for `var`).
@@ -222,6 +227,7 @@ impl<'a> Builder<'a> {
                 shapes: Vec::new(),
                 values: Vec::new(),
                 inputs: Vec::new(),
+                net_inputs: Vec::new(),
                 variable_nodes: Vec::new(),
                 bound_jacobians: Vec::new(),
                 terms: Vec::new(),
@@ -233,11 +239,16 @@ impl<'a> Builder<'a> {
             recurrence_nodes: HashMap::new(),
             summed,
             owned_terms,
+            nets: layout.nets.clone(),
         };
         for entry in &layout.entries {
             let len = entry.shape.iter().product();
             let node = builder.push(Op::Input, entry.shape.clone(), true, vec![0.0; len]);
             builder.program.inputs.push(node);
+        }
+        for net in &layout.nets {
+            let node = builder.push(Op::Input, vec![net.len], true, vec![0.0; net.len]);
+            builder.program.net_inputs.push(node);
         }
         builder.program.variable_nodes = builder.program.inputs.clone();
         for index in layout.expression_bounded() {
@@ -604,7 +615,7 @@ impl<'a> Builder<'a> {
             ExprKind::Call { function, args } => {
                 super::builtins::lower_call(self, *function, args, span)
             }
-            ExprKind::NetCall { .. } => Err(unsupported("a call of a net", span)),
+            ExprKind::NetCall { net, args } => self.lower_net_call(*net, args, span),
             ExprKind::DistFunction {
                 function,
                 distribution,
@@ -696,6 +707,40 @@ impl<'a> Builder<'a> {
                 unreachable!("never depends on an unknown")
             }
         }
+    }
+
+    /// A call of a net: one node over all the rows of its input.
+    fn lower_net_call(
+        &mut self,
+        net: usize,
+        args: &[Expr],
+        span: Span,
+    ) -> Result<NodeId, TapeError> {
+        let Some(index) = self.nets.iter().position(|n| n.net == net) else {
+            return Err(unsupported(
+                "a call of a net whose weights are not sampled",
+                span,
+            ));
+        };
+        let [arg] = args else {
+            return Err(TapeError::ShapeMismatch {
+                detail: format!(
+                    "net `{}` takes one argument, its input rows",
+                    self.nets[index].name
+                ),
+                span,
+            });
+        };
+        let input = self.lower(arg)?;
+        let entry = &self.nets[index];
+        let (rows, shape) = input_rows(&self.shape(input), &entry.sizes, &entry.name, span)?;
+        let node = NetNode::new(entry, rows)?;
+        let op = Op::NetCall {
+            weights: self.program.net_inputs[index],
+            input,
+            node: Box::new(node),
+        };
+        Ok(self.computed(op, shape))
     }
 
     /// A recursive `let`: one node (or a few) per element, built in order, each piece's readings

@@ -31,6 +31,7 @@ mod graph;
 mod hessian;
 mod layout;
 mod lower;
+mod net;
 mod nonfinite;
 mod numerics;
 mod pointwise;
@@ -51,5 +52,7 @@ pub use nonfinite::NonFinite;
 pub use pointwise::ObservationPlate;
 pub use vectorise::vectorise_loops;
 
+#[cfg(test)]
+mod net_tests;
 #[cfg(test)]
 mod tests;

@@ -79,6 +79,11 @@ pub fn run_em(
             names.push(format!("`{}`", entry.name));
         }
     }
+    // A net's weights are params (LANGUAGE.md §2): points, as the declared ones.
+    for net in &layout.nets {
+        points[net.offset..net.offset + net.len].fill(true);
+        names.push(format!("the weights of net `{}`", net.name));
+    }
     // A random start: the joint mode over params and latents is often at a boundary (a scale
     // param at zero with every latent at its mean), where the ELBO is worst.
     let variational = VariationalSettings {
@@ -156,17 +161,43 @@ fn fit_and_report(
         objective_name: "ELBO (evidence lower bound, nats)".into(),
         ..RunReport::default()
     };
+    // At the cap, the trace says whether the ELBO was still climbing or had settled within the
+    // noise of its estimate (then the relative-change rule asked for more than the noise allows,
+    // and more iterations would not change the fit).
+    let plateau = (!fit.converged && !fit.interrupted)
+        .then(|| ppl_infer::elbo_plateau(&fit.trace))
+        .flatten();
+    let settled = plateau.is_some_and(|p| p.is_flat());
+    let tolerance = settings.get(Setting::TolRelObj);
+    report.notes.push(match plateau {
+        _ if fit.interrupted => format!(
+            "INTERRUPTED after {} iterations",
+            fit.iterations
+        ),
+        _ if fit.converged => format!(
+            "converged after {} iterations (relative ELBO change below {tolerance})",
+            fit.iterations
+        ),
+        Some(plateau) if settled => format!(
+            "settled at the cap of {} iterations: over the last {} evaluations the ELBO's trend is {} ± {} nats per evaluation, flat within its estimate noise (sd {} nats, {} of the ELBO), which keeps its relative change above --tol-rel-obj {tolerance}; more iterations would not change the fit",
+            fit.iterations,
+            plateau.evaluations,
+            format_number(plateau.slope),
+            format_number(plateau.slope_se),
+            format_number(plateau.noise_sd),
+            format_number(plateau.noise_sd / fit.elbo.abs().max(f64::MIN_POSITIVE)),
+        ),
+        Some(_) => format!(
+            "did NOT converge after {} iterations: the ELBO was still climbing",
+            fit.iterations
+        ),
+        None => format!(
+            "did NOT converge after {} iterations (relative ELBO change above {tolerance})",
+            fit.iterations
+        ),
+    });
     report.notes.push(format!(
-        "{} after {} iterations (relative ELBO change below {}), Adam learning rate {}; {} draws from the guide",
-        if fit.interrupted {
-            "INTERRUPTED"
-        } else if fit.converged {
-            "converged"
-        } else {
-            "did NOT converge"
-        },
-        fit.iterations,
-        settings.get(Setting::TolRelObj),
+        "Adam learning rate {}; {} draws from the guide",
         format_number(fit.learning_rate),
         variational.num_draws
     ));
@@ -186,9 +217,9 @@ fn fit_and_report(
             "above 0.7: the guide is far from the posterior"
         }
     ));
-    if !fit.converged && !fit.interrupted {
+    if !fit.converged && !fit.interrupted && !settled {
         report.warnings.push(format!(
-            "ADVI stopped at {} iterations before the ELBO settled: raise --max-iters",
+            "ADVI stopped at {} iterations while the ELBO was still climbing: raise --max-iters",
             fit.iterations
         ));
     }
@@ -205,6 +236,18 @@ fn fit_and_report(
     report
         .diagnostics
         .insert("converged".into(), json!(fit.converged));
+    report.diagnostics.insert(
+        "stopped_by".into(),
+        json!(if fit.interrupted {
+            "interrupt"
+        } else if fit.converged {
+            "relative change"
+        } else if settled {
+            "iteration cap, ELBO flat within its noise"
+        } else {
+            "iteration cap"
+        }),
+    );
     report
         .diagnostics
         .insert("learning_rate".into(), number(fit.learning_rate));

@@ -47,7 +47,7 @@ impl Default for FisherSettings {
             low_rank: true,
             gamma: 1e-5,
             eigenvalue_cutoff: 100.0,
-            well_determined_cutoff: Some(2.0),
+            well_determined_cutoff: Some(1.25),
         }
     }
 }

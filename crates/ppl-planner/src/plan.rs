@@ -965,7 +965,8 @@ fn nuts_reason(
         },
         preview(&analysis.continuous()),
         match metric {
-            MetricKind::Auto => "the mass matrix learnt from draws and gradients, diagonal or corrected where the diagonal is wrong, warmup ending once it settles",
+            MetricKind::Auto =>
+                "the mass matrix learnt from draws and gradients, diagonal or corrected where the diagonal is wrong, warmup ending once it settles",
             MetricKind::Diagonal => "a diagonal mass matrix learnt from draws and gradients",
             MetricKind::LowRank => "nutpie's low-rank modified mass matrix",
             MetricKind::Dense => "Stan's windowed dense mass matrix",

@@ -126,7 +126,9 @@ impl clap::Args for SettingFlags {
                 ppl_planner::settings::SettingKind::Switch => arg.action(ArgAction::SetTrue),
                 ppl_planner::settings::SettingKind::Choice(names) => arg
                     .value_name("NAME")
-                    .value_parser(clap::builder::PossibleValuesParser::new(names.iter().copied())),
+                    .value_parser(clap::builder::PossibleValuesParser::new(
+                        names.iter().copied(),
+                    )),
                 _ => arg
                     .value_name(
                         if matches!(def.kind, ppl_planner::settings::SettingKind::Whole { .. }) {

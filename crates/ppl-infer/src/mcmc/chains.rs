@@ -12,11 +12,10 @@ use rand::{RngExt, SeedableRng};
 use rayon::prelude::*;
 
 use super::adapt::{DualAveraging, StepSizeError, WindowSchedule, initial_step_size};
-use super::hmc::integrator::Leapfrog;
 use super::fisher::{FisherAdaptation, FisherSettings, WarmupEvent};
+use super::hmc::integrator::Leapfrog;
 use super::hmc::metric::{
-    AdaptedMetric, DenseMetric, DiagonalMetric, LowRankMetric, Metric, MetricError,
-    MetricEstimator,
+    AdaptedMetric, DenseMetric, DiagonalMetric, LowRankMetric, Metric, MetricError, MetricEstimator,
 };
 use super::hmc::nuts::Nuts;
 use super::hmc::static_hmc::StaticHmc;

@@ -119,7 +119,10 @@ pub fn estimate_metric(
         None
     };
     let (projected_draws, projected_gradients) = match &basis {
-        Some(q) => (q.transpose() * &scaled_draws, q.transpose() * &scaled_gradients),
+        Some(q) => (
+            q.transpose() * &scaled_draws,
+            q.transpose() * &scaled_gradients,
+        ),
         None => (scaled_draws, scaled_gradients),
     };
     let ridge = |m: &DMatrix<f64>| {
@@ -154,7 +157,11 @@ pub fn estimate_metric(
 /// The SPD solution `Σ` of `Σ B Σ = A`: `B^{-1/2} (B^{1/2} A B^{1/2})^{1/2} B^{-1/2}`.
 pub fn geometric_mean(a: &DMatrix<f64>, b: &DMatrix<f64>) -> Option<DMatrix<f64>> {
     let b_eigen = SymmetricEigen::new(b.clone());
-    if b_eigen.eigenvalues.iter().any(|v| !(v.is_finite() && *v > 0.0)) {
+    if b_eigen
+        .eigenvalues
+        .iter()
+        .any(|v| !(v.is_finite() && *v > 0.0))
+    {
         return None;
     }
     let power = |eigen: &SymmetricEigen<f64, nalgebra::Dyn>, f: &dyn Fn(f64) -> f64| {
@@ -332,8 +339,7 @@ impl FisherAdaptation {
         };
         let background = self.draws.len() - self.foreground;
         // No switch that would leave less than a full window before the final phase.
-        let switched =
-            background >= switch_length && self.iteration + switch_length <= final_start;
+        let switched = background >= switch_length && self.iteration + switch_length <= final_start;
         if switched {
             self.switch();
         }
@@ -379,7 +385,11 @@ mod tests {
     use rand_distr::{Distribution, StandardNormal};
 
     /// Exact draws from N(0, Σ) with their gradients −Σ⁻¹x.
-    fn gaussian_window(covariance: &DMatrix<f64>, count: usize, seed: u64) -> (Vec<Vec<f64>>, Vec<Vec<f64>>) {
+    fn gaussian_window(
+        covariance: &DMatrix<f64>,
+        count: usize,
+        seed: u64,
+    ) -> (Vec<Vec<f64>>, Vec<Vec<f64>>) {
         let dim = covariance.nrows();
         let lower = covariance.clone().cholesky().unwrap().l();
         let precision = covariance.clone().try_inverse().unwrap();
@@ -444,16 +454,27 @@ mod tests {
                     3.0 + s * z
                 })
                 .collect();
-            gradients.push(x.iter().zip(&sds).map(|(x, s)| -(x - 3.0) / (s * s)).collect::<Vec<_>>());
+            gradients.push(
+                x.iter()
+                    .zip(&sds)
+                    .map(|(x, s)| -(x - 3.0) / (s * s))
+                    .collect::<Vec<_>>(),
+            );
             draws.push(x);
         }
         let draws_ref: Vec<&[f64]> = draws.iter().map(Vec::as_slice).collect();
         let gradients_ref: Vec<&[f64]> = gradients.iter().map(Vec::as_slice).collect();
-        let metric = estimate_metric(&draws_ref, &gradients_ref, &FisherSettings::default()).unwrap();
+        let metric =
+            estimate_metric(&draws_ref, &gradients_ref, &FisherSettings::default()).unwrap();
         for (s, sd) in metric.scale().iter().zip(&sds) {
             assert!((s / sd - 1.0).abs() < 1e-9, "{s} vs {sd}");
         }
-        assert_eq!(metric.rank(), 0, "nothing to correct: {:?}", metric.values());
+        assert_eq!(
+            metric.rank(),
+            0,
+            "nothing to correct: {:?}",
+            metric.values()
+        );
     }
 
     #[test]
@@ -469,7 +490,8 @@ mod tests {
         let (draws, gradients) = gaussian_window(&covariance, 40, 7);
         let draws_ref: Vec<&[f64]> = draws.iter().map(Vec::as_slice).collect();
         let gradients_ref: Vec<&[f64]> = gradients.iter().map(Vec::as_slice).collect();
-        let metric = estimate_metric(&draws_ref, &gradients_ref, &FisherSettings::default()).unwrap();
+        let metric =
+            estimate_metric(&draws_ref, &gradients_ref, &FisherSettings::default()).unwrap();
         assert!(metric.rank() >= 1, "a correction is needed");
         // For Gaussian draws the geometric mean of Cov(x) and Cov(g)⁻¹ is Σ itself in the span,
         // up to the ridge; check Σ^{-1/2} M⁻¹ Σ^{-1/2} ≈ I through its eigenvalues.
@@ -507,18 +529,24 @@ mod tests {
         // direction stretched 100-fold in sd is recovered there.
         let dim = 50;
         let mut covariance = DMatrix::identity(dim, dim);
-        let direction = nalgebra::DVector::from_fn(dim, |i, _| if i < 10 { 1.0 } else { 0.0 }).normalize();
+        let direction =
+            nalgebra::DVector::from_fn(dim, |i, _| if i < 10 { 1.0 } else { 0.0 }).normalize();
         covariance += &direction * direction.transpose() * 9999.0;
         let (draws, gradients) = gaussian_window(&covariance, 20, 3);
         let draws_ref: Vec<&[f64]> = draws.iter().map(Vec::as_slice).collect();
         let gradients_ref: Vec<&[f64]> = gradients.iter().map(Vec::as_slice).collect();
-        let metric = estimate_metric(&draws_ref, &gradients_ref, &FisherSettings::default()).unwrap();
+        let metric =
+            estimate_metric(&draws_ref, &gradients_ref, &FisherSettings::default()).unwrap();
         let estimate = dense_inverse_mass(&metric);
         // Along the stretched direction the variance is 10 000 and the diagonal alone says
         // about 33; with 20 draws in 50 dimensions the ridge on the directions no draw has seen
         // shrinks the estimate (here to about a third), still two orders closer.
         let along = (direction.transpose() * &estimate * &direction)[(0, 0)];
         assert!(along > 2000.0 && along < 20000.0, "{along}");
-        assert!(metric.rank() >= 1 && metric.rank() < 10, "{:?}", metric.values());
+        assert!(
+            metric.rank() >= 1 && metric.rank() < 10,
+            "{:?}",
+            metric.values()
+        );
     }
 }

@@ -207,7 +207,10 @@ pub struct MultivariateNormal {
 
 impl MultivariateNormal {
     pub fn new(mean: Vec<f64>, covariance: nalgebra::DMatrix<f64>) -> Self {
-        let precision = covariance.clone().try_inverse().unwrap_or(covariance.clone());
+        let precision = covariance
+            .clone()
+            .try_inverse()
+            .unwrap_or(covariance.clone());
         MultivariateNormal {
             mean,
             covariance,

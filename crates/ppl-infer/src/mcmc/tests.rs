@@ -97,7 +97,11 @@ fn every_kernel_recovers_known_moments() {
             // 4 × 2000 draws: enough for the MCSE of E[x²] (a skewed quantity) to be itself
             // reliable, so that a 4-MCSE band means what it says.
             let mut s = settings(kernel, 500, 2000, 100 + seed as u64);
-            s.metric = if dense { MetricKind::Dense } else { MetricKind::Auto };
+            s.metric = if dense {
+                MetricKind::Dense
+            } else {
+                MetricKind::Auto
+            };
             density(&s)
         };
         // Independent normals, d = 10, with varied scales.
@@ -614,8 +618,6 @@ fn a_dense_metric_that_cannot_be_estimated_keeps_the_previous_one() {
     assert_ne!(metric, before);
 }
 
-
-
 #[test]
 fn the_default_metric_learns_a_correlated_covariance_and_stops_warmup_early() {
     // 5-d normal with sds 0.1 … 10 and correlations 0.9^|i−j|: the diagonal alone would leave
@@ -636,7 +638,11 @@ fn the_default_metric_learns_a_correlated_covariance_and_stops_warmup_early() {
         * eigen.eigenvectors.transpose();
     for output in &outputs {
         assert!(output.warmup_settled, "warmup should settle on a Gaussian");
-        assert!(output.warmup_iterations < 600, "{}", output.warmup_iterations);
+        assert!(
+            output.warmup_iterations < 600,
+            "{}",
+            output.warmup_iterations
+        );
         // The gradients counted during sampling are the leapfrog steps taken.
         let leapfrogs: u64 = output.stats.iter().map(|d| u64::from(d.n_leapfrog)).sum();
         assert_eq!(output.sampling_gradients, leapfrogs);
@@ -668,8 +674,8 @@ fn the_default_metric_learns_a_correlated_covariance_and_stops_warmup_early() {
         // exact up to the ridge whatever the window, and with 2d draws or more every direction
         // off by more than the cutoff 1.25 is corrected.
         let whitened = &precision_half * inverse_mass * &precision_half;
-        let ratios = nalgebra::SymmetricEigen::new((&whitened + whitened.transpose()) * 0.5)
-            .eigenvalues;
+        let ratios =
+            nalgebra::SymmetricEigen::new((&whitened + whitened.transpose()) * 0.5).eigenvalues;
         for r in ratios.iter() {
             assert!(
                 *r > 1.0 / 1.26 && *r < 1.26,

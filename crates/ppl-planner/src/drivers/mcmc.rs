@@ -433,9 +433,7 @@ fn describe_adaptation(
             AdaptedMetric::LowRank { scale, values, .. } if values.len() == scale.len() => {
                 ("dense", values.len(), scale.len())
             }
-            AdaptedMetric::LowRank { scale, values, .. } => {
-                ("low-rank", values.len(), scale.len())
-            }
+            AdaptedMetric::LowRank { scale, values, .. } => ("low-rank", values.len(), scale.len()),
         })
         .collect();
     let Some(&(first_form, _, dim)) = forms.first() else {

@@ -541,7 +541,7 @@ pub fn plan(
     let verdict = |rule: Rule| verdicts.iter().find(|v| v.rule == rule).cloned();
     let method = settings.method;
     let asked = || asked(settings, method);
-    let dense = settings.switch(Setting::Dense);
+    let metric = crate::settings::metric_kind(settings);
     let posterior = || -> Result<Box<Posterior>, FitError> {
         let options = ppl_model::posterior::PosteriorOptions {
             log_lik: settings.switch(Setting::LogLik),
@@ -606,7 +606,7 @@ pub fn plan(
                     )
                 }
                 Some(Rule::Hamiltonian) if only_nets_unsupported(model) => {
-                    let reason = nuts_reason(&analysis, dense, false);
+                    let reason = nuts_reason(&analysis, metric, false);
                     let reason = match verdict(Rule::Hamiltonian) {
                         Some(v) if v.because.contains("summed out") => format!(
                             "{reason}; {}",
@@ -975,16 +975,28 @@ fn em_spec(model: &Model, bound: &BoundData) -> Result<MixtureSpec, FitError> {
     })
 }
 
-fn nuts_reason(analysis: &Analysis<'_>, dense: bool, _forced: bool) -> String {
+fn nuts_reason(
+    analysis: &Analysis<'_>,
+    metric: ppl_infer::mcmc::MetricKind,
+    _forced: bool,
+) -> String {
+    use ppl_infer::mcmc::MetricKind;
     format!(
-        "every {}unknown ({}) is continuous and the log density is differentiable, so NUTS samples the posterior (Stan's adaptation: dual-averaging step size, windowed {} mass matrix){}",
+        "every {}unknown ({}) is continuous and the log density is differentiable, so NUTS samples the posterior (dual-averaging step size; {}){}",
         if analysis.finite_discrete.is_empty() {
             ""
         } else {
             "other "
         },
         preview(&analysis.continuous()),
-        if dense { "dense" } else { "diagonal" },
+        match metric {
+            MetricKind::Auto =>
+                "the mass matrix learnt from draws and gradients, diagonal or corrected where the diagonal is wrong, warmup ending once it settles",
+            MetricKind::Diagonal => "a diagonal mass matrix learnt from draws and gradients",
+            MetricKind::LowRank => "nutpie's low-rank modified mass matrix",
+            MetricKind::Dense => "Stan's windowed dense mass matrix",
+            MetricKind::Stan => "Stan's windowed diagonal mass matrix",
+        },
         if analysis.continuous_params.is_empty() {
             ""
         } else {

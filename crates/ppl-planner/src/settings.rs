@@ -35,6 +35,7 @@ pub enum Setting {
     GibbsSteps,
     Momentum,
     WeightDecay,
+    Metric,
 }
 
 /// The type and bounds of a setting's value.
@@ -51,6 +52,9 @@ pub enum SettingKind {
     },
     /// On or off: a bare flag, or `infer nuts(dense = 1)`.
     Switch,
+    /// One of the names (`--metric low-rank`); stored as the name's index, which is also how an
+    /// `infer` statement gives it (`infer nuts(metric = 2)`).
+    Choice(&'static [&'static str]),
 }
 
 /// The one definition of a setting.
@@ -173,7 +177,15 @@ pub const SETTINGS: &[SettingDef] = &[
         key: "dense",
         kind: SettingKind::Switch,
         default: 0.0,
-        help: "Adapt a dense mass matrix (full covariance) instead of a diagonal one",
+        help: "Adapt a dense mass matrix (full covariance) instead of a diagonal one (the same as --metric dense)",
+        methods: SAMPLERS,
+    },
+    SettingDef {
+        setting: Setting::Metric,
+        key: "metric",
+        kind: SettingKind::Choice(&ppl_infer::mcmc::MetricKind::NAMES),
+        default: 0.0,
+        help: "The mass matrix: auto (learnt from draws and gradients: a diagonal, corrected where it is wrong; warmup ends once it settles), diag, low-rank (nutpie's), dense or stan (Stan's windowed diagonal)",
         methods: SAMPLERS,
     },
     SettingDef {
@@ -410,6 +422,11 @@ impl SettingDef {
     pub fn default_text(&self) -> String {
         match self.kind {
             SettingKind::Switch => (if self.default != 0.0 { "on" } else { "off" }).into(),
+            SettingKind::Choice(names) => names
+                .get(self.default as usize)
+                .copied()
+                .unwrap_or_default()
+                .into(),
             SettingKind::Whole { .. } => format!("{}", self.default as u64),
             SettingKind::Real { .. } if self.default != 0.0 && self.default.abs() < 1e-3 => {
                 format!("{:e}", self.default)
@@ -422,6 +439,10 @@ impl SettingDef {
     pub fn bounds_text(&self) -> String {
         match self.kind {
             SettingKind::Switch => "on or off (1 or 0)".into(),
+            SettingKind::Choice(names) => format!(
+                "one of {} (in an `infer` statement, its position from 0)",
+                names.join(", ")
+            ),
             SettingKind::Whole { min, max } if max == u64::MAX => {
                 format!("a whole number of at least {min}")
             }
@@ -449,6 +470,9 @@ impl SettingDef {
     pub fn validate(&self, value: f64) -> Result<f64, String> {
         let ok = match self.kind {
             SettingKind::Switch => value == 0.0 || value == 1.0,
+            SettingKind::Choice(names) => {
+                value.fract() == 0.0 && value >= 0.0 && value < names.len() as f64
+            }
             SettingKind::Whole { min, max } => {
                 value.fract() == 0.0 && value >= min as f64 && value <= max as f64
             }
@@ -471,6 +495,20 @@ impl SettingDef {
                 self.bounds_text()
             ))
         }
+    }
+}
+
+/// The metric a run asked for: `--metric`, or `--dense` when no metric was named.
+pub fn metric_kind(settings: &Settings) -> ppl_infer::mcmc::MetricKind {
+    use ppl_infer::mcmc::MetricKind;
+    let named = MetricKind::NAMES
+        .get(settings.count(Setting::Metric))
+        .and_then(|name| MetricKind::from_name(name))
+        .unwrap_or_default();
+    if settings.switch(Setting::Dense) && settings.origin(Setting::Metric) == Origin::Default {
+        MetricKind::Dense
+    } else {
+        named
     }
 }
 

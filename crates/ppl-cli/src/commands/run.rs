@@ -99,6 +99,10 @@ impl clap::FromArgMatches for SettingFlags {
                 ppl_planner::settings::SettingKind::Switch => {
                     matches.get_flag(def.key).then_some(1.0)
                 }
+                ppl_planner::settings::SettingKind::Choice(names) => matches
+                    .get_one::<String>(def.key)
+                    .and_then(|name| names.iter().position(|n| n == name))
+                    .map(|position| position as f64),
                 _ => matches.get_one::<f64>(def.key).copied(),
             };
             if let Some(value) = value {
@@ -120,6 +124,11 @@ impl clap::Args for SettingFlags {
             let arg = Arg::new(def.key).long(long).help(help);
             let arg = match def.kind {
                 ppl_planner::settings::SettingKind::Switch => arg.action(ArgAction::SetTrue),
+                ppl_planner::settings::SettingKind::Choice(names) => arg
+                    .value_name("NAME")
+                    .value_parser(clap::builder::PossibleValuesParser::new(
+                        names.iter().copied(),
+                    )),
                 _ => arg
                     .value_name(
                         if matches!(def.kind, ppl_planner::settings::SettingKind::Whole { .. }) {

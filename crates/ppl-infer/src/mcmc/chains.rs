@@ -12,14 +12,15 @@ use rand::{RngExt, SeedableRng};
 use rayon::prelude::*;
 
 use super::adapt::{DualAveraging, StepSizeError, WindowSchedule, initial_step_size};
+use super::fisher::{FisherAdaptation, FisherSettings, WarmupEvent};
 use super::hmc::integrator::Leapfrog;
 use super::hmc::metric::{
-    AdaptedMetric, DenseMetric, DiagonalMetric, Metric, MetricError, MetricEstimator,
+    AdaptedMetric, DenseMetric, DiagonalMetric, LowRankMetric, Metric, MetricError, MetricEstimator,
 };
 use super::hmc::nuts::Nuts;
 use super::hmc::static_hmc::StaticHmc;
 use super::hmc::{ChainState, PhasePoint};
-use super::{Kernel, SamplerSettings};
+use super::{Kernel, MetricKind, SamplerSettings};
 use crate::density::{LogDensity, LogDensityError};
 
 /// Stan's sampler columns for one draw (`lp__` and the `__` statistics).
@@ -90,6 +91,15 @@ pub struct ChainOutput {
     pub metric_failures: usize,
     pub warmup_seconds: f64,
     pub sampling_seconds: f64,
+    /// Warmup iterations actually run: fewer than asked when the gradient-informed warmup saw
+    /// its metric and step size settle.
+    pub warmup_iterations: usize,
+    /// True when warmup ended because the metric and step size settled.
+    pub warmup_settled: bool,
+    /// Log-density gradient evaluations during initialisation and warmup (step-size searches
+    /// included), and during sampling.
+    pub warmup_gradients: u64,
+    pub sampling_gradients: u64,
 }
 
 impl ChainOutput {
@@ -279,8 +289,8 @@ fn run_chain<D: LogDensity>(
     let dim = density.dim();
     let max_error = settings.max_energy_error;
     let nuts = || Nuts::new(settings.max_depth, max_error);
-    match (settings.kernel, settings.dense_metric) {
-        (Kernel::Nuts, false) => run_with(
+    match (settings.kernel, settings.metric) {
+        (Kernel::Nuts, MetricKind::Stan) => run_with(
             density,
             DiagonalMetric::identity(dim),
             nuts(),
@@ -288,7 +298,7 @@ fn run_chain<D: LogDensity>(
             control,
             index,
         ),
-        (Kernel::Nuts, true) => run_with(
+        (Kernel::Nuts, MetricKind::Dense) => run_with(
             density,
             DenseMetric::identity(dim),
             nuts(),
@@ -296,7 +306,15 @@ fn run_chain<D: LogDensity>(
             control,
             index,
         ),
-        (Kernel::StaticHmc(length), false) => run_with(
+        (Kernel::Nuts, _) => run_with(
+            density,
+            LowRankMetric::identity(dim),
+            nuts(),
+            settings,
+            control,
+            index,
+        ),
+        (Kernel::StaticHmc(length), MetricKind::Stan) => run_with(
             density,
             DiagonalMetric::identity(dim),
             StaticHmc::new(length, max_error),
@@ -304,9 +322,17 @@ fn run_chain<D: LogDensity>(
             control,
             index,
         ),
-        (Kernel::StaticHmc(length), true) => run_with(
+        (Kernel::StaticHmc(length), MetricKind::Dense) => run_with(
             density,
             DenseMetric::identity(dim),
+            StaticHmc::new(length, max_error),
+            settings,
+            control,
+            index,
+        ),
+        (Kernel::StaticHmc(length), _) => run_with(
+            density,
+            LowRankMetric::identity(dim),
             StaticHmc::new(length, max_error),
             settings,
             control,
@@ -406,9 +432,33 @@ fn try_point<D: LogDensity>(
     }
 }
 
+/// A density that counts its gradient evaluations (the cost measure that does not depend on
+/// the machine).
+#[derive(Clone)]
+struct Counted<D> {
+    inner: D,
+    evaluations: u64,
+}
+
+impl<D: LogDensity> LogDensity for Counted<D> {
+    fn dim(&self) -> usize {
+        self.inner.dim()
+    }
+
+    #[inline]
+    fn log_density_and_gradient(
+        &mut self,
+        position: &[f64],
+        gradient: &mut [f64],
+    ) -> Result<f64, LogDensityError> {
+        self.evaluations += 1;
+        self.inner.log_density_and_gradient(position, gradient)
+    }
+}
+
 /// One chain's moving parts, assembled by generics.
 struct ChainRunner<'a, 'c, D, M, K> {
-    density: D,
+    density: Counted<D>,
     metric: M,
     kernel: K,
     integrator: Leapfrog,
@@ -433,7 +483,10 @@ where
         index: usize,
     ) -> Self {
         ChainRunner {
-            density,
+            density: Counted {
+                inner: density,
+                evaluations: 0,
+            },
             metric,
             kernel,
             integrator: Leapfrog,
@@ -461,33 +514,12 @@ where
             .get(self.index)
             .and_then(|value| value.as_deref());
         let mut state = initialize(&mut self.density, settings, user_value, chain_id, &mut rng)?;
-        let mut scratch = PhasePoint::new(dim);
-        let step_size_error = |error| SamplerError::StepSize { chain_id, error };
-
-        let mut step_size = initial_step_size(
-            &mut self.density,
-            &self.metric,
-            &mut self.integrator,
-            &state,
-            settings.initial_step_size,
-            &mut scratch,
-            &mut rng,
-        )
-        .map_err(step_size_error)?;
-        let mut dual_averaging = DualAveraging::new(
-            settings.dual_averaging,
-            settings.target_accept,
-            (10.0 * settings.initial_step_size).ln(),
-        );
-        let mut schedule = WindowSchedule::new(settings.num_warmup, settings.windows);
-        let mut estimator = self.metric.estimator();
-
         let mut output = ChainOutput {
             chain_id,
             dim,
             draws: Vec::with_capacity(settings.num_draws * dim),
             stats: Vec::with_capacity(settings.num_draws),
-            step_size,
+            step_size: settings.initial_step_size,
             metric: self.metric.to_adapted(),
             divergences: 0,
             max_depth_hits: 0,
@@ -496,67 +528,20 @@ where
             metric_failures: 0,
             warmup_seconds: 0.0,
             sampling_seconds: 0.0,
+            warmup_iterations: 0,
+            warmup_settled: false,
+            warmup_gradients: 0,
+            sampling_gradients: 0,
         };
 
         let warmup_start = Instant::now();
-        for iteration in 0..settings.num_warmup {
-            if self.stopped() {
-                output.interrupted = true;
-                break;
-            }
-            let transition = self.kernel.transition_until(
-                &mut self.density,
-                &self.metric,
-                &mut self.integrator,
-                step_size,
-                &mut state,
-                &mut rng,
-                self.control.stop,
-            );
-            if self.stopped() {
-                // Cut short inside its trajectory: not a draw from the kernel, so not kept.
-                output.interrupted = true;
-                break;
-            }
-            output.warmup_divergences += usize::from(transition.divergent);
-            self.report(iteration, true, &state, &transition, step_size);
-            if !settings.adapt {
-                continue;
-            }
-            step_size = dual_averaging.learn(transition.accept_stat);
-            if schedule.in_window() {
-                estimator.add_sample(&state.position);
-            }
-            if schedule.at_window_end() {
-                // A failed estimate (a dense covariance that is not positive definite, say)
-                // leaves the metric as it was: the run goes on and the driver warns.
-                if !adapt_or_keep(&mut self.metric, &estimator) {
-                    output.metric_failures += 1;
-                }
-                estimator.restart();
-                step_size = initial_step_size(
-                    &mut self.density,
-                    &self.metric,
-                    &mut self.integrator,
-                    &state,
-                    step_size,
-                    &mut scratch,
-                    &mut rng,
-                )
-                .map_err(step_size_error)?;
-                dual_averaging.set_mu((10.0 * step_size).ln());
-                dual_averaging.restart();
-            }
-            schedule.advance();
-        }
-        if settings.adapt
-            && settings.num_warmup > 0
-            && !output.interrupted
-            && let Some(final_step) = dual_averaging.final_step_size()
-        {
-            step_size = final_step;
-        }
+        let step_size = if settings.metric.uses_gradients() && settings.adapt {
+            self.warmup_from_gradients(&mut state, &mut rng, &mut output)?
+        } else {
+            self.warmup_in_windows(&mut state, &mut rng, &mut output)?
+        };
         output.warmup_seconds = warmup_start.elapsed().as_secs_f64();
+        output.warmup_gradients = self.density.evaluations;
         output.step_size = step_size;
         output.metric = self.metric.to_adapted();
         if output.interrupted {
@@ -598,7 +583,203 @@ where
             output.stats.push(stats);
         }
         output.sampling_seconds = sampling_start.elapsed().as_secs_f64();
+        output.sampling_gradients = self.density.evaluations - output.warmup_gradients;
         Ok(output)
+    }
+
+    /// One warmup transition; `None` when the stop flag cut it short (the caller stops).
+    fn warmup_transition<R: rand::Rng + ?Sized>(
+        &mut self,
+        iteration: usize,
+        step_size: f64,
+        state: &mut ChainState,
+        rng: &mut R,
+        output: &mut ChainOutput,
+    ) -> Option<super::hmc::TransitionStats> {
+        if self.stopped() {
+            output.interrupted = true;
+            return None;
+        }
+        let transition = self.kernel.transition_until(
+            &mut self.density,
+            &self.metric,
+            &mut self.integrator,
+            step_size,
+            state,
+            rng,
+            self.control.stop,
+        );
+        if self.stopped() {
+            // Cut short inside its trajectory: not a draw from the kernel, so not kept.
+            output.interrupted = true;
+            return None;
+        }
+        output.warmup_divergences += usize::from(transition.divergent);
+        output.warmup_iterations = iteration + 1;
+        self.report(iteration, true, state, &transition, step_size);
+        Some(transition)
+    }
+
+    /// Stan's warmup: dual averaging of the step size, and the metric re-estimated from the
+    /// positions of each slow window. Returns the step size to sample with.
+    fn warmup_in_windows(
+        &mut self,
+        state: &mut ChainState,
+        rng: &mut ChaCha8Rng,
+        output: &mut ChainOutput,
+    ) -> Result<f64, SamplerError> {
+        let settings = self.settings;
+        let chain_id = self.chain_id;
+        let step_size_error = |error| SamplerError::StepSize { chain_id, error };
+        let mut scratch = PhasePoint::new(state.position.len());
+        let mut step_size = initial_step_size(
+            &mut self.density,
+            &self.metric,
+            &mut self.integrator,
+            state,
+            settings.initial_step_size,
+            &mut scratch,
+            rng,
+        )
+        .map_err(step_size_error)?;
+        let mut dual_averaging = DualAveraging::new(
+            settings.dual_averaging,
+            settings.target_accept,
+            (10.0 * settings.initial_step_size).ln(),
+        );
+        let mut schedule = WindowSchedule::new(settings.num_warmup, settings.windows);
+        let mut estimator = self.metric.estimator();
+        for iteration in 0..settings.num_warmup {
+            let Some(transition) = self.warmup_transition(iteration, step_size, state, rng, output)
+            else {
+                break;
+            };
+            if !settings.adapt {
+                continue;
+            }
+            step_size = dual_averaging.learn(transition.accept_stat);
+            if schedule.in_window() {
+                estimator.add_sample(&state.position);
+            }
+            if schedule.at_window_end() {
+                // A failed estimate (a dense covariance that is not positive definite, say)
+                // leaves the metric as it was: the run goes on and the driver warns.
+                if !adapt_or_keep(&mut self.metric, &estimator) {
+                    output.metric_failures += 1;
+                }
+                estimator.restart();
+                step_size = initial_step_size(
+                    &mut self.density,
+                    &self.metric,
+                    &mut self.integrator,
+                    state,
+                    step_size,
+                    &mut scratch,
+                    rng,
+                )
+                .map_err(step_size_error)?;
+                dual_averaging.set_mu((10.0 * step_size).ln());
+                dual_averaging.restart();
+            }
+            schedule.advance();
+        }
+        if settings.adapt
+            && settings.num_warmup > 0
+            && !output.interrupted
+            && let Some(final_step) = dual_averaging.final_step_size()
+        {
+            step_size = final_step;
+        }
+        Ok(step_size)
+    }
+
+    /// The gradient-informed warmup ([`super::fisher`]): the metric starts from the gradient at
+    /// the initial point, follows the draws and gradients of short windows, and is frozen once
+    /// it has settled; a final window tunes the step size alone. Returns the step size.
+    fn warmup_from_gradients(
+        &mut self,
+        state: &mut ChainState,
+        rng: &mut ChaCha8Rng,
+        output: &mut ChainOutput,
+    ) -> Result<f64, SamplerError> {
+        let settings = self.settings;
+        let chain_id = self.chain_id;
+        let step_size_error = |error| SamplerError::StepSize { chain_id, error };
+        let dim = state.position.len();
+        let fisher_settings = FisherSettings {
+            low_rank: settings.metric != MetricKind::Diagonal,
+            well_determined_cutoff: match settings.metric {
+                MetricKind::Auto => FisherSettings::default().well_determined_cutoff,
+                _ => None,
+            },
+            ..FisherSettings::default()
+        };
+        let mut adaptation = FisherAdaptation::new(settings.num_warmup, dim, fisher_settings);
+        if settings.num_warmup > 0
+            && let Some(metric) = self.metric.as_low_rank_mut()
+        {
+            *metric = LowRankMetric::from_gradient(&state.gradient);
+        }
+        let mut scratch = PhasePoint::new(dim);
+        let mut step_size = initial_step_size(
+            &mut self.density,
+            &self.metric,
+            &mut self.integrator,
+            state,
+            settings.initial_step_size,
+            &mut scratch,
+            rng,
+        )
+        .map_err(step_size_error)?;
+        let mut dual_averaging = DualAveraging::new(
+            settings.dual_averaging,
+            settings.target_accept,
+            (10.0 * step_size).ln(),
+        );
+        for iteration in 0..settings.num_warmup {
+            let Some(transition) = self.warmup_transition(iteration, step_size, state, rng, output)
+            else {
+                break;
+            };
+            step_size = dual_averaging.learn(transition.accept_stat);
+            let Some(metric) = self.metric.as_low_rank_mut() else {
+                continue;
+            };
+            let event = adaptation.observe(
+                &state.position,
+                &state.gradient,
+                metric,
+                dual_averaging.final_step_size(),
+            );
+            match event {
+                WarmupEvent::Nothing => {}
+                WarmupEvent::FirstUpdate | WarmupEvent::FinalWindow => {
+                    // A new metric needs a new scale of step: search from the current one and
+                    // restart the averaging around it, as Stan does after each window.
+                    step_size = initial_step_size(
+                        &mut self.density,
+                        &self.metric,
+                        &mut self.integrator,
+                        state,
+                        step_size,
+                        &mut scratch,
+                        rng,
+                    )
+                    .map_err(step_size_error)?;
+                    dual_averaging.set_mu((10.0 * step_size).ln());
+                    dual_averaging.restart();
+                }
+                WarmupEvent::Done => break,
+            }
+        }
+        output.warmup_settled = adaptation.settled;
+        if settings.num_warmup > 0
+            && !output.interrupted
+            && let Some(final_step) = dual_averaging.final_step_size()
+        {
+            step_size = final_step;
+        }
+        Ok(step_size)
     }
 
     /// Builds the draw's statistics, feeds the sink and bumps the progress counter.

@@ -194,6 +194,10 @@ impl<'a, 'c, D: LogDensity> RandomWalk<'a, 'c, D> {
             warmup_divergences: 0,
             interrupted: false,
             metric_failures: 0,
+            warmup_iterations: 0,
+            warmup_settled: false,
+            warmup_gradients: 0,
+            sampling_gradients: 0,
             warmup_seconds: 0.0,
             sampling_seconds: 0.0,
         };

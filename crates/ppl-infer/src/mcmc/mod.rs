@@ -3,6 +3,8 @@
 //!
 //! - [`hmc`]: the phase space, metrics, the leapfrog integrator and the two kernels;
 //! - [`adapt`]: step-size dual averaging, the initial step-size heuristic, metric windows;
+//! - [`fisher`]: the default warmup, which learns the metric from draws and gradients (a
+//!   diagonal with a low-rank correction) and stops when it has settled;
 //! - [`metropolis`]: random-walk Metropolis with integer coordinates, its scale adapted toward
 //!   0.234 acceptance, [`sample_chains_random_walk`];
 //! - [`gibbs`]: Gibbs sampling of discrete unknowns from their full conditionals, conjugate
@@ -14,6 +16,7 @@
 
 pub mod adapt;
 pub mod chains;
+pub mod fisher;
 pub mod gibbs;
 pub mod hmc;
 pub mod metropolis;
@@ -40,6 +43,56 @@ pub enum Kernel {
     StaticHmc(TrajectoryLength),
 }
 
+/// Which metric the chains adapt, and how (`--metric`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MetricKind {
+    /// Draws and gradients decide: a diagonal, corrected in the directions where it is wrong
+    /// (all of them for a small model, i.e. dense), with warmup ending once it has settled.
+    #[default]
+    Auto,
+    /// The Fisher diagonal alone, same warmup.
+    Diagonal,
+    /// nutpie's low-rank modified mass matrix (eigenvalue cutoff 100 whatever the window).
+    LowRank,
+    /// Stan's windowed dense covariance.
+    Dense,
+    /// Stan's windowed diagonal variance (ppl's default before the gradient-informed warmup).
+    Stan,
+}
+
+impl MetricKind {
+    pub const NAMES: [&'static str; 5] = ["auto", "diag", "low-rank", "dense", "stan"];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            MetricKind::Auto => "auto",
+            MetricKind::Diagonal => "diag",
+            MetricKind::LowRank => "low-rank",
+            MetricKind::Dense => "dense",
+            MetricKind::Stan => "stan",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<MetricKind> {
+        match name {
+            "auto" => Some(MetricKind::Auto),
+            "diag" | "diagonal" => Some(MetricKind::Diagonal),
+            "low-rank" | "low_rank" => Some(MetricKind::LowRank),
+            "dense" => Some(MetricKind::Dense),
+            "stan" => Some(MetricKind::Stan),
+            _ => None,
+        }
+    }
+
+    /// Whether warmup learns from gradients ([`fisher`]) rather than Stan's windows.
+    pub fn uses_gradients(self) -> bool {
+        matches!(
+            self,
+            MetricKind::Auto | MetricKind::Diagonal | MetricKind::LowRank
+        )
+    }
+}
+
 /// Configuration of a sampling run. `Default` gives Stan's defaults.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SamplerSettings {
@@ -59,8 +112,8 @@ pub struct SamplerSettings {
     pub max_depth: u32,
     /// The average acceptance statistic dual averaging aims at (Stan's `adapt_delta`).
     pub target_accept: f64,
-    /// Estimate a dense inverse metric (full covariance) instead of a diagonal one.
-    pub dense_metric: bool,
+    /// The metric and its adaptation.
+    pub metric: MetricKind,
     /// Adapt the step size and metric during warmup; without it the step size comes from the
     /// heuristic alone and the metric stays the identity.
     pub adapt: bool,
@@ -88,7 +141,7 @@ impl Default for SamplerSettings {
             chain_id_offset: 0,
             max_depth: 10,
             target_accept: 0.8,
-            dense_metric: false,
+            metric: MetricKind::Auto,
             adapt: true,
             initial_step_size: 1.0,
             max_energy_error: 1000.0,

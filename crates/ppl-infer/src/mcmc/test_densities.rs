@@ -196,3 +196,49 @@ impl LogDensity for Nowhere {
         })
     }
 }
+
+/// A multivariate normal given by its covariance (the precision is computed once).
+#[derive(Clone, Debug)]
+pub struct MultivariateNormal {
+    pub mean: Vec<f64>,
+    pub covariance: nalgebra::DMatrix<f64>,
+    precision: nalgebra::DMatrix<f64>,
+}
+
+impl MultivariateNormal {
+    pub fn new(mean: Vec<f64>, covariance: nalgebra::DMatrix<f64>) -> Self {
+        let precision = covariance
+            .clone()
+            .try_inverse()
+            .unwrap_or(covariance.clone());
+        MultivariateNormal {
+            mean,
+            covariance,
+            precision,
+        }
+    }
+}
+
+impl LogDensity for MultivariateNormal {
+    fn dim(&self) -> usize {
+        self.mean.len()
+    }
+
+    fn log_density_and_gradient(
+        &mut self,
+        position: &[f64],
+        gradient: &mut [f64],
+    ) -> Result<f64, LogDensityError> {
+        let dim = self.mean.len();
+        let mut value = 0.0;
+        for i in 0..dim {
+            let mut row = 0.0;
+            for j in 0..dim {
+                row += self.precision[(i, j)] * (position[j] - self.mean[j]);
+            }
+            gradient[i] = -row;
+            value -= 0.5 * (position[i] - self.mean[i]) * row;
+        }
+        Ok(value)
+    }
+}

@@ -28,7 +28,8 @@ pub struct McmcOptions<'a> {
     pub chain_id: u64,
     pub max_depth: u32,
     pub target_accept: f64,
-    pub dense: bool,
+    /// The metric asked for (`--metric`, `--dense`).
+    pub metric: ppl_infer::mcmc::MetricKind,
     pub out: Option<&'a Path>,
     pub model_name: String,
     /// Initial values the model gives (`latent v: real = 1.5`), if any.
@@ -99,7 +100,7 @@ pub fn run(
         chain_id_offset: options.chain_id,
         max_depth: options.max_depth,
         target_accept: options.target_accept,
-        dense_metric: options.dense,
+        metric: options.metric,
         ..SamplerSettings::default()
     };
     let io_error = |e: std::io::Error, path: &Path| FitError::cannot_write(path, &e);
@@ -119,7 +120,11 @@ pub fn run(
                 format!("delta = {}", options.target_accept),
                 format!(
                     "metric = {}",
-                    if options.dense { "dense_e" } else { "diag_e" }
+                    match options.metric {
+                        ppl_infer::mcmc::MetricKind::Dense => "dense_e",
+                        ppl_infer::mcmc::MetricKind::Stan => "diag_e",
+                        other => other.name(),
+                    }
                 ),
                 format!("chain_id = {id}"),
                 format!("seed = {}", options.seed),
@@ -355,6 +360,9 @@ pub fn run(
         }
     ));
     let step_sizes: Vec<f64> = outputs.iter().map(|o| o.step_size).collect();
+    if !random_walk {
+        describe_adaptation(&mut report, &outputs, options);
+    }
     if !acceptance.is_empty() {
         report.notes.push(format!(
             "random-walk Metropolis: acceptance rate per chain {} (the scale was adapted toward {})",
@@ -413,6 +421,87 @@ pub fn run(
             .push(format!("draws: {}", dir.join("chain-*.csv").display()));
     }
     Ok((report, Draws { columns, chains }))
+}
+
+/// The metric each chain ended warmup with, in words and JSON: which form, why, how long warmup
+/// ran and how many gradients each phase cost.
+fn describe_adaptation(
+    report: &mut RunReport,
+    outputs: &[ppl_infer::ChainOutput],
+    options: &McmcOptions<'_>,
+) {
+    use ppl_infer::mcmc::{AdaptedMetric, MetricKind};
+    let forms: Vec<(&str, usize, usize)> = outputs
+        .iter()
+        .map(|o| match &o.metric {
+            AdaptedMetric::Diagonal(v) => ("diagonal", 0, v.len()),
+            AdaptedMetric::Dense { dim, .. } => ("dense", *dim, *dim),
+            AdaptedMetric::LowRank { scale, values, .. } if values.len() == scale.len() => {
+                ("dense", values.len(), scale.len())
+            }
+            AdaptedMetric::LowRank { scale, values, .. } => ("low-rank", values.len(), scale.len()),
+        })
+        .collect();
+    let Some(&(first_form, _, dim)) = forms.first() else {
+        return;
+    };
+    let form = if forms.iter().all(|f| f.0 == first_form) {
+        first_form
+    } else {
+        "mixed"
+    };
+    let ranks: Vec<usize> = forms.iter().map(|f| f.1).collect();
+    let why = match options.metric {
+        MetricKind::Auto => match form {
+            "diagonal" => "the draws and gradients of the last warmup window agree with a diagonal in every direction".to_string(),
+            "dense" => format!("a small model ({dim} dimensions, at least two warmup draws per dimension): every direction where the diagonal was off by more than 25% was corrected"),
+            _ => format!(
+                "the diagonal was corrected in the directions where the draws and gradients disagree with it ({} of {dim} per chain)",
+                ranks.iter().map(|r| r.to_string()).collect::<Vec<_>>().join(", ")
+            ),
+        },
+        MetricKind::Diagonal => "asked for (--metric diag): the Fisher diagonal from draws and gradients".into(),
+        MetricKind::LowRank => format!(
+            "asked for (--metric low-rank): directions corrected per chain {}",
+            ranks.iter().map(|r| r.to_string()).collect::<Vec<_>>().join(", ")
+        ),
+        MetricKind::Dense => "asked for (--metric dense or --dense): Stan's windowed covariance".into(),
+        MetricKind::Stan => "asked for (--metric stan): Stan's windowed variances".into(),
+    };
+    report.notes.push(format!("metric: {form}: {why}"));
+    let warmups: Vec<usize> = outputs.iter().map(|o| o.warmup_iterations).collect();
+    let settled = outputs.iter().all(|o| o.warmup_settled);
+    let warmup_gradients: u64 = outputs.iter().map(|o| o.warmup_gradients).sum();
+    let sampling_gradients: u64 = outputs.iter().map(|o| o.sampling_gradients).sum();
+    report.notes.push(format!(
+        "warmup: {} iterations per chain{}; gradient evaluations: {warmup_gradients} in warmup, {sampling_gradients} in sampling",
+        warmups
+            .iter()
+            .map(|w| w.to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        if settled && warmups.iter().any(|w| *w < options.warmup) {
+            format!(" (the metric and step size settled; {} allowed)", options.warmup)
+        } else {
+            String::new()
+        }
+    ));
+    report.diagnostics.insert(
+        "metric".into(),
+        json!({
+            "asked": options.metric.name(),
+            "form": form,
+            "corrected_directions": ranks,
+            "reason": why,
+        }),
+    );
+    report
+        .diagnostics
+        .insert("warmup_iterations".into(), json!(warmups));
+    report.diagnostics.insert(
+        "gradient_evaluations".into(),
+        json!({"warmup": warmup_gradients, "sampling": sampling_gradients}),
+    );
 }
 
 /// What the warnings need to know beyond the draws.

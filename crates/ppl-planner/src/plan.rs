@@ -555,7 +555,14 @@ pub fn plan(
         Method::Auto => {
             // A form with no engine yet, which no rule fits either, is named first: it is the
             // statement the user must change.
-            let first = verdicts.iter().find(|v| v.applies);
+            // `guide` statements ask for the ELBO: when rule 3 refuses them, say why instead of
+            // sampling the model with its guides ignored (a VAE's nets under NUTS never ends).
+            let guides_refused = !analysis.guides.is_empty()
+                && !verdict(Rule::Variational).is_some_and(|v| v.applies);
+            let first = verdicts
+                .iter()
+                .find(|v| v.applies)
+                .filter(|_| !guides_refused);
             match first.map(|v| v.rule) {
                 Some(Rule::Variational)
                     if analysis.guides.is_empty() && only_nets_unsupported(model) =>

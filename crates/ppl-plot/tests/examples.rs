@@ -23,6 +23,9 @@ fn fit(model: &str, out: &Path) {
     let loaded = ppl_planner::load_model(&examples().join(model), &[]).unwrap();
     let mut settings = ppl_planner::Settings::default();
     settings.set(ppl_planner::Setting::Seed, 1.0).unwrap();
+    // Stan's windowed diagonal metric (`--metric stan`, position 4 of the choices): the pair
+    // plot below is about the funnel's divergences, which the default metric mostly avoids.
+    settings.set(ppl_planner::Setting::Metric, 4.0).unwrap();
     let options = ppl_planner::FitOptions {
         out: Some(out),
         ..ppl_planner::FitOptions::default()

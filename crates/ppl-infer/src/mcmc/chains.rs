@@ -736,6 +736,7 @@ where
             settings.target_accept,
             (10.0 * step_size).ln(),
         );
+        let mut last_searched = self.metric.as_low_rank_mut().map(|m| m.clone());
         for iteration in 0..settings.num_warmup {
             let Some(transition) = self.warmup_transition(iteration, step_size, state, rng, output)
             else {
@@ -756,7 +757,7 @@ where
                 WarmupEvent::FirstUpdate | WarmupEvent::FinalWindow => {
                     // A new metric needs a new scale of step: search from the current one and
                     // restart the averaging around it, as Stan does after each window.
-                    step_size = initial_step_size(
+                    match initial_step_size(
                         &mut self.density,
                         &self.metric,
                         &mut self.integrator,
@@ -764,8 +765,21 @@ where
                         step_size,
                         &mut scratch,
                         rng,
-                    )
-                    .map_err(step_size_error)?;
+                    ) {
+                        Ok(found) => {
+                            step_size = found;
+                            last_searched = self.metric.as_low_rank_mut().map(|m| m.clone());
+                        }
+                        // A metric estimated from a window in which the chain hardly moved
+                        // (a 1-d posterior early in warmup) can make every step look free, so
+                        // the search runs off to "improper": that says more about the window
+                        // than the posterior. Go back to the last metric a search accepted.
+                        Err(error) => match (last_searched.clone(), self.metric.as_low_rank_mut())
+                        {
+                            (Some(good), Some(metric)) => *metric = good,
+                            _ => return Err(step_size_error(error)),
+                        },
+                    }
                     dual_averaging.set_mu((10.0 * step_size).ln());
                     dual_averaging.restart();
                 }

@@ -85,6 +85,10 @@ pub fn fit(
 ) -> Result<Fitted, FitError> {
     let started = Instant::now();
     let mut draws = None;
+    let kernel = match &plan.engine {
+        Engine::IntegerMetropolis(_) => drivers::gibbs::JointKernel::Metropolis,
+        _ => drivers::gibbs::JointKernel::Gibbs,
+    };
     let mut report = match plan.engine {
         Engine::Em(spec) => drivers::em::run(options, settings, loaded, &bound.bound, &spec)?,
         Engine::Vae(spec) => drivers::vae::run(&spec, settings, options)?,
@@ -109,7 +113,7 @@ pub fn fit(
             drivers::map::run(&posterior, &loaded.model, &map_options)
                 .map_err(|e| place_on_term(e, loaded))?
         }
-        Engine::Gibbs(gibbs) => {
+        Engine::Gibbs(gibbs) | Engine::IntegerMetropolis(gibbs) => {
             let gibbs_options = drivers::mcmc::McmcOptions {
                 sampler: drivers::mcmc::Sampler::RandomWalk,
                 chains: settings.count(Setting::Chains),
@@ -126,7 +130,7 @@ pub fn fit(
                 initial: None,
             };
             let (report, gibbs_draws) =
-                drivers::gibbs::run(&gibbs, &gibbs_options, &options.control)
+                drivers::gibbs::run(&gibbs, kernel, &gibbs_options, &options.control)
                     .map_err(|e| place_on_term(e, loaded))?;
             draws = Some(gibbs_draws);
             report

@@ -138,9 +138,12 @@ pub fn run(
             Some(mut rng) => model.complete_row(event.position, &mut *rng),
             None => model.row(event.position),
         };
-        let Ok(values) = values else {
+        let Ok(mut values) = values else {
             return;
         };
+        if let Some(relabeller) = &options.relabel {
+            relabeller.apply(&mut values);
+        }
         let s = event.stats;
         let sampler = [
             s.lp,
@@ -346,6 +349,8 @@ pub fn run(
         .diagnostics
         .insert("interrupted".into(), json!(interrupted));
     record_sampled_extremes(&mut report, &model.columns);
+    let switched =
+        super::mcmc::label_switching_warnings(&model.columns, &chains, options.relabel.as_ref());
     report.warnings = warnings(
         &report,
         &totals,
@@ -355,6 +360,7 @@ pub fn run(
             centred: &[],
         },
     );
+    report.warnings.extend(switched);
     if let Some(dir) = options.out {
         report
             .notes

@@ -264,6 +264,10 @@ impl GibbsModel {
     /// Builds the Gibbs view of a model bound to data. Errors (E0705) for a discrete unknown
     /// without a finite support or with more states than `SINGLE_SITE_STATE_CAP`.
     pub fn new(model: &Model, bound: &BoundData, source: &str) -> Result<GibbsModel, Diagnostic> {
+        // The summed block is analysed on the model as written, as NUTS' tape is: a chain's
+        // `for t in 2..T { z[t] ~ Categorical(theta[z[t - 1]]) }` is recognised there, and
+        // vectorising it first would leave it to single-site updates (O(T²) per sweep).
+        let original = model;
         let vectorised = crate::tape::vectorise_loops(model);
         let model = &vectorised;
         let continuous: Vec<VarId> = model
@@ -346,7 +350,7 @@ impl GibbsModel {
             .iter()
             .map(|d| d.unbounded.then(IntegerWalk::default))
             .collect();
-        let summed_latents: Option<Vec<SummedLatent>> = marginal::analyse(model, &bound.dims)
+        let summed_latents: Option<Vec<SummedLatent>> = marginal::analyse(original, &bound.dims)
             .into_iter()
             .map(|decision| match decision {
                 Decision::Summed(latent) => Some(latent),
@@ -355,8 +359,18 @@ impl GibbsModel {
             .collect();
         let summed = match summed_latents {
             Some(latents) if !latents.is_empty() && !any_unbounded => Some(
-                Tape::with_summed(model, &bindings, &continuous, labels.clone(), &latents)
-                    .map_err(|e| tape_diagnostic(&e))?,
+                Tape::with_summed(
+                    original,
+                    &bindings,
+                    &continuous,
+                    original
+                        .terms
+                        .iter()
+                        .map(|t| statement_label(source, t.span))
+                        .collect(),
+                    &latents,
+                )
+                .map_err(|e| tape_diagnostic(&e))?,
             ),
             _ => None,
         };

@@ -606,3 +606,213 @@ fn a_step_in_a_continuous_unknown_keeps_the_random_walk() {
     assert!(!gibbs.is_differentiable());
     assert!(!ppl_infer::uses_nuts(&gibbs, &GibbsSettings::default()));
 }
+
+/// Runs `ppl run MODEL ARGS --format json` and parses the report.
+fn run_json(model: &Path, args: &[&str]) -> serde_json::Value {
+    let output = Command::new(env!("CARGO_BIN_EXE_ppl"))
+        .arg("run")
+        .arg(model)
+        .args(args)
+        .args(["--format", "json"])
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
+        .output()
+        .expect("ppl runs");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("json")
+}
+
+fn ln_binomial(n: u64, k: u64) -> f64 {
+    ln_factorial(n) - ln_factorial(k) - ln_factorial(n - k)
+}
+
+/// `examples/unknown_trials.model`: `n ~ Poisson(40)` an int with unbounded support, `p ~
+/// Beta(2, 2)`, `y ~ Binomial(n, p)`. The exact posterior sums over n (from max y to 400, where
+/// the last term's weight is below 1e-200 of the total) with p integrated in closed form:
+/// `p(n | y) ∝ Poisson(n; 40) Π C(n, y_i) B(2 + S, 2 + 5n − S)` and
+/// `E[p | n, y] = (2 + S) / (4 + 5n)`. Rule 7 picks random-walk Metropolis with integer steps;
+/// Gibbs moves n by its integer random walk and draws p from its beta conditional. Both within
+/// 4 MCSE of the exact means.
+#[test]
+fn an_unbounded_count_by_metropolis_and_gibbs_matches_enumeration() {
+    let y: [u64; 5] = [17, 21, 19, 24, 16];
+    let sum: u64 = y.iter().sum();
+    // B(a, b) for whole a, b: (a - 1)! (b - 1)! / (a + b - 1)!.
+    let ln_beta =
+        |a: u64, b: u64| ln_factorial(a - 1) + ln_factorial(b - 1) - ln_factorial(a + b - 1);
+    let range = 24u64..400;
+    let log_weights: Vec<f64> = range
+        .clone()
+        .map(|n| {
+            n as f64 * 40f64.ln() - ln_factorial(n)
+                + y.iter().map(|&k| ln_binomial(n, k)).sum::<f64>()
+                + ln_beta(2 + sum, 2 + 5 * n - sum)
+        })
+        .collect();
+    let top = log_weights
+        .iter()
+        .copied()
+        .fold(f64::NEG_INFINITY, f64::max);
+    let total: f64 = log_weights.iter().map(|w| (w - top).exp()).sum();
+    let weights: Vec<f64> = log_weights
+        .iter()
+        .map(|w| (w - top).exp() / total)
+        .collect();
+    assert!(
+        *weights.last().unwrap() < 1e-200,
+        "the range holds the mass"
+    );
+    let mean_n: f64 = range.clone().zip(&weights).map(|(n, w)| n as f64 * w).sum();
+    let mean_p: f64 = range
+        .zip(&weights)
+        .map(|(n, w)| w * (2.0 + sum as f64) / (4.0 + 5.0 * n as f64))
+        .sum();
+
+    let model = Path::new("examples/unknown_trials.model");
+    let metropolis = run_json(model, &["--draws", "4000", "--seed", "5"]);
+    assert_eq!(metropolis["method"], "metropolis");
+    let gibbs = run_json(
+        model,
+        &["--method", "gibbs", "--draws", "4000", "--seed", "6"],
+    );
+    for (json, what) in [(&metropolis, "Metropolis"), (&gibbs, "Gibbs")] {
+        for (name, exact) in [("n", mean_n), ("p", mean_p)] {
+            let row = &json["summary"][name];
+            let mean = row["mean"].as_f64().unwrap();
+            let mcse = row["mcse_mean"].as_f64().unwrap();
+            assert!(
+                (mean - exact).abs() < TOLERANCE_MCSE * mcse,
+                "{what} E[{name}]: {mean} ± {mcse} vs exact {exact}"
+            );
+        }
+    }
+}
+
+/// Gibbs with `--log-lik --predict`: `log_lik[i]` is the binomial log-probability of `y[i]` at
+/// each draw's `n` and `p` (computed here from the draw), and each `y_rep[i]` an integer in
+/// `0..=n` of its draw.
+#[test]
+fn gibbs_writes_pointwise_log_likelihood_and_replicates() {
+    let out = std::env::temp_dir().join(format!("ppl-gibbs-workflow-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let json = run_json(
+        Path::new("examples/unknown_trials.model"),
+        &[
+            "--method",
+            "gibbs",
+            "--log-lik",
+            "--predict",
+            "--draws",
+            "200",
+            "--warmup",
+            "200",
+            "--chains",
+            "2",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(json["method"], "gibbs");
+    let y = [17u64, 21, 19, 24, 16];
+    let text = std::fs::read_to_string(out.join("chain-1.csv")).expect("draws");
+    let mut lines = text.lines().filter(|l| !l.starts_with('#'));
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let at = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let mut rows = 0;
+    for line in lines {
+        let row: Vec<f64> = line.split(',').map(|v| v.parse().unwrap()).collect();
+        let (n, p) = (row[at("n")], row[at("p")]);
+        for (i, &k) in y.iter().enumerate() {
+            let exact =
+                ln_binomial(n as u64, k) + k as f64 * p.ln() + (n - k as f64) * (1.0 - p).ln();
+            let written = row[at(&format!("log_lik.{}", i + 1))];
+            assert!(
+                (written - exact).abs() < 1e-9,
+                "log_lik[{}]: {written} vs {exact}",
+                i + 1
+            );
+            let replicate = row[at(&format!("y_rep.{}", i + 1))];
+            assert!(replicate.fract() == 0.0 && (0.0..=n).contains(&replicate));
+        }
+        rows += 1;
+    }
+    assert_eq!(rows, 200);
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+/// A two-component mixture with symmetric priors, sampled by NUTS (the labels summed out and
+/// recovered): seeded so that the chains settle on different labellings. The summary warns
+/// (W0014) and names `--relabel`; with `--relabel mu` every chain orders `mu`, and the summary
+/// finds the simulated truth (component means −2 and 2, the data's two halves, equal weights),
+/// with each point's label following its component.
+#[test]
+fn switched_labels_are_detected_and_relabelled() {
+    let dir = std::env::temp_dir().join(format!("ppl-relabel-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // Each half is the normal quantiles around its centre, so the halves' means are exactly ∓2.
+    let quantiles: Vec<f64> = (0..40)
+        .map(|i| ppl_infer::diagnostics::standard_normal_quantile((i as f64 + 0.5) / 40.0))
+        .collect();
+    let y: Vec<String> = quantiles
+        .iter()
+        .map(|q| format!("{}", -2.0 + q))
+        .chain(quantiles.iter().map(|q| format!("{}", 2.0 + q)))
+        .collect();
+    std::fs::write(
+        dir.join("mix.json"),
+        format!("{{\"y\": [{}]}}", y.join(", ")),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("mix.model"),
+        "observed y: real[N]\nlatent w: simplex[2]\nlatent mu: real[2]\nlatent z: int[N] in 1..2\nmu ~ Normal(0, 5)\nz ~ Categorical(w)\ny ~ Normal(mu[z], 1)\n",
+    )
+    .unwrap();
+    let model = dir.join("mix.model");
+    let data = dir.join("mix.json");
+    let common = [
+        "--data",
+        data.to_str().unwrap(),
+        "--seed",
+        "4",
+        "--draws",
+        "500",
+        "--warmup",
+        "300",
+    ];
+    let switched = run_json(&model, &common);
+    let warnings = switched["diagnostics"]["warnings"].to_string();
+    assert!(
+        warnings.contains("W0014") && warnings.contains("--relabel mu"),
+        "{warnings}"
+    );
+    let mut relabelled_args = common.to_vec();
+    relabelled_args.extend(["--relabel", "mu"]);
+    let relabelled = run_json(&model, &relabelled_args);
+    let warnings = relabelled["diagnostics"]["warnings"].to_string();
+    assert!(!warnings.contains("W0014"), "{warnings}");
+    let summary = &relabelled["summary"];
+    for (name, truth) in [
+        ("mu[1]", -2.0),
+        ("mu[2]", 2.0),
+        ("w[1]", 0.5),
+        ("w[2]", 0.5),
+    ] {
+        let mean = summary[name]["mean"].as_f64().unwrap();
+        let sd = summary[name]["sd"].as_f64().unwrap();
+        let rhat = summary[name]["rhat"].as_f64().unwrap();
+        assert!(
+            (mean - truth).abs() < 1.5 * sd,
+            "{name}: {mean} (sd {sd}) vs {truth}"
+        );
+        assert!(rhat < 1.05, "{name}: R-hat {rhat} after relabelling");
+    }
+    // The leftmost point belongs to the low component, the rightmost to the high one.
+    assert!(summary["z[1]"]["mean"].as_f64().unwrap() < 1.05);
+    assert!(summary["z[80]"]["mean"].as_f64().unwrap() > 1.95);
+    let _ = std::fs::remove_dir_all(&dir);
+}

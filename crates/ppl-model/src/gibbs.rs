@@ -37,12 +37,14 @@ use ppl_dist::DistKind;
 use ppl_infer::{ConditionalModel, ConjugatePosterior, LogDensityError};
 use ppl_ir::{Constraint, ElemType, Expr, ExprKind, Model, Role, TermKind, VarId};
 use ppl_syntax::Diagnostic;
-use rand::Rng;
+use rand::{Rng, RngExt};
 
 use crate::BoundData;
 use crate::marginal::{self, Decision, SummedLatent};
-use crate::posterior::{OutputColumn, push_columns, statement_label, tape_diagnostic};
-use crate::tape::{Array, Bindings, Evaluator, ParameterLayout, Tape, TapeError};
+use crate::posterior::{
+    OutputColumn, PosteriorOptions, push_columns, statement_label, tape_diagnostic,
+};
+use crate::tape::{Array, Bindings, Evaluator, ObservationPlate, ParameterLayout, Tape, TapeError};
 
 /// Every variable's value for the generic evaluator, by `VarId`.
 type VariableValues = Vec<Option<Array<f64>>>;
@@ -57,8 +59,14 @@ pub const SINGLE_SITE_STATE_CAP: usize = marginal::SCALAR_STATE_CAP;
 pub struct DiscreteUnknown {
     pub var: VarId,
     pub name: String,
+    /// The least value (`i64` range clamped to ±2^52 when unbounded below).
     pub low: i64,
+    /// The number of values; 0 when the support is unbounded.
     pub states: usize,
+    /// The greatest value (clamped to 2^52 when unbounded above).
+    pub high: i64,
+    /// An `int` with unbounded support: moved by a random walk on the integers, not enumerated.
+    pub unbounded: bool,
     pub shape: Vec<usize>,
     pub elements: usize,
     /// Offset of its first element in the discrete state.
@@ -134,6 +142,115 @@ pub struct GibbsModel {
     /// Whether the density is differentiable in the continuous unknowns (no comparison or
     /// `if` condition reads one): then NUTS moves the non-conjugate continuous block.
     differentiable: bool,
+    /// Per discrete unknown, the random walk that moves it when its support is unbounded.
+    walks: Vec<Option<IntegerWalk>>,
+    /// The Bayesian-workflow columns asked for (`--log-lik`, `--predict`), as under NUTS.
+    workflow: Option<Arc<Workflow>>,
+}
+
+/// What the workflow columns of a Gibbs draw are computed from.
+struct Workflow {
+    plate: ObservationPlate,
+    options: PosteriorOptions,
+    /// The joint density's tape with the discrete unknowns as data, overridden per draw.
+    tape: Tape,
+    /// A discrete unknown with one element per observation (a mixture's `z`): `log_lik[n]` is
+    /// then the marginal over `z[n]`, as under NUTS, from the summed tape.
+    per_observation: Option<SummedLatent>,
+    /// The number of columns before the workflow ones.
+    base_columns: usize,
+}
+
+/// The random walk on the integers that moves each element of an unbounded `int` unknown
+/// within Gibbs: a step uniform in `{±1, …, ±m}` with `m = max(1, round(√3 s))`, symmetric, so
+/// accepted with probability `min(1, p(z' | rest) / p(z | rest))`. During warmup `log s`
+/// follows the Robbins–Monro rule toward 0.44 acceptance (one coordinate; Roberts and
+/// Rosenthal 2001); [`ConditionalModel::end_warmup`] freezes it at the mean of the second half
+/// of its warmup values, so the sampling phase is a valid Metropolis-within-Gibbs chain.
+#[derive(Clone, Debug, PartialEq)]
+struct IntegerWalk {
+    log_scale: f64,
+    adapting: bool,
+    steps: usize,
+    history: Vec<f64>,
+}
+
+impl Default for IntegerWalk {
+    fn default() -> Self {
+        IntegerWalk {
+            log_scale: 1.0f64.ln(),
+            adapting: true,
+            steps: 0,
+            history: Vec::new(),
+        }
+    }
+}
+
+impl IntegerWalk {
+    /// The largest step.
+    fn max_step(&self) -> u64 {
+        (3f64.sqrt() * self.log_scale.exp())
+            .round()
+            .clamp(1.0, 1e12) as u64
+    }
+
+    fn learn(&mut self, acceptance: f64) {
+        if !self.adapting {
+            return;
+        }
+        self.steps += 1;
+        let gain = ((10 + self.steps) as f64).powf(-0.6);
+        self.log_scale = (self.log_scale + gain * (acceptance - 0.44)).clamp(-5.0, 25.0);
+        self.history.push(self.log_scale);
+    }
+
+    fn freeze(&mut self) {
+        if self.adapting && !self.history.is_empty() {
+            let tail = &self.history[self.history.len() / 2..];
+            self.log_scale = tail.iter().sum::<f64>() / tail.len() as f64;
+        }
+        self.adapting = false;
+        self.history = Vec::new();
+    }
+}
+
+/// Integers beyond ±2^52 are not all representable in a draw (an `f64`).
+const LARGEST_EXACT_INTEGER: i64 = 1 << 52;
+
+/// `(low, high)` of an `int` unknown whose support has no finite bound on some side (`int`, or
+/// `int in (0, inf)`), clamped to ±2^52; `None` for a finite support (or `bool`, or a bound
+/// from the data).
+fn unbounded_support(variable: &ppl_ir::Variable) -> Option<(i64, i64)> {
+    if variable.ty.elem != ElemType::Int || variable.data_bound.is_some() {
+        return None;
+    }
+    let (low, high) = match variable.constraint {
+        Constraint::Bounded { low, high, open } => {
+            if low.is_finite() && high.is_finite() {
+                return None;
+            }
+            let low = if !low.is_finite() {
+                -LARGEST_EXACT_INTEGER
+            } else if open {
+                low.floor() as i64 + 1
+            } else {
+                low.ceil() as i64
+            };
+            let high = if !high.is_finite() {
+                LARGEST_EXACT_INTEGER
+            } else if open {
+                high.ceil() as i64 - 1
+            } else {
+                high.floor() as i64
+            };
+            (low, high)
+        }
+        _ => (-LARGEST_EXACT_INTEGER, LARGEST_EXACT_INTEGER),
+    };
+    Some((
+        low.max(-LARGEST_EXACT_INTEGER),
+        high.min(LARGEST_EXACT_INTEGER),
+    ))
 }
 
 fn density_error(error: TapeError) -> LogDensityError {
@@ -147,6 +264,10 @@ impl GibbsModel {
     /// Builds the Gibbs view of a model bound to data. Errors (E0705) for a discrete unknown
     /// without a finite support or with more states than `SINGLE_SITE_STATE_CAP`.
     pub fn new(model: &Model, bound: &BoundData, source: &str) -> Result<GibbsModel, Diagnostic> {
+        // The summed block is analysed on the model as written, as NUTS' tape is: a chain's
+        // `for t in 2..T { z[t] ~ Categorical(theta[z[t - 1]]) }` is recognised there, and
+        // vectorising it first would leave it to single-site updates (O(T²) per sweep).
+        let original = model;
         let vectorised = crate::tape::vectorise_loops(model);
         let model = &vectorised;
         let continuous: Vec<VarId> = model
@@ -168,15 +289,21 @@ impl GibbsModel {
         let mut discrete = Vec::new();
         let mut offset = 0;
         for variable in model.unknowns().filter(|v| v.ty.elem != ElemType::Real) {
-            let (low, states) =
-                marginal::support(model, variable.id, &bound.dims).map_err(|reason| {
-                    Diagnostic::error(
-                        ppl_syntax::codes::UNSUPPORTED,
-                        variable.span,
-                        format!("Gibbs cannot enumerate `{}`: {reason}", variable.name),
-                    )
-                    .with_label("here")
-                })?;
+            let (low, states, high, unbounded) = match unbounded_support(variable) {
+                Some((low, high)) => (low, 0, high, true),
+                None => {
+                    let (low, states) = marginal::support(model, variable.id, &bound.dims)
+                        .map_err(|reason| {
+                            Diagnostic::error(
+                                ppl_syntax::codes::UNSUPPORTED,
+                                variable.span,
+                                format!("Gibbs cannot enumerate `{}`: {reason}", variable.name),
+                            )
+                            .with_label("here")
+                        })?;
+                    (low, states, low + states as i64 - 1, false)
+                }
+            };
             if states > SINGLE_SITE_STATE_CAP {
                 return Err(Diagnostic::error(
                     ppl_syntax::codes::UNSUPPORTED,
@@ -203,6 +330,8 @@ impl GibbsModel {
                 name: variable.name.clone(),
                 low,
                 states,
+                high,
+                unbounded,
                 shape,
                 elements,
                 offset,
@@ -211,9 +340,17 @@ impl GibbsModel {
             offset += elements;
         }
         for unknown in &discrete {
-            bindings.set(unknown.var, vec![unknown.low as f64; unknown.elements]);
+            bindings.set(
+                unknown.var,
+                vec![unknown.low.max(0).min(unknown.high) as f64; unknown.elements],
+            );
         }
-        let summed_latents: Option<Vec<SummedLatent>> = marginal::analyse(model, &bound.dims)
+        let any_unbounded = discrete.iter().any(|d| d.unbounded);
+        let walks = discrete
+            .iter()
+            .map(|d| d.unbounded.then(IntegerWalk::default))
+            .collect();
+        let summed_latents: Option<Vec<SummedLatent>> = marginal::analyse(original, &bound.dims)
             .into_iter()
             .map(|decision| match decision {
                 Decision::Summed(latent) => Some(latent),
@@ -221,9 +358,19 @@ impl GibbsModel {
             })
             .collect();
         let summed = match summed_latents {
-            Some(latents) if !latents.is_empty() => Some(
-                Tape::with_summed(model, &bindings, &continuous, labels.clone(), &latents)
-                    .map_err(|e| tape_diagnostic(&e))?,
+            Some(latents) if !latents.is_empty() && !any_unbounded => Some(
+                Tape::with_summed(
+                    original,
+                    &bindings,
+                    &continuous,
+                    original
+                        .terms
+                        .iter()
+                        .map(|t| statement_label(source, t.span))
+                        .collect(),
+                    &latents,
+                )
+                .map_err(|e| tape_diagnostic(&e))?,
             ),
             _ => None,
         };
@@ -258,6 +405,8 @@ impl GibbsModel {
             columns: Vec::new(),
             labels,
             differentiable: !steps_in_continuous(model, &continuous),
+            walks,
+            workflow: None,
         };
         let mut columns = Vec::new();
         for entry in &gibbs.layout.entries {
@@ -275,6 +424,148 @@ impl GibbsModel {
         }
         gibbs.columns = columns;
         Ok(gibbs)
+    }
+
+    /// Adds the Bayesian-workflow columns of `options` after the `let`s, as
+    /// `Posterior::new_with` does under NUTS: `log_lik[n]` per element of the observed
+    /// variables' plate, then `y_rep[...]` per observed variable. `log_lik[n]` is the likelihood
+    /// of observation `n` given every unknown (the discrete ones at the draw's values), except
+    /// for a discrete unknown with one element per observation (a mixture's assignment), over
+    /// which it is the marginal, as under NUTS. Errors (E0705) as NUTS': no single plate, or
+    /// per-observation discrete unknowns that cannot be summed out one element at a time.
+    pub fn with_workflow(mut self, options: &PosteriorOptions) -> Result<GibbsModel, Diagnostic> {
+        if !options.log_lik && !options.predict {
+            return Ok(self);
+        }
+        let tape = Tape::new(
+            &self.model,
+            &self.bindings,
+            &self.continuous_vars,
+            self.labels.clone(),
+        )
+        .map_err(|e| tape_diagnostic(&e))?;
+        let plate = tape
+            .observation_plate()
+            .map_err(|error| match error.span() {
+                Some(span) => {
+                    Diagnostic::error(ppl_syntax::codes::UNSUPPORTED, span, error.to_string())
+                        .with_label("here")
+                }
+                None => Diagnostic::unplaced(ppl_syntax::codes::UNSUPPORTED, error.to_string()),
+            })?;
+        let per_observation: Vec<&DiscreteUnknown> = self
+            .discrete
+            .iter()
+            .filter(|d| d.elements == plate.observations && plate.observations > 1)
+            .collect();
+        let mut marginal_latent = None;
+        if options.log_lik && !per_observation.is_empty() {
+            let summable = match (per_observation.as_slice(), self.summed.is_some()) {
+                ([unknown], true) if self.discrete.len() == 1 => {
+                    marginal::analyse(&self.model, &self.dims)
+                        .into_iter()
+                        .find_map(|decision| match decision {
+                            Decision::Summed(latent)
+                                if latent.var == unknown.var
+                                    && latent.structure == marginal::Structure::Plate =>
+                            {
+                                Some(latent)
+                            }
+                            _ => None,
+                        })
+                }
+                _ => None,
+            };
+            let Some(latent) = summable else {
+                let unknown = per_observation[0];
+                let span = self.model.variables[unknown.var.0].span;
+                return Err(Diagnostic::error(
+                    ppl_syntax::codes::UNSUPPORTED,
+                    span,
+                    format!(
+                        "pointwise log-likelihood (`--log-lik`) needs the discrete unknowns with one element per observation to be one array summed out per element; not computed for `{}`",
+                        unknown.name
+                    ),
+                )
+                .with_label("one element per observation"));
+            };
+            marginal_latent = Some(latent);
+        }
+        let base_columns = self.columns.len();
+        if options.log_lik {
+            push_columns(&mut self.columns, "log_lik", &[plate.observations], true);
+        }
+        if options.predict {
+            for &id in &plate.observed {
+                let shape = tape.observed_shape(id);
+                let name = format!("{}_rep", self.model.variables[id.0].name);
+                push_columns(&mut self.columns, &name, &shape, true);
+            }
+        }
+        self.workflow = Some(Arc::new(Workflow {
+            plate,
+            options: *options,
+            tape,
+            per_observation: marginal_latent,
+            base_columns,
+        }));
+        Ok(self)
+    }
+
+    /// Whether the rows carry `y_rep` columns, which need a random stream
+    /// ([`GibbsModel::complete_row`]).
+    pub fn predicts(&self) -> bool {
+        self.workflow.as_ref().is_some_and(|w| w.options.predict)
+    }
+
+    /// The output row of a draw with its workflow columns: `row`'s, then `log_lik[n]` at this
+    /// draw and `y_rep` drawn with `rng` from the likelihood at this draw's unknowns.
+    pub fn complete_row<R: Rng + ?Sized>(
+        &self,
+        position: &[f64],
+        rng: &mut R,
+    ) -> Result<Vec<f64>, TapeError> {
+        let mut row = self.row(position)?;
+        let Some(workflow) = &self.workflow else {
+            return Ok(row);
+        };
+        row.truncate(workflow.base_columns);
+        let (continuous, discrete) = self.split(position);
+        let fixed: Vec<(VarId, Vec<f64>)> = self
+            .discrete
+            .iter()
+            .map(|unknown| {
+                let values = discrete
+                    .get(unknown.offset..unknown.offset + unknown.elements)
+                    .unwrap_or(&[])
+                    .iter()
+                    .map(|&v| v as f64)
+                    .collect();
+                (unknown.var, values)
+            })
+            .collect();
+        if workflow.options.log_lik {
+            let pointwise = match (&workflow.per_observation, &self.summed) {
+                (Some(latent), Some(summed)) => {
+                    summed.marginal_pointwise_log_likelihood(&workflow.plate, latent, continuous)?
+                }
+                _ => workflow
+                    .tape
+                    .pointwise_log_likelihood(&workflow.plate, continuous, &fixed)?,
+            };
+            row.extend(pointwise);
+        }
+        if workflow.options.predict {
+            for replicate in
+                workflow
+                    .tape
+                    .posterior_predictive(&workflow.plate, continuous, &fixed, rng)?
+            {
+                row.extend_from_slice(&replicate.values);
+            }
+        }
+        row.resize(self.columns.len(), f64::NAN);
+        Ok(row)
     }
 
     /// The continuous unknowns' layout (their unconstrained coordinates come first in a draw).
@@ -417,6 +708,91 @@ impl GibbsModel {
         }
         row.resize(self.columns.len(), f64::NAN);
         Ok(row)
+    }
+
+    /// Whether every discrete value lies in its unknown's support.
+    fn in_support(&self, discrete: &[i64]) -> bool {
+        self.discrete.iter().all(|unknown| {
+            discrete
+                .get(unknown.offset..unknown.offset + unknown.elements)
+                .is_some_and(|values| {
+                    values
+                        .iter()
+                        .all(|v| (unknown.low..=unknown.high).contains(v))
+                })
+        })
+    }
+
+    /// Whether any discrete unknown has unbounded support.
+    pub fn has_unbounded(&self) -> bool {
+        self.discrete.iter().any(|d| d.unbounded)
+    }
+
+    /// Each walk's frozen (or current) largest integer step, by unbounded unknown's name.
+    pub fn integer_steps(&self) -> Vec<(String, u64)> {
+        self.discrete
+            .iter()
+            .zip(&self.walks)
+            .filter_map(|(d, w)| w.as_ref().map(|w| (d.name.clone(), w.max_step())))
+            .collect()
+    }
+
+    /// One random-walk Metropolis step on element `element` (position `slot` of the discrete
+    /// state) of the unbounded `unknown`, on its full conditional: only the statements that read
+    /// it change with it. Returns the acceptance probability, for the walk's adaptation.
+    fn integer_walk_step<R: Rng + ?Sized>(
+        &self,
+        unknown: &DiscreteUnknown,
+        element: usize,
+        slot: usize,
+        evaluator: &mut Evaluator<'_, f64>,
+        discrete: &mut [i64],
+        rng: &mut R,
+    ) -> f64 {
+        let max_step = self
+            .discrete
+            .iter()
+            .position(|d| d.var == unknown.var)
+            .and_then(|i| self.walks.get(i))
+            .and_then(|w| w.as_ref())
+            .map_or(1, IntegerWalk::max_step);
+        let Some(&current) = discrete.get(slot) else {
+            return 0.0;
+        };
+        let at = |value: i64, evaluator: &mut Evaluator<'_, f64>| -> f64 {
+            if !(unknown.low..=unknown.high).contains(&value) {
+                return f64::NEG_INFINITY;
+            }
+            if let Some(Some(array)) = evaluator.variables.get_mut(unknown.var.0)
+                && let Some(cell) = array.values.get_mut(element)
+            {
+                *cell = value as f64;
+            }
+            evaluator.forget_lets();
+            match self.terms_value(evaluator, &unknown.terms) {
+                Ok(v) if !v.is_nan() => v,
+                _ => f64::NEG_INFINITY,
+            }
+        };
+        let before = at(current, evaluator);
+        let magnitude = rng.random_range(1..=max_step) as i64;
+        let proposed = if rng.random::<bool>() {
+            current.saturating_add(magnitude)
+        } else {
+            current.saturating_sub(magnitude)
+        };
+        let after = at(proposed, evaluator);
+        let acceptance = if !after.is_finite() {
+            0.0
+        } else if after >= before {
+            1.0
+        } else {
+            (after - before).exp()
+        };
+        if acceptance > 0.0 && (acceptance >= 1.0 || rng.random::<f64>() < acceptance) {
+            discrete[slot] = proposed;
+        }
+        acceptance
     }
 
     /// The sum of the given terms at this state.
@@ -961,11 +1337,55 @@ impl ConditionalModel for GibbsModel {
         self.discrete.iter().map(|d| d.elements).sum()
     }
 
+    /// The least value of each finite unknown; for an unbounded one, the first value (from 0
+    /// outward: ±1, ±2, ±4, …) at which the statements reading it are finite with the
+    /// continuous unknowns at 0 on the unconstrained scale (a count must reach the largest
+    /// observation a `Binomial` of it reads, say), so a chain starts where the density is.
     fn default_discrete(&self) -> Vec<i64> {
-        self.discrete
+        let mut values: Vec<i64> = self
+            .discrete
             .iter()
-            .flat_map(|d| std::iter::repeat_n(d.low, d.elements))
-            .collect()
+            .flat_map(|d| {
+                let start = if d.unbounded {
+                    0.clamp(d.low, d.high)
+                } else {
+                    d.low
+                };
+                std::iter::repeat_n(start, d.elements)
+            })
+            .collect();
+        let continuous = vec![0.0; self.layout.dim];
+        for unknown in self.discrete.iter().filter(|d| d.unbounded) {
+            let start = 0.clamp(unknown.low, unknown.high);
+            let candidates = std::iter::once(start).chain((0..41).flat_map(|power| {
+                let step = 1i64 << power;
+                [start + step, start - step]
+            }));
+            for candidate in candidates.filter(|c| (unknown.low..=unknown.high).contains(c)) {
+                if let Some(slots) =
+                    values.get_mut(unknown.offset..unknown.offset + unknown.elements)
+                {
+                    slots.fill(candidate);
+                }
+                let finite = self
+                    .variables(&continuous, &values)
+                    .is_ok_and(|(variables, _)| {
+                        let mut evaluator = Evaluator::new(&self.model, &self.dims, variables);
+                        self.terms_value(&mut evaluator, &unknown.terms)
+                            .is_ok_and(|v| v.is_finite())
+                    });
+                if finite {
+                    break;
+                }
+            }
+        }
+        values
+    }
+
+    fn end_warmup(&mut self) {
+        for walk in self.walks.iter_mut().flatten() {
+            walk.freeze();
+        }
     }
 
     fn discrete_blocks(&self) -> usize {
@@ -1012,6 +1432,15 @@ impl ConditionalModel for GibbsModel {
             .map_err(density_error)?;
         let element = block - unknown.offset;
         let mut evaluator = Evaluator::new(&self.model, &self.dims, variables);
+        if unknown.unbounded {
+            let walker = self.discrete.iter().position(|d| d.var == unknown.var);
+            let acceptance =
+                self.integer_walk_step(unknown, element, block, &mut evaluator, discrete, rng);
+            if let Some(Some(walk)) = walker.and_then(|i| self.walks.get_mut(i)) {
+                walk.learn(acceptance);
+            }
+            return Ok(());
+        }
         let mut log_weights = Vec::with_capacity(unknown.states);
         for k in 0..unknown.states {
             if let Some(Some(array)) = evaluator.variables.get_mut(unknown.var.0)
@@ -1177,6 +1606,12 @@ impl ConditionalModel for GibbsModel {
                 })
             };
         }
+        if !self.in_support(discrete) {
+            return Err(LogDensityError::NotFinite {
+                term: Some("a discrete value outside its declared bounds".into()),
+                term_index: None,
+            });
+        }
         let (variables, log_jacobian) = self
             .variables(continuous, discrete)
             .map_err(density_error)?;
@@ -1203,3 +1638,84 @@ pub const CONJUGATE_PATTERNS: &[&str] = &[
     "beta–binomial: `p ~ Beta(a, b)` (or no prior, p: unit) with `y ~ Bernoulli(p)` or `y ~ Binomial(n, p)`",
     "Dirichlet–categorical: `w ~ Dirichlet(alpha)` (or no prior, w: simplex[K] or simplex[R, K]) with `z ~ Categorical(w)` or `z[t] ~ Categorical(w[z[t - 1]])`",
 ];
+
+/// The joint log density of a [`GibbsModel`] as one [`ppl_infer::LogDensity`]: the continuous
+/// coordinates (unconstrained) then the discrete values as numbers. Random-walk Metropolis (rule
+/// 7) moves it whole, with integer steps on the discrete coordinates
+/// ([`JointDensity::integer_coordinates`]); a discrete coordinate that is not an integer, or
+/// lies outside its unknown's support, has density zero.
+#[derive(Clone)]
+pub struct JointDensity {
+    pub model: GibbsModel,
+}
+
+impl JointDensity {
+    /// Which coordinates take integer values: the discrete ones, after the continuous.
+    pub fn integer_coordinates(&self) -> Vec<bool> {
+        let continuous = self.model.continuous_dim();
+        let mut mask = vec![false; continuous];
+        mask.resize(continuous + self.model.discrete_dim(), true);
+        mask
+    }
+
+    /// A starting point for a chain: the continuous coordinates uniform in `(-radius, radius)`,
+    /// the discrete ones at [`ConditionalModel::default_discrete`], tried up to `attempts` times
+    /// until the density is finite.
+    pub fn starting_point<R: Rng + ?Sized>(
+        &mut self,
+        radius: f64,
+        attempts: usize,
+        rng: &mut R,
+    ) -> Option<Vec<f64>> {
+        let discrete: Vec<f64> = self
+            .model
+            .default_discrete()
+            .iter()
+            .map(|&v| v as f64)
+            .collect();
+        for _ in 0..attempts.max(1) {
+            let mut position: Vec<f64> = (0..self.model.continuous_dim())
+                .map(|_| radius * (2.0 * rng.random::<f64>() - 1.0))
+                .collect();
+            position.extend_from_slice(&discrete);
+            if ppl_infer::LogDensity::log_density(self, &position).is_ok_and(|v| v.is_finite()) {
+                return Some(position);
+            }
+        }
+        None
+    }
+}
+
+impl ppl_infer::LogDensity for JointDensity {
+    fn dim(&self) -> usize {
+        self.model.continuous_dim() + self.model.discrete_dim()
+    }
+
+    /// Random-walk Metropolis asks for the value only; the gradient is NaN (the density is not
+    /// differentiable in its integer coordinates), which a gradient-based kernel would reject.
+    fn log_density_and_gradient(
+        &mut self,
+        position: &[f64],
+        gradient: &mut [f64],
+    ) -> Result<f64, LogDensityError> {
+        gradient.fill(f64::NAN);
+        self.log_density(position)
+    }
+
+    fn log_density(&mut self, position: &[f64]) -> Result<f64, LogDensityError> {
+        let continuous_dim = self.model.continuous_dim();
+        let (continuous, discrete) = position.split_at(continuous_dim.min(position.len()));
+        if discrete.len() != self.model.discrete_dim()
+            || discrete
+                .iter()
+                .any(|v| v.fract() != 0.0 || v.abs() > LARGEST_EXACT_INTEGER as f64)
+        {
+            return Err(LogDensityError::NotFinite {
+                term: Some("a discrete coordinate is not an integer in range".into()),
+                term_index: None,
+            });
+        }
+        let discrete: Vec<i64> = discrete.iter().map(|&v| v as i64).collect();
+        ConditionalModel::log_density(&mut self.model, continuous, &discrete)
+    }
+}

@@ -9,6 +9,7 @@ pub mod mixture;
 pub mod names;
 pub mod posterior;
 pub mod query;
+pub mod relabel;
 pub mod simulate;
 pub mod tape;
 

@@ -66,6 +66,10 @@ pub struct FitOptions<'a> {
     /// EM: keep each point's component probabilities (written to `OUT/responsibilities.csv`).
     pub keep_responsibilities: bool,
     pub control: FitControl<'a>,
+    /// `--relabel PARAM`: sampled draws relabelled by ordering the vector unknown PARAM, the
+    /// same permutation applied to every component-indexed unknown and to the labels
+    /// (`ppl_model::relabel`).
+    pub relabel: Option<&'a str>,
 }
 
 /// What a fit leaves behind.
@@ -85,6 +89,10 @@ pub fn fit(
 ) -> Result<Fitted, FitError> {
     let started = Instant::now();
     let mut draws = None;
+    let kernel = match &plan.engine {
+        Engine::IntegerMetropolis(_) => drivers::gibbs::JointKernel::Metropolis,
+        _ => drivers::gibbs::JointKernel::Gibbs,
+    };
     let mut report = match plan.engine {
         Engine::Em(spec) => drivers::em::run(options, settings, loaded, &bound.bound, &spec)?,
         Engine::Vae(spec) => drivers::vae::run(&spec, settings, options)?,
@@ -112,7 +120,7 @@ pub fn fit(
             drivers::map::run(&posterior, &loaded.model, &map_options)
                 .map_err(|e| place_on_term(e, loaded))?
         }
-        Engine::Gibbs(gibbs) => {
+        Engine::Gibbs(gibbs) | Engine::IntegerMetropolis(gibbs) => {
             let gibbs_options = drivers::mcmc::McmcOptions {
                 sampler: drivers::mcmc::Sampler::RandomWalk,
                 chains: settings.count(Setting::Chains),
@@ -127,19 +135,24 @@ pub fn fit(
                 model_name: loaded.name(),
                 centred: Vec::new(),
                 initial: None,
+                relabel: relabeller(loaded, bound, &gibbs.columns, options.relabel)?,
             };
-            let (report, gibbs_draws) =
-                drivers::gibbs::run(&gibbs, &gibbs_options, &options.control)
+            let (mut report, gibbs_draws) =
+                drivers::gibbs::run(&gibbs, kernel, &gibbs_options, &options.control)
                     .map_err(|e| place_on_term(e, loaded))?;
             draws = Some(gibbs_draws);
+            relabel_note(gibbs_options.relabel.as_ref(), options.relabel, &mut report);
             report
         }
         Engine::Mcmc(posterior, sampler) => {
-            let mcmc_options = mcmc_options(loaded, &posterior, sampler, settings, options.out)?;
-            let (report, mcmc_draws) =
+            let mut mcmc_options =
+                mcmc_options(loaded, &posterior, sampler, settings, options.out)?;
+            mcmc_options.relabel = relabeller(loaded, bound, &posterior.columns, options.relabel)?;
+            let (mut report, mcmc_draws) =
                 drivers::mcmc::run(&posterior, &mcmc_options, &options.control)
                     .map_err(|e| place_on_term(e, loaded))?;
             draws = Some(mcmc_draws);
+            relabel_note(mcmc_options.relabel.as_ref(), options.relabel, &mut report);
             report
         }
     };
@@ -190,7 +203,39 @@ fn mcmc_options<'a>(
         initial: posterior
             .initial_values(&loaded.model)
             .map_err(|d| FitError::one(d, FailureKind::ModelOrData))?,
+        relabel: None,
     })
+}
+
+/// Says what `--relabel` did.
+fn relabel_note(
+    relabeller: Option<&ppl_model::relabel::Relabeller>,
+    param: Option<&str>,
+    report: &mut RunReport,
+) {
+    if let (Some(relabeller), Some(param)) = (relabeller, param) {
+        report.notes.push(format!(
+            "relabelled: each draw's components put in increasing order of `{param}`, the same permutation applied to {}",
+            relabeller.names.join(", ")
+        ));
+    }
+}
+
+/// The relabeller `--relabel PARAM` asks for, or E0715 when PARAM is no real vector unknown.
+fn relabeller(
+    loaded: &LoadedModel,
+    bound: &BoundModel,
+    columns: &[ppl_model::posterior::OutputColumn],
+    param: Option<&str>,
+) -> Result<Option<ppl_model::relabel::Relabeller>, FitError> {
+    let Some(param) = param else {
+        return Ok(None);
+    };
+    ppl_model::relabel::Relabeller::new(&loaded.model, &bound.bound.dims, columns, param)
+        .map(Some)
+        .map_err(|message| {
+            FitError::message(ppl_syntax::codes::BAD_RELABEL, message, FailureKind::Usage)
+        })
 }
 
 /// An engine error about one term of the model is pointed at that statement's text.

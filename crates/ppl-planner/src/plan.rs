@@ -139,6 +139,9 @@ pub enum Engine {
     /// A recognised variational autoencoder (rule 3 with an amortised guide).
     Vae(Box<VaeSpec>),
     Gibbs(Box<GibbsModel>),
+    /// Rule 7: random-walk Metropolis on the joint density of a model with an unbounded `int`,
+    /// integer steps on the discrete coordinates.
+    IntegerMetropolis(Box<GibbsModel>),
 }
 
 /// What the planner decided, and why.
@@ -409,15 +412,18 @@ pub fn evaluate_rules(model: &Model, bound: &BoundData) -> Vec<Verdict> {
 
     // 7. Metropolis.
     verdicts.push(match analysis.unbounded_discrete.first() {
-        Some(variable) => Verdict::fails(
-            Rule::Metropolis,
-            2,
-            format!(
-                "`{}` is an int with unbounded support, which needs Metropolis steps on integers, not in this version",
-                variable.name
+        Some(variable) => match model.variables.iter().find(|v| v.role == Role::Param) {
+            Some(param) => Verdict::fails(
+                Rule::Metropolis,
+                2,
+                format!(
+                    "`{}` is an int with unbounded support, which Metropolis samples, but the param `{}` is a point estimate a sampler cannot give; declare it `latent`",
+                    variable.name, param.name
+                ),
+                Some(param.span),
             ),
-            Some(variable.span),
-        ),
+            None => Verdict::applies(Rule::Metropolis, integer_metropolis_reason(&analysis)),
+        },
         None => Verdict::fails(
             Rule::Metropolis,
             0,
@@ -607,7 +613,7 @@ pub fn plan(
                         && let Some(reason) = gibbs_fallback(&analysis, model, bound) =>
                 {
                     (
-                        Engine::Gibbs(gibbs_model(loaded, bound)?),
+                        Engine::Gibbs(gibbs_model(loaded, bound, settings)?),
                         reason,
                         Method::Gibbs,
                     )
@@ -636,6 +642,11 @@ pub fn plan(
                         .unwrap_or_default();
                     (Engine::Map(posterior()?), reason, Method::Map)
                 }
+                Some(Rule::Metropolis) if model.unsupported.is_empty() => (
+                    Engine::IntegerMetropolis(gibbs_model(loaded, bound, settings)?),
+                    integer_metropolis_reason(&analysis),
+                    Method::Metropolis,
+                ),
                 _ => return Err(no_rule_fits(loaded, &verdicts)),
             }
         }
@@ -731,6 +742,18 @@ pub fn plan(
             );
             (Engine::Map(posterior()?), reason, Method::Map)
         }
+        Method::Metropolis if !analysis.unbounded_discrete.is_empty() => {
+            match verdict(Rule::Metropolis) {
+                Some(v) if v.applies => {}
+                other => return Err(not_applicable(loaded, method, other.as_ref())),
+            }
+            unsupported_forms(loaded)?;
+            (
+                Engine::IntegerMetropolis(gibbs_model(loaded, bound, settings)?),
+                format!("{}; {}", asked(), integer_metropolis_reason(&analysis)),
+                method,
+            )
+        }
         Method::Metropolis | Method::Advi | Method::Laplace => {
             // Any model NUTS could sample (discrete unknowns summed out) suits these too: they
             // see the same log density, without its gradient (Metropolis) or through a Gaussian.
@@ -786,24 +809,12 @@ pub fn plan(
             }
         }
         Method::Gibbs => {
-            if let Some(unbounded) = analysis.unbounded_discrete.first() {
-                let v = Verdict::fails(
-                    Rule::Hamiltonian,
-                    2,
-                    format!(
-                        "`{}` is an int with unbounded support: Gibbs cannot enumerate its full conditional",
-                        unbounded.name
-                    ),
-                    Some(unbounded.span),
-                );
-                return Err(not_applicable(loaded, method, Some(&v)));
-            }
             if model.unknowns().next().is_none() {
                 let v = Verdict::fails(Rule::Hamiltonian, 0, "the model has no unknowns", None);
                 return Err(not_applicable(loaded, method, Some(&v)));
             }
             unsupported_forms(loaded)?;
-            let gibbs = gibbs_model(loaded, bound)?;
+            let gibbs = gibbs_model(loaded, bound, settings)?;
             let reason = format!("{}; {}", asked(), gibbs_reason(&gibbs));
             (Engine::Gibbs(gibbs), reason, method)
         }
@@ -816,6 +827,28 @@ pub fn plan(
         unknowns,
         verdicts,
     })
+}
+
+/// Rule 7's reason: a model with an unbounded `int` unknown.
+fn integer_metropolis_reason(analysis: &Analysis<'_>) -> String {
+    let mut everything: Vec<&Variable> = analysis.continuous();
+    everything.extend(&analysis.finite_discrete);
+    everything.extend(&analysis.unbounded_discrete);
+    format!(
+        "{} an int with unbounded support: its log density cannot be summed over nor differentiated, so random-walk Metropolis moves every unknown ({}) at once, integer steps uniform in ±1..±m on the discrete ones and Gaussian steps on the unconstrained continuous ones, the scales adapted in warmup toward 0.234 acceptance (0.44 in one dimension)",
+        analysis
+            .unbounded_discrete
+            .iter()
+            .map(|v| format!("`{}`", v.name))
+            .collect::<Vec<_>>()
+            .join(", ")
+            + if analysis.unbounded_discrete.len() == 1 {
+                " is"
+            } else {
+                " are"
+            },
+        preview(&everything)
+    )
 }
 
 /// Rule 3's reason for variational EM.
@@ -909,8 +942,17 @@ fn cd_reason(model: &Model, spec: &RbmSpec) -> String {
     )
 }
 
-fn gibbs_model(loaded: &LoadedModel, bound: &BoundData) -> Result<Box<GibbsModel>, FitError> {
+fn gibbs_model(
+    loaded: &LoadedModel,
+    bound: &BoundData,
+    settings: &Settings,
+) -> Result<Box<GibbsModel>, FitError> {
+    let options = ppl_model::posterior::PosteriorOptions {
+        log_lik: settings.switch(Setting::LogLik),
+        predict: settings.switch(Setting::Predict),
+    };
     GibbsModel::new(&loaded.model, bound, &loaded.source)
+        .and_then(|gibbs| gibbs.with_workflow(&options))
         .map(Box::new)
         .map_err(|d| FitError::one(d, FailureKind::ModelOrData))
 }
@@ -919,11 +961,26 @@ fn gibbs_model(loaded: &LoadedModel, bound: &BoundData) -> Result<Box<GibbsModel
 fn gibbs_reason(gibbs: &GibbsModel) -> String {
     let mut parts = Vec::new();
     if !gibbs.discrete.is_empty() {
-        parts.push(if gibbs.blocked() {
-            "the discrete unknowns are drawn in one block from their exact conditionals (per element, or a chain by forward-filtering backward-sampling)".to_string()
-        } else {
-            "each discrete element is drawn from its full conditional by enumeration".to_string()
-        });
+        let unbounded: Vec<String> = gibbs
+            .discrete
+            .iter()
+            .filter(|d| d.unbounded)
+            .map(|d| format!("`{}`", d.name))
+            .collect();
+        if unbounded.len() < gibbs.discrete.len() {
+            parts.push(if gibbs.blocked() {
+                "the discrete unknowns are drawn in one block from their exact conditionals (per element, or a chain by forward-filtering backward-sampling)".to_string()
+            } else {
+                "each discrete element is drawn from its full conditional by enumeration"
+                    .to_string()
+            });
+        }
+        if !unbounded.is_empty() {
+            parts.push(format!(
+                "{} (unbounded) moved by a random walk on the integers within Gibbs, its step adapted in warmup toward 0.44 acceptance",
+                unbounded.join(", ")
+            ));
+        }
     }
     if !gibbs.conjugate.is_empty() {
         parts.push(format!(
@@ -1095,8 +1152,24 @@ fn unknown_plan(model: &Model, engine: &Engine, method: Method) -> Vec<(String, 
                     "Gaussian at the mode (Laplace){}",
                     transform_name(&variable.constraint)
                 ),
-                Engine::Gibbs(gibbs) => {
+                Engine::IntegerMetropolis(gibbs) => {
                     if gibbs.discrete.iter().any(|d| d.var == variable.id) {
+                        "random-walk Metropolis, integer steps".to_string()
+                    } else {
+                        format!(
+                            "random-walk Metropolis{}",
+                            transform_name(&variable.constraint)
+                        )
+                    }
+                }
+                Engine::Gibbs(gibbs) => {
+                    if gibbs
+                        .discrete
+                        .iter()
+                        .any(|d| d.var == variable.id && d.unbounded)
+                    {
+                        "Gibbs: a random walk on the integers (Metropolis-within-Gibbs, step adapted in warmup)".to_string()
+                    } else if gibbs.discrete.iter().any(|d| d.var == variable.id) {
                         if gibbs.blocked() {
                             "Gibbs: drawn in one block from its exact conditional".to_string()
                         } else {

@@ -73,6 +73,7 @@ codes! {
     OUTPUT_UNWRITABLE = "E0707": "an output file or directory (`--out`) that cannot be written";
     DRAWS_FILE_MALFORMED = "E0708": "a draws file given to `ppl summary` that is not a CmdStan-layout CSV";
     SUMMARY_FILE_MALFORMED = "E0725": "a run directory whose `summary.json` is not JSON or not a ppl summary";
+    BAD_RELABEL = "E0715": "a `--relabel` that names no real vector unknown of two or more components";
     SIMULATE_SIZE_CONFLICT = "E0730": "`ppl simulate` sizes that disagree: `--n`, `--set N=` and the length of the `--data` covariates";
     SIMULATE_IMPROPER_PRIOR = "E0731": "an unknown with a flat (improper) prior and no `--set` value, which `ppl simulate` cannot draw";
     SIMULATE_MISSING_COVARIATE = "E0732": "an observed variable with no distribution (a covariate) that `ppl simulate` needs from `--data`";
@@ -101,5 +102,6 @@ codes! {
     SETTING_IGNORED = "W0010": "an `infer` setting that the named method does not read";
     EM_COMPONENT_COLLAPSED = "W0020": "an EM mixture component that collapsed onto a point or two (variance at the regularisation floor)";
     EM_SINGULAR_COVARIANCE = "W0021": "an EM mixture component whose covariance is singular (its points lie in a lower-dimensional subspace)";
+    LABEL_SWITCHING = "W0014": "a mixture's chains that disagree on the labels of its components (`--relabel` or `ordered`)";
     SHADOWED_BUILTIN = "N0001": "a declared name that shadows a built-in function (calls still reach the function)";
 }

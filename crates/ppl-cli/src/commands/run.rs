@@ -46,6 +46,12 @@ pub struct RunArgs {
     /// EM: also report each point's component probabilities (written to OUT/responsibilities.csv).
     #[arg(long)]
     pub responsibilities: bool,
+    /// Samplers: relabel each draw by ordering the vector unknown PARAM (`mu[1] < mu[2] < ...`),
+    /// the same permutation applied to every component-indexed unknown and to the labels `z`;
+    /// the cure when the summary warns (W0014) that a mixture's chains switched labels. Declaring
+    /// `mu: ordered[K]` in the model does the same inside it.
+    #[arg(long, value_name = "PARAM")]
+    pub relabel: Option<String>,
     /// No progress bars (they are shown only when stderr is a terminal anyway).
     #[arg(short, long)]
     pub quiet: bool,
@@ -275,6 +281,7 @@ pub(crate) fn fit(
     let options = FitOptions {
         out: args.out.as_deref(),
         keep_responsibilities: args.responsibilities,
+        relabel: args.relabel.as_deref(),
         control: FitControl {
             stop: Some(&STOP),
             monitor: if terminal { Some(&monitor) } else { None },

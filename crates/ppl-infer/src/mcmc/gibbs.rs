@@ -223,6 +223,10 @@ pub trait ConditionalModel: Clone + Send {
     ) -> Option<Result<f64, LogDensityError>> {
         None
     }
+    /// Called once when warmup ends (at the start when there is none or adaptation is off):
+    /// a model that adapts its own discrete moves (a random walk on unbounded integers) freezes
+    /// them here, so the sampling phase is a fixed, valid kernel.
+    fn end_warmup(&mut self) {}
     /// Whether `marginal_log_density` gives a value.
     fn sums_out_discrete(&self) -> bool {
         false
@@ -505,6 +509,9 @@ impl<'a, 'c, M: ConditionalModel> GibbsRunner<'a, 'c, M> {
                 break;
             }
             let warmup = iteration < settings.num_warmup;
+            if iteration == settings.num_warmup || (iteration == 0 && !settings.adapt) {
+                self.block.model.end_warmup();
+            }
             if iteration == settings.num_warmup {
                 if settings.adapt && !log_scales.is_empty() {
                     let tail = &log_scales[log_scales.len() / 2..];

@@ -9,6 +9,11 @@
 //! continuous block was drawn exactly), `stepsize__` the random walk's scale, `n_leapfrog__` the
 //! number of random-walk steps, and `treedepth__`, `divergent__` are 0. The per-chain lines give
 //! neither E-BFMI nor a random walk's scale, which say nothing about a Gibbs sweep.
+//!
+//! The same driver runs rule 7's random-walk Metropolis on a model with an unbounded `int`
+//! ([`JointKernel::Metropolis`]): the Gibbs model's joint density
+//! (`ppl_model::gibbs::JointDensity`) moved whole, integer steps on the discrete coordinates,
+//! so its draws, columns and summary are the same as a Gibbs run's.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -16,7 +21,7 @@ use std::time::Instant;
 
 use ppl_infer::GibbsSettings;
 use ppl_infer::mcmc::{DrawEvent, RunControl, SamplerSettings};
-use ppl_model::gibbs::GibbsModel;
+use ppl_model::gibbs::{GibbsModel, JointDensity};
 use ppl_syntax::codes;
 use serde_json::json;
 
@@ -28,8 +33,33 @@ use crate::draws::{ChainWriter, sampler_totals, summarise};
 use crate::error::{FailureKind, FitError};
 use crate::report::{RunReport, number};
 
+/// How the driver moves the model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JointKernel {
+    /// Gibbs sweeps over the model's blocks.
+    Gibbs,
+    /// Random-walk Metropolis on the joint density, integer steps on the discrete coordinates.
+    Metropolis,
+}
+
+/// The chains either kernel returns, as far as the report needs them.
+enum Sampled {
+    Gibbs(Vec<ppl_infer::GibbsChain>),
+    Metropolis(Vec<ppl_infer::RandomWalkChain>),
+}
+
+impl Sampled {
+    fn outputs(&self) -> Vec<&ppl_infer::ChainOutput> {
+        match self {
+            Sampled::Gibbs(chains) => chains.iter().map(|c| &c.output).collect(),
+            Sampled::Metropolis(chains) => chains.iter().map(|c| &c.output).collect(),
+        }
+    }
+}
+
 pub fn run(
     model: &GibbsModel,
+    kernel: JointKernel,
     options: &McmcOptions<'_>,
     control: &FitControl<'_>,
 ) -> Result<(RunReport, Draws), FitError> {
@@ -63,7 +93,14 @@ pub fn run(
             let path = dir.join(format!("chain-{id}.csv"));
             let comments = vec![
                 format!("model = {}", options.model_name),
-                "method = sample (gibbs)".to_string(),
+                format!(
+                    "method = sample ({})",
+                    if kernel == JointKernel::Gibbs {
+                        "gibbs"
+                    } else {
+                        "metropolis"
+                    }
+                ),
                 format!("num_samples = {}", options.draws),
                 format!("num_warmup = {}", options.warmup),
                 format!("chain_id = {id}"),
@@ -79,13 +116,34 @@ pub fn run(
         .collect();
     let write_failure: Mutex<Option<String>> = Mutex::new(None);
     let divergences: Vec<AtomicUsize> = (0..options.chains).map(|_| AtomicUsize::new(0)).collect();
+    // `y_rep` needs a random stream per chain, apart from the sampler's, so the draws are the
+    // same with or without `--predict`.
+    let replicate_rngs: Vec<Mutex<rand::rngs::ChaCha8Rng>> = (0..options.chains)
+        .map(|index| {
+            let chain = settings.chain_id_offset.wrapping_add(index as u64);
+            Mutex::new(ppl_infer::mcmc::chains::chain_rng(
+                settings.seed ^ 0x7265_706c_6963,
+                chain,
+            ))
+        })
+        .collect();
     let sink = |event: &DrawEvent<'_>| {
         if event.warmup {
             return;
         }
-        let Ok(values) = model.row(event.position) else {
+        let values = match replicate_rngs
+            .get(event.chain_index)
+            .and_then(|m| m.lock().ok())
+        {
+            Some(mut rng) => model.complete_row(event.position, &mut *rng),
+            None => model.row(event.position),
+        };
+        let Ok(mut values) = values else {
             return;
         };
+        if let Some(relabeller) = &options.relabel {
+            relabeller.apply(&mut values);
+        }
         let s = event.stats;
         let sampler = [
             s.lp,
@@ -113,7 +171,22 @@ pub fn run(
         }
     };
     let progress: Vec<AtomicUsize> = (0..options.chains).map(|_| AtomicUsize::new(0)).collect();
-    let initial: Vec<Option<Vec<f64>>> = vec![None; options.chains];
+    let mut joint = JointDensity {
+        model: model.clone(),
+    };
+    // Metropolis starts each chain where the density is finite: its own uniform draws would
+    // put a count near 0, below the data it must reach.
+    let initial: Vec<Option<Vec<f64>>> = match kernel {
+        JointKernel::Gibbs => vec![None; options.chains],
+        JointKernel::Metropolis => (0..options.chains)
+            .map(|index| {
+                let chain = settings.chain_id_offset.wrapping_add(index as u64);
+                let mut rng =
+                    ppl_infer::mcmc::chains::chain_rng(settings.seed ^ 0x5eed_1a7e, chain);
+                joint.starting_point(settings.init_radius, settings.max_init_attempts, &mut rng)
+            })
+            .collect(),
+    };
     let run_control = RunControl {
         initial_positions: &initial,
         stop: Some(stop),
@@ -124,7 +197,7 @@ pub fn run(
     let done = AtomicBool::new(false);
     let total = options.warmup + options.draws;
     let gibbs = GibbsSettings::default();
-    let nuts = ppl_infer::uses_nuts(model, &gibbs);
+    let nuts = kernel == JointKernel::Gibbs && ppl_infer::uses_nuts(model, &gibbs);
     let result = std::thread::scope(|scope| {
         if let Some(monitor) = control.monitor {
             let progress = Progress {
@@ -136,12 +209,26 @@ pub fn run(
             };
             scope.spawn(move || monitor(&progress));
         }
-        let result = ppl_infer::sample_chains_gibbs(model, &settings, &gibbs, &run_control);
+        let result = match kernel {
+            JointKernel::Gibbs => {
+                ppl_infer::sample_chains_gibbs(model, &settings, &gibbs, &run_control)
+                    .map(Sampled::Gibbs)
+            }
+            JointKernel::Metropolis => {
+                let walk = ppl_infer::RandomWalkSettings {
+                    integer_coordinates: joint.integer_coordinates(),
+                    ..ppl_infer::RandomWalkSettings::default()
+                };
+                ppl_infer::sample_chains_random_walk(&joint, &settings, &walk, &run_control)
+                    .map(Sampled::Metropolis)
+            }
+        };
         done.store(true, Ordering::SeqCst);
         result
     });
     let seconds = started.elapsed().as_secs_f64();
-    let chains_out = result.map_err(|error| super::mcmc::sampler_error(&error))?;
+    let sampled = result.map_err(|error| super::mcmc::sampler_error(&error))?;
+    let outputs = sampled.outputs();
     if let Some(failure) = write_failure.lock().ok().and_then(|mut f| f.take()) {
         return Err(FitError::message(
             codes::OUTPUT_UNWRITABLE,
@@ -149,12 +236,11 @@ pub fn run(
             FailureKind::Usage,
         ));
     }
-    let interrupted = chains_out.iter().any(|c| c.output.interrupted);
-    for (writer, chain) in writers.iter().zip(&chains_out) {
+    let interrupted = outputs.iter().any(|o| o.interrupted);
+    for (writer, output) in writers.iter().zip(&outputs) {
         let taken = writer.lock().ok().and_then(|mut w| w.take());
         if let Some(writer) = taken {
             let path = writer.path.clone();
-            let output = &chain.output;
             let comments = vec![
                 String::new(),
                 format!(
@@ -186,17 +272,25 @@ pub fn run(
     let mut totals = sampler_totals(&chains, u32::MAX);
     totals.ebfmi.clear();
     let mut report = RunReport {
-        method: "gibbs".into(),
+        method: match kernel {
+            JointKernel::Gibbs => "gibbs",
+            JointKernel::Metropolis => "metropolis",
+        }
+        .into(),
         seconds,
         summary,
         ..RunReport::default()
     };
     report.notes.push(format!(
-        "{} chain{} x ({} warmup + {} draws) Gibbs sweeps, seed {}{}",
+        "{} chain{} x ({} warmup + {} draws) {}, seed {}{}",
         options.chains,
         if options.chains == 1 { "" } else { "s" },
         options.warmup,
         options.draws,
+        match kernel {
+            JointKernel::Gibbs => "Gibbs sweeps",
+            JointKernel::Metropolis => "random-walk Metropolis steps",
+        },
         options.seed,
         if interrupted {
             "; INTERRUPTED: the summary uses the draws so far"
@@ -204,12 +298,96 @@ pub fn run(
             ""
         }
     ));
+    // A model whose every continuous block is conjugate has nothing left for NUTS.
+    let nuts = nuts
+        && match &sampled {
+            Sampled::Gibbs(chains_out) => chains_out.iter().any(|c| c.nuts_step_size.is_finite()),
+            Sampled::Metropolis(_) => false,
+        };
+    let acceptance: Vec<f64> = match &sampled {
+        Sampled::Gibbs(chains_out) => {
+            gibbs_notes(model, chains_out, nuts, &mut report);
+            chains_out.iter().map(|c| c.acceptance_rate).collect()
+        }
+        Sampled::Metropolis(chains_out) => {
+            let acceptance: Vec<f64> = chains_out.iter().map(|c| c.acceptance_rate).collect();
+            let dim = model.layout().dim + ppl_infer::ConditionalModel::discrete_dim(model);
+            report.notes.push(format!(
+                "random-walk Metropolis: acceptance rate per chain {} (the scale was adapted toward {}); integer steps on the discrete coordinates, up to ±{} in chain 1",
+                acceptance
+                    .iter()
+                    .map(|a| format!("{a:.3}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if dim == 1 { "0.44" } else { "0.234" },
+                chains_out
+                    .first()
+                    .map(|c| {
+                        c.max_integer_steps
+                            .iter()
+                            .filter(|m| **m > 0)
+                            .map(|m| m.to_string())
+                            .collect::<Vec<_>>()
+                            .join("/")
+                    })
+                    .unwrap_or_default()
+            ));
+            acceptance
+        }
+    };
+    report.diagnostics.insert(
+        "acceptance_rate".into(),
+        json!(acceptance.iter().map(|v| number(*v)).collect::<Vec<_>>()),
+    );
+    totals.describe(&mut report);
+    let details = crate::draws::chain_details(&chains, u32::MAX);
+    let chain_ids: Vec<u64> = (0..options.chains as u64)
+        .map(|index| options.chain_id + index + 1)
+        .collect();
+    describe_chains(&details, &chain_ids, nuts, &mut report);
+    report
+        .diagnostics
+        .insert("interrupted".into(), json!(interrupted));
+    record_sampled_extremes(&mut report, &model.columns);
+    let switched =
+        super::mcmc::label_switching_warnings(&model.columns, &chains, options.relabel.as_ref());
+    report.warnings = warnings(
+        &report,
+        &totals,
+        &WarningContext {
+            chains: options.chains,
+            max_depth: u32::MAX,
+            centred: &[],
+        },
+    );
+    report.warnings.extend(switched);
+    if let Some(dir) = options.out {
+        report
+            .notes
+            .push(format!("draws: {}", dir.join("chain-*.csv").display()));
+    }
+    Ok((report, Draws { columns, chains }))
+}
+
+/// The Gibbs-only notes: how the discrete and conjugate blocks were drawn, and what moved the
+/// rest.
+fn gibbs_notes(
+    model: &GibbsModel,
+    chains_out: &[ppl_infer::GibbsChain],
+    nuts: bool,
+    report: &mut RunReport,
+) {
     let blocks = if model.blocked() {
         "all discrete unknowns drawn in one block per sweep (elementwise, or a chain by forward-filtering backward-sampling)".to_string()
     } else {
         "discrete unknowns drawn one element at a time (single-site)".to_string()
     };
     report.notes.push(format!("Gibbs: {blocks}"));
+    for (name, step) in model.integer_steps() {
+        report.notes.push(format!(
+            "Gibbs: `{name}` (unbounded) moved by a random walk on the integers, steps up to ±{step} after warmup (adapted toward 0.44 acceptance)"
+        ));
+    }
     for (index, block) in model.conjugate.iter().enumerate() {
         let exact: usize = chains_out
             .iter()
@@ -244,35 +422,6 @@ pub fn run(
                 .join(", ")
         ));
     }
-    report.diagnostics.insert(
-        "acceptance_rate".into(),
-        json!(acceptance.iter().map(|v| number(*v)).collect::<Vec<_>>()),
-    );
-    totals.describe(&mut report);
-    let details = crate::draws::chain_details(&chains, u32::MAX);
-    let chain_ids: Vec<u64> = (0..options.chains as u64)
-        .map(|index| options.chain_id + index + 1)
-        .collect();
-    describe_chains(&details, &chain_ids, nuts, &mut report);
-    report
-        .diagnostics
-        .insert("interrupted".into(), json!(interrupted));
-    record_sampled_extremes(&mut report, &model.columns);
-    report.warnings = warnings(
-        &report,
-        &totals,
-        &WarningContext {
-            chains: options.chains,
-            max_depth: u32::MAX,
-            centred: &[],
-        },
-    );
-    if let Some(dir) = options.out {
-        report
-            .notes
-            .push(format!("draws: {}", dir.join("chain-*.csv").display()));
-    }
-    Ok((report, Draws { columns, chains }))
 }
 
 /// One line per chain for the table and a `per_chain` array for the JSON: the mean `lp__`, and

@@ -37,6 +37,8 @@ pub struct McmcOptions<'a> {
     /// Latents whose prior scale depends on other unknowns: the usual cure for divergences is a
     /// non-centred form of these.
     pub centred: Vec<String>,
+    /// `--relabel PARAM`: each draw relabelled by ordering PARAM before it is written.
+    pub relabel: Option<ppl_model::relabel::Relabeller>,
 }
 
 /// Which transition the chains make.
@@ -184,9 +186,12 @@ pub fn run(
             }
             None => posterior.row(event.position).ok(),
         };
-        let Some(values) = values else {
+        let Some(mut values) = values else {
             return;
         };
+        if let Some(relabeller) = &options.relabel {
+            relabeller.apply(&mut values);
+        }
         let s = event.stats;
         let sampler = [
             s.lp,
@@ -399,6 +404,7 @@ pub fn run(
         .diagnostics
         .insert("interrupted".into(), json!(interrupted));
     record_sampled_extremes(&mut report, &posterior.columns);
+    let switched = label_switching_warnings(&posterior.columns, &chains, options.relabel.as_ref());
     report.warnings = warnings(
         &report,
         &totals,
@@ -408,6 +414,7 @@ pub fn run(
             centred: &options.centred,
         },
     );
+    report.warnings.extend(switched);
     let metric_failures: usize = outputs.iter().map(|o| o.metric_failures).sum();
     if metric_failures > 0 {
         report.warnings.push(format!(
@@ -502,6 +509,30 @@ fn describe_adaptation(
         "gradient_evaluations".into(),
         json!({"warmup": warmup_gradients, "sampling": sampling_gradients}),
     );
+}
+
+/// W0014 for each vector unknown whose chains disagree on the labels (see
+/// `ppl_model::relabel::label_switching`), and a note of what `--relabel` permuted.
+pub(super) fn label_switching_warnings(
+    columns: &[ppl_model::posterior::OutputColumn],
+    chains: &[Vec<Vec<f64>>],
+    relabel: Option<&ppl_model::relabel::Relabeller>,
+) -> Vec<String> {
+    let offset = crate::draws::SAMPLER_COLUMNS.len();
+    ppl_model::relabel::label_switching(columns, chains, offset)
+        .into_iter()
+        .map(|(name, before, after)| {
+            format!(
+                "{}: the chains disagree on the labels of `{name}` (R-hat {before:.2} for its elements, {after:.2} once each draw's elements are sorted): a mixture's components switched labels between chains, so their means mix components. Relabel the draws with `--relabel {name}`{}, or declare `{name}: ordered[K]` in the model",
+                codes::LABEL_SWITCHING,
+                if relabel.is_some() {
+                    " on another parameter"
+                } else {
+                    ""
+                }
+            )
+        })
+        .collect()
 }
 
 /// What the warnings need to know beyond the draws.

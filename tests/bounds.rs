@@ -339,7 +339,8 @@ fn a_bound_on_a_later_or_its_own_unknown_is_refused_with_its_reason() {
 #[test]
 fn an_observed_bound_of_data_is_checked_against_the_data() {
     let dir = scratch("observed");
-    let model = "observed hi: real[N]\nobserved y: real[N] in (0, hi)\nparam mu: real\ny ~ Normal(mu, 1)\n";
+    let model =
+        "observed hi: real[N]\nobserved y: real[N] in (0, hi)\nparam mu: real\ny ~ Normal(mu, 1)\n";
     let inside = write(&dir, "inside.csv", "hi,y\n1,0.5\n3,2.5\n2,1.5\n");
     let on_end = write(&dir, "on_end.csv", "hi,y\n1,0.5\n3,2.5\n2,2\n");
     let model_path = write(&dir, "observed.model", model);

@@ -19,8 +19,8 @@ use std::path::Path;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
-    ArrowPrimitiveType, Decimal128Type, Float16Type, Float32Type, Float64Type, Int8Type,
-    Int16Type, Int32Type, Int64Type, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
+    ArrowPrimitiveType, Decimal128Type, Float16Type, Float32Type, Float64Type, Int8Type, Int16Type,
+    Int32Type, Int64Type, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
 };
 use arrow_array::{Array, RecordBatch};
 use arrow_schema::{ArrowError, DataType, Schema};
@@ -51,9 +51,8 @@ impl Columnar {
 /// Reads a whole Parquet file.
 pub(crate) fn read_parquet(bytes: &[u8], path: &Path) -> Result<Table, DataError> {
     let malformed = |message: String| malformed(Columnar::Parquet, path, message);
-    let builder =
-        ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::copy_from_slice(bytes))
-            .map_err(|error| malformed(error.to_string()))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::copy_from_slice(bytes))
+        .map_err(|error| malformed(error.to_string()))?;
     // Said before reading, by name and column, rather than as the reader's "disabled feature".
     for row_group in builder.metadata().row_groups() {
         for column in row_group.columns() {
@@ -88,16 +87,16 @@ pub(crate) fn read_parquet(bytes: &[u8], path: &Path) -> Result<Table, DataError
 pub(crate) fn read_arrow_ipc(bytes: &[u8], path: &Path) -> Result<Table, DataError> {
     let error = |error| arrow_error(Columnar::Arrow, path, error);
     let (schema, batches) = if bytes.starts_with(ARROW_FILE_MAGIC) {
-        let reader = arrow_ipc::reader::FileReader::try_new(Cursor::new(bytes), None)
-            .map_err(error)?;
+        let reader =
+            arrow_ipc::reader::FileReader::try_new(Cursor::new(bytes), None).map_err(error)?;
         let schema = reader.schema();
         let batches = reader
             .collect::<Result<Vec<RecordBatch>, ArrowError>>()
             .map_err(error)?;
         (schema, batches)
     } else {
-        let reader = arrow_ipc::reader::StreamReader::try_new(Cursor::new(bytes), None)
-            .map_err(error)?;
+        let reader =
+            arrow_ipc::reader::StreamReader::try_new(Cursor::new(bytes), None).map_err(error)?;
         let schema = reader.schema();
         let batches = reader
             .collect::<Result<Vec<RecordBatch>, ArrowError>>()
@@ -180,13 +179,18 @@ fn read_batches(schema: &Schema, batches: &[RecordBatch], path: &Path) -> Result
     }
     let ColumnPlan { mut values, slots } = plan_columns(&header, path)?;
     let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
-    let widths: Vec<usize> = values.iter().map(|value| value.column_texts.len()).collect();
+    let widths: Vec<usize> = values
+        .iter()
+        .map(|value| value.column_texts.len())
+        .collect();
     for (value, &width) in values.iter_mut().zip(&widths) {
         value.builder.values = vec![f64::NAN; rows.saturating_mul(width)];
     }
     // The type of each element of each value, in the value's element order, for its locations.
-    let mut value_types: Vec<Vec<String>> =
-        widths.iter().map(|&width| vec![String::new(); width]).collect();
+    let mut value_types: Vec<Vec<String>> = widths
+        .iter()
+        .map(|&width| vec![String::new(); width])
+        .collect();
     for (slot, type_text) in slots.iter().zip(&types) {
         if let Some(entry) = value_types
             .get_mut(slot.value)

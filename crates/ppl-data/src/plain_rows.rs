@@ -281,10 +281,34 @@ mod tests {
     #[test]
     fn fast_numbers_equal_the_general_parser() {
         for text in [
-            "0", "-0", "+7", "42", "1.", ".5", "-.5", "+.5", "1.5", "2.18741241", "-0.23163568",
-            "17.5349129", "1e3", "1E-3", "-2.5e+1", "9007199254740992", "9007199254740993",
-            "1234567890123456789", "0.1", "0.3", "123.456e-7", "1e22", "1e-22", "4.9e-5",
-            "00012", "3.141592653589793", "2.2250738585072014e-308", "0.000",
+            "0",
+            "-0",
+            "+7",
+            "42",
+            "1.",
+            ".5",
+            "-.5",
+            "+.5",
+            "1.5",
+            "2.18741241",
+            "-0.23163568",
+            "17.5349129",
+            "1e3",
+            "1E-3",
+            "-2.5e+1",
+            "9007199254740992",
+            "9007199254740993",
+            "1234567890123456789",
+            "0.1",
+            "0.3",
+            "123.456e-7",
+            "1e22",
+            "1e-22",
+            "4.9e-5",
+            "00012",
+            "3.141592653589793",
+            "2.2250738585072014e-308",
+            "0.000",
         ] {
             agrees(text);
         }
@@ -317,7 +341,7 @@ mod tests {
                 }
             }
             if next() % 5 == 0 {
-                text.push_str(&format!("e{}", next() % 40) );
+                text.push_str(&format!("e{}", next() % 40));
             }
             agrees(&text);
         }
@@ -325,8 +349,18 @@ mod tests {
 
     #[test]
     fn what_the_fast_path_declines() {
-        for text in ["", ".", "-", "e5", "1e", "1e+", "NA", " 1", "12345678901234567890", "1e99999"]
-        {
+        for text in [
+            "",
+            ".",
+            "-",
+            "e5",
+            "1e",
+            "1e+",
+            "NA",
+            " 1",
+            "12345678901234567890",
+            "1e99999",
+        ] {
             assert!(
                 scan_number(text.as_bytes()).is_none_or(|(_, _, length)| length < text.len()),
                 "`{text}`"
@@ -365,7 +399,11 @@ mod tests {
         }
     }
 
-    fn rows(body: &str, width: usize, blank_rows: bool) -> Result<Vec<(u64, Vec<String>)>, NeedsGeneralReader> {
+    fn rows(
+        body: &str,
+        width: usize,
+        blank_rows: bool,
+    ) -> Result<Vec<(u64, Vec<String>)>, NeedsGeneralReader> {
         let mut sink = Collect {
             width,
             ..Collect::default()
@@ -385,7 +423,10 @@ mod tests {
             ]
         );
         // A comma at the end of the file leaves an empty last field.
-        assert_eq!(rows("1,", 2, false).unwrap(), vec![(2, vec!["1i".into(), "''".into()])]);
+        assert_eq!(
+            rows("1,", 2, false).unwrap(),
+            vec![(2, vec!["1i".into(), "''".into()])]
+        );
         // Blank lines before a row are rows of one column; trailing ones are not.
         let read = rows("1\n\n2\n\n", 1, true).unwrap();
         assert_eq!(read.len(), 3);

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow_array::{
-    ArrayRef, BooleanArray, Date32Array, FixedSizeListArray, Float64Array, Int64Array,
-    RecordBatch, StringArray,
+    ArrayRef, BooleanArray, Date32Array, FixedSizeListArray, Float64Array, Int64Array, RecordBatch,
+    StringArray,
 };
 use arrow_schema::{DataType, Field, Schema};
 use ppl_data::{CellProblem, DataError, DataFormat, DataSet};
@@ -167,7 +167,14 @@ fn nulls_nans_infinities_text_and_dates_are_cell_problems_with_their_rows() {
 
 #[test]
 fn a_null_list_and_a_null_element_of_a_fixed_size_list_are_missing() {
-    let values = Float64Array::from(vec![Some(1.0), Some(2.0), Some(3.0), None, Some(5.0), Some(6.0)]);
+    let values = Float64Array::from(vec![
+        Some(1.0),
+        Some(2.0),
+        Some(3.0),
+        None,
+        Some(5.0),
+        Some(6.0),
+    ]);
     let field = Arc::new(Field::new("item", DataType::Float64, true));
     let list = FixedSizeListArray::new(
         field,
@@ -198,7 +205,10 @@ fn columns_named_as_in_csv_are_grouped_and_checked_as_in_csv() {
         DataFormat::Arrow,
     )
     .unwrap_err();
-    assert!(matches!(error, DataError::IncompleteColumns { .. }), "{error}");
+    assert!(
+        matches!(error, DataError::IncompleteColumns { .. }),
+        "{error}"
+    );
 }
 
 #[test]

@@ -165,7 +165,8 @@ fn check_observed_expression_bounds(
                 end_at(&low, index, f64::NEG_INFINITY),
                 end_at(&high, index, f64::INFINITY),
             );
-            let inside = (low == f64::NEG_INFINITY || x > low) && (high == f64::INFINITY || x < high);
+            let inside =
+                (low == f64::NEG_INFINITY || x > low) && (high == f64::INFINITY || x < high);
             (!inside).then_some((index, x, low, high))
         });
         if let Some((index, x, low, high)) = outside {

@@ -55,16 +55,13 @@ pub(crate) fn read_plain_rows(
     // Blank lines count as rows only once a record follows them: trailing blank lines end the file.
     let mut blank_lines_pending: Vec<u64> = Vec::new();
     while position < body.len() {
-        match line_break_at(body, position)? {
-            Some(length) => {
-                if blank_lines_are_rows {
-                    blank_lines_pending.push(line);
-                }
-                position += length;
-                line += 1;
-                continue;
+        if let Some(length) = line_break_at(body, position)? {
+            if blank_lines_are_rows {
+                blank_lines_pending.push(line);
             }
-            None => {}
+            position += length;
+            line += 1;
+            continue;
         }
         for blank_line in blank_lines_pending.drain(..) {
             sink.start_row(blank_line);
@@ -391,11 +388,15 @@ mod tests {
             } else {
                 format!("{value}")
             };
-            self.rows.last_mut().map(|row| row.1.push(text));
+            if let Some(row) = self.rows.last_mut() {
+                row.1.push(text);
+            }
         }
         fn text(&mut self, _field: usize, text: &[u8]) {
             let text = format!("'{}'", String::from_utf8_lossy(text));
-            self.rows.last_mut().map(|row| row.1.push(text));
+            if let Some(row) = self.rows.last_mut() {
+                row.1.push(text);
+            }
         }
     }
 

@@ -8,7 +8,10 @@
 //!   (mean 1/3, sd 1/sqrt(18)), sampled by NUTS; means and sds within 4 MCSE;
 //! - a MAP mode inside the bound, known from the priors alone;
 //! - `ppl simulate` drawing the truncated prior: every draw inside its bound;
-//! - the coded errors for a bound on a later or its own unknown.
+//! - the coded errors for a bound on a later or its own unknown;
+//! - an observed variable's bound of data (`observed y: real[N] in (0, hi)`), checked against the
+//!   data once: a value on or past its own element's end is E0607 at its cell, and a bound that
+//!   reads an unknown is refused (E0306).
 
 use std::path::Path;
 use std::process::Command;
@@ -254,7 +257,8 @@ fn scratch(name: &str) -> std::path::PathBuf {
 }
 
 /// MAP is the mode on the constrained scale, without any Jacobian (the bound's included): with
-/// the mode of the priors inside the bound, it is the priors' means.
+/// the mode of the priors inside the bound, it is the priors' means. The plan says how `b` is
+/// transformed.
 #[test]
 fn map_finds_a_mode_inside_an_expression_bound() {
     let dir = scratch("map");
@@ -266,6 +270,12 @@ fn map_finds_a_mode_inside_an_expression_bound() {
     let output = ppl(&["run", &model, "--method", "map", "--format", "json"]);
     assert_eq!(output.status.code(), Some(0), "{output:?}");
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    // The plan names the transform of an expression bound as of a number bound.
+    assert_eq!(
+        report["plan"]["b"],
+        "L-BFGS mode, on the logit scale between bounds evaluated per draw"
+    );
+    assert_eq!(report["plan"]["a"], "L-BFGS mode, on the logit scale");
     for (name, mode) in [("a", 0.3), ("b", 0.2)] {
         let estimate = report["estimates"][name].as_f64().unwrap();
         assert!(
@@ -321,4 +331,45 @@ fn a_bound_on_a_later_or_its_own_unknown_is_refused_with_its_reason() {
     assert_eq!(errors[1].code, "E0205");
     assert!(errors[1].message.contains("`c` itself"));
     assert_eq!(errors[2].code, "E0305");
+}
+
+/// `observed y: real[N] in (0, hi)`: inside, the model fits (MAP: the mean of y, the prior being
+/// flat); a value on its row's end is E0607 naming the cell and the bound; a bound reading an
+/// unknown is E0306 on that expression.
+#[test]
+fn an_observed_bound_of_data_is_checked_against_the_data() {
+    let dir = scratch("observed");
+    let model =
+        "observed hi: real[N]\nobserved y: real[N] in (0, hi)\nparam mu: real\ny ~ Normal(mu, 1)\n";
+    let inside = write(&dir, "inside.csv", "hi,y\n1,0.5\n3,2.5\n2,1.5\n");
+    let on_end = write(&dir, "on_end.csv", "hi,y\n1,0.5\n3,2.5\n2,2\n");
+    let model_path = write(&dir, "observed.model", model);
+    let output = ppl(&["run", &model_path, "--data", &inside, "--format", "json"]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let mu = report["estimates"]["mu"].as_f64().unwrap();
+    assert!((mu - 1.5).abs() < 1e-6, "mu {mu}");
+
+    let output = ppl(&["run", &model_path, "--data", &on_end, "--format", "json"]);
+    assert_eq!(output.status.code(), Some(3), "{output:?}");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["error"]["code"], "E0607", "{report}");
+    let message = report["error"]["message"].as_str().unwrap();
+    assert_eq!(
+        message,
+        "`y` has 2 at row 3 (line 4), column `y`, outside its bound (0, 2)"
+    );
+
+    let reads_unknown = write(
+        &dir,
+        "unknown.model",
+        "param mu: real\nobserved y: real[N] in (0, mu + 3)\ny ~ Normal(mu, 1)\n",
+    );
+    let output = ppl(&["run", &reads_unknown, "--data", &inside, "--format", "json"]);
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["error"]["code"], "E0306", "{report}");
+    let span = report["error"]["span"].as_array().unwrap();
+    let source = std::fs::read_to_string(&reads_unknown).unwrap();
+    let pointed = &source[span[0].as_u64().unwrap() as usize..span[1].as_u64().unwrap() as usize];
+    assert_eq!(pointed, "mu + 3");
 }

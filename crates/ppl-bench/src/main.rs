@@ -10,18 +10,21 @@
 //! ppl-bench rbm --data digits.csv [--seed S] [--repeat R] [--momentum M] [--k K] [--no-peer]
 //! ppl-bench discrete --model coal|hmm|mixture [--seed S] [--methods nuts,gibbs] [--no-peer]
 //! ppl-bench gradient --model FILE.model --data FILE [--evals N]
+//! ppl-bench load --data FILE [--repeat R]
 //! ```
 //! `rbm`: see the `rbm` module (the RBM engine in process against scikit-learn's BernoulliRBM).
 //! `em`: see the `em` module (ppl's EM in process, optionally the whole `ppl run`, and
 //! scikit-learn). `nuts`: see the `nuts` module (the `ppl` binary, Stan and NumPyro on one model,
 //! seeds S..S+R-1, medians). `discrete`: see the `discrete` module (ppl NUTS and Gibbs against
-//! NumPyro with the latent summed out by hand, same data, same run). What the figures mean is written up in `BENCHMARKS.md`.
+//! NumPyro with the latent summed out by hand, same data, same run). `load`: see the `load` module
+//! (a data file's parse against `memcpy` of its bytes). What the figures mean is written up in `BENCHMARKS.md`.
 
 mod convert;
 mod discrete;
 mod em;
 mod error;
 mod gradient;
+mod load;
 mod nuts;
 mod peers;
 mod process;
@@ -46,13 +49,15 @@ fn main() -> ExitCode {
             gradient::GradientCommand::parse(&arguments[1..]).and_then(|command| command.run())
         }
         Some("rbm") => rbm::RbmCommand::parse(&arguments[1..]).and_then(|command| command.run()),
+        Some("load") => load::LoadCommand::parse(&arguments[1..]).and_then(|command| command.run()),
         _ => Err(BenchError::Usage(format!(
-            "usage:\n  {}\n  {}\n  {}\n  {}\n  {}",
+            "usage:\n  {}\n  {}\n  {}\n  {}\n  {}\n  {}",
             em::USAGE,
             gradient::USAGE,
             nuts::USAGE,
             rbm::USAGE,
-            discrete::USAGE
+            discrete::USAGE,
+            load::USAGE
         ))),
     };
     match result {

@@ -56,6 +56,29 @@ pub enum DataError {
         message: String,
     },
 
+    /// A Parquet or Arrow file that its reader cannot read (not such a file, truncated, corrupt).
+    /// `format` is `Parquet` or `Arrow`.
+    #[error("data file `{}` is not a readable {format} file: {message}", path.display())]
+    MalformedTable {
+        path: PathBuf,
+        format: &'static str,
+        message: String,
+    },
+
+    /// A Parquet or Arrow file compressed with a codec this build does not read (ZSTD, gzip,
+    /// Brotli); `column` names the first such Parquet column.
+    #[error(
+        "data file `{}` is a {format} file compressed with {codec}{}, which ppl does not read",
+        path.display(),
+        column.as_ref().map(|column| format!(" (column `{column}`)")).unwrap_or_default()
+    )]
+    UnsupportedCompression {
+        path: PathBuf,
+        format: &'static str,
+        codec: String,
+        column: Option<String>,
+    },
+
     /// Two CSV header cells define the same element (`x` twice, or `x[1]` and `x.1`).
     #[error(
         "data file `{}`: column `{second}` (column {second_position}) repeats column `{first}` (column {first_position})",
@@ -129,6 +152,8 @@ impl DataError {
             | DataError::InvalidUtf8 { path, .. }
             | DataError::MalformedCsv { path, .. }
             | DataError::MalformedJson { path, .. }
+            | DataError::MalformedTable { path, .. }
+            | DataError::UnsupportedCompression { path, .. }
             | DataError::DuplicateColumn { path, .. }
             | DataError::IncompleteColumns { path, .. }
             | DataError::BadColumnName { path, .. }

@@ -24,6 +24,17 @@ pub enum CellProblem {
     /// An infinite value (`inf`, `-Infinity`, JSON `"-Inf"`, or a number too large for `f64` such as
     /// `1e999`). Holds the text as written.
     Infinite(String),
+    /// A Parquet or Arrow column whose type holds no numbers (a date, a struct, a dictionary of
+    /// categories). Holds the type's name.
+    UnsupportedType(String),
+}
+
+impl CellProblem {
+    /// Whether the cell is there but of a type that holds no numbers, rather than a number that is
+    /// missing or not finite: the model layer gives it its own code.
+    pub fn is_unsupported_type(&self) -> bool {
+        matches!(self, CellProblem::UnsupportedType(_))
+    }
 }
 
 impl fmt::Display for CellProblem {
@@ -35,12 +46,16 @@ impl fmt::Display for CellProblem {
             CellProblem::NotANumber(text) => write!(f, "`{text}`, which is not a number"),
             CellProblem::NaN(text) => write!(f, "a NaN (`{text}`)"),
             CellProblem::Infinite(text) => write!(f, "an infinite value (`{text}`)"),
+            CellProblem::UnsupportedType(type_name) => {
+                write!(f, "a value of type {type_name}, which holds no number")
+            }
         }
     }
 }
 
 /// Where an element of a [`DataValue`] is in its file. Displays as
-/// ``row 17 (line 18), column `x[2]` `` for CSV and `` `y[3, 2]` `` for JSON.
+/// ``row 17 (line 18), column `x[2]` `` for CSV, ``row 17, column `x` (double)`` for Parquet and
+/// Arrow, and `` `y[3, 2]` `` for JSON.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Location {
     /// A CSV cell.
@@ -51,6 +66,16 @@ pub enum Location {
         line: u64,
         /// The header text of the cell's column, as written (trimmed): `x`, `x[2]`, `x.2.1`.
         column: String,
+    },
+    /// A cell of a Parquet or Arrow file, which has no lines.
+    TableCell {
+        /// 1-based row.
+        row: usize,
+        /// The column's name; an element of a fixed-size list column `x` is named `x[2]`.
+        column: String,
+        /// The column's type as the file declares it (`double`, `int64`), since in a typed file
+        /// the type, not the spelling, says whether a value is an integer.
+        column_type: String,
     },
     /// An element of a JSON key.
     JsonElement {
@@ -66,6 +91,11 @@ impl fmt::Display for Location {
             Location::CsvCell { row, line, column } => {
                 write!(f, "row {row} (line {line}), column `{column}`")
             }
+            Location::TableCell {
+                row,
+                column,
+                column_type,
+            } => write!(f, "row {row}, column `{column}` ({column_type})"),
             Location::JsonElement { key, index } => write!(f, "`{}`", format_index(key, index)),
         }
     }
@@ -107,6 +137,12 @@ pub(crate) enum Origin {
     Csv {
         columns: Vec<String>,
         lines: Arc<RowLines>,
+    },
+    /// Parquet or Arrow columns: `columns[k]` is the name of the k-th element of each row (as for
+    /// CSV) and `types[k]` its column's type.
+    Table {
+        columns: Vec<String>,
+        types: Vec<String>,
     },
     /// A JSON key (the value's name).
     Json,
@@ -173,6 +209,18 @@ impl DataValue {
                     row: row + 1,
                     line: lines.line_of(row),
                     column,
+                }
+            }
+            Origin::Table { columns, types } => {
+                let width = columns.len().max(1);
+                let element = flat_index % width;
+                Location::TableCell {
+                    row: flat_index / width + 1,
+                    column: columns
+                        .get(element)
+                        .cloned()
+                        .unwrap_or_else(|| self.name.clone()),
+                    column_type: types.get(element).cloned().unwrap_or_default(),
                 }
             }
             Origin::Json => Location::JsonElement {
@@ -243,6 +291,22 @@ impl ValueBuilder {
                     self.first_problem = Some((flat_index, problem));
                 }
             }
+        }
+    }
+
+    /// Stores a finite number at `flat_index`, which must already exist in `values`: [`Self::set`]
+    /// for the common case, without building a [`Cell`].
+    #[inline]
+    pub(crate) fn set_number(&mut self, flat_index: usize, value: f64, integer: bool) {
+        if let Some(slot) = self.values.get_mut(flat_index) {
+            *slot = value;
+        }
+        if !integer
+            && self
+                .first_non_integer
+                .is_none_or(|first| flat_index < first)
+        {
+            self.first_non_integer = Some(flat_index);
         }
     }
 

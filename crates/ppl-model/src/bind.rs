@@ -111,11 +111,83 @@ pub fn bind(
     if !too_large.is_empty() {
         return Err(too_large);
     }
-    let diagnostics = check_supports(model, &bound, data);
+    let mut diagnostics = check_supports(model, &bound, data);
+    diagnostics.extend(check_observed_expression_bounds(model, &bound, data));
     if !diagnostics.is_empty() {
         return Err(diagnostics);
     }
     Ok(bound)
+}
+
+/// Checks every observed value against a bound written as an expression of data
+/// (`observed y: real[N] in (0, U)`): the bound is evaluated once over the bound data, a scalar
+/// end applying to every element and an end of the variable's shape element by element.
+fn check_observed_expression_bounds(
+    model: &Model,
+    bound: &BoundData,
+    data: Option<&DataSet>,
+) -> Vec<Diagnostic> {
+    use crate::tape::{Array, Evaluator};
+    let mut diagnostics = Vec::new();
+    let variables: Vec<Option<Array<f64>>> = model
+        .variables
+        .iter()
+        .zip(&bound.observed)
+        .map(|(variable, values)| {
+            values
+                .as_ref()
+                .map(|values| Array::new(bound.shape(&variable.ty.shape), values.clone()))
+        })
+        .collect();
+    let mut evaluator = Evaluator::new(model, &bound.dims, variables);
+    for (variable, values) in model.variables.iter().zip(&bound.observed) {
+        let (Some(expression_bound), Some(values)) = (&variable.expression_bound, values) else {
+            continue;
+        };
+        let mut end = |expr: &Option<ppl_ir::Expr>| -> Option<Option<Vec<f64>>> {
+            match expr {
+                None => Some(None),
+                Some(expr) => evaluator.eval(expr).ok().map(|array| Some(array.values)),
+            }
+        };
+        let (Some(low), Some(high)) = (end(&expression_bound.low), end(&expression_bound.high))
+        else {
+            continue;
+        };
+        let end_at = |end: &Option<Vec<f64>>, index: usize, infinite: f64| match end {
+            None => infinite,
+            Some(values) if values.len() == 1 => values[0],
+            Some(values) => values.get(index).copied().unwrap_or(f64::NAN),
+        };
+        // The bound is open, as an unknown's: a value on its end is outside (NaN ends too).
+        let outside = values.iter().enumerate().find_map(|(index, &x)| {
+            let (low, high) = (
+                end_at(&low, index, f64::NEG_INFINITY),
+                end_at(&high, index, f64::INFINITY),
+            );
+            let inside =
+                (low == f64::NEG_INFINITY || x > low) && (high == f64::INFINITY || x < high);
+            (!inside).then_some((index, x, low, high))
+        });
+        if let Some((index, x, low, high)) = outside {
+            let location = data
+                .and_then(|d| d.get(&variable.name))
+                .map(|v| format!(" at {}", v.locate(index)))
+                .unwrap_or_default();
+            diagnostics.push(
+                Diagnostic::error(
+                    codes::DATA_OUT_OF_BOUNDS,
+                    variable.name_span,
+                    format!(
+                        "`{}` has {x}{location}, outside its bound ({low}, {high})",
+                        variable.name
+                    ),
+                )
+                .with_label(format!("declared as `{}`", variable.declared_as)),
+            );
+        }
+    }
+    diagnostics
 }
 
 /// Refuses variables whose bound shapes hold more than `MAX_ELEMENTS` elements (one variable, or
@@ -370,15 +442,16 @@ impl<'a> Binder<'a> {
             }
         }
         if let Some((index, problem)) = value.first_non_finite() {
-            self.diagnostics.push(
-                Diagnostic::error(
-                    codes::DATA_NOT_FINITE,
-                    span,
-                    format!("`{name}` has {problem} at {}", value.locate(index)),
-                )
-                .with_label("data must be finite numbers")
-                .with_hint(non_finite_hint(&problem)),
-            );
+            let message = format!("`{name}` has {problem} at {}", value.locate(index));
+            self.diagnostics.push(if problem.is_unsupported_type() {
+                Diagnostic::error(codes::DATA_COLUMN_TYPE, span, message)
+                    .with_label("data must be numbers")
+                    .with_hint("convert the column to numbers (or codes) before writing the file")
+            } else {
+                Diagnostic::error(codes::DATA_NOT_FINITE, span, message)
+                    .with_label("data must be finite numbers")
+                    .with_hint(non_finite_hint(&problem))
+            });
             return None;
         }
         if variable.ty.elem == ElemType::Bool {
@@ -607,5 +680,6 @@ fn non_finite_hint(problem: &ppl_data::CellProblem) -> &'static str {
         CellProblem::Infinite(_) => {
             "data must be finite: replace the infinite value, or drop the row"
         }
+        _ => "convert the column to numbers (or codes) before writing the file",
     }
 }

@@ -182,11 +182,18 @@ fn load_data(path: &Path, span: Option<Span>) -> Result<DataSet, FitError> {
 fn data_error(error: &DataError, span: Option<Span>) -> Diagnostic {
     let code = match error {
         DataError::Unreadable { .. } | DataError::NotAFile { .. } => codes::DATA_UNREADABLE,
+        DataError::UnsupportedCompression { .. } => codes::DATA_COMPRESSION,
         _ => codes::DATA_MALFORMED,
     };
     let message = error.to_string();
-    match span {
+    let diagnostic = match span {
         Some(span) => Diagnostic::error(code, span, message).with_label("the data file named here"),
         None => Diagnostic::unplaced(code, message),
+    };
+    match error {
+        DataError::UnsupportedCompression { .. } => diagnostic.with_hint(
+            "write it uncompressed or with Snappy or LZ4, e.g. in pyarrow              `pq.write_table(table, path, compression=\"snappy\")` or              `feather.write_feather(table, path, compression=\"lz4\")`",
+        ),
+        _ => diagnostic,
     }
 }

@@ -1118,7 +1118,7 @@ fn unknown_plan(model: &Model, engine: &Engine, method: Method) -> Vec<(String, 
                     }
                 }
                 Engine::Mcmc(..) => {
-                    let scale = transform_name(&variable.constraint);
+                    let scale = transform_name(variable);
                     let sampled = if variable.role == Role::Param {
                         ", sampled like a latent"
                     } else {
@@ -1131,26 +1131,26 @@ fn unknown_plan(model: &Model, engine: &Engine, method: Method) -> Vec<(String, 
                     };
                     format!("{sampler}{scale}{sampled}")
                 }
-                Engine::Map(_) => format!("L-BFGS mode{}", transform_name(&variable.constraint)),
+                Engine::Map(_) => format!("L-BFGS mode{}", transform_name(variable)),
                 Engine::Vae(spec) => format!(
                     "Gaussian guide amortised by the encoder net `{}` (VAE)",
                     model.nets.get(spec.encoder_net).map(|n| n.name.as_str()).unwrap_or("?")
                 ),
                 Engine::Advi(..) => format!(
                     "Gaussian guide (ADVI){}",
-                    transform_name(&variable.constraint)
+                    transform_name(variable)
                 ),
                 Engine::VariationalEm(..) if variable.role == Role::Param => format!(
                     "point estimate maximising the ELBO (variational EM){}",
-                    transform_name(&variable.constraint)
+                    transform_name(variable)
                 ),
                 Engine::VariationalEm(..) => format!(
                     "mean-field Gaussian guide (variational EM){}",
-                    transform_name(&variable.constraint)
+                    transform_name(variable)
                 ),
                 Engine::Laplace(..) => format!(
                     "Gaussian at the mode (Laplace){}",
-                    transform_name(&variable.constraint)
+                    transform_name(variable)
                 ),
                 Engine::IntegerMetropolis(gibbs) => {
                     if gibbs.discrete.iter().any(|d| d.var == variable.id) {
@@ -1188,7 +1188,7 @@ fn unknown_plan(model: &Model, engine: &Engine, method: Method) -> Vec<(String, 
                             } else {
                                 "random-walk Metropolis"
                             },
-                            transform_name(&variable.constraint)
+                            transform_name(variable)
                         )
                     }
                 }
@@ -1199,8 +1199,18 @@ fn unknown_plan(model: &Model, engine: &Engine, method: Method) -> Vec<(String, 
 }
 
 /// How a constrained unknown reaches the unconstrained space the engines work in.
-fn transform_name(constraint: &Constraint) -> &'static str {
-    match constraint {
+fn transform_name(variable: &Variable) -> &'static str {
+    // A bound of data or earlier unknowns is not a `Constraint` (it is evaluated per draw).
+    if let Some(bound) = &variable.expression_bound {
+        return match (&bound.low, &bound.high) {
+            (Some(_), Some(_)) => ", on the logit scale between bounds evaluated per draw",
+            (Some(_), None) | (None, Some(_)) => {
+                ", on the log scale from a bound evaluated per draw"
+            }
+            (None, None) => "",
+        };
+    }
+    match &variable.constraint {
         Constraint::None => "",
         Constraint::Bounded { low, high, .. } if low.is_finite() && high.is_finite() => {
             ", on the logit scale"

@@ -54,7 +54,7 @@ codes! {
     BAD_KEYWORD = "E0502": "a keyword argument the function does not take";
     SUPPORT_MISMATCH = "E0503": "a variable whose declared type does not fit the distribution's support";
     DATA_UNREADABLE = "E0601": "a data file that cannot be read (missing, a directory, no permission)";
-    DATA_MALFORMED = "E0602": "a data file that is not valid CSV or JSON";
+    DATA_MALFORMED = "E0602": "a data file that is not valid CSV, JSON, Parquet or Arrow";
     DATA_MISSING = "E0603": "an observed variable absent from the data";
     DATA_LENGTH = "E0604": "lengths that disagree for one dimension";
     DATA_NOT_FINITE = "E0605": "NaN, infinity or an empty cell in the data";
@@ -63,6 +63,8 @@ codes! {
     DATA_OUT_OF_SUPPORT = "E0608": "a value outside its distribution's support";
     DATA_CONST_DISAGREES = "E0609": "a data value that disagrees with a const or dimension";
     NO_DATA_FILE = "E0610": "observed variables but no data file";
+    DATA_COMPRESSION = "E0611": "a Parquet or Arrow data file compressed with a codec ppl does not read (ZSTD, gzip, Brotli)";
+    DATA_COLUMN_TYPE = "E0612": "a Parquet or Arrow column of a type that holds no numbers (a date, a struct, categories)";
     USAGE = "E0700": "a command line that does not parse (unknown flag, missing value)";
     METHOD_NOT_APPLICABLE = "E0701": "a forced method that cannot fit this model";
     BAD_SETTING = "E0702": "an impossible setting (`--chains 0`, an unknown `infer` key, ...)";

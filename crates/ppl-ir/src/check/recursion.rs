@@ -334,7 +334,7 @@ impl Checker<'_> {
         }
     }
 
-    fn depends_on_unknowns_of(&self, expr: &Expr) -> bool {
+    pub(super) fn depends_on_unknowns_of(&self, expr: &Expr) -> bool {
         let mut found = false;
         super::statements::visit(expr, &mut |e| match &e.kind {
             ExprKind::Variable(id) => found |= self.model.variables[id.0].role != Role::Observed,

@@ -465,12 +465,36 @@ impl Checker<'_> {
                 }
                 let (low, high) = if data_bound.is_some() {
                     (f64::NEG_INFINITY, f64::INFINITY)
-                } else if elem == ElemType::Real && kind != DeclKind::Observed {
+                } else if elem == ElemType::Real {
                     let low_end = self.real_bound_end(low, name, &shape)?;
                     let high_end = self.real_bound_end(high, name, &shape)?;
                     match (low_end, high_end) {
                         (BoundEnd::Number(low, _), BoundEnd::Number(high, _)) => (low, high),
                         (low_end, high_end) => {
+                            // Observed values are checked against their bound when the data is
+                            // bound, so it can read data only.
+                            if kind == DeclKind::Observed {
+                                for end in [&low_end, &high_end] {
+                                    if let BoundEnd::Expression(expr) = end
+                                        && self.depends_on_unknowns_of(expr)
+                                    {
+                                        return Err(self.report(
+                                            Diagnostic::error(
+                                                codes::NOT_CONSTANT,
+                                                expr.span,
+                                                format!(
+                                                    "the bound of the observed `{}` reads an unknown",
+                                                    name.name
+                                                ),
+                                            )
+                                            .with_label("not data")
+                                            .with_hint(
+                                                "an observed variable's bound is checked against the data, so it may use data, `const`s and dimensions only",
+                                            ),
+                                        ));
+                                    }
+                                }
+                            }
                             expression_bound = Some(ExpressionBound {
                                 low: low_end.into_expr(),
                                 high: high_end.into_expr(),
@@ -597,9 +621,10 @@ impl Checker<'_> {
         }
     }
 
-    /// An end of a real unknown's bound: a number when the model is read, or else an
-    /// expression of data and earlier unknowns (evaluated per draw), scalar or of the
-    /// variable's shape. An infinite end is `Number(±inf)`.
+    /// An end of a real variable's bound: a number when the model is read, or else an
+    /// expression of data and earlier unknowns (evaluated per draw; for an observed variable,
+    /// once against its data), scalar or of the variable's shape. An infinite end is
+    /// `Number(±inf)`.
     fn real_bound_end(
         &mut self,
         expr: &syntax::Expr,

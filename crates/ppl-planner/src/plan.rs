@@ -1158,7 +1158,7 @@ fn unknown_plan(model: &Model, engine: &Engine, method: Method) -> Vec<(String, 
                     } else {
                         format!(
                             "random-walk Metropolis{}",
-                            transform_name(&variable.constraint)
+                            transform_name(variable)
                         )
                     }
                 }

@@ -68,7 +68,7 @@ pub enum DataError {
     /// A Parquet or Arrow file compressed with a codec this build does not read (ZSTD, gzip,
     /// Brotli); `column` names the first such Parquet column.
     #[error(
-        "data file `{}` is a {format} file compressed with {codec}{}, which ppl does not read",
+        "data file `{}` is in {format} format with {codec} compression{}, which ppl does not read",
         path.display(),
         column.as_ref().map(|column| format!(" (column `{column}`)")).unwrap_or_default()
     )]

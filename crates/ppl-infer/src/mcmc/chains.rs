@@ -774,11 +774,12 @@ where
                         // (a 1-d posterior early in warmup) can make every step look free, so
                         // the search runs off to "improper": that says more about the window
                         // than the posterior. Go back to the last metric a search accepted.
-                        Err(error) => match (last_searched.clone(), self.metric.as_low_rank_mut())
-                        {
-                            (Some(good), Some(metric)) => *metric = good,
-                            _ => return Err(step_size_error(error)),
-                        },
+                        Err(error) => {
+                            match (last_searched.clone(), self.metric.as_low_rank_mut()) {
+                                (Some(good), Some(metric)) => *metric = good,
+                                _ => return Err(step_size_error(error)),
+                            }
+                        }
                     }
                     dual_averaging.set_mu((10.0 * step_size).ln());
                     dual_averaging.restart();

@@ -201,21 +201,13 @@ impl LogDensity for Nowhere {
 #[derive(Clone, Debug)]
 pub struct MultivariateNormal {
     pub mean: Vec<f64>,
-    pub covariance: nalgebra::DMatrix<f64>,
     precision: nalgebra::DMatrix<f64>,
 }
 
 impl MultivariateNormal {
     pub fn new(mean: Vec<f64>, covariance: nalgebra::DMatrix<f64>) -> Self {
-        let precision = covariance
-            .clone()
-            .try_inverse()
-            .unwrap_or(covariance.clone());
-        MultivariateNormal {
-            mean,
-            covariance,
-            precision,
-        }
+        let precision = covariance.clone().try_inverse().unwrap_or(covariance);
+        MultivariateNormal { mean, precision }
     }
 }
 
@@ -229,15 +221,20 @@ impl LogDensity for MultivariateNormal {
         position: &[f64],
         gradient: &mut [f64],
     ) -> Result<f64, LogDensityError> {
-        let dim = self.mean.len();
+        let centred: Vec<f64> = position
+            .iter()
+            .zip(&self.mean)
+            .map(|(x, m)| x - m)
+            .collect();
         let mut value = 0.0;
-        for i in 0..dim {
-            let mut row = 0.0;
-            for j in 0..dim {
-                row += self.precision[(i, j)] * (position[j] - self.mean[j]);
-            }
-            gradient[i] = -row;
-            value -= 0.5 * (position[i] - self.mean[i]) * row;
+        for (i, (slot, offset)) in gradient.iter_mut().zip(&centred).enumerate() {
+            let row: f64 = centred
+                .iter()
+                .enumerate()
+                .map(|(j, c)| self.precision[(i, j)] * c)
+                .sum();
+            *slot = -row;
+            value -= 0.5 * offset * row;
         }
         Ok(value)
     }

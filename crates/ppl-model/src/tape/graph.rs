@@ -1125,9 +1125,7 @@ pub(crate) fn backward_node(
         Op::SummedPlate { plate } => {
             plate.backward(nodes, before_values, adjoint[0], before_adjoints)
         }
-        Op::Glm(node) => {
-            node.backward(nodes, adjoint[0], before_adjoints)
-        }
+        Op::Glm(node) => node.backward(nodes, adjoint[0], before_adjoints),
         Op::ScalarDensity {
             inputs,
             plans,

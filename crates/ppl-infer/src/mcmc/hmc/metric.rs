@@ -449,9 +449,9 @@ mod tests {
                 }
             }
         }
-        for i in 0..3 {
+        for (i, row) in second.iter().enumerate() {
             for j in 0..3 {
-                let product: f64 = (0..3).map(|k| second[i][k] * inverse_mass[k * 3 + j]).sum();
+                let product: f64 = (0..3).map(|k| row[k] * inverse_mass[k * 3 + j]).sum();
                 let identity = if i == j { 1.0 } else { 0.0 };
                 // Each entry is a sum of three second moments, each with a relative standard
                 // error of about sqrt(2 / 200 000) = 0.3%.

@@ -353,13 +353,24 @@ fn extreme_reverse(args: &[Array<f64>], adjoint: &[f64], gradients: &mut [Vec<f6
     }
 }
 
-pub(crate) struct Min;
+/// `min` and `max`: one definition, the direction a const parameter.
+pub(crate) struct Extreme<const MAX: bool>;
 
-impl Definition for Min {
-    const CASES: &'static [&'static str] = &["min(v)", "min(v, x)"];
+// Named like the other definitions (`definitions::Min` in the dispatch table is a value).
+#[allow(non_upper_case_globals)]
+pub(crate) const Min: Extreme<false> = Extreme;
+#[allow(non_upper_case_globals)]
+pub(crate) const Max: Extreme<true> = Extreme;
+
+impl<const MAX: bool> Definition for Extreme<MAX> {
+    const CASES: &'static [&'static str] = if MAX {
+        &["max(v)", "max(v, x)"]
+    } else {
+        &["min(v)", "min(v, x)"]
+    };
 
     fn value<T: Real>(&self, args: &[Array<T>], span: Span) -> Result<Array<T>, TapeError> {
-        extreme_value(args, false, span)
+        extreme_value(args, MAX, span)
     }
 
     fn lower(
@@ -380,38 +391,7 @@ impl Definition for Min {
         gradients: &mut [Vec<f64>],
         _: Span,
     ) {
-        extreme_reverse(args, adjoint, gradients, false);
-    }
-}
-
-pub(crate) struct Max;
-
-impl Definition for Max {
-    const CASES: &'static [&'static str] = &["max(v)", "max(v, x)"];
-
-    fn value<T: Real>(&self, args: &[Array<T>], span: Span) -> Result<Array<T>, TapeError> {
-        extreme_value(args, true, span)
-    }
-
-    fn lower(
-        &self,
-        b: &mut Builder<'_>,
-        function: Builtin,
-        args: &[Expr],
-        span: Span,
-    ) -> Result<NodeId, TapeError> {
-        extreme_lower(b, function, args, span)
-    }
-
-    fn reverse(
-        &self,
-        args: &[Array<f64>],
-        _: &[f64],
-        adjoint: &[f64],
-        gradients: &mut [Vec<f64>],
-        _: Span,
-    ) {
-        extreme_reverse(args, adjoint, gradients, true);
+        extreme_reverse(args, adjoint, gradients, MAX);
     }
 }
 

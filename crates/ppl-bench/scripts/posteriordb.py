@@ -13,9 +13,8 @@ DIR holds posteriordb's `posterior_database/models/stan/*.stan` and
 `posterior_database/reference_posteriors/draws/draws/*.json.zip` (a checkout of
 github.com/stan-dev/posteriordb). Every tool runs 4 chains x (1000 warmup + 1000 draws), its
 defaults otherwise (ppl: no flags). Per posterior and tool, one JSON line:
-  grad_evals       leapfrog steps over all chains, warmup included (ppl writes no warmup draws:
-                   its warmup steps are the sampling steps scaled by warmup time / sampling time,
-                   per chain, from the CmdStan-style elapsed times it writes; marked estimated)
+  grad_evals       gradient evaluations over all chains, warmup included (Stan, nutpie: leapfrog
+                   steps; ppl: the count in summary.json, step-size searches included)
   grad_per_ess     grad_evals / min bulk ESS (ArviZ, over the reference's parameters)
   ess_s_sampling   min bulk ESS / (warmup + sampling seconds)
   ess_s_all        min bulk ESS / everything (ppl: the whole `ppl run` process; Stan: + compile;
@@ -133,18 +132,18 @@ def run_ppl(args, name, spec, ref):
                    stderr=subprocess.DEVNULL)
     wall = time.perf_counter() - t0
     draws = {k: [] for k in ref}
-    grad, sample_s = 0.0, 0.0
+    # The run counts its gradient evaluations (step-size searches included), warmup and sampling.
+    counted = json.load(open(os.path.join(out, "summary.json")))["diagnostics"]
+    grad = float(sum(counted["gradient_evaluations"].values()))
+    sample_s = 0.0
     for c in range(1, CHAINS + 1):
         header, rows, elapsed = read_ppl_chain(os.path.join(out, f"chain-{c}.csv"))
-        leap = rows[:, header.index("n_leapfrog__")].sum()
-        warm = leap * elapsed["Warm-up"] / max(elapsed["Sampling"], 1e-9)
-        grad += leap + warm
         sample_s = max(sample_s, elapsed["Warm-up"] + elapsed["Sampling"])
         for k in ref:
             column = ppl_name(k).replace("[", ".").replace("]", "").replace(",", ".")
             draws[k].append(rows[:, header.index(column)])
     draws = {k: np.asarray(v) for k, v in draws.items()}
-    return summarise("ppl", name, draws, ref, {"grad_evals": float(grad), "grad_estimated": True,
+    return summarise("ppl", name, draws, ref, {"grad_evals": grad, "grad_estimated": False,
                                                "sample_s": sample_s, "wall_s": wall})
 
 

@@ -43,26 +43,23 @@ impl DiscreteCommand {
             peers: None,
             peer_python: None,
         };
-        let mut iter = arguments.iter();
-        while let Some(flag) = iter.next() {
-            if flag == "--no-peer" {
-                command.no_peer = true;
-                continue;
-            }
-            let value = iter
-                .next()
-                .ok_or_else(|| BenchError::Usage(format!("`{flag}` needs a value")))?;
-            let bad = || BenchError::Usage(format!("`{flag}`: cannot read `{value}`"));
-            match flag.as_str() {
-                "--model" => command.model = value.clone(),
-                "--seed" => command.seed = value.parse().map_err(|_| bad())?,
+        let (switches, pairs) = crate::args::split(arguments, &["--no-peer"])?;
+        command.no_peer = switches.contains(&"--no-peer");
+        for pair in pairs {
+            match pair.flag {
+                "--model" => command.model = pair.value.to_string(),
+                "--seed" => command.seed = pair.parse()?,
                 "--methods" => {
-                    command.methods = value.split(',').map(|m| m.trim().to_string()).collect()
+                    command.methods = pair
+                        .value
+                        .split(',')
+                        .map(|m| m.trim().to_string())
+                        .collect()
                 }
-                "--ppl" => command.ppl = Some(PathBuf::from(value)),
-                "--peers" => command.peers = Some(PathBuf::from(value)),
-                "--peer-python" => command.peer_python = Some(PathBuf::from(value)),
-                _ => return Err(BenchError::Usage(format!("unknown option `{flag}`"))),
+                "--ppl" => command.ppl = Some(pair.path()),
+                "--peers" => command.peers = Some(pair.path()),
+                "--peer-python" => command.peer_python = Some(pair.path()),
+                _ => return Err(pair.unknown()),
             }
         }
         if !["coal", "hmm", "mixture"].contains(&command.model.as_str()) {

@@ -57,31 +57,24 @@ impl EmCommand {
             peer_python: None,
             no_peer: false,
         };
-        let mut iter = arguments.iter();
-        while let Some(flag) = iter.next() {
-            if flag == "--no-peer" {
-                command.no_peer = true;
-                continue;
-            }
-            let value = iter
-                .next()
-                .ok_or_else(|| BenchError::Usage(format!("`{flag}` needs a value")))?;
-            let bad = || BenchError::Usage(format!("`{flag}`: cannot read `{value}`"));
-            match flag.as_str() {
-                "--data" => command.data = PathBuf::from(value),
-                "--k" => command.components = value.parse().map_err(|_| bad())?,
-                "--seed" => command.seed = value.parse().map_err(|_| bad())?,
-                "--restarts" => command.restarts = value.parse().map_err(|_| bad())?,
-                "--tol" => command.tolerance = value.parse().map_err(|_| bad())?,
-                "--max-iter" => command.max_iterations = value.parse().map_err(|_| bad())?,
-                "--reg" => command.regularisation = value.parse().map_err(|_| bad())?,
-                "--threads" => command.threads = Some(value.parse().map_err(|_| bad())?),
-                "--repeat" => command.repeat = value.parse::<usize>().map_err(|_| bad())?.max(1),
-                "--model" => command.model = Some(PathBuf::from(value)),
-                "--ppl" => command.ppl = Some(PathBuf::from(value)),
-                "--peers" => command.peers = Some(PathBuf::from(value)),
-                "--peer-python" => command.peer_python = Some(PathBuf::from(value)),
-                _ => return Err(BenchError::Usage(format!("unknown option `{flag}`"))),
+        let (switches, pairs) = crate::args::split(arguments, &["--no-peer"])?;
+        command.no_peer = switches.contains(&"--no-peer");
+        for pair in pairs {
+            match pair.flag {
+                "--data" => command.data = pair.path(),
+                "--k" => command.components = pair.parse()?,
+                "--seed" => command.seed = pair.parse()?,
+                "--restarts" => command.restarts = pair.parse()?,
+                "--tol" => command.tolerance = pair.parse()?,
+                "--max-iter" => command.max_iterations = pair.parse()?,
+                "--reg" => command.regularisation = pair.parse()?,
+                "--threads" => command.threads = Some(pair.parse()?),
+                "--repeat" => command.repeat = pair.parse::<usize>()?.max(1),
+                "--model" => command.model = Some(pair.path()),
+                "--ppl" => command.ppl = Some(pair.path()),
+                "--peers" => command.peers = Some(pair.path()),
+                "--peer-python" => command.peer_python = Some(pair.path()),
+                _ => return Err(pair.unknown()),
             }
         }
         if command.data.as_os_str().is_empty() || command.components == 0 {

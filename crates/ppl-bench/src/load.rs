@@ -30,16 +30,12 @@ impl LoadCommand {
             data: PathBuf::new(),
             repeat: 5,
         };
-        let mut iter = arguments.iter();
-        while let Some(flag) = iter.next() {
-            let value = iter
-                .next()
-                .ok_or_else(|| BenchError::Usage(format!("`{flag}` needs a value")))?;
-            let bad = || BenchError::Usage(format!("`{flag}`: cannot read `{value}`"));
-            match flag.as_str() {
-                "--data" => command.data = PathBuf::from(value),
-                "--repeat" => command.repeat = value.parse::<usize>().map_err(|_| bad())?.max(1),
-                _ => return Err(BenchError::Usage(format!("unknown option `{flag}`"))),
+        let (_, pairs) = crate::args::split(arguments, &[])?;
+        for pair in pairs {
+            match pair.flag {
+                "--data" => command.data = pair.path(),
+                "--repeat" => command.repeat = pair.parse::<usize>()?.max(1),
+                _ => return Err(pair.unknown()),
             }
         }
         if command.data.as_os_str().is_empty() {

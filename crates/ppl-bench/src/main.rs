@@ -19,6 +19,7 @@
 //! NumPyro with the latent summed out by hand, same data, same run). `load`: see the `load` module
 //! (a data file's parse against `memcpy` of its bytes). What the figures mean is written up in `BENCHMARKS.md`.
 
+mod args;
 mod convert;
 mod discrete;
 mod em;

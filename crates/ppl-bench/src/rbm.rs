@@ -50,28 +50,21 @@ impl RbmCommand {
             no_peer: false,
             samples_png: None,
         };
-        let mut iter = arguments.iter();
-        while let Some(flag) = iter.next() {
-            if flag == "--no-peer" {
-                command.no_peer = true;
-                continue;
-            }
-            let value = iter
-                .next()
-                .ok_or_else(|| BenchError::Usage(format!("`{flag}` needs a value")))?;
-            let bad = || BenchError::Usage(format!("`{flag}`: cannot read `{value}`"));
-            match flag.as_str() {
-                "--data" => command.data = PathBuf::from(value),
-                "--seed" => command.seed = value.parse().map_err(|_| bad())?,
-                "--repeat" => command.repeat = value.parse::<usize>().map_err(|_| bad())?.max(1),
-                "--momentum" => command.momentum = value.parse().map_err(|_| bad())?,
-                "--k" => command.gibbs_steps = value.parse().map_err(|_| bad())?,
-                "--lr" => command.learning_rate = value.parse().map_err(|_| bad())?,
-                "--epochs" => command.epochs = value.parse().map_err(|_| bad())?,
-                "--peers" => command.peers = Some(PathBuf::from(value)),
-                "--peer-python" => command.peer_python = Some(PathBuf::from(value)),
-                "--samples-png" => command.samples_png = Some(PathBuf::from(value)),
-                _ => return Err(BenchError::Usage(format!("unknown option `{flag}`"))),
+        let (switches, pairs) = crate::args::split(arguments, &["--no-peer"])?;
+        command.no_peer = switches.contains(&"--no-peer");
+        for pair in pairs {
+            match pair.flag {
+                "--data" => command.data = pair.path(),
+                "--seed" => command.seed = pair.parse()?,
+                "--repeat" => command.repeat = pair.parse::<usize>()?.max(1),
+                "--momentum" => command.momentum = pair.parse()?,
+                "--k" => command.gibbs_steps = pair.parse()?,
+                "--lr" => command.learning_rate = pair.parse()?,
+                "--epochs" => command.epochs = pair.parse()?,
+                "--peers" => command.peers = Some(pair.path()),
+                "--peer-python" => command.peer_python = Some(pair.path()),
+                "--samples-png" => command.samples_png = Some(pair.path()),
+                _ => return Err(pair.unknown()),
             }
         }
         if command.data.as_os_str().is_empty() {

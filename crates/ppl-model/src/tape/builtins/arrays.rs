@@ -252,13 +252,32 @@ fn matrix_sums_node(
     }
 }
 
-pub(crate) struct Rowsum;
+/// `rowsum`, `colsum` and `colmean`: one definition, the axis and the averaging const
+/// parameters (a row mean is not a builtin).
+pub(crate) struct MatrixSums<const PER_ROW: bool, const MEAN: bool>;
 
-impl Definition for Rowsum {
-    const CASES: &'static [&'static str] = &["rowsum(M * v)"];
+// Named like the other definitions (`definitions::Rowsum` in the dispatch table is a value).
+#[allow(non_upper_case_globals)]
+pub(crate) const Rowsum: MatrixSums<true, false> = MatrixSums;
+#[allow(non_upper_case_globals)]
+pub(crate) const Colsum: MatrixSums<false, false> = MatrixSums;
+#[allow(non_upper_case_globals)]
+pub(crate) const Colmean: MatrixSums<false, true> = MatrixSums;
+
+impl<const PER_ROW: bool, const MEAN: bool> Definition for MatrixSums<PER_ROW, MEAN> {
+    const CASES: &'static [&'static str] = match (PER_ROW, MEAN) {
+        (true, _) => &["rowsum(M * v)"],
+        (false, false) => &["colsum(M * v) * x"],
+        (false, true) => &["colmean(M * v) * x"],
+    };
 
     fn value<T: Real>(&self, args: &[Array<T>], span: Span) -> Result<Array<T>, TapeError> {
-        matrix_sums(&args[0], true, false, "`rowsum`", span)
+        let what = match (PER_ROW, MEAN) {
+            (true, _) => "`rowsum`",
+            (false, false) => "`colsum`",
+            (false, true) => "`colmean`",
+        };
+        matrix_sums(&args[0], PER_ROW, MEAN, what, span)
     }
 
     fn lower(
@@ -268,47 +287,7 @@ impl Definition for Rowsum {
         args: &[Expr],
         span: Span,
     ) -> Result<NodeId, TapeError> {
-        matrix_sums_node(b, function, args, true, false, span)
-    }
-}
-
-pub(crate) struct Colsum;
-
-impl Definition for Colsum {
-    const CASES: &'static [&'static str] = &["colsum(M * v) * x"];
-
-    fn value<T: Real>(&self, args: &[Array<T>], span: Span) -> Result<Array<T>, TapeError> {
-        matrix_sums(&args[0], false, false, "`colsum`", span)
-    }
-
-    fn lower(
-        &self,
-        b: &mut Builder<'_>,
-        function: Builtin,
-        args: &[Expr],
-        span: Span,
-    ) -> Result<NodeId, TapeError> {
-        matrix_sums_node(b, function, args, false, false, span)
-    }
-}
-
-pub(crate) struct Colmean;
-
-impl Definition for Colmean {
-    const CASES: &'static [&'static str] = &["colmean(M * v) * x"];
-
-    fn value<T: Real>(&self, args: &[Array<T>], span: Span) -> Result<Array<T>, TapeError> {
-        matrix_sums(&args[0], false, true, "`colmean`", span)
-    }
-
-    fn lower(
-        &self,
-        b: &mut Builder<'_>,
-        function: Builtin,
-        args: &[Expr],
-        span: Span,
-    ) -> Result<NodeId, TapeError> {
-        matrix_sums_node(b, function, args, false, true, span)
+        matrix_sums_node(b, function, args, PER_ROW, MEAN, span)
     }
 }
 

@@ -225,13 +225,29 @@ fn softmax_reverse(output: &[f64], adjoint: &[f64], row: usize, log: bool, gradi
     }
 }
 
-pub(crate) struct Softmax;
+/// `softmax` and `log_softmax`: one definition, the log a const parameter.
+pub(crate) struct SoftmaxOf<const LOG: bool>;
 
-impl Definition for Softmax {
-    const CASES: &'static [&'static str] = &["softmax(v) * x", "softmax(a * M)"];
+// Named like the other definitions (`definitions::Softmax` in the dispatch table is a value).
+#[allow(non_upper_case_globals)]
+pub(crate) const Softmax: SoftmaxOf<false> = SoftmaxOf;
+#[allow(non_upper_case_globals)]
+pub(crate) const LogSoftmax: SoftmaxOf<true> = SoftmaxOf;
+
+impl<const LOG: bool> Definition for SoftmaxOf<LOG> {
+    const CASES: &'static [&'static str] = if LOG {
+        &["log_softmax(v) * x", "log_softmax(a * M)"]
+    } else {
+        &["softmax(v) * x", "softmax(a * M)"]
+    };
 
     fn value<T: Real>(&self, args: &[Array<T>], span: Span) -> Result<Array<T>, TapeError> {
-        softmax(&args[0], false, "softmax", span)
+        softmax(
+            &args[0],
+            LOG,
+            if LOG { "log_softmax" } else { "softmax" },
+            span,
+        )
     }
 
     fn reverse(
@@ -243,29 +259,7 @@ impl Definition for Softmax {
         _: Span,
     ) {
         let row = args[0].shape.last().copied().unwrap_or(1).max(1);
-        softmax_reverse(output, adjoint, row, false, &mut gradients[0]);
-    }
-}
-
-pub(crate) struct LogSoftmax;
-
-impl Definition for LogSoftmax {
-    const CASES: &'static [&'static str] = &["log_softmax(v) * x", "log_softmax(a * M)"];
-
-    fn value<T: Real>(&self, args: &[Array<T>], span: Span) -> Result<Array<T>, TapeError> {
-        softmax(&args[0], true, "log_softmax", span)
-    }
-
-    fn reverse(
-        &self,
-        args: &[Array<f64>],
-        output: &[f64],
-        adjoint: &[f64],
-        gradients: &mut [Vec<f64>],
-        _: Span,
-    ) {
-        let row = args[0].shape.last().copied().unwrap_or(1).max(1);
-        softmax_reverse(output, adjoint, row, true, &mut gradients[0]);
+        softmax_reverse(output, adjoint, row, LOG, &mut gradients[0]);
     }
 }
 

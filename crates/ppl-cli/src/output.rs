@@ -123,10 +123,13 @@ pub fn table(report: &RunReport) -> String {
     for warning in &report.warnings {
         out.push_str(&format!("\nwarning: {warning}\n"));
     }
-    out.push_str(&format!(
-        "\ntime: {:.3} s inference, {:.3} s in all\n",
-        report.seconds, report.total_seconds
-    ));
+    // `ppl summary` of draws files ran nothing: it has no time to show.
+    if report.seconds > 0.0 || report.total_seconds > 0.0 {
+        out.push_str(&format!(
+            "\ntime: {:.3} s inference, {:.3} s in all\n",
+            report.seconds, report.total_seconds
+        ));
+    }
     out
 }
 

@@ -185,6 +185,34 @@ impl ChainFile {
     }
 }
 
+/// The draws files a path stands for, for every command that reads a run back (`summary`, `loo`,
+/// `compare`, `plot`): a file is itself; a directory gives its CSV files whose header starts with
+/// `lp__`, sorted by name (other CSV files there, such as EM's responsibilities, are not draws).
+pub fn draw_files(path: &Path) -> std::io::Result<Vec<PathBuf>> {
+    if path.is_file() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(path)?
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "csv") && header_starts_with_lp(p))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// Whether the first line that is neither a comment nor blank starts with `lp__`.
+fn header_starts_with_lp(path: &Path) -> bool {
+    let Ok(file) = File::open(path) else {
+        return false;
+    };
+    BufReader::new(file)
+        .lines()
+        .map_while(Result::ok)
+        .find(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .is_some_and(|l| l.starts_with("lp__"))
+}
+
 /// CmdStan's `theta.1.2` → Stan's display form `theta[1,2]`. A name inlined from a library model
 /// has a dotted prefix (`vae.z.1.2` → `vae.z[1,2]`): the indices are the trailing numeric parts.
 pub fn display_name(csv_name: &str) -> String {

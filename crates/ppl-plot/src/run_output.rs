@@ -51,7 +51,7 @@ impl RunOutput {
             if summary.is_file() {
                 output.read_summary(&summary)?;
             }
-            draw_files(path).map_err(unreadable)?
+            ppl_planner::draws::draw_files(path).map_err(|e| unreadable(e.to_string()))?
         };
         if files.is_empty() && !path.join("summary.json").is_file() {
             return Err(PlotError::NoDraws {
@@ -235,31 +235,6 @@ impl RunOutput {
 /// `theta[1,2]` → `theta`; a scalar's name is its own base.
 fn base_name(display: &str) -> &str {
     display.split('[').next().unwrap_or(display)
-}
-
-/// The draws files of a directory: its CSV files whose header starts with `lp__` (other CSV files
-/// there, such as responsibilities, are not draws).
-pub fn draw_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
-    let entries = std::fs::read_dir(dir).map_err(|e| e.to_string())?;
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "csv") && starts_with_lp(p))
-        .collect();
-    files.sort();
-    Ok(files)
-}
-
-fn starts_with_lp(path: &Path) -> bool {
-    use std::io::BufRead;
-    let Ok(file) = std::fs::File::open(path) else {
-        return false;
-    };
-    std::io::BufReader::new(file)
-        .lines()
-        .map_while(Result::ok)
-        .find(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .is_some_and(|l| l.starts_with("lp__"))
 }
 
 #[cfg(test)]

@@ -132,19 +132,8 @@ pub fn loo_of_run(path: &Path, reff: RelativeEfficiency) -> Result<LooResult, Co
 pub(crate) fn read_chains(path: &Path) -> Result<Vec<ChainFile>, CommandError> {
     let no_draws =
         |message: String| CommandError::message(codes::NO_DRAWS, message, Exit::ModelOrData);
-    let files: Vec<PathBuf> = if path.is_file() {
-        vec![path.to_path_buf()]
-    } else {
-        let entries = std::fs::read_dir(path)
-            .map_err(|e| no_draws(format!("cannot read `{}`: {e}", path.display())))?;
-        let mut files: Vec<PathBuf> = entries
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|e| e == "csv") && starts_with_lp(p))
-            .collect();
-        files.sort();
-        files
-    };
+    let files = ppl_planner::draws::draw_files(path)
+        .map_err(|e| no_draws(format!("cannot read `{}`: {e}", path.display())))?;
     if files.is_empty() {
         return Err(no_draws(format!(
             "no draws files (CSV files whose first column is lp__) in `{}`",
@@ -165,18 +154,6 @@ pub(crate) fn read_chains(path: &Path) -> Result<Vec<ChainFile>, CommandError> {
         )));
     }
     Ok(chains)
-}
-
-fn starts_with_lp(path: &Path) -> bool {
-    use std::io::BufRead;
-    let Ok(file) = std::fs::File::open(path) else {
-        return false;
-    };
-    std::io::BufReader::new(file)
-        .lines()
-        .map_while(Result::ok)
-        .find(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .is_some_and(|l| l.starts_with("lp__"))
 }
 
 /// The k̂ bands of Vehtari et al. (2024), as ArviZ and R's `loo` count them: good ≤ the

@@ -42,7 +42,10 @@ fn summary(args: &SummaryArgs) -> Result<(), CommandError> {
         .map_err(|m| CommandError::message(codes::BAD_SETTING, m, Exit::Usage))?;
     let mut files = Vec::new();
     for input in &args.inputs {
-        files.extend(draw_files(input).map_err(fail)?);
+        files.extend(
+            ppl_planner::draws::draw_files(input)
+                .map_err(|e| fail(format!("cannot read `{}`: {e}", input.display())))?,
+        );
     }
     if files.is_empty()
         && let [input] = args.inputs.as_slice()
@@ -76,17 +79,31 @@ fn summary(args: &SummaryArgs) -> Result<(), CommandError> {
             pair[0]
         )));
     }
-    let max_depth = chains
+    // The sampler that wrote the files decides what their sampler columns mean: a random-walk
+    // or Gibbs chain has no step size, tree depth or energy worth a diagnostic.
+    let method = files
         .iter()
-        .filter_map(|c| c.max_depth)
-        .max()
-        .unwrap_or(10);
+        .find_map(|file| sampler_of(file))
+        .unwrap_or_else(|| "nuts".to_string());
+    let hamiltonian = !matches!(method.as_str(), "gibbs" | "metropolis");
+    let max_depth = if hamiltonian {
+        chains
+            .iter()
+            .filter_map(|c| c.max_depth)
+            .max()
+            .unwrap_or(10)
+    } else {
+        u32::MAX
+    };
     let rows: Vec<Vec<Vec<f64>>> = chains.iter().map(|c| c.rows.clone()).collect();
-    let totals = sampler_totals(&rows, max_depth);
+    let mut totals = sampler_totals(&rows, max_depth);
+    if !hamiltonian {
+        totals.ebfmi.clear();
+    }
     let mut report = RunReport {
-        method: "nuts".into(),
+        method: method.clone(),
         reason: format!(
-            "merged {} chain{} from {} file{}",
+            "the draws of {} chain{} read from {} file{} and merged (the method is the one named in the files)",
             chains.len(),
             plural(chains.len()),
             files.len(),
@@ -105,7 +122,24 @@ fn summary(args: &SummaryArgs) -> Result<(), CommandError> {
         .map(|(index, chain)| chain.chain_id.unwrap_or(index as u64 + 1))
         .collect();
     let details = ppl_planner::draws::chain_details(&rows, max_depth);
-    ppl_planner::draws::describe_chains(&details, &chain_ids, &mut report);
+    if hamiltonian {
+        ppl_planner::draws::describe_chains(&details, &chain_ids, &mut report);
+    } else {
+        let mut per_chain = Vec::new();
+        for (detail, chain_id) in details.iter().zip(&chain_ids) {
+            report.notes.push(format!(
+                "chain {chain_id}: mean lp__ {}",
+                crate::output::format_number(detail.mean_lp)
+            ));
+            per_chain.push(serde_json::json!({
+                "chain_id": chain_id,
+                "mean_lp": ppl_planner::report::number(detail.mean_lp),
+            }));
+        }
+        report
+            .diagnostics
+            .insert("per_chain".into(), serde_json::Value::Array(per_chain));
+    }
     report.warnings = ppl_planner::drivers::mcmc::warnings(
         &report,
         &totals,
@@ -145,35 +179,27 @@ fn saved_summary(path: &Path, format: Format) -> Result<(), CommandError> {
     Ok(())
 }
 
-fn plural(n: usize) -> &'static str {
-    if n == 1 { "" } else { "s" }
-}
-
-/// The draws files a path stands for: the file itself, or the CSV files in a directory whose
-/// header starts with `lp__` (other CSV files there, such as responsibilities, are skipped).
-fn draw_files(path: &Path) -> Result<Vec<PathBuf>, String> {
-    if path.is_file() {
-        return Ok(vec![path.to_path_buf()]);
-    }
-    let entries =
-        std::fs::read_dir(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "csv") && starts_with_lp(p))
-        .collect();
-    files.sort();
-    Ok(files)
-}
-
-fn starts_with_lp(path: &Path) -> bool {
+/// The sampler named in a draws file's `# method = sample (NAME)` comment (`nuts`, `hmc`,
+/// `gibbs`, `metropolis`), if it has one.
+fn sampler_of(path: &Path) -> Option<String> {
     use std::io::BufRead;
-    let Ok(file) = std::fs::File::open(path) else {
-        return false;
-    };
+    let file = std::fs::File::open(path).ok()?;
     std::io::BufReader::new(file)
         .lines()
         .map_while(Result::ok)
-        .find(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .is_some_and(|l| l.starts_with("lp__"))
+        .take_while(|line| line.starts_with('#') || line.trim().is_empty())
+        .find_map(|line| {
+            let name = line
+                .trim_start_matches('#')
+                .trim()
+                .strip_prefix("method = sample (")?
+                .strip_suffix(')')?
+                .trim()
+                .to_ascii_lowercase();
+            matches!(name.as_str(), "nuts" | "hmc" | "gibbs" | "metropolis").then_some(name)
+        })
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
 }

@@ -6,28 +6,17 @@
 //! library file) are in the `tests/errors` catalogue.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn ppl() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_ppl"));
-    command.env("NO_COLOR", "1");
-    command
-}
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// A fresh temporary directory for one test.
-fn temp_dir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ppl-library-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+mod common;
+use common::{ppl_command, root, scratch};
 
 fn check_ir(path: &Path) -> Output {
-    ppl().args(["check", "--ir"]).arg(path).output().unwrap()
+    ppl_command()
+        .args(["check", "--ir"])
+        .arg(path)
+        .output()
+        .unwrap()
 }
 
 /// `ppl check --ir` of model text, which must check.
@@ -75,7 +64,7 @@ critic discriminator
 
 #[test]
 fn one_line_library_models_inline_to_the_expanded_forms() {
-    let dir = temp_dir("forms");
+    let dir = scratch("library-forms");
     let cases = [
         (
             "vae",
@@ -118,7 +107,7 @@ fn one_line_library_models_inline_to_the_expanded_forms() {
 
 #[test]
 fn arguments_from_constants_and_two_uses_get_their_own_prefixes() {
-    let dir = temp_dir("two");
+    let dir = scratch("library-two");
     let ir = ir_of(
         &dir,
         "two.model",
@@ -168,7 +157,7 @@ fn every_library_file_checks_on_its_own() {
 
 #[test]
 fn a_library_default_is_a_constant_that_set_overrides() {
-    let output = ppl()
+    let output = ppl_command()
         .args(["check", "--ir", "--set", "hidden=16"])
         .arg(root().join("library/rbm.model"))
         .output()
@@ -181,7 +170,7 @@ fn a_library_default_is_a_constant_that_set_overrides() {
 
 #[test]
 fn a_copied_library_file_can_be_edited_into_a_new_model() {
-    let dir = temp_dir("copy");
+    let dir = scratch("library-copy");
     let rbm = std::fs::read_to_string(root().join("library/rbm.model")).unwrap();
     let edited = rbm.replace("hidden: int = 64", "hidden: int = 20");
     assert_ne!(edited, rbm);
@@ -233,7 +222,7 @@ fn a_copied_library_file_can_be_edited_into_a_new_model() {
         }
         let data = dir.join(format!("{name}.csv"));
         std::fs::write(&data, csv.join("\n") + "\n").unwrap();
-        let output = ppl()
+        let output = ppl_command()
             .args(["run", "--format", "json", "--epochs", &epochs.to_string()])
             .arg(dir.join(model))
             .arg("--data")
@@ -260,7 +249,7 @@ fn a_copied_library_file_can_be_edited_into_a_new_model() {
 #[test]
 fn an_error_inside_a_library_file_names_its_line() {
     let path = root().join("tests/errors/library_error_inside.model");
-    let output = ppl().arg("check").arg(&path).output().unwrap();
+    let output = ppl_command().arg("check").arg(&path).output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("E0404"), "{stderr}");
@@ -273,7 +262,7 @@ fn an_error_inside_a_library_file_names_its_line() {
 
 #[test]
 fn help_library_lists_every_model_with_its_signature() {
-    let output = ppl().args(["help", "library"]).output().unwrap();
+    let output = ppl_command().args(["help", "library"]).output().unwrap();
     let text = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(0));
     for signature in [
@@ -290,7 +279,7 @@ fn help_library_lists_every_model_with_its_signature() {
 fn run_json(dir: &Path, file: &str, text: &str) -> serde_json::Value {
     let path = dir.join(file);
     std::fs::write(&path, text).unwrap();
-    let output = ppl()
+    let output = ppl_command()
         .args(["run", "--format", "json", "--seed", "3"])
         .arg(&path)
         .output()
@@ -306,7 +295,7 @@ fn run_json(dir: &Path, file: &str, text: &str) -> serde_json::Value {
 
 #[test]
 fn one_line_library_models_train_like_their_expanded_forms() {
-    let dir = temp_dir("train");
+    let dir = scratch("library-train");
     let digits = root().join("examples/data/digits.csv");
     let header = format!(
         "data \"{}\"\nobserved pixel: int[N, 64]\n",
@@ -348,7 +337,7 @@ fn one_line_library_models_train_like_their_expanded_forms() {
 fn the_one_line_vae_on_real_data_learns_its_sd() {
     // library/vae_real.model: `sigma` is a param of the library file, learned with the nets
     // (inlined as `vae.sigma`), from the data's sd around the column means.
-    let dir = temp_dir("real");
+    let dir = scratch("library-real");
     let digits = root().join("examples/data/digits.csv");
     let vae = run_json(
         &dir,

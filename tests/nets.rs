@@ -4,25 +4,8 @@
 //! VAE's IR is what it was before nets went on the tape. The node's gradient is checked against
 //! finite differences and forward mode in `ppl-model` (`tape/net_tests.rs`).
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-fn ppl() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_ppl"));
-    command.env("NO_COLOR", "1");
-    command
-}
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn temp_dir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ppl-nets-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+mod common;
+use common::{ppl_command, root, scratch};
 
 /// The example data: (x, y) rows.
 fn regression_data() -> Vec<(f64, f64)> {
@@ -38,7 +21,7 @@ fn regression_data() -> Vec<(f64, f64)> {
 
 #[test]
 fn a_net_regression_by_maximum_likelihood_recovers_the_simulated_function() {
-    let dir = temp_dir("regression");
+    let dir = scratch("nets-regression");
     let data = root().join("examples/data/net_regression.csv");
     let model = dir.join("fit.model");
     // The example with the fitted function recorded at every x.
@@ -51,7 +34,7 @@ fn a_net_regression_by_maximum_likelihood_recovers_the_simulated_function() {
         ),
     )
     .unwrap();
-    let output = ppl()
+    let output = ppl_command()
         .args([
             "run",
             "--format",
@@ -103,7 +86,7 @@ fn a_net_regression_by_maximum_likelihood_recovers_the_simulated_function() {
 
 #[test]
 fn the_example_runs_by_map_and_names_the_net() {
-    let output = ppl()
+    let output = ppl_command()
         .args(["run", "--format", "json", "--max-iters", "200"])
         .arg(root().join("examples/net_regression.model"))
         .output()
@@ -122,7 +105,7 @@ fn the_example_runs_by_map_and_names_the_net() {
 
 #[test]
 fn the_vae_ir_is_unchanged() {
-    let output = ppl()
+    let output = ppl_command()
         .args(["check", "--ir"])
         .arg(root().join("examples/vae_digits.model"))
         .output()

@@ -1,27 +1,11 @@
 //! Every plot kind drawn for the examples through the command line (`ppl run --plot`, `ppl plot
 //! --kind ...`): the files exist, are PNGs or SVGs of the size reported, and are not blank.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn ppl(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ppl"))
-        .args(args)
-        .current_dir(root())
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("ppl runs")
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ppl-plots-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
+mod common;
+use common::{ppl, scratch};
 
 fn succeeded(output: &Output) -> String {
     assert!(
@@ -55,7 +39,7 @@ fn png_size(path: &Path) -> (u32, u32) {
 
 #[test]
 fn a_sampling_run_draws_every_kind_of_its_draws_and_a_ppc() {
-    let out = scratch("eight");
+    let out = scratch("plots-eight");
     let out_text = out.to_str().unwrap();
     let stderr = succeeded(&ppl(&[
         "run",
@@ -125,7 +109,7 @@ fn a_sampling_run_draws_every_kind_of_its_draws_and_a_ppc() {
 
 #[test]
 fn an_em_run_draws_its_objective_and_says_the_draws_plots_do_not_apply() {
-    let out = scratch("gmm");
+    let out = scratch("plots-gmm");
     let out_text = out.to_str().unwrap();
     let stderr = succeeded(&ppl(&[
         "run",

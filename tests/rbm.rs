@@ -3,31 +3,12 @@
 //! saves `generator.json`; an energy that is not bilinear is refused with the recogniser's reason
 //! on the term responsible.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn ppl(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ppl"))
-        .args(args)
-        .current_dir(root())
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("ppl runs")
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ppl-rbm-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
-}
+mod common;
+use common::{ppl, root, scratch};
 
 #[test]
 fn the_digits_rbm_trains_reports_and_saves_its_generator() {
-    let dir = scratch("digits");
+    let dir = scratch("rbm-digits");
     // The first 300 rows of the digits.
     let text = std::fs::read_to_string(root().join("examples/data/digits.csv")).expect("digits");
     let subset: Vec<&str> = text.lines().take(301).collect();

@@ -3,31 +3,12 @@
 //! Monte-Carlo error), `ppl sample` reloads the saved nets and writes a CSV and pictures of sane
 //! size, and forms the recogniser refuses get its reason on the statement responsible.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn ppl(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ppl"))
-        .args(args)
-        .current_dir(root())
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("ppl runs")
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ppl-vae-{name}-{}", std::process::id()));
-    std::fs::remove_dir_all(&dir).ok();
-    dir
-}
+mod common;
+use common::{ppl, root, scratch};
 
 #[test]
 fn a_small_vae_trains_reports_its_bounds_and_samples() {
-    let out = scratch("small");
+    let out = scratch("vae-small");
     let out_text = out.to_str().unwrap();
     let output = ppl(&[
         "run",
@@ -124,7 +105,7 @@ fn a_small_vae_trains_reports_its_bounds_and_samples() {
 
 #[test]
 fn sample_without_a_generator_is_a_coded_error() {
-    let out = scratch("empty");
+    let out = scratch("vae-empty");
     std::fs::create_dir_all(&out).unwrap();
     let output = ppl(&[
         "sample",

@@ -33,9 +33,9 @@ enum Command {
     Run(commands::run::RunArgs),
     /// Parse, resolve, type- and shape-check a model; --ir prints the checked IR.
     Check(commands::check::CheckArgs),
-    /// Draw a data set from the model with unknowns fixed by --set.
+    /// Draw a data set from the model (unknowns fixed by --set or drawn from their priors), or replicates from a run's draws.
     Simulate(commands::simulate::SimulateArgs),
-    /// Draw new rows from a trained generative model (a VAE run's DIR/generator.json): CSV and pictures.
+    /// Draw new rows from a trained generative model (a VAE, RBM or GAN run's DIR/generator.json): CSV and pictures.
     Sample(commands::sample::SampleArgs),
     /// Merge chains from one or many runs (directories or draws CSV files) and print diagnostics.
     Summary(commands::summary::SummaryArgs),
@@ -43,13 +43,13 @@ enum Command {
     Loo(commands::loo::LooArgs),
     /// Rank runs of competing models by PSIS-LOO elpd, with differences and their SE.
     Compare(commands::compare::CompareArgs),
-    /// Draw a picture of a run: trace, rank, density, pair, forest, autocorr or objective.
+    /// Draw a picture of a run: trace, rank, density, pair, forest, autocorr, objective, ppc or samples.
     Plot(commands::plot::PlotArgs),
     /// Build a model line by line, fit it, and evaluate expressions over the posterior.
     Repl(repl::ReplArgs),
     /// Write a starting model and a small data file that run as they are.
     New(commands::new::NewArgs),
-    /// Help on a topic: settings, methods, a method's name, or a command's name.
+    /// Help on a topic: settings, methods, distributions, functions, library, a method's name, or a command's name.
     Help(commands::help::HelpArgs),
 }
 

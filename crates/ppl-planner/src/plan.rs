@@ -1046,11 +1046,11 @@ fn nuts_reason(
 ) -> String {
     use ppl_infer::mcmc::MetricKind;
     format!(
-        "every {}unknown ({}) is continuous and the log density is differentiable, so NUTS samples the posterior (dual-averaging step size; {}){}",
+        "every unknown{} ({}) is continuous and the log density is differentiable, so NUTS samples the posterior (dual-averaging step size; {}){}",
         if analysis.finite_discrete.is_empty() {
             ""
         } else {
-            "other "
+            " but the discrete ones"
         },
         preview(&analysis.continuous()),
         match metric {

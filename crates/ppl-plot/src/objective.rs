@@ -77,7 +77,7 @@ pub fn plot(run: &RunOutput, request: &PlotRequest) -> Result<Picture, PlotError
         let method = run.method.as_deref().unwrap_or("unknown");
         return Err(PlotError::InputMissing {
             message: format!(
-                "`{}` has no objective trace (its method is {method}): EM, ADVI, VAE, RBM and GAN runs record one in summary.json",
+                "`{}` has no objective trace (its method is {method}): EM, MAP, Laplace, ADVI, VAE, RBM and GAN runs record one in summary.json",
                 run.path.display()
             ),
         });

@@ -14,6 +14,9 @@ pub struct HelpArgs {
 }
 
 pub fn run(args: HelpArgs, mut command: clap::Command) -> Result<(), CommandError> {
+    // Built, a subcommand knows its full name: `ppl help run` prints `Usage: ppl run ...` as
+    // `ppl run --help` does, not `Usage: run ...`.
+    command.build();
     let Some(topic) = args.topic else {
         let _ = command.print_long_help();
         return Ok(());
@@ -54,7 +57,11 @@ pub fn run(args: HelpArgs, mut command: clap::Command) -> Result<(), CommandErro
         "library",
     ];
     topics.extend(Method::ALL.iter().map(|m| m.name()));
-    topics.extend(["run", "check", "simulate", "summary", "repl"]);
+    let commands: Vec<String> = command
+        .get_subcommands()
+        .map(|sub| sub.get_name().to_string())
+        .collect();
+    topics.extend(commands.iter().map(String::as_str));
     let hint = match ppl_syntax::diagnostic::closest(&topic, topics.iter().copied()) {
         Some(s) => format!(" (did you mean `{s}`?)"),
         None => String::new(),
@@ -98,11 +105,15 @@ fn distributions_text() -> String {
                 format!("{}({})", family.name, params.join(", "))
             })
             .collect();
-        out.push_str(&format!(
-            "  {:<40} support: {}\n",
-            forms.join("  |  "),
-            family.support.describe()
-        ));
+        // Forms too long for the column put the support on a line of its own, so that every
+        // `support:` stands in one column.
+        let forms = forms.join("  |  ");
+        let support = family.support.describe();
+        if forms.chars().count() <= 40 {
+            out.push_str(&format!("  {forms:<40} support: {support}\n"));
+        } else {
+            out.push_str(&format!("  {forms}\n  {:<40} support: {support}\n", ""));
+        }
     }
     out
 }

@@ -91,7 +91,7 @@ pub const COMMANDS: &[(&str, &[&str], &str, &str)] = &[
         "forget the model, the data and the last run",
     ),
     ("help", &["h", "?"], ":help", "this list"),
-    ("quit", &["q", "exit"], ":quit", "leave (also Ctrl-D)"),
+    ("quit", &["q", "exit"], ":quit", "leave (Ctrl-D does too)"),
 ];
 
 fn did_you_mean(closest: Option<&str>) -> String {

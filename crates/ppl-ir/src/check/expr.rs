@@ -452,10 +452,13 @@ impl Checker<'_> {
 
     fn index(&mut self, base: Expr, indices: &[syntax::Index], span: Span) -> Checked<Expr> {
         if indices.len() > base.ty.shape.len() {
+            let axes = base.ty.shape.len();
             let message = format!(
-                "{} indices for a value with {} axes",
+                "{} ind{} for a value with {} ax{}",
                 indices.len(),
-                base.ty.shape.len()
+                if indices.len() == 1 { "ex" } else { "ices" },
+                axes,
+                if axes == 1 { "is" } else { "es" }
             );
             let found = self.describe_type(&base.ty);
             return Err(self.report(

@@ -65,7 +65,7 @@ pub(crate) fn run(
         ..RunReport::default()
     };
     report.notes.push(format!(
-        "{} after {} iteration{} (tolerance {:e} on the mean log-likelihood per point); best of {} restart{}",
+        "{} after {} iteration{} (tolerance {:e} on the mean log-likelihood per point); best of {} start{}",
         if fit.converged { "converged" } else { "did NOT converge" },
         fit.iterations,
         if fit.iterations == 1 { "" } else { "s" },

@@ -108,6 +108,10 @@ pub fn run(
             path.display(),
             dir.display()
         ));
+    } else {
+        report
+            .notes
+            .push("give --out DIR to save the trained generator for `ppl sample DIR`".into());
     }
     Ok(report)
 }

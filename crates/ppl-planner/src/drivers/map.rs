@@ -97,7 +97,8 @@ pub fn run(
         .zip(row.iter().copied())
         .collect();
     let mut curvature = Curvature::new(tape);
-    let errors = constrained_standard_errors(posterior, &mut curvature, &result.position, &row);
+    let (errors, no_errors_why) =
+        constrained_standard_errors(posterior, &mut curvature, &result.position, &row);
     let has_prior = ppl_model::posterior::has_prior(model);
     let mut report = RunReport {
         method: "map".into(),
@@ -148,6 +149,11 @@ pub fn run(
             "the optimiser stopped without converging ({}): the estimates may not be at the mode; raise --max-iters or check the model",
             result.stop
         ));
+    }
+    if let Some(why) = no_errors_why {
+        report
+            .warnings
+            .push(format!("no standard errors (`-` in the table): {why}"));
     }
     report.warnings.extend(boundary_warnings(
         posterior,
@@ -206,20 +212,29 @@ pub fn run(
 
 /// Standard errors of the estimates on their own scale: the unconstrained ones from the inverse
 /// curvature, carried through elementwise transforms by the delta method; none for the others
-/// (simplexes, matrices, `let`s).
+/// (simplexes, matrices, `let`s). With none at all, the second value says why, for the warning
+/// that explains the table's dashes.
 fn constrained_standard_errors(
     posterior: &Posterior,
     curvature: &mut Curvature,
     position: &[f64],
     row: &[f64],
-) -> Vec<Option<f64>> {
+) -> (Vec<Option<f64>>, Option<&'static str>) {
     let mut out = vec![None; row.len()];
     let dim = position.len();
     let Ok(hessian) = curvature.hessian(position) else {
-        return out;
+        return (
+            out,
+            Some("the Hessian could not be computed at the estimate"),
+        );
     };
     let Some(unconstrained) = standard_errors(&hessian, dim) else {
-        return out;
+        return (
+            out,
+            Some(
+                "the log density's curvature at the estimate is not that of a maximum (the Hessian is not negative definite): the estimate is flat in some direction, as a net's weights or an unidentified parameter are, or it is not at a mode",
+            ),
+        );
     };
     // Columns start with the sampled unknowns, in layout order, one column per constrained
     // element; for elementwise constraints that is one column per coordinate.
@@ -251,7 +266,7 @@ fn constrained_standard_errors(
         }
         column += count;
     }
-    out
+    (out, None)
 }
 
 /// Estimates of elementwise-bounded unknowns that went to a boundary of their support: the

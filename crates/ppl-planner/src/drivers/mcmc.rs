@@ -582,13 +582,32 @@ pub fn warnings(
             options.max_depth
         ));
     }
-    for (chain, value) in totals.ebfmi.iter().enumerate() {
-        if *value < 0.3 {
-            out.push(format!(
-                "chain {} has E-BFMI {value:.2} (below 0.3): the momentum resampling explores the energy poorly; the posterior may have heavy tails, consider reparameterising",
-                chain + 1
-            ));
-        }
+    // One warning for all the chains below the threshold: the advice is the same for each.
+    let low_ebfmi: Vec<(usize, f64)> = totals
+        .ebfmi
+        .iter()
+        .enumerate()
+        .filter(|(_, value)| **value < 0.3)
+        .map(|(chain, value)| (chain + 1, *value))
+        .collect();
+    if !low_ebfmi.is_empty() {
+        let which = match low_ebfmi.as_slice() {
+            [(chain, value)] => format!("chain {chain} has E-BFMI {value:.2}"),
+            many => format!(
+                "chains {} have E-BFMI {}",
+                many.iter()
+                    .map(|(chain, _)| chain.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                many.iter()
+                    .map(|(_, value)| format!("{value:.2}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        out.push(format!(
+            "{which} (below 0.3): the momentum resampling explores the energy poorly; the posterior may have heavy tails, consider reparameterising"
+        ));
     }
     let high_rhat: Vec<&str> = report
         .summary

@@ -160,7 +160,7 @@ pub(crate) fn run(
         report.estimates = estimates;
     } else {
         report.notes.push(format!(
-            "{} parameter values: in OUT/generator.json (with --out), not listed here",
+            "{} parameter values, not listed here (the saved RBM holds them)",
             estimates.len()
         ));
     }
@@ -178,6 +178,11 @@ pub(crate) fn run(
                     crate::report::write_atomically(&dir.join("generator.json"), text.as_bytes())
                 })
                 .map_err(|e| FitError::cannot_write(dir, &e))?;
+            report.notes.push(format!(
+                "the trained RBM is in {}: `ppl sample {}` draws new rows from it",
+                dir.join("generator.json").display(),
+                dir.display()
+            ));
         }
         None => report
             .notes

@@ -58,7 +58,7 @@ pub fn run(
     let k = vae_settings.iwae_samples;
     let describe = |what: &str, bounds: &Bounds| {
         format!(
-            "{what}: ELBO {} ± {} , IWAE-{k} bound {} nats per row",
+            "{what}: ELBO {} ± {} (Monte Carlo standard error), IWAE-{k} bound {}, in nats per row",
             format_number(bounds.elbo),
             format_number(bounds.elbo_mcse),
             format_number(bounds.iwae)
@@ -124,6 +124,10 @@ pub fn run(
             dir.join(GENERATOR_FILE).display(),
             dir.display()
         ));
+    } else {
+        report
+            .notes
+            .push("give --out DIR to save the trained nets for `ppl sample DIR`".into());
     }
     Ok(report)
 }

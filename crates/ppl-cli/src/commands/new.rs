@@ -70,8 +70,13 @@ pub fn run(args: NewArgs) -> Result<(), CommandError> {
     let (model, data) = write_template(args.template, &args.name);
     write(&args.dir, &data_path, &data)?;
     write(&args.dir, &model_path, &model)?;
+    // A generative model is worth saving: `ppl sample` draws from what `--out` keeps.
+    let out = match args.template {
+        Template::Vae => format!(" --out {}_fit", args.name),
+        _ => String::new(),
+    };
     eprintln!(
-        "wrote {} and {}; try: ppl run {}",
+        "wrote {} and {}; try: ppl run {}{out}",
         model_path.display(),
         data_path.display(),
         model_path.display()
@@ -153,7 +158,7 @@ fn changepoint(name: &str, rng: &mut impl Rng) -> (String, String) {
         csv.push_str(&format!("{},{count}\n", 1960 + t));
     }
     let model = format!(
-        "# {name}.model — counts per year whose rate drops at an unknown year.\n# The switch `s` is a discrete unknown: ppl sums it out of the log density, samples the two\n# rates by NUTS and recovers `s` per draw from its exact conditional.\n# Run: ppl run {name}.model\ndata \"{name}.csv\"\n\nobserved year: int[T]\nobserved count: int[T]\nlatent s: int in 1..T             # the first year of the late regime, as an index\nlatent early: positive           # counts per year before the switch\nlatent late: positive            # and from the switch on\n\nearly ~ Exponential(0.5)\nlate ~ Exponential(0.5)\ncount ~ Poisson(if [t for t in 1..T] < s then early else late)\n\nlet switch_year = year[1] + s - 1\n"
+        "# {name}.model — counts per year whose rate drops at an unknown year.\n# The switch `s` is a discrete unknown: ppl sums it out of the log density, samples the two\n# rates by NUTS and recovers `s` per draw from its exact conditional.\n# Run: ppl run {name}.model\ndata \"{name}.csv\"\n\nobserved year: int[T]\nobserved count: int[T]\nlatent s: int in 1..T            # the first year of the late regime, as an index\nlatent early: positive           # counts per year before the switch\nlatent late: positive            # and from the switch on\n\nearly ~ Exponential(0.5)\nlate ~ Exponential(0.5)\ncount ~ Poisson(if [t for t in 1..T] < s then early else late)\n\nlet switch_year = year[1] + s - 1\n"
     );
     (model, csv)
 }

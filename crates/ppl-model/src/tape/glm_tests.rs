@@ -207,7 +207,7 @@ const MANY_ROWS: usize = 9_000;
 
 #[test]
 fn blocks_of_rows_match_the_unfused_density() {
-    assert!(MANY_ROWS > 17 * super::BLOCK_ROWS && MANY_ROWS % super::BLOCK_ROWS != 0);
+    const { assert!(MANY_ROWS > 17 * super::BLOCK_ROWS && !MANY_ROWS.is_multiple_of(super::BLOCK_ROWS)) };
     let data = data_json_rows("binary", MANY_ROWS);
     let head = format!("{DECLARATIONS}observed y: int[N]\n");
     assert_fused_matches_on(

@@ -12,6 +12,10 @@
 //! The lowering (`lower/glm.rs`) checks the data once when the tape is built (finite normal
 //! outcomes, 0/1 for Bernoulli, non-negative integer counts for Poisson) and falls back to the
 //! unfused nodes otherwise, so the loop here has no per-element support checks.
+//!
+//! The rows are summed in fixed blocks of `BLOCK_ROWS`, combined in block order, so that the
+//! blocks can run on rayon's pool (Stan's `reduce_sum`) when cores outnumber the evaluations in
+//! flight, and the numbers are the same whatever the thread count.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -90,7 +94,7 @@ fn axpy(target: &mut [f64], scale: f64, row: &[f64]) {
 /// `(u - 1)` is exact here. glibc's `log1p` costs about three times its `ln`, and it was half of
 /// a logistic regression's gradient.
 #[inline]
-fn ln_1p_unit(t: f64) -> f64 {
+pub(crate) fn ln_1p_unit(t: f64) -> f64 {
     let u = 1.0 + t;
     if u == 1.0 {
         t

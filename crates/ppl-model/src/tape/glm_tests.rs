@@ -267,3 +267,19 @@ fn the_thread_count_does_not_change_a_bit() {
         }
     }
 }
+
+#[test]
+fn ln_1p_from_one_ln_is_within_a_few_ulps_of_the_library_log1p() {
+    for k in 0..=20_000 {
+        let t = if k <= 10_000 {
+            f64::from(k) / 10_000.0
+        } else {
+            (-f64::from(k - 10_000) * 0.07).exp()
+        };
+        let (ours, reference) = (super::ln_1p_unit(t), t.ln_1p());
+        assert!(
+            (ours - reference).abs() <= 4.0 * f64::EPSILON * reference.abs(),
+            "t = {t:e}: {ours:e} vs {reference:e}"
+        );
+    }
+}

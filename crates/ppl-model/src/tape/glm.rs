@@ -12,6 +12,14 @@
 //! The lowering (`lower/glm.rs`) checks the data once when the tape is built (finite normal
 //! outcomes, 0/1 for Bernoulli, non-negative integer counts for Poisson) and falls back to the
 //! unfused nodes otherwise, so the loop here has no per-element support checks.
+//!
+//! The rows are summed in fixed blocks of `BLOCK_ROWS`, combined in block order, so that the
+//! blocks can run on rayon's pool (Stan's `reduce_sum`) when cores outnumber the evaluations in
+//! flight, and the numbers are the same whatever the thread count.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use rayon::prelude::*;
 
 use super::graph::{NodeId, NodeInfo};
 
@@ -51,6 +59,8 @@ pub(crate) struct GlmNode {
     pub intercept_gradient: f64,
     /// The gradient by the normal's scale.
     pub scale_gradient: f64,
+    /// Each block's partial sums (`block_scratch`), kept between evaluations.
+    pub blocks: Vec<BlockSums>,
 }
 
 /// A dot product with four running sums, which the compiler can vectorise.
@@ -79,11 +89,25 @@ fn axpy(target: &mut [f64], scale: f64, row: &[f64]) {
     }
 }
 
+/// `ln(1 + t)` for `t` in `[0, 1]`, to a few ulps, from one `ln`: `u = 1 + t` is rounded, but
+/// `ln(u) · t / (u - 1)` corrects for exactly that rounding (Goldberg 1991, Theorem 4), and
+/// `(u - 1)` is exact here. glibc's `log1p` costs about three times its `ln`, and it was half of
+/// a logistic regression's gradient.
+#[inline]
+pub(crate) fn ln_1p_unit(t: f64) -> f64 {
+    let u = 1.0 + t;
+    if u == 1.0 {
+        t
+    } else {
+        u.ln() * (t / (u - 1.0))
+    }
+}
+
 /// `(log(1 + e^η), sigmoid(η))` from one exponential of `-|η|`, which never overflows.
 #[inline]
 fn softplus_and_sigmoid(eta: f64) -> (f64, f64) {
     let small = (-eta.abs()).exp();
-    let softplus = eta.max(0.0) + small.ln_1p();
+    let softplus = eta.max(0.0) + ln_1p_unit(small);
     let sigmoid = if eta >= 0.0 {
         1.0 / (1.0 + small)
     } else {
@@ -92,67 +116,74 @@ fn softplus_and_sigmoid(eta: f64) -> (f64, f64) {
     (softplus, sigmoid)
 }
 
-impl GlmNode {
-    /// The log density at the values in `before`; with `with_partials`, also the three gradient
-    /// sums for the reverse pass.
-    pub fn forward(&mut self, nodes: &[NodeInfo], before: &[f64], with_partials: bool) -> f64 {
-        let read = |id: NodeId| {
-            let node = &nodes[id];
-            &before[node.start..node.start + node.len]
-        };
-        let x = read(self.design);
-        let y = read(self.outcome);
-        let b = read(self.coefficients);
-        let a = self.intercept.map_or(0.0, |id| read(id)[0]);
+/// The rows of one block: a fixed number, never derived from the thread count, so the blocks'
+/// partial sums, and their combination in block order, are the same on one thread or many.
+pub(crate) const BLOCK_ROWS: usize = 512;
+
+/// Below this many design-matrix cells (rows × columns) the blocks are evaluated on the calling
+/// thread: handing blocks to the pool costs a few microseconds, more than it saves on small data.
+const PARALLEL_CELLS: usize = 40_000;
+
+/// How many threads are inside a fused GLM evaluation right now. When as many evaluations run as
+/// the pool has threads (say four chains on two cores) the cores are already busy and blocks stay
+/// on the calling thread; with fewer (one chain on two cores) the blocks go to rayon's pool. Which
+/// path runs changes only the speed: the numbers are the same block sums in the same order.
+static EVALUATIONS_RUNNING: AtomicUsize = AtomicUsize::new(0);
+
+/// One block's share of the sums: the log density's variable part and, with partials, the slope
+/// sums (for the normal, `total` holds the sum of squared residuals).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct BlockSums {
+    total: f64,
+    slope_sum: f64,
+    coefficient_gradient: Vec<f64>,
+}
+
+/// The inputs a block reads, shared by every block of one evaluation.
+struct Inputs<'a> {
+    family: GlmFamily,
+    design: &'a [f64],
+    outcome: &'a [f64],
+    coefficients: &'a [f64],
+    intercept: f64,
+    columns: usize,
+}
+
+impl Inputs<'_> {
+    /// The sums over rows `first..first + count` into `sums` (its gradient zeroed first). For the
+    /// normal the slope is the residual; the precision is applied once, after the blocks.
+    fn block(&self, first: usize, count: usize, with_partials: bool, sums: &mut BlockSums) {
         let columns = self.columns;
-        let rows = x.chunks_exact(columns.max(1)).take(self.rows);
-        if with_partials {
-            self.coefficient_gradient.fill(0.0);
-            self.intercept_gradient = 0.0;
-            self.scale_gradient = 0.0;
-        }
-        let gradient = &mut self.coefficient_gradient;
+        let width = columns.max(1);
+        let x = self
+            .design
+            .get(first * columns..(first + count) * columns)
+            .unwrap_or(&[]);
+        let y = self.outcome.get(first..first + count).unwrap_or(&[]);
+        let rows = x.chunks_exact(width).take(count);
+        let (a, b) = (self.intercept, self.coefficients);
+        let gradient = &mut sums.coefficient_gradient;
+        gradient.fill(0.0);
+        let mut total = 0.0;
+        let mut slope_sum = 0.0;
         match self.family {
             GlmFamily::NormalIdentity => {
-                let s = self.scale.map_or(1.0, |id| read(id)[0]);
-                if s.is_nan() || s <= 0.0 {
-                    // Outside the scale's support (the gradient sums stay zero).
-                    return if s.is_nan() {
-                        f64::NAN
-                    } else {
-                        f64::NEG_INFINITY
-                    };
-                }
-                // With e_i = y_i - η_i: log p = -Σe²/(2s²) - N ln s + constant,
-                // ∂/∂η_i = e_i/s², ∂/∂s = Σe²/s³ - N/s.
-                let mut squares = 0.0;
-                let mut residual_sum = 0.0;
                 if with_partials {
                     for (row, &y_i) in rows.zip(y) {
                         let residual = y_i - (a + dot(row, b));
-                        squares += residual * residual;
-                        residual_sum += residual;
+                        total += residual * residual;
+                        slope_sum += residual;
                         axpy(gradient, residual, row);
                     }
                 } else {
                     for (row, &y_i) in rows.zip(y) {
                         let residual = y_i - (a + dot(row, b));
-                        squares += residual * residual;
+                        total += residual * residual;
                     }
                 }
-                let precision = 1.0 / (s * s);
-                let count = self.rows as f64;
-                if with_partials {
-                    gradient.iter_mut().for_each(|g| *g *= precision);
-                    self.intercept_gradient = residual_sum * precision;
-                    self.scale_gradient = (squares * precision - count) / s;
-                }
-                -0.5 * squares * precision - count * s.ln() + self.constant
             }
             GlmFamily::BernoulliLogit => {
                 // log p = y η - log(1 + e^η), ∂/∂η = y - sigmoid(η).
-                let mut total = 0.0;
-                let mut slope_sum = 0.0;
                 for (row, &y_i) in rows.zip(y) {
                     let eta = a + dot(row, b);
                     let (softplus, sigmoid) = softplus_and_sigmoid(eta);
@@ -163,13 +194,9 @@ impl GlmNode {
                         axpy(gradient, slope, row);
                     }
                 }
-                self.intercept_gradient = slope_sum;
-                total + self.constant
             }
             GlmFamily::PoissonLog => {
                 // log p = y η - e^η - ln y!, ∂/∂η = y - e^η.
-                let mut total = 0.0;
-                let mut slope_sum = 0.0;
                 for (row, &y_i) in rows.zip(y) {
                     let eta = a + dot(row, b);
                     let rate = eta.exp();
@@ -180,7 +207,151 @@ impl GlmNode {
                         axpy(gradient, slope, row);
                     }
                 }
-                self.intercept_gradient = slope_sum;
+            }
+        }
+        sums.total = total;
+        sums.slope_sum = slope_sum;
+    }
+}
+
+/// The scratch of one node: one `BlockSums` per block of `BLOCK_ROWS` rows, made when the tape is
+/// built so that an evaluation allocates nothing.
+pub(crate) fn block_scratch(rows: usize, columns: usize) -> Vec<BlockSums> {
+    let blocks = rows.div_ceil(BLOCK_ROWS).max(1);
+    vec![
+        BlockSums {
+            coefficient_gradient: vec![0.0; columns],
+            ..BlockSums::default()
+        };
+        blocks
+    ]
+}
+
+/// Leaves the running count when an evaluation ends, also by an early return.
+struct Running;
+
+impl Running {
+    fn enter() -> (Running, usize) {
+        (
+            Running,
+            EVALUATIONS_RUNNING.fetch_add(1, Ordering::Relaxed) + 1,
+        )
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        EVALUATIONS_RUNNING.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl GlmNode {
+    /// The log density at the values in `before`; with `with_partials`, also the three gradient
+    /// sums for the reverse pass.
+    pub fn forward(&mut self, nodes: &[NodeInfo], before: &[f64], with_partials: bool) -> f64 {
+        let (_running, running) = Running::enter();
+        let parallel = self.blocks.len() > 1
+            && self.rows * self.columns >= PARALLEL_CELLS
+            && running < rayon::current_num_threads();
+        self.forward_blocks(nodes, before, with_partials, parallel)
+    }
+
+    /// `forward` with the choice of thread made: `parallel` evaluates the blocks on rayon's pool,
+    /// otherwise one after the other here. Both give the same bits.
+    pub(crate) fn forward_blocks(
+        &mut self,
+        nodes: &[NodeInfo],
+        before: &[f64],
+        with_partials: bool,
+        parallel: bool,
+    ) -> f64 {
+        let read = |id: NodeId| {
+            let node = &nodes[id];
+            &before[node.start..node.start + node.len]
+        };
+        let scale = match self.family {
+            GlmFamily::NormalIdentity => {
+                let s = self.scale.map_or(1.0, |id| read(id)[0]);
+                if s.is_nan() || s <= 0.0 {
+                    // Outside the scale's support: no gradient sums are kept.
+                    if with_partials {
+                        self.coefficient_gradient.fill(0.0);
+                        self.intercept_gradient = 0.0;
+                        self.scale_gradient = 0.0;
+                    }
+                    return if s.is_nan() {
+                        f64::NAN
+                    } else {
+                        f64::NEG_INFINITY
+                    };
+                }
+                s
+            }
+            _ => 1.0,
+        };
+        let inputs = Inputs {
+            family: self.family,
+            design: read(self.design),
+            outcome: read(self.outcome),
+            coefficients: read(self.coefficients),
+            intercept: self.intercept.map_or(0.0, |id| read(id)[0]),
+            columns: self.columns,
+        };
+        let rows = self.rows;
+        let evaluate = |(index, sums): (usize, &mut BlockSums)| {
+            let first = index * BLOCK_ROWS;
+            inputs.block(
+                first,
+                BLOCK_ROWS.min(rows.saturating_sub(first)),
+                with_partials,
+                sums,
+            );
+        };
+        if parallel {
+            self.blocks.par_iter_mut().enumerate().for_each(evaluate);
+        } else {
+            self.blocks.iter_mut().enumerate().for_each(evaluate);
+        }
+        // The blocks' sums in block order: the same additions whichever thread made each block.
+        let mut total = 0.0;
+        let mut slope_sum = 0.0;
+        if with_partials {
+            self.coefficient_gradient.fill(0.0);
+        }
+        for sums in &self.blocks {
+            total += sums.total;
+            slope_sum += sums.slope_sum;
+            if with_partials {
+                for (g, block) in self
+                    .coefficient_gradient
+                    .iter_mut()
+                    .zip(&sums.coefficient_gradient)
+                {
+                    *g += block;
+                }
+            }
+        }
+        match self.family {
+            GlmFamily::NormalIdentity => {
+                // With e_i = y_i - η_i: log p = -Σe²/(2s²) - N ln s + constant,
+                // ∂/∂η_i = e_i/s², ∂/∂s = Σe²/s³ - N/s.
+                let squares = total;
+                let precision = 1.0 / (scale * scale);
+                let count = rows as f64;
+                if with_partials {
+                    self.coefficient_gradient
+                        .iter_mut()
+                        .for_each(|g| *g *= precision);
+                    self.intercept_gradient = slope_sum * precision;
+                    self.scale_gradient = (squares * precision - count) / scale;
+                }
+                -0.5 * squares * precision - count * scale.ln() + self.constant
+            }
+            _ => {
+                if with_partials {
+                    self.intercept_gradient = slope_sum;
+                    self.scale_gradient = 0.0;
+                }
                 total + self.constant
             }
         }

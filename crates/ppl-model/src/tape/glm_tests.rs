@@ -12,14 +12,19 @@ const COLUMNS: usize = 5;
 /// A design matrix with columns on different scales and a non-zero mean, and outcomes of each
 /// family, as Stan-JSON.
 fn data_json(outcome: &str) -> String {
-    let design: Vec<Vec<f64>> = (0..ROWS)
+    data_json_rows(outcome, ROWS)
+}
+
+/// `data_json` with `rows` rows.
+fn data_json_rows(outcome: &str, rows: usize) -> String {
+    let design: Vec<Vec<f64>> = (0..rows)
         .map(|i| {
             (0..COLUMNS)
                 .map(|j| ((i * 7 + j * 13) as f64 * 0.37).sin() * (1.0 + j as f64) + 0.5 * j as f64)
                 .collect()
         })
         .collect();
-    let outcomes: Vec<f64> = (0..ROWS)
+    let outcomes: Vec<f64> = (0..rows)
         .map(|i| {
             let wave = ((i * 5) as f64 * 0.61).cos();
             match outcome {
@@ -75,9 +80,12 @@ fn close(a: f64, b: f64, tolerance: f64) -> bool {
 /// The fused model against the unfused one at a few positions: values to 1e-12, gradients to
 /// 1e-10, and the fused gradient against central differences of the fused value.
 fn assert_fused_matches(fused_source: &str, unfused_source: &str, outcome: &str) {
-    let data = data_json(outcome);
-    let mut fused = tape_of(fused_source, &data);
-    let mut unfused = tape_of(unfused_source, &data);
+    assert_fused_matches_on(fused_source, unfused_source, &data_json(outcome));
+}
+
+fn assert_fused_matches_on(fused_source: &str, unfused_source: &str, data: &str) {
+    let mut fused = tape_of(fused_source, data);
+    let mut unfused = tape_of(unfused_source, data);
     assert_eq!(fused_nodes(&fused), 1, "the likelihood is fused");
     assert_eq!(fused_nodes(&unfused), 0, "the reference is not");
     assert!(fused.node_count() < unfused.node_count());
@@ -191,4 +199,87 @@ fn shapes_outside_the_kernel_keep_the_unfused_lowering() {
         &data_json("real"),
     );
     assert_eq!(fused_nodes(&tape), 0);
+}
+
+/// Rows enough for 18 blocks of `BLOCK_ROWS` (the last one short) and for the pool: 9,000 × 5
+/// cells, above the parallel threshold.
+const MANY_ROWS: usize = 9_000;
+
+#[test]
+fn blocks_of_rows_match_the_unfused_density() {
+    const { assert!(MANY_ROWS > 17 * super::BLOCK_ROWS && !MANY_ROWS.is_multiple_of(super::BLOCK_ROWS)) };
+    let data = data_json_rows("binary", MANY_ROWS);
+    let head = format!("{DECLARATIONS}observed y: int[N]\n");
+    assert_fused_matches_on(
+        &format!("{head}y ~ Bernoulli(logit = a + X @ b)\n"),
+        &format!("{head}y ~ Bernoulli(logit = a + X @ b + 0.0)\n"),
+        &data,
+    );
+    let data = data_json_rows("real", MANY_ROWS);
+    let head = format!("{DECLARATIONS}observed y: real[N]\nlatent s: real in (0, inf)\n");
+    assert_fused_matches_on(
+        &format!("{head}y ~ Normal(a + X @ b, s)\n"),
+        &format!("{head}y ~ Normal(a + X @ b + 0.0, s)\n"),
+        &data,
+    );
+}
+
+/// The value and gradient bits of `source` on `data` at a fixed point, evaluated inside a pool
+/// of `threads` threads.
+fn bits_on_threads(source: &str, data: &str, threads: usize) -> Vec<u64> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("a test pool");
+    let mut tape = tape_of(source, data);
+    let dim = tape.dim();
+    let position: Vec<f64> = (0..dim).map(|i| 0.1 * (i as f64 - 2.0)).collect();
+    let mut gradient = vec![0.0; dim];
+    let value = pool.install(|| tape.log_density_and_gradient(&position, &mut gradient));
+    let value = value.expect("finite");
+    std::iter::once(value)
+        .chain(gradient)
+        .map(f64::to_bits)
+        .collect()
+}
+
+#[test]
+fn the_thread_count_does_not_change_a_bit() {
+    for (outcome, likelihood) in [
+        (
+            "binary",
+            "observed y: int[N]\ny ~ Bernoulli(logit = a + X @ b)\n",
+        ),
+        (
+            "count",
+            "observed y: int[N]\ny ~ Poisson(log_rate = a + X @ b)\n",
+        ),
+        (
+            "real",
+            "observed y: real[N]\nlatent s: real in (0, inf)\ny ~ Normal(a + X @ b, s)\n",
+        ),
+    ] {
+        let source = format!("{DECLARATIONS}{likelihood}");
+        let data = data_json_rows(outcome, MANY_ROWS);
+        let one = bits_on_threads(&source, &data, 1);
+        for threads in [2, 3] {
+            assert_eq!(one, bits_on_threads(&source, &data, threads), "{outcome}");
+        }
+    }
+}
+
+#[test]
+fn ln_1p_from_one_ln_is_within_a_few_ulps_of_the_library_log1p() {
+    for k in 0..=20_000 {
+        let t = if k <= 10_000 {
+            f64::from(k) / 10_000.0
+        } else {
+            (-f64::from(k - 10_000) * 0.07).exp()
+        };
+        let (ours, reference) = (super::ln_1p_unit(t), t.ln_1p());
+        assert!(
+            (ours - reference).abs() <= 4.0 * f64::EPSILON * reference.abs(),
+            "t = {t:e}: {ours:e} vs {reference:e}"
+        );
+    }
 }

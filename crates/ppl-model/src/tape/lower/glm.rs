@@ -178,6 +178,7 @@ impl<'a> Builder<'a> {
             coefficient_gradient: vec![0.0; columns],
             intercept_gradient: 0.0,
             scale_gradient: 0.0,
+            blocks: super::super::glm::block_scratch(rows, columns),
         };
         Ok(Some(self.computed(Op::Glm(Box::new(node)), Vec::new())))
     }

@@ -188,7 +188,13 @@ def run_stan(args, name, spec, ref):
     import contextlib
     with contextlib.redirect_stdout(sys.stderr):
         t0 = time.perf_counter()
-        model = stan.build(code, data=data, random_seed=args.seed)
+        # httpstan compiles in the working directory (a `build/` tree): keep it out of the repo.
+        here = os.getcwd()
+        os.chdir(args.unpacked)
+        try:
+            model = stan.build(code, data=data, random_seed=args.seed)
+        finally:
+            os.chdir(here)
         compile_s = time.perf_counter() - t0
         import httpstan.cache
         for f in httpstan.cache.model_directory(model.model_name).glob("**/*.jsonlines.gz"):

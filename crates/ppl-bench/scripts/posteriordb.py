@@ -11,7 +11,8 @@ Usage (from the repository root, with the peers' virtualenv):
 
 DIR holds posteriordb's `posterior_database/models/stan/*.stan` and
 `posterior_database/reference_posteriors/draws/draws/*.json.zip` (a checkout of
-github.com/stan-dev/posteriordb). Every tool runs 4 chains x (1000 warmup + 1000 draws), its
+github.com/stan-dev/posteriordb); a posterior whose data is not in --data as NAME.json is read
+from the checkout's `posterior_database/posteriors/NAME.json` and `data/data/*.json.zip`. Every tool runs 4 chains x (1000 warmup + 1000 draws), its
 defaults otherwise (ppl: no flags). Per posterior and tool, one JSON line:
   grad_evals       gradient evaluations over all chains, warmup included (Stan, nutpie: leapfrog
                    steps; ppl: the count in summary.json, step-size searches included)
@@ -59,6 +60,20 @@ POSTERIORS = {
     "mesquite-logmesquite": ("logmesquite", "mesquite-logmesquite", "logmesquite",
                              "mesquite-logmesquite"),
     "nes2000-nes": ("nes", "nes2000-nes", "nes", "nes2000-nes"),
+    # Data not in --data: read from the checkout's posterior_database/data/data (see data_file).
+    "arma-arma11": ("arma11", "arma-arma11", "arma11", "arma-arma11"),
+    "bball_drive_event_0-hmm_drive_0": ("hmm_drive_0", "bball_drive_event_0-hmm_drive_0",
+                                        "hmm_drive_0", "bball_drive_event_0-hmm_drive_0"),
+    "garch-garch11": ("garch11", "garch-garch11", "garch11", "garch-garch11"),
+    "gp_pois_regr-gp_pois_regr": ("gp_pois_regr", "gp_pois_regr-gp_pois_regr", "gp_pois_regr",
+                                  "gp_pois_regr-gp_pois_regr"),
+    "kilpisjarvi_mod-kilpisjarvi": ("kilpisjarvi", "kilpisjarvi_mod-kilpisjarvi", "kilpisjarvi",
+                                    "kilpisjarvi_mod-kilpisjarvi"),
+    "low_dim_gauss_mix-low_dim_gauss_mix": ("low_dim_gauss_mix",
+                                            "low_dim_gauss_mix-low_dim_gauss_mix",
+                                            "low_dim_gauss_mix",
+                                            "low_dim_gauss_mix-low_dim_gauss_mix"),
+    "sblrc-blr": ("blr", "sblrc-blr", "blr", "sblrc-blr"),
 }
 CHAINS, WARMUP, DRAWS = int(os.environ.get("PDB_CHAINS", "4")), 1000, 1000
 
@@ -69,6 +84,24 @@ def reference(pdb, name):
     with zipfile.ZipFile(path) as z:
         chains = json.loads(z.read(z.namelist()[0]))
     return {k: np.concatenate([np.asarray(c[k], dtype=float) for c in chains]) for k in chains[0]}
+
+
+def data_file(args, posterior):
+    """The data of `posterior`: `--data`/NAME.json when it is there, else the checkout's zipped
+    copy (posterior_database/posteriors/NAME.json names the data set), unpacked once into a
+    temporary directory."""
+    local = os.path.join(args.data, posterior + ".json")
+    if os.path.exists(local):
+        return local
+    database = os.path.join(args.posteriordb, "posterior_database")
+    with open(os.path.join(database, "posteriors", posterior + ".json")) as f:
+        data_name = json.load(f)["data_name"]
+    unpacked = os.path.join(args.unpacked, posterior + ".json")
+    if not os.path.exists(unpacked):
+        with zipfile.ZipFile(os.path.join(database, "data", "data", data_name + ".json.zip")) as z:
+            with open(unpacked, "wb") as f:
+                f.write(z.read(z.namelist()[0]))
+    return unpacked
 
 
 def ppl_name(ref_name):
@@ -124,7 +157,7 @@ def read_ppl_chain(path):
 
 def run_ppl(args, name, spec, ref):
     model = os.path.join(MODELS, spec[0] + ".model")
-    data = os.path.join(args.data, spec[1] + ".json")
+    data = data_file(args, spec[1])
     out = tempfile.mkdtemp(prefix="pdb-ppl-")
     t0 = time.perf_counter()
     subprocess.run([args.ppl, "run", model, "--data", data, "--out", out, "--seed", str(args.seed),
@@ -151,11 +184,17 @@ def run_stan(args, name, spec, ref):
     import stan
     code = open(os.path.join(args.posteriordb, "posterior_database", "models", "stan",
                              spec[2] + ".stan")).read()
-    data = json.load(open(os.path.join(args.data, spec[1] + ".json")))
+    data = json.load(open(data_file(args, spec[1])))
     import contextlib
     with contextlib.redirect_stdout(sys.stderr):
         t0 = time.perf_counter()
-        model = stan.build(code, data=data, random_seed=args.seed)
+        # httpstan compiles in the working directory (a `build/` tree): keep it out of the repo.
+        here = os.getcwd()
+        os.chdir(args.unpacked)
+        try:
+            model = stan.build(code, data=data, random_seed=args.seed)
+        finally:
+            os.chdir(here)
         compile_s = time.perf_counter() - t0
         import httpstan.cache
         for f in httpstan.cache.model_directory(model.model_name).glob("**/*.jsonlines.gz"):
@@ -264,12 +303,93 @@ def pymc_model(spec, data):
             beta = pm.Flat("beta", shape=9)
             sigma = pm.HalfFlat("sigma")
             pm.Normal("y", beta[0] + pm.math.dot(X, beta[1:]), sigma, observed=d["partyid7"])
+        elif m == "arma11":
+            y = np.asarray(data["y"], float)
+            mu = pm.Normal("mu", 0, 10)
+            phi = pm.Normal("phi", 0, 2)
+            theta = pm.Normal("theta", 0, 2)
+            sigma = pm.HalfCauchy("sigma", 2.5)
+            import pytensor
+            first = y[0] - (mu + phi * mu)
+            # The unknowns go in as non-sequences, so that PyMC swaps in their values.
+            rest, _ = pytensor.scan(
+                lambda y_t, y_prev, err, m, p, q: y_t - (m + p * y_prev + q * err),
+                sequences=[pt.as_tensor_variable(y[1:]), pt.as_tensor_variable(y[:-1])],
+                outputs_info=[first], non_sequences=[mu, phi, theta])
+            err = pt.concatenate([pt.stack([first]), rest])
+            pm.Potential("y", pm.logp(pm.Normal.dist(0, sigma), err).sum())
+        elif m == "garch11":
+            y = np.asarray(data["y"], float)
+            mu = pm.Flat("mu")
+            alpha0 = pm.HalfFlat("alpha0")
+            alpha1 = pm.Uniform("alpha1", 0, 1)
+            beta1 = pm.Uniform("beta1", 0, 1 - alpha1)
+            # Stan's beta1 is flat on (0, 1 - alpha1): cancel the uniform's 1 / (1 - alpha1).
+            pm.Potential("flat_beta1", pt.log(1 - alpha1))
+            import pytensor
+            first = pt.as_tensor_variable(np.float64(data["sigma1"]) ** 2)
+            rest, _ = pytensor.scan(
+                lambda y_prev, s2, m, a0, a1, b1: a0 + a1 * (y_prev - m) ** 2 + b1 * s2,
+                sequences=[pt.as_tensor_variable(y[:-1])], outputs_info=[first],
+                non_sequences=[mu, alpha0, alpha1, beta1])
+            sigma2 = pt.concatenate([pt.stack([first]), rest])
+            pm.Normal("y", mu, pt.sqrt(sigma2), observed=y)
+        elif m == "gp_pois_regr":
+            x, k = np.asarray(data["x"], float), np.asarray(data["k"], int)
+            rho = pm.Gamma("rho", 25, 4)
+            alpha = pm.HalfNormal("alpha", 2)
+            f_tilde = pm.Normal("f_tilde", 0, 1, shape=len(x))
+            d2 = (x[:, None] - x[None, :]) ** 2
+            cov = alpha ** 2 * pt.exp(-d2 / (2 * rho ** 2)) + 1e-10 * np.eye(len(x))
+            f = pm.Deterministic("f", pt.linalg.cholesky(cov) @ f_tilde)
+            pm.Poisson("k", pt.exp(f), observed=k)
+        elif m == "kilpisjarvi":
+            x, y = np.asarray(data["x"], float), np.asarray(data["y"], float)
+            alpha = pm.Normal("alpha", data["pmualpha"], data["psalpha"])
+            beta = pm.Normal("beta", data["pmubeta"], data["psbeta"])
+            sigma = pm.HalfFlat("sigma")
+            pm.Normal("y", alpha + beta * x, sigma, observed=y)
+        elif m == "low_dim_gauss_mix":
+            y = np.asarray(data["y"], float)
+            mu = pm.Normal("mu", 0, 2, shape=2, transform=pm.distributions.transforms.ordered,
+                           initval=np.array([-1.0, 1.0]))
+            sigma = pm.HalfNormal("sigma", 2, shape=2)
+            theta = pm.Beta("theta", 5, 5)
+            pm.NormalMixture("y", w=pt.stack([theta, 1 - theta]), mu=mu, sigma=sigma, observed=y)
+        elif m == "blr":
+            X, y = np.asarray(data["X"], float), np.asarray(data["y"], float)
+            beta = pm.Normal("beta", 0, 10, shape=X.shape[1])
+            sigma = pm.HalfNormal("sigma", 10)
+            pm.Normal("y", pm.math.dot(X, beta), sigma, observed=y)
+        elif m == "hmm_drive_0":
+            u, v = np.asarray(data["u"], float), np.asarray(data["v"], float)
+            prior = np.asarray(data["alpha"], float)
+            theta1 = pm.Dirichlet("theta1", prior[0])
+            theta2 = pm.Dirichlet("theta2", prior[1])
+            positive_ordered = pm.distributions.transforms.Chain(
+                [pm.distributions.transforms.log, pm.distributions.transforms.ordered])
+            phi = pm.Normal("phi", [0.0, 3.0], 1.0, shape=2, transform=positive_ordered,
+                            initval=np.array([1.0, 3.0]))
+            lam = pm.Normal("lambda", [0.0, 3.0], 1.0, shape=2, transform=positive_ordered,
+                            initval=np.array([0.5, 3.0]))
+            log_theta = pt.log(pt.stack([theta1, theta2]))
+            # Exponential log densities of both emissions, per time and state.
+            emit = (pt.log(phi)[None, :] - u[:, None] * phi[None, :]
+                    + pt.log(lam)[None, :] - v[:, None] * lam[None, :])
+
+            def step(e, gamma, lt):
+                return pm.math.logsumexp(gamma[:, None] + lt, axis=0) + e
+
+            import pytensor
+            gammas, _ = pytensor.scan(step, sequences=[emit[1:]], outputs_info=[emit[0]],
+                                      non_sequences=[log_theta])
+            pm.Potential("forward", pm.math.logsumexp(gammas[-1]))
     return model
 
 
 def run_nutpie(args, name, spec, ref):
     import nutpie
-    data = json.load(open(os.path.join(args.data, spec[1] + ".json")))
+    data = json.load(open(data_file(args, spec[1])))
     import contextlib
     with contextlib.redirect_stdout(sys.stderr):
         model = pymc_model(spec, data)
@@ -303,6 +423,7 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
+    args.unpacked = tempfile.mkdtemp(prefix="pdb-data-")
     names = [n for n in POSTERIORS if not args.only or n in args.only.split(",")]
     runners = {"ppl": run_ppl, "stan": run_stan, "nutpie": run_nutpie}
     results = []

@@ -15,7 +15,7 @@
 //!   linear fit on the draws leaves unexplained ([`FisherEstimate::nonlinearity`]) is 0. On a
 //!   curved posterior (a banana, a funnel) it is large, a window's covariance describes only the
 //!   part of the curve the chain was in, and the dense estimate follows that local tilt: there
-//!   only directions off by nutpie's factor 100 are corrected, and warmup runs to its limit;
+//!   only directions off by nutpie's factor 100 are corrected;
 //! - adaptation stops once two successive late windows give the same metric (every marginal
 //!   variance and conditional precision within a factor of 2) and the step size has settled
 //!   (within 30%); a final window then tunes the step size alone.
@@ -446,13 +446,7 @@ impl FisherAdaptation {
             if let Some((old_metric, old_step)) = &self.previous {
                 let metric_settled = metric_distance(old_metric, metric) < 2f64.ln();
                 let step_settled = (step / old_step).ln().abs() < 1.3f64.ln();
-                // On a curved posterior two windows can agree because both saw the same part
-                // of the curve, and a step size tuned there diverges in the arms: run the whole
-                // warmup, as Stan does.
-                let curved = self
-                    .nonlinearity
-                    .is_some_and(|share| share > self.settings.max_nonlinearity);
-                if metric_settled && step_settled && !curved {
+                if metric_settled && step_settled {
                     self.settled = true;
                 }
             }

@@ -42,7 +42,7 @@ impl GradientCommand {
     }
 
     pub fn run(&self) -> Result<Value, BenchError> {
-        let mut tape = build_tape(&self.model, &self.data)?;
+        let mut tape = build_tape(&self.model, Some(&self.data))?;
         let dim = tape.dim();
         let position: Vec<f64> = (0..dim).map(|i| 0.01 * ((i % 7) as f64 - 3.0)).collect();
         let mut gradient = vec![0.0; dim];
@@ -70,7 +70,12 @@ impl GradientCommand {
     }
 }
 
-fn build_tape(model: &Path, data: &Path) -> Result<ppl_model::tape::Tape, BenchError> {
+/// The model's log density on the unconstrained space, bound to its data (none for a model
+/// without observed values), as the NUTS driver builds it.
+pub(crate) fn build_tape(
+    model: &Path,
+    data: Option<&Path>,
+) -> Result<ppl_model::tape::Tape, BenchError> {
     let source = std::fs::read_to_string(model).map_err(BenchError::io(model))?;
     let (program, diagnostics) = ppl_syntax::parse(&source);
     let (checked, more) = ppl_ir::check(&program, &source, &Default::default());
@@ -81,13 +86,18 @@ fn build_tape(model: &Path, data: &Path) -> Result<ppl_model::tape::Tape, BenchE
             error.message
         )));
     }
-    let data_set = ppl_data::DataSet::load(data).map_err(|error| BenchError::Data {
-        path: data.to_path_buf(),
-        message: error.to_string(),
-    })?;
+    let data_set = match data {
+        Some(data) => Some(
+            ppl_data::DataSet::load(data).map_err(|error| BenchError::Data {
+                path: data.to_path_buf(),
+                message: error.to_string(),
+            })?,
+        ),
+        None => None,
+    };
     let bound =
-        ppl_model::bind(&checked, Some(&data_set), &[]).map_err(|errors| BenchError::Data {
-            path: data.to_path_buf(),
+        ppl_model::bind(&checked, data_set.as_ref(), &[]).map_err(|errors| BenchError::Data {
+            path: data.unwrap_or(model).to_path_buf(),
             message: errors
                 .first()
                 .map_or_else(String::new, |error| error.message.clone()),

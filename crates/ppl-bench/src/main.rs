@@ -11,7 +11,10 @@
 //! ppl-bench discrete --model coal|hmm|mixture [--seed S] [--methods nuts,gibbs] [--no-peer]
 //! ppl-bench gradient --model FILE.model --data FILE [--evals N]
 //! ppl-bench load --data FILE [--repeat R]
+//! ppl-bench metric [--cases C,...] [--metrics auto,stan] [--seeds 0,1,2] [--chains 4]
 //! ```
+//! `metric`: see the `metric` module (the NUTS metric suite in process: gradient evaluations per
+//! minimum bulk ESS under each metric, several seeds).
 //! `rbm`: see the `rbm` module (the RBM engine in process against scikit-learn's BernoulliRBM).
 //! `em`: see the `em` module (ppl's EM in process, optionally the whole `ppl run`, and
 //! scikit-learn). `nuts`: see the `nuts` module (the `ppl` binary, Stan and NumPyro on one model,
@@ -26,6 +29,7 @@ mod em;
 mod error;
 mod gradient;
 mod load;
+mod metric;
 mod nuts;
 mod peers;
 mod process;
@@ -50,15 +54,19 @@ fn main() -> ExitCode {
             gradient::GradientCommand::parse(&arguments[1..]).and_then(|command| command.run())
         }
         Some("rbm") => rbm::RbmCommand::parse(&arguments[1..]).and_then(|command| command.run()),
+        Some("metric") => {
+            metric::MetricCommand::parse(&arguments[1..]).and_then(|command| command.run())
+        }
         Some("load") => load::LoadCommand::parse(&arguments[1..]).and_then(|command| command.run()),
         _ => Err(BenchError::Usage(format!(
-            "usage:\n  {}\n  {}\n  {}\n  {}\n  {}\n  {}",
+            "usage:\n  {}\n  {}\n  {}\n  {}\n  {}\n  {}\n  {}",
             em::USAGE,
             gradient::USAGE,
             nuts::USAGE,
             rbm::USAGE,
             discrete::USAGE,
-            load::USAGE
+            load::USAGE,
+            metric::USAGE
         ))),
     };
     match result {

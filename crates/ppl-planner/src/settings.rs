@@ -116,7 +116,7 @@ pub const SETTINGS: &[SettingDef] = &[
             max: 100_000_000,
         },
         default: 1000.0,
-        help: "Warmup (adaptation) iterations per chain, not kept",
+        help: "Warmup (adaptation) iterations per chain, not kept; a maximum under the gradient-informed metrics (auto, diag, low-rank), whose warmup ends once the metric and step size settle",
         methods: CHAINED,
     },
     SettingDef {
@@ -185,7 +185,7 @@ pub const SETTINGS: &[SettingDef] = &[
         key: "metric",
         kind: SettingKind::Choice(&ppl_infer::mcmc::MetricKind::NAMES),
         default: 0.0,
-        help: "The mass matrix: auto (learnt from draws and gradients: a diagonal, corrected where it is wrong; warmup ends once it settles), diag, low-rank (nutpie's), dense or stan (Stan's windowed diagonal)",
+        help: "The mass matrix: auto (learnt from draws and gradients: a diagonal, corrected where it is wrong, densely for a small model unless the posterior is curved; warmup ends once it settles, so --warmup is a maximum), diag, low-rank (nutpie's), dense or stan (Stan's windowed diagonal)",
         methods: SAMPLERS,
     },
     SettingDef {

@@ -96,6 +96,10 @@ pub struct ChainOutput {
     pub warmup_iterations: usize,
     /// True when warmup ended because the metric and step size settled.
     pub warmup_settled: bool,
+    /// The gradient-informed warmup's last linearity check: the share of the gradients'
+    /// variance a linear fit on the draws left unexplained (0 for a Gaussian). Above
+    /// [`FisherSettings::max_nonlinearity`] the small-model dense correction was not used.
+    pub warmup_nonlinearity: Option<f64>,
     /// Log-density gradient evaluations during initialisation and warmup (step-size searches
     /// included), and during sampling.
     pub warmup_gradients: u64,
@@ -530,6 +534,7 @@ where
             sampling_seconds: 0.0,
             warmup_iterations: 0,
             warmup_settled: false,
+            warmup_nonlinearity: None,
             warmup_gradients: 0,
             sampling_gradients: 0,
         };
@@ -788,6 +793,7 @@ where
             }
         }
         output.warmup_settled = adaptation.settled;
+        output.warmup_nonlinearity = adaptation.nonlinearity;
         if settings.num_warmup > 0
             && !output.interrupted
             && let Some(final_step) = dual_averaging.final_step_size()

@@ -492,6 +492,7 @@ impl<'a, 'c, M: ConditionalModel> GibbsRunner<'a, 'c, M> {
             metric_failures: 0,
             warmup_iterations: 0,
             warmup_settled: false,
+            warmup_nonlinearity: None,
             warmup_gradients: 0,
             sampling_gradients: 0,
             warmup_seconds: 0.0,

@@ -458,7 +458,23 @@ fn describe_adaptation(
         "mixed"
     };
     let ranks: Vec<usize> = forms.iter().map(|f| f.1).collect();
+    // The linearity check of each chain's last window: above the limit the posterior is curved
+    // and the small-model dense correction was withheld.
+    let nonlinearity: Vec<f64> = outputs
+        .iter()
+        .filter_map(|o| o.warmup_nonlinearity)
+        .collect();
+    let limit = ppl_infer::mcmc::fisher::FisherSettings::default().max_nonlinearity;
+    let curved = nonlinearity.iter().any(|share| *share > limit);
+    let percent = |share: f64| format!("{:.0}%", 100.0 * share);
     let why = match options.metric {
+        MetricKind::Auto if curved && form != "dense" => format!(
+            "the posterior is curved: a linear fit of the gradients on the last warmup window's draws leaves {}–{} of their variance unexplained (0% for a Gaussian, {} allowed), so a window's covariance describes only where the chain was; only directions off by more than 100x were corrected ({} of {dim} per chain)",
+            percent(nonlinearity.iter().copied().fold(f64::INFINITY, f64::min)),
+            percent(nonlinearity.iter().copied().fold(0.0, f64::max)),
+            percent(limit),
+            ranks.iter().map(|r| r.to_string()).collect::<Vec<_>>().join(", ")
+        ),
         MetricKind::Auto => match form {
             "diagonal" => "the draws and gradients of the last warmup window agree with a diagonal in every direction".to_string(),
             "dense" => format!("a small model ({dim} dimensions, at least two warmup draws per dimension): every direction where the diagonal was off by more than 25% was corrected"),
@@ -488,7 +504,10 @@ fn describe_adaptation(
             .collect::<Vec<_>>()
             .join(", "),
         if settled && warmups.iter().any(|w| *w < options.warmup) {
-            format!(" (the metric and step size settled; {} allowed)", options.warmup)
+            format!(
+                " (the metric and step size settled; under a gradient-informed metric --warmup {} is a maximum)",
+                options.warmup
+            )
         } else {
             String::new()
         }

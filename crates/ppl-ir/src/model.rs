@@ -219,10 +219,19 @@ pub struct Let {
     pub value: Expr,
     /// False when it depends only on data: computed once at load and not output.
     pub depends_on_unknowns: bool,
+    /// `local let`: computed and used like any `let`, never written to the outputs.
+    pub local: bool,
     /// Loops enclosing the `let` (a `let` inside a `for` body is indexed by the loop variables,
     /// its shape being the loop ranges followed by the expression's shape).
     pub loops: Vec<LoopId>,
     pub span: Span,
+}
+
+impl Let {
+    /// Written to the draws and summaries: it depends on an unknown and is not `local`.
+    pub fn is_output(&self) -> bool {
+        self.depends_on_unknowns && !self.local
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -67,12 +67,15 @@ pub fn print(model: &Model) -> String {
     for let_ in &model.lets {
         let _ = writeln!(
             out,
-            "let {}{}: {} = {}{}",
+            "{}let {}{}: {} = {}{}",
+            if let_.local { "local " } else { "" },
             let_.name,
             printer.loops(&let_.loops),
             printer.ty(&let_.value.ty),
             printer.expr(&let_.value),
-            if let_.depends_on_unknowns {
+            if let_.depends_on_unknowns && let_.local {
+                "  # per draw, not saved"
+            } else if let_.depends_on_unknowns {
                 "  # per draw"
             } else {
                 "  # data only"

@@ -681,7 +681,7 @@ impl GibbsModel {
         let (variables, _) = self.variables(continuous, &discrete)?;
         let mut evaluator = Evaluator::new(&self.model, &self.dims, variables);
         let mut out = Vec::new();
-        for definition in self.model.lets.iter().filter(|l| l.depends_on_unknowns) {
+        for definition in self.model.lets.iter().filter(|l| l.is_output()) {
             out.push((definition.name.clone(), evaluator.full_let(definition.id)?));
         }
         Ok(out)

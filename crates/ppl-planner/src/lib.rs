@@ -34,6 +34,7 @@ pub mod generative;
 pub mod load;
 pub mod plan;
 pub mod report;
+pub mod selection;
 pub mod settings;
 
 use std::path::Path;
@@ -88,6 +89,8 @@ pub fn fit(
     options: &FitOptions<'_>,
 ) -> Result<Fitted, FitError> {
     let started = Instant::now();
+    // A `--save` pattern that matches nothing is refused before any work is done.
+    let save = selection::Selection::from_settings(&loaded.model, settings)?;
     let mut draws = None;
     let kernel = match &plan.engine {
         Engine::IntegerMetropolis(_) => drivers::gibbs::JointKernel::Metropolis,
@@ -136,6 +139,7 @@ pub fn fit(
                 centred: Vec::new(),
                 initial: None,
                 relabel: relabeller(loaded, bound, &gibbs.columns, options.relabel)?,
+                save: save.clone(),
             };
             let (mut report, gibbs_draws) =
                 drivers::gibbs::run(&gibbs, kernel, &gibbs_options, &options.control)
@@ -148,6 +152,7 @@ pub fn fit(
             let mut mcmc_options =
                 mcmc_options(loaded, &posterior, sampler, settings, options.out)?;
             mcmc_options.relabel = relabeller(loaded, bound, &posterior.columns, options.relabel)?;
+            mcmc_options.save = save.clone();
             let (mut report, mcmc_draws) =
                 drivers::mcmc::run(&posterior, &mcmc_options, &options.control)
                     .map_err(|e| place_on_term(e, loaded))?;
@@ -156,6 +161,24 @@ pub fn fit(
             report
         }
     };
+    // The engines without a draws file summarised every column: what is not saved goes now.
+    if draws.is_none()
+        && let Some(save) = &save
+    {
+        save.apply_to_report(&mut report);
+    }
+    let written: Vec<String> = match &draws {
+        Some(draws) => draws.columns.clone(),
+        None => report
+            .summary
+            .iter()
+            .map(|r| r.name.clone())
+            .chain(report.estimates.iter().map(|(name, _)| name.clone()))
+            .collect(),
+    };
+    report
+        .notes
+        .extend(selection::large_let_notes(&loaded.model, &written));
     report.reason = plan.reason;
     report.plan = plan.unknowns;
     report.total_seconds = started.elapsed().as_secs_f64();
@@ -204,6 +227,7 @@ fn mcmc_options<'a>(
             .initial_values(&loaded.model)
             .map_err(|d| FitError::one(d, FailureKind::ModelOrData))?,
         relabel: None,
+        save: None,
     })
 }
 

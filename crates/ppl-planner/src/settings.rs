@@ -36,6 +36,7 @@ pub enum Setting {
     Momentum,
     WeightDecay,
     Metric,
+    Save,
 }
 
 /// The type and bounds of a setting's value.
@@ -55,6 +56,9 @@ pub enum SettingKind {
     /// One of the names (`--metric low-rank`); stored as the name's index, which is also how an
     /// `infer` statement gives it (`infer nuts(metric = 2)`).
     Choice(&'static [&'static str]),
+    /// Comma-separated names or globs (`--save 'mu,beta*'`), kept as text beside the numbers
+    /// ([`Settings::text`]); the number is unused. Given only as a flag or through the API.
+    Patterns,
 }
 
 /// The one definition of a setting.
@@ -95,6 +99,17 @@ const SEEDED: &[Method] = &[
     Method::Gan,
 ];
 const TRAINED: &[Method] = &[Method::Advi, Method::Vae, Method::Cd, Method::Gan];
+/// The methods that write draws or point estimates of named unknowns.
+const SAVED: &[Method] = &[
+    Method::Nuts,
+    Method::Hmc,
+    Method::Gibbs,
+    Method::Metropolis,
+    Method::Advi,
+    Method::Laplace,
+    Method::Map,
+    Method::Em,
+];
 /// Minibatch training: the VAE, CD and GAN engines.
 const TRAINED_LATER: &[Method] = &[Method::Vae, Method::Cd, Method::Gan];
 
@@ -395,6 +410,14 @@ pub const SETTINGS: &[SettingDef] = &[
         help: "CD: L2 weight decay on the coupling weights (not the biases)",
         methods: &[Method::Cd],
     },
+    SettingDef {
+        setting: Setting::Save,
+        key: "save",
+        kind: SettingKind::Patterns,
+        default: 0.0,
+        help: "The unknowns and `let`s written to the draws, summary and estimates: comma-separated names or globs (`mu,sigma,beta*`); lp__, the sampler columns and the --log-lik/--predict columns are always written. Unset, every unknown and every `let` that depends on one is written, except a `local let`",
+        methods: SAVED,
+    },
 ];
 
 impl Setting {
@@ -422,6 +445,7 @@ impl SettingDef {
     pub fn default_text(&self) -> String {
         match self.kind {
             SettingKind::Switch => (if self.default != 0.0 { "on" } else { "off" }).into(),
+            SettingKind::Patterns => "all".into(),
             SettingKind::Choice(names) => names
                 .get(self.default as usize)
                 .copied()
@@ -439,6 +463,7 @@ impl SettingDef {
     pub fn bounds_text(&self) -> String {
         match self.kind {
             SettingKind::Switch => "on or off (1 or 0)".into(),
+            SettingKind::Patterns => "comma-separated names or globs, given as a flag".into(),
             SettingKind::Choice(names) => format!(
                 "one of {} (in an `infer` statement, its position from 0)",
                 names.join(", ")
@@ -468,7 +493,20 @@ impl SettingDef {
 
     /// Checks a value against the type and bounds; the error says what is allowed.
     pub fn validate(&self, value: f64) -> Result<f64, String> {
+        if self.kind == SettingKind::Patterns {
+            // Only the default (unset) is a number: the patterns themselves are text.
+            return if value == self.default {
+                Ok(value)
+            } else {
+                Err(format!(
+                    "`{}` takes names, not a number: give them as a flag (`--{} 'mu,beta*'`)",
+                    self.key,
+                    self.setting.flag()
+                ))
+            };
+        }
         let ok = match self.kind {
+            SettingKind::Patterns => false,
             SettingKind::Switch => value == 0.0 || value == 1.0,
             SettingKind::Choice(names) => {
                 value.fract() == 0.0 && value >= 0.0 && value < names.len() as f64
@@ -528,6 +566,8 @@ pub struct Settings {
     pub method: Method,
     pub method_origin: Origin,
     values: Vec<(f64, Origin)>,
+    /// The text of the settings given as text (`SettingKind::Patterns`).
+    texts: Vec<(Setting, String)>,
 }
 
 impl Default for Settings {
@@ -539,6 +579,7 @@ impl Default for Settings {
                 .iter()
                 .map(|d| (d.default, Origin::Default))
                 .collect(),
+            texts: Vec::new(),
         }
     }
 }
@@ -556,6 +597,28 @@ impl Settings {
         let value = setting.def().validate(value)?;
         self.values[Self::index(setting)] = (value, Origin::Given);
         Ok(self)
+    }
+
+    /// Sets a text setting (`--save 'mu,beta*'`): the patterns are checked for form here, and
+    /// against the model's names when the run starts.
+    pub fn set_text(&mut self, setting: Setting, text: &str) -> Result<&mut Self, String> {
+        if setting.def().kind != SettingKind::Patterns {
+            return Err(format!("`{}` takes a number, not text", setting.def().key));
+        }
+        crate::selection::parse_patterns(text)?;
+        self.texts.retain(|(s, _)| *s != setting);
+        self.texts.push((setting, text.to_string()));
+        let index = Self::index(setting);
+        self.values[index].1 = Origin::Given;
+        Ok(self)
+    }
+
+    /// The text of a text setting, when one was given.
+    pub fn text(&self, setting: Setting) -> Option<&str> {
+        self.texts
+            .iter()
+            .find(|(s, _)| *s == setting)
+            .map(|(_, text)| text.as_str())
     }
 
     pub fn with_method(mut self, method: Method) -> Self {

@@ -62,14 +62,20 @@ pub enum StatementKind {
         ty: TypeExpr,
         init: Option<Expr>,
     },
-    /// `let y = expr`
-    Let { name: Ident, value: Expr },
+    /// `let y = expr`; `local let y = expr` when `local` (used as a `let`, never output).
+    Let {
+        name: Ident,
+        value: Expr,
+        local: bool,
+    },
     /// `let e[t] = expr`: element `index` (1-based) of the array `name`, whose elements are
     /// defined across statements and loop iterations.
     LetElement {
         name: Ident,
         index: Expr,
         value: Expr,
+        /// Written `local let e[t] = ...`: every piece of one array must agree.
+        local: bool,
     },
     /// `net f = mlp(2, 64, 1, act = relu)`: `value` is the call.
     Net { name: Ident, value: Expr },

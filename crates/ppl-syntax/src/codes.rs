@@ -27,6 +27,7 @@ codes! {
     MISSING_FOR_BODY = "E0110": "a `for` without its `{ }` body on the same line";
     MODEL_UNREADABLE = "E0111": "a model file that cannot be read (missing, a directory, no permission)";
     TOO_LONG_A_CHAIN = "E0112": "`let`s that build on each other too deeply to evaluate";
+    LOCAL_DISAGREES = "E0113": "pieces of one element-wise `let` of which some are `local let` and some not";
     UNKNOWN_NAME = "E0201": "a name that is not declared";
     DUPLICATE_NAME = "E0202": "a name declared twice";
     UNKNOWN_FUNCTION = "E0203": "a call to a function that does not exist";
@@ -65,6 +66,7 @@ codes! {
     NO_DATA_FILE = "E0610": "observed variables but no data file";
     DATA_COMPRESSION = "E0611": "a Parquet or Arrow data file compressed with a codec ppl does not read (ZSTD, gzip, Brotli)";
     DATA_COLUMN_TYPE = "E0612": "a Parquet or Arrow column of a type that holds no numbers (a date, a struct, categories)";
+    SAVE_NO_MATCH = "E0613": "a `--save` pattern that matches no unknown or `let` of the model";
     USAGE = "E0700": "a command line that does not parse (unknown flag, missing value)";
     METHOD_NOT_APPLICABLE = "E0701": "a forced method that cannot fit this model";
     BAD_SETTING = "E0702": "an impossible setting (`--chains 0`, an unknown `infer` key, ...)";
@@ -106,4 +108,5 @@ codes! {
     EM_SINGULAR_COVARIANCE = "W0021": "an EM mixture component whose covariance is singular (its points lie in a lower-dimensional subspace)";
     LABEL_SWITCHING = "W0014": "a mixture's chains that disagree on the labels of its components (`--relabel` or `ordered`)";
     SHADOWED_BUILTIN = "N0001": "a declared name that shadows a built-in function (calls still reach the function)";
+    LARGE_SAVED_LET = "N0002": "a saved `let` that writes many columns per draw (`local let` or `--save` keeps it out)";
 }

@@ -214,8 +214,13 @@ pub fn highlight(source: &str) -> Vec<(TokenClass, Span)> {
             Some(Token::Newline | Token::Semicolon | Token::LeftBrace | Token::RightBrace) => true,
             Some(_) => false,
         };
+        // `local` is a keyword only as the start of `local let`.
+        let local_let = text == "local"
+            && significant
+                .get(position + 1)
+                .is_some_and(|&n| source.get(all[n].1.range()) == Some("let"));
         if starts_statement
-            && STATEMENT_KEYWORDS.contains(&text)
+            && (STATEMENT_KEYWORDS.contains(&text) || local_let)
             && !matches!(next, Some(Token::Tilde | Token::LeftBracket))
         {
             classes[index].0 = TokenClass::Keyword;

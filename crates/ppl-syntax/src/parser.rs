@@ -351,20 +351,29 @@ impl Builder {
                 }
             }
             Rule::let_stmt => {
-                next();
+                let local = next().as_rule() == Rule::kw_local;
+                if local {
+                    next();
+                }
                 let name = self.ident(next());
                 let following = next();
                 if following.as_rule() == Rule::let_element {
                     let index = following.into_inner().next().map(|p| self.expr(p));
                     let value = self.expr(next());
                     match index {
-                        Some(index) => StatementKind::LetElement { name, index, value },
-                        None => StatementKind::Let { name, value },
+                        Some(index) => StatementKind::LetElement {
+                            name,
+                            index,
+                            value,
+                            local,
+                        },
+                        None => StatementKind::Let { name, value, local },
                     }
                 } else {
                     StatementKind::Let {
                         name,
                         value: self.expr(following),
+                        local,
                     }
                 }
             }
@@ -774,6 +783,7 @@ fn rule_name(rule: Rule) -> &'static str {
         Rule::kw_for => "`for`",
         Rule::kw_in => "`in`",
         Rule::kw_data => "`data`",
+        Rule::kw_local => "`local`",
         Rule::kw_const => "`const`",
         Rule::kw_observed => "`observed`",
         Rule::kw_latent => "`latent`",

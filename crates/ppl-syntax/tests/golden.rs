@@ -79,10 +79,24 @@ fn dump_statement(statement: &Statement, indent: usize, out: &mut String) {
                 .unwrap_or_default();
             format!("({kind} {} {}{init})", name.name, type_expr(ty))
         }
-        StatementKind::Let { name, value } => format!("(let {} {})", name.name, expr(value)),
-        StatementKind::LetElement { name, index, value } => {
-            format!("(let {}[{}] {})", name.name, expr(index), expr(value))
-        }
+        StatementKind::Let { name, value, local } => format!(
+            "({}let {} {})",
+            if *local { "local " } else { "" },
+            name.name,
+            expr(value)
+        ),
+        StatementKind::LetElement {
+            name,
+            index,
+            value,
+            local,
+        } => format!(
+            "({}let {}[{}] {})",
+            if *local { "local " } else { "" },
+            name.name,
+            expr(index),
+            expr(value)
+        ),
         StatementKind::Net { name, value } => format!("(net {} {})", name.name, expr(value)),
         StatementKind::Tilde {
             target,
@@ -280,12 +294,14 @@ fn check_spans(source: &str, program: &Program) {
                 assert!(source[path_span.range()].starts_with('"'))
             }
             StatementKind::Const { name, value }
-            | StatementKind::Let { name, value }
+            | StatementKind::Let { name, value, .. }
             | StatementKind::Net { name, value } => {
                 assert_eq!(&source[name.span.range()], name.name);
                 walk_expr(source, outer, value);
             }
-            StatementKind::LetElement { name, index, value } => {
+            StatementKind::LetElement {
+                name, index, value, ..
+            } => {
                 assert_eq!(&source[name.span.range()], name.name);
                 walk_expr(source, outer, index);
                 walk_expr(source, outer, value);

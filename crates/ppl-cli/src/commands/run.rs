@@ -80,6 +80,8 @@ fn method_parser() -> impl TypedValueParser<Value = Method> {
 #[derive(Clone, Debug, Default)]
 pub struct SettingFlags {
     pub values: Vec<(Setting, f64)>,
+    /// The settings given as text (`--save 'mu,beta*'`).
+    pub texts: Vec<(Setting, String)>,
 }
 
 impl SettingFlags {
@@ -101,6 +103,13 @@ impl clap::FromArgMatches for SettingFlags {
 
     fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
         for def in SETTINGS {
+            if def.kind == ppl_planner::settings::SettingKind::Patterns {
+                if let Some(text) = matches.get_one::<String>(def.key) {
+                    self.texts.retain(|(s, _)| *s != def.setting);
+                    self.texts.push((def.setting, text.clone()));
+                }
+                continue;
+            }
             let value = match def.kind {
                 ppl_planner::settings::SettingKind::Switch => {
                     matches.get_flag(def.key).then_some(1.0)
@@ -130,6 +139,7 @@ impl clap::Args for SettingFlags {
             let arg = Arg::new(def.key).long(long).help(help);
             let arg = match def.kind {
                 ppl_planner::settings::SettingKind::Switch => arg.action(ArgAction::SetTrue),
+                ppl_planner::settings::SettingKind::Patterns => arg.value_name("PATTERNS"),
                 ppl_planner::settings::SettingKind::Choice(names) => arg
                     .value_name("NAME")
                     .value_parser(clap::builder::PossibleValuesParser::new(
@@ -166,6 +176,15 @@ pub(crate) fn resolve_settings(
     }
     for (setting, value) in &args.settings.values {
         settings.set(*setting, *value).map_err(|message| {
+            CommandError::message(
+                codes::BAD_SETTING,
+                format!("--{}: {message}", setting.flag()),
+                Exit::Usage,
+            )
+        })?;
+    }
+    for (setting, text) in &args.settings.texts {
+        settings.set_text(*setting, text).map_err(|message| {
             CommandError::message(
                 codes::BAD_SETTING,
                 format!("--{}: {message}", setting.flag()),

@@ -715,14 +715,21 @@ impl Rewriter {
                 ty: self.type_expr(ty),
                 init: init.as_ref().map(|e| self.expr(e)),
             },
-            S::Let { name, value } => S::Let {
+            S::Let { name, value, local } => S::Let {
                 name: self.ident(name),
                 value: self.expr(value),
+                local: *local,
             },
-            S::LetElement { name, index, value } => S::LetElement {
+            S::LetElement {
+                name,
+                index,
+                value,
+                local,
+            } => S::LetElement {
                 name: self.ident(name),
                 index: self.expr(index),
                 value: self.expr(value),
+                local: *local,
             },
             S::Net { name, value } => S::Net {
                 name: self.ident(name),

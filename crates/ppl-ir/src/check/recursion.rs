@@ -30,6 +30,7 @@ impl Checker<'_> {
         name: &syntax::Ident,
         index: &syntax::Expr,
         value: &syntax::Expr,
+        local: bool,
         loops: &[LoopId],
         span: Span,
     ) -> Checked<()> {
@@ -63,6 +64,31 @@ impl Checker<'_> {
                 diagnostic = diagnostic.with_secondary(first_use, "used here");
             }
             return Err(self.report(diagnostic));
+        }
+        if let Some(id) = existing
+            && self.model.lets[id.0].local != local
+        {
+            let first = &self.model.lets[id.0];
+            let spelling = |local: bool| if local { "`local let`" } else { "`let`" };
+            return Err(self.report(
+                Diagnostic::error(
+                    codes::LOCAL_DISAGREES,
+                    span,
+                    format!(
+                        "the elements of `{}` are defined with {} here and with {} before: one array is either saved or not",
+                        name.name,
+                        spelling(local),
+                        spelling(first.local)
+                    ),
+                )
+                .with_label(format!("{} here", spelling(local)))
+                .with_secondary(first.span, format!("{} here", spelling(first.local)))
+                .with_hint(format!(
+                    "write every piece of `{}` as {}",
+                    name.name,
+                    if first.local { "`local let`" } else { "`let`" }
+                )),
+            ));
         }
         let index_expr = self.int_scalar(index, "an element index")?;
         let (loop_var, low, high) = self.piece_extent(&index_expr, loops, index.span)?;
@@ -140,7 +166,7 @@ impl Checker<'_> {
         };
         match existing {
             Some(id) => self.extend_recurrence(id, &name.name, piece, high),
-            None => self.start_recurrence(name, piece, high, span),
+            None => self.start_recurrence(name, piece, high, local, span),
         }
     }
 
@@ -249,6 +275,7 @@ impl Checker<'_> {
         name: &syntax::Ident,
         piece: RecurrencePiece,
         high: Size,
+        local: bool,
         span: Span,
     ) -> Checked<()> {
         let id = LetId(self.model.lets.len());
@@ -276,6 +303,7 @@ impl Checker<'_> {
                 span,
             },
             depends_on_unknowns,
+            local,
             loops: Vec::new(),
             span,
         });

@@ -52,7 +52,7 @@ impl Checker<'_> {
                     return Err(reported);
                 }
             }
-            StatementKind::Let { name, value } => {
+            StatementKind::Let { name, value, local } => {
                 let value = match self.expr(value) {
                     Ok(value) => value,
                     Err(reported) => {
@@ -86,13 +86,17 @@ impl Checker<'_> {
                     name: name.name.clone(),
                     value,
                     depends_on_unknowns,
+                    local: *local,
                     loops: loops.to_vec(),
                     span,
                 });
             }
-            StatementKind::LetElement { name, index, value } => {
-                self.let_element(name, index, value, loops, span)?
-            }
+            StatementKind::LetElement {
+                name,
+                index,
+                value,
+                local,
+            } => self.let_element(name, index, value, *local, loops, span)?,
             StatementKind::Net { name, value } => {
                 let declared = self
                     .only_top_level(loops, span, "a `net`")

@@ -151,7 +151,7 @@ impl Tape {
             })
             .collect();
         let mut lets = Vec::new();
-        for definition in self.model.lets.iter().filter(|l| l.depends_on_unknowns) {
+        for definition in self.model.lets.iter().filter(|l| l.is_output()) {
             lets.push((definition.id, evaluator.full_let(definition.id)?));
         }
         Ok(Draw { variables, lets })
@@ -181,7 +181,7 @@ impl Tape {
             })
             .collect();
         let mut lets = Vec::new();
-        for definition in self.model.lets.iter().filter(|l| l.depends_on_unknowns) {
+        for definition in self.model.lets.iter().filter(|l| l.is_output()) {
             lets.push((definition.id, evaluator.full_let(definition.id)?));
         }
         Ok(Draw { variables, lets })

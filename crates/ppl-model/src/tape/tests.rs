@@ -138,6 +138,7 @@ impl Builder {
             name: name.into(),
             value,
             depends_on_unknowns: true,
+            local: false,
             loops,
             span: span(),
         });

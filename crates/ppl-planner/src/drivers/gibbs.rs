@@ -84,7 +84,8 @@ pub fn run(
         ..SamplerSettings::default()
     };
     let io_error = |e: std::io::Error, path: &std::path::Path| FitError::cannot_write(path, &e);
-    let column_names: Vec<String> = model.columns.iter().map(|c| c.csv.clone()).collect();
+    let (written, save_mask) = super::mcmc::written_columns(&model.columns, options.save.as_ref());
+    let column_names: Vec<String> = written.iter().map(|c| c.csv.clone()).collect();
     let mut writers = Vec::new();
     if let Some(dir) = options.out {
         std::fs::create_dir_all(dir).map_err(|e| io_error(e, dir))?;
@@ -143,6 +144,9 @@ pub fn run(
         };
         if let Some(relabeller) = &options.relabel {
             relabeller.apply(&mut values);
+        }
+        if let Some(mask) = &save_mask {
+            values = crate::selection::project(&values, mask);
         }
         let s = event.stats;
         let sampler = [
@@ -348,9 +352,9 @@ pub fn run(
     report
         .diagnostics
         .insert("interrupted".into(), json!(interrupted));
-    record_sampled_extremes(&mut report, &model.columns);
+    record_sampled_extremes(&mut report, &written);
     let switched =
-        super::mcmc::label_switching_warnings(&model.columns, &chains, options.relabel.as_ref());
+        super::mcmc::label_switching_warnings(&written, &chains, options.relabel.as_ref());
     report.warnings = warnings(
         &report,
         &totals,

@@ -39,6 +39,8 @@ pub struct McmcOptions<'a> {
     pub centred: Vec<String>,
     /// `--relabel PARAM`: each draw relabelled by ordering PARAM before it is written.
     pub relabel: Option<ppl_model::relabel::Relabeller>,
+    /// `--save`: the columns written (and kept in memory), after relabelling; `None` for all.
+    pub save: Option<crate::selection::Selection>,
 }
 
 /// Which transition the chains make.
@@ -106,7 +108,8 @@ pub fn run(
         ..SamplerSettings::default()
     };
     let io_error = |e: std::io::Error, path: &Path| FitError::cannot_write(path, &e);
-    let column_names: Vec<String> = posterior.columns.iter().map(|c| c.csv.clone()).collect();
+    let (written, save_mask) = written_columns(&posterior.columns, options.save.as_ref());
+    let column_names: Vec<String> = written.iter().map(|c| c.csv.clone()).collect();
     let mut writers = Vec::new();
     if let Some(dir) = options.out {
         std::fs::create_dir_all(dir).map_err(|e| io_error(e, dir))?;
@@ -191,6 +194,9 @@ pub fn run(
         };
         if let Some(relabeller) = &options.relabel {
             relabeller.apply(&mut values);
+        }
+        if let Some(mask) = &save_mask {
+            values = crate::selection::project(&values, mask);
         }
         let s = event.stats;
         let sampler = [
@@ -403,8 +409,8 @@ pub fn run(
     report
         .diagnostics
         .insert("interrupted".into(), json!(interrupted));
-    record_sampled_extremes(&mut report, &posterior.columns);
-    let switched = label_switching_warnings(&posterior.columns, &chains, options.relabel.as_ref());
+    record_sampled_extremes(&mut report, &written);
+    let switched = label_switching_warnings(&written, &chains, options.relabel.as_ref());
     report.warnings = warnings(
         &report,
         &totals,
@@ -721,6 +727,25 @@ pub(crate) fn sampler_error(error: &ppl_infer::SamplerError) -> FitError {
         _ => None,
     };
     FitError::one(diagnostic, kind).at_term(term)
+}
+
+/// The output columns `--save` writes, and the mask that picks them from a full row (`None`
+/// when every column is written).
+pub(super) fn written_columns(
+    columns: &[ppl_model::posterior::OutputColumn],
+    save: Option<&crate::selection::Selection>,
+) -> (Vec<ppl_model::posterior::OutputColumn>, Option<Vec<bool>>) {
+    let Some(save) = save else {
+        return (columns.to_vec(), None);
+    };
+    let mask = save.mask(columns);
+    let written = columns
+        .iter()
+        .zip(&mask)
+        .filter(|(_, keep)| **keep)
+        .map(|(column, _)| column.clone())
+        .collect();
+    (written, Some(mask))
 }
 
 /// `max_rhat` and `min_ess_bulk` over the sampled unknowns only, as Stan and ArviZ report them: a

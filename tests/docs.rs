@@ -14,11 +14,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Words that start a statement.
-const STATEMENT_STARTS: [&str; 13] = [
+const STATEMENT_STARTS: [&str; 14] = [
     "latent ",
     "observed ",
     "param ",
     "let ",
+    "local let ",
     "const ",
     "factor ",
     "data ",

@@ -54,7 +54,12 @@ fn every_template_runs_and_recovers_its_simulation() {
             }
             _ => {
                 assert!(json["diagnostics"]["max_rhat"].as_f64().unwrap() < 1.01);
-                assert_eq!(json["diagnostics"]["divergences"].as_u64(), Some(0));
+                // A non-centred hierarchy with 8 groups diverges now and then at adapt_delta 0.8:
+                // over seeds 1–6 the default gave 1, 0, 0, 0, 0, 1 divergences of 4,000 (and
+                // the adaptation before it 0, 0, 1, 5, 0, 2), so "none at all" was never a
+                // property of the model; more than 0.1% of transitions would be.
+                let divergences = json["diagnostics"]["divergences"].as_u64().unwrap();
+                assert!(divergences <= 4, "{divergences} divergences");
             }
         }
     }

@@ -5,6 +5,8 @@
 //! reference sd plus 4 Monte Carlo standard errors of this run. Kept cheap: 2 chains of 400
 //! warmup + 500 draws.
 
+mod common;
+
 use std::process::Command;
 
 #[test]
@@ -40,22 +42,6 @@ fn gp_poisson_regression_matches_the_posteriordb_reference() {
     assert!(divergences <= 5, "{divergences} divergent transitions");
     let expected = reference["summary"].as_object().unwrap();
     assert_eq!(expected.len(), 13);
-    let mut failures = Vec::new();
-    for (name, moments) in expected {
-        let (mean, sd) = (
-            moments["mean"].as_f64().unwrap(),
-            moments["sd"].as_f64().unwrap(),
-        );
-        let summary = &report["summary"][name.as_str()];
-        let estimate = summary["mean"].as_f64().unwrap();
-        let mcse = summary["mcse_mean"].as_f64().unwrap();
-        let tolerance = 0.1 * sd + 4.0 * mcse;
-        println!("{name:<6} {estimate:>8.4} vs {mean:>8.4}  tolerance {tolerance:.4}");
-        if (estimate - mean).abs() > tolerance {
-            failures.push(format!(
-                "{name}: {estimate} vs reference {mean} (tolerance {tolerance})"
-            ));
-        }
-    }
+    let failures = common::reference_mismatches("gp_pois_regr", &report, expected, None);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

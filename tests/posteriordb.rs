@@ -8,6 +8,8 @@
 //! Carlo standard errors of this run, and R-hat below 1.05 (a chain stuck away from the others
 //! has so large an MCSE that the means alone would pass it). Kept cheap: 4 chains x 500 draws.
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -45,29 +47,7 @@ fn check_against_reference(model: &str, posterior: &str, extra: &[&str]) {
     assert_eq!(report["method"], "nuts", "{posterior}");
     let expected = reference["posteriors"][posterior].as_object().unwrap();
     assert!(!expected.is_empty());
-    let mut failures = Vec::new();
-    for (name, moments) in expected {
-        let (mean, sd) = (
-            moments["mean"].as_f64().unwrap(),
-            moments["sd"].as_f64().unwrap(),
-        );
-        let summary = &report["summary"][name.as_str()];
-        let estimate = summary["mean"].as_f64().unwrap();
-        let mcse = summary["mcse_mean"].as_f64().unwrap();
-        let rhat = summary["rhat"].as_f64().unwrap();
-        let tolerance = 0.1 * sd + 4.0 * mcse;
-        println!(
-            "{posterior} {name:<9} {estimate:>12.6} vs {mean:>12.6}  tolerance {tolerance:.6}  R-hat {rhat:.3}"
-        );
-        if (estimate - mean).abs() > tolerance {
-            failures.push(format!(
-                "{posterior} {name}: {estimate} vs reference {mean} (tolerance {tolerance})"
-            ));
-        }
-        if rhat > 1.05 {
-            failures.push(format!("{posterior} {name}: R-hat {rhat}"));
-        }
-    }
+    let failures = common::reference_mismatches(posterior, &report, expected, Some(1.05));
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 

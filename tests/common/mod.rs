@@ -35,3 +35,38 @@ pub fn scratch(tag: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).expect("scratch dir");
     dir
 }
+
+/// The parameters of a `--format json` report whose posterior mean misses a reference mean by more
+/// than 0.1 reference sd + 4 MCSE (the run's), or, with `max_rhat`, whose R-hat exceeds it; one
+/// line each, prefixed by `label`. `expected` maps each name to `{"mean", "sd"}`.
+pub fn reference_mismatches(
+    label: &str,
+    report: &serde_json::Value,
+    expected: &serde_json::Map<String, serde_json::Value>,
+    max_rhat: Option<f64>,
+) -> Vec<String> {
+    let mut failures = Vec::new();
+    for (name, moments) in expected {
+        let (mean, sd) = (
+            moments["mean"].as_f64().unwrap(),
+            moments["sd"].as_f64().unwrap(),
+        );
+        let summary = &report["summary"][name.as_str()];
+        let estimate = summary["mean"].as_f64().unwrap();
+        let mcse = summary["mcse_mean"].as_f64().unwrap();
+        let rhat = summary["rhat"].as_f64().unwrap_or(f64::NAN);
+        let tolerance = 0.1 * sd + 4.0 * mcse;
+        println!(
+            "{label} {name:<9} {estimate:>12.6} vs {mean:>12.6}  tolerance {tolerance:.6}  R-hat {rhat:.3}"
+        );
+        if (estimate - mean).abs() > tolerance {
+            failures.push(format!(
+                "{label} {name}: {estimate} vs reference {mean} (tolerance {tolerance})"
+            ));
+        }
+        if max_rhat.is_some_and(|limit| rhat.is_nan() || rhat > limit) {
+            failures.push(format!("{label} {name}: R-hat {rhat}"));
+        }
+    }
+    failures
+}

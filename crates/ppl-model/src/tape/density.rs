@@ -137,6 +137,22 @@ impl Tape {
     /// The constrained values at `position`: every sampled unknown and every `let` that depends
     /// on an unknown (with its loop axes first).
     pub fn constrain(&self, position: &[f64]) -> Result<Draw, TapeError> {
+        if !self.model.lets.iter().any(|l| l.is_output()) {
+            // No `let` to compute, so no evaluator: building one copies every data array, which
+            // for a regression on N × D data costs more than the draw itself.
+            let (constrained, _) = self.layout.constrain(position)?;
+            let variables = self
+                .layout
+                .entries
+                .iter()
+                .zip(constrained)
+                .map(|(entry, value)| (entry.var, value))
+                .collect();
+            return Ok(Draw {
+                variables,
+                lets: Vec::new(),
+            });
+        }
         let (mut evaluator, _) =
             bound_evaluator(&self.model, &self.bindings, &self.layout, position)?;
         let variables = self

@@ -96,11 +96,11 @@ fn dot_four(rows: [&[f64]; 4], b: &[f64]) -> [f64; 4] {
         .zip(rows[2][..whole].chunks_exact(4))
         .zip(rows[3][..whole].chunks_exact(4))
     {
-        for lane in 0..4 {
-            sums[0][lane] += x0[lane] * b4[lane];
-            sums[1][lane] += x1[lane] * b4[lane];
-            sums[2][lane] += x2[lane] * b4[lane];
-            sums[3][lane] += x3[lane] * b4[lane];
+        // One row's four lanes together, so that they become one 256-bit vector operation.
+        for (lanes, x) in sums.iter_mut().zip([x0, x1, x2, x3]) {
+            for lane in 0..4 {
+                lanes[lane] += x[lane] * b4[lane];
+            }
         }
     }
     let mut totals = [0.0; 4];

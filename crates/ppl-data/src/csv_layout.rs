@@ -20,8 +20,9 @@ use std::sync::Arc;
 
 use crate::error::DataError;
 use crate::number::parse_cell;
-use crate::plain_rows::{RowSink, read_plain_rows};
+use crate::plain_rows::{NeedsGeneralReader, RowSink, read_plain_rows};
 use crate::value::{DataValue, Origin, RowLines, ValueBuilder};
+use rayon::prelude::*;
 
 /// The values of a table (a CSV, Parquet or Arrow file) in header order, and its number of data rows.
 pub(crate) struct Table {
@@ -344,6 +345,70 @@ impl TableBuilder {
         }
     }
 
+    /// Records that row number `self.rows` (not yet counted) starts on `line`.
+    fn push_row_line(&mut self, line: u64) {
+        let rows = self.rows;
+        match &mut self.row_lines {
+            RowLines::Consecutive { first } if rows == 0 => *first = line,
+            RowLines::Consecutive { first } if *first + rows as u64 == line => {}
+            RowLines::Consecutive { first } => {
+                let mut listed: Vec<u64> = (*first..*first + rows as u64).collect();
+                listed.push(line);
+                self.row_lines = RowLines::Listed(listed);
+            }
+            RowLines::Listed(listed) => listed.push(line),
+        }
+    }
+
+    /// A builder with the same columns and no rows, for one piece of the body.
+    fn empty_like(&self) -> TableBuilder {
+        TableBuilder {
+            values: self
+                .values
+                .iter()
+                .map(|value| PlannedValue {
+                    name: value.name.clone(),
+                    trailing_shape: value.trailing_shape.clone(),
+                    column_texts: value.column_texts.clone(),
+                    builder: ValueBuilder::default(),
+                })
+                .collect(),
+            widths: self.widths.clone(),
+            slots: self.slots.clone(),
+            rows: 0,
+            row_lines: RowLines::Consecutive { first: 0 },
+        }
+    }
+
+    /// Appends the rows of `piece`, whose line numbers count from `line_offset`: afterwards this
+    /// builder is what reading the piece's rows after its own would have made.
+    fn append(&mut self, piece: TableBuilder, line_offset: u64) {
+        let contiguous = match (&self.row_lines, &piece.row_lines) {
+            (_, _) if piece.rows == 0 => true,
+            (RowLines::Consecutive { .. }, RowLines::Consecutive { first }) if self.rows == 0 => {
+                self.row_lines = RowLines::Consecutive {
+                    first: first + line_offset,
+                };
+                true
+            }
+            (RowLines::Consecutive { first }, RowLines::Consecutive { first: next }) => {
+                *first + self.rows as u64 == next + line_offset
+            }
+            _ => false,
+        };
+        if !contiguous {
+            for row in 0..piece.rows {
+                self.push_row_line(piece.row_lines.line_of(row) + line_offset);
+                self.rows += 1;
+            }
+            self.rows -= piece.rows;
+        }
+        for (value, piece_value) in self.values.iter_mut().zip(piece.values) {
+            value.builder.append(piece_value.builder);
+        }
+        self.rows += piece.rows;
+    }
+
     /// Forgets every row, for a second reading of the body.
     fn clear_rows(&mut self) {
         for value in &mut self.values {
@@ -369,17 +434,7 @@ impl RowSink for TableBuilder {
 
     /// Records the row's line and makes room for its elements (NaN until set).
     fn start_row(&mut self, line: u64) {
-        let rows = self.rows;
-        match &mut self.row_lines {
-            RowLines::Consecutive { first } if rows == 0 => *first = line,
-            RowLines::Consecutive { first } if *first + rows as u64 == line => {}
-            RowLines::Consecutive { first } => {
-                let mut listed: Vec<u64> = (*first..*first + rows as u64).collect();
-                listed.push(line);
-                self.row_lines = RowLines::Listed(listed);
-            }
-            RowLines::Listed(listed) => listed.push(line),
-        }
+        self.push_row_line(line);
         for (value, &width) in self.values.iter_mut().zip(&self.widths) {
             let length = value.builder.values.len();
             value.builder.values.resize(length + width, f64::NAN);
@@ -415,6 +470,9 @@ pub(crate) fn read_csv(bytes: &[u8], path: &Path) -> Result<Table, DataError> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Reader {
     PlainFirst,
+    /// The plain reader on this many pieces of the body (tests; `PlainFirst` picks the count).
+    #[cfg_attr(not(test), allow(dead_code))]
+    PlainInPieces(usize),
     #[cfg_attr(not(test), allow(dead_code))]
     GeneralOnly,
 }
@@ -481,9 +539,20 @@ fn read_csv_with(bytes: &[u8], path: &Path, rows_reader: Reader) -> Result<Table
         body_start += 1;
         body_line += 1;
     }
-    if rows_reader == Reader::PlainFirst
+    let pieces = match rows_reader {
+        Reader::PlainFirst
+            if bytes.len() - body_start.min(bytes.len()) >= PARALLEL_BODY_BYTES
+                && !blank_lines_are_rows =>
+        {
+            Some(rayon::current_num_threads())
+        }
+        Reader::PlainFirst => Some(1),
+        Reader::PlainInPieces(count) => Some(count),
+        Reader::GeneralOnly => None,
+    };
+    if let Some(pieces) = pieces
         && let Some(body) = bytes.get(body_start..)
-        && read_plain_rows(body, body_line, blank_lines_are_rows, &mut table).is_ok()
+        && read_plain_pieces(body, body_line, blank_lines_are_rows, pieces, &mut table).is_ok()
     {
         return Ok(finish_csv(table));
     }
@@ -503,6 +572,60 @@ fn read_csv_with(bytes: &[u8], path: &Path, rows_reader: Reader) -> Result<Table
         table.add_row(line, record.iter());
     }
     Ok(finish_csv(table))
+}
+
+/// Bodies of at least this many bytes are read in pieces on rayon's pool: below it, handing out
+/// the pieces costs more than it saves.
+const PARALLEL_BODY_BYTES: usize = 1 << 20;
+
+/// The plain reader over `body` cut into `pieces` pieces at line breaks, read in parallel and
+/// appended in order: the same rows, values, flags and lines as one reading of the whole body
+/// (each piece starts at the start of a line, so no row or line break is split), whatever the
+/// number of pieces. Blank lines that are rows (one-column files) need the rows after them, so
+/// those files are read in one piece.
+fn read_plain_pieces(
+    body: &[u8],
+    body_line: u64,
+    blank_lines_are_rows: bool,
+    pieces: usize,
+    table: &mut TableBuilder,
+) -> Result<(), NeedsGeneralReader> {
+    if pieces <= 1 || blank_lines_are_rows {
+        return read_plain_rows(body, body_line, blank_lines_are_rows, table);
+    }
+    let mut starts = vec![0];
+    for piece in 1..pieces {
+        let target = body.len() * piece / pieces;
+        let from = target.max(starts.last().copied().unwrap_or(0));
+        if let Some(at) = body
+            .get(from..)
+            .and_then(|rest| rest.iter().position(|&b| b == b'\n'))
+        {
+            let start = from + at + 1;
+            if start < body.len() && starts.last() != Some(&start) {
+                starts.push(start);
+            }
+        }
+    }
+    let ends = starts.iter().skip(1).copied().chain([body.len()]);
+    let ranges: Vec<(usize, usize)> = starts.iter().copied().zip(ends).collect();
+    let read: Vec<Result<(TableBuilder, u64), NeedsGeneralReader>> = ranges
+        .par_iter()
+        .map(|&(start, end)| {
+            let piece = &body[start..end];
+            let mut part = table.empty_like();
+            read_plain_rows(piece, 0, false, &mut part)?;
+            let line_breaks = piece.iter().filter(|&&byte| byte == b'\n').count() as u64;
+            Ok((part, line_breaks))
+        })
+        .collect();
+    let mut line = body_line;
+    for result in read {
+        let (part, line_breaks) = result?;
+        table.append(part, line);
+        line += line_breaks;
+    }
+    Ok(())
 }
 
 fn finish_csv(table: TableBuilder) -> Table {
@@ -641,33 +764,41 @@ mod tests {
             if next(3) == 0 {
                 text.pop();
             }
-            let plain = read_csv_with(text.as_bytes(), path, Reader::PlainFirst);
-            let general = read_csv_with(text.as_bytes(), path, Reader::GeneralOnly);
-            match (plain, general) {
-                (Ok(plain), Ok(general)) => {
-                    assert_eq!(plain.rows, general.rows, "case {case}: {text:?}");
-                    for (a, b) in plain.values.iter().zip(&general.values) {
-                        assert_eq!(a.shape, b.shape, "case {case}: {text:?}");
-                        let same = a
-                            .values
-                            .iter()
-                            .zip(&b.values)
-                            .all(|(x, y)| x.to_bits() == y.to_bits());
-                        assert!(same, "case {case}: {text:?}");
-                        assert_eq!(a.first_non_finite(), b.first_non_finite(), "{text:?}");
-                        assert_eq!(a.non_finite_count(), b.non_finite_count(), "{text:?}");
-                        assert_eq!(a.first_non_integer(), b.first_non_integer(), "{text:?}");
-                        for index in 0..a.values.len() {
-                            assert_eq!(a.locate(index), b.locate(index), "{text:?}");
+            let readers = [
+                Reader::PlainFirst,
+                Reader::PlainInPieces(2),
+                Reader::PlainInPieces(3),
+                Reader::PlainInPieces(7),
+            ];
+            for reader in readers {
+                let plain = read_csv_with(text.as_bytes(), path, reader);
+                let general = read_csv_with(text.as_bytes(), path, Reader::GeneralOnly);
+                match (plain, general) {
+                    (Ok(plain), Ok(general)) => {
+                        assert_eq!(plain.rows, general.rows, "case {case}: {text:?}");
+                        for (a, b) in plain.values.iter().zip(&general.values) {
+                            assert_eq!(a.shape, b.shape, "case {case}: {text:?}");
+                            let same = a
+                                .values
+                                .iter()
+                                .zip(&b.values)
+                                .all(|(x, y)| x.to_bits() == y.to_bits());
+                            assert!(same, "case {case}: {text:?}");
+                            assert_eq!(a.first_non_finite(), b.first_non_finite(), "{text:?}");
+                            assert_eq!(a.non_finite_count(), b.non_finite_count(), "{text:?}");
+                            assert_eq!(a.first_non_integer(), b.first_non_integer(), "{text:?}");
+                            for index in 0..a.values.len() {
+                                assert_eq!(a.locate(index), b.locate(index), "{text:?}");
+                            }
                         }
                     }
+                    (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "{text:?}"),
+                    (a, b) => panic!(
+                        "case {case}, {reader:?}: {text:?}: plain {:?}, general {:?}",
+                        a.map(|t| t.rows),
+                        b.map(|t| t.rows)
+                    ),
                 }
-                (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "{text:?}"),
-                (a, b) => panic!(
-                    "case {case}: {text:?}: plain {:?}, general {:?}",
-                    a.map(|t| t.rows),
-                    b.map(|t| t.rows)
-                ),
             }
         }
     }

@@ -310,6 +310,26 @@ impl ValueBuilder {
         }
     }
 
+    /// Appends the elements of `later`, read after this builder's: the first problem and first
+    /// non-integer stay this builder's where it has one, and are `later`'s shifted otherwise.
+    pub(crate) fn append(&mut self, later: ValueBuilder) {
+        let offset = self.values.len();
+        if self.first_problem.is_none() {
+            self.first_problem = later
+                .first_problem
+                .map(|(index, problem)| (index + offset, problem));
+        }
+        self.problem_count += later.problem_count;
+        if self.first_non_integer.is_none() {
+            self.first_non_integer = later.first_non_integer.map(|index| index + offset);
+        }
+        if self.values.is_empty() {
+            self.values = later.values;
+        } else {
+            self.values.extend_from_slice(&later.values);
+        }
+    }
+
     /// Appends `cell` as the next element.
     pub(crate) fn push(&mut self, cell: Cell) {
         self.values.push(f64::NAN);

@@ -15,7 +15,9 @@ use serde_json::{Value, json};
 
 use crate::error::BenchError;
 use crate::nuts::extreme_over;
-use crate::peers::{PeerOptions, Peers, ScratchDir, models_dir, ppl_binary, workspace_root};
+use crate::peers::{
+    NO_PEER, PeerOptions, Peers, ScratchDir, models_dir, ppl_binary, workspace_root,
+};
 use crate::process::{load_average, run_timed_json};
 use crate::stats::{ratio, round};
 
@@ -39,7 +41,7 @@ impl DiscreteCommand {
             ppl: None,
             peers: PeerOptions::default(),
         };
-        let (switches, pairs) = crate::args::split(arguments, &[PeerOptions::SKIP])?;
+        let (switches, pairs) = crate::args::split(arguments, &[NO_PEER])?;
         command.peers = PeerOptions::from_switches(&switches);
         for pair in pairs {
             match pair.flag {

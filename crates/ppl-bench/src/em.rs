@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::convert::copy_csv_with_matrix_header;
 use crate::error::BenchError;
-use crate::peers::{PeerOptions, Peers, ScratchDir, ppl_binary};
+use crate::peers::{NO_PEER, PeerOptions, Peers, ScratchDir, ppl_binary};
 use crate::process::{load_average, run_timed_json};
 use crate::stats::{median, ratio, round};
 
@@ -53,7 +53,7 @@ impl EmCommand {
             ppl: None,
             peers: PeerOptions::default(),
         };
-        let (switches, pairs) = crate::args::split(arguments, &[PeerOptions::SKIP])?;
+        let (switches, pairs) = crate::args::split(arguments, &[NO_PEER])?;
         command.peers = PeerOptions::from_switches(&switches);
         for pair in pairs {
             match pair.flag {

@@ -22,7 +22,9 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value, json};
 
 use crate::error::BenchError;
-use crate::peers::{PeerOptions, Peers, ScratchDir, models_dir, ppl_binary, workspace_root};
+use crate::peers::{
+    NO_PEER, PeerOptions, Peers, ScratchDir, models_dir, ppl_binary, workspace_root,
+};
 use crate::process::{load_average, run_timed_json};
 use crate::stats::{median, ratio, round};
 
@@ -114,7 +116,7 @@ impl NutsCommand {
             ppl: None,
             peers: PeerOptions::default(),
         };
-        let (switches, pairs) = crate::args::split(arguments, &[PeerOptions::SKIP, "--fresh"])?;
+        let (switches, pairs) = crate::args::split(arguments, &[NO_PEER, "--fresh"])?;
         command.peers = PeerOptions::from_switches(&switches);
         command.fresh = switches.contains(&"--fresh");
         for pair in pairs {

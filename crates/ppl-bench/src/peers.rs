@@ -71,6 +71,9 @@ impl Peers {
     }
 }
 
+/// The switch that skips the peers, for [`crate::args::split`].
+pub const NO_PEER: &str = "--no-peer";
+
 /// The peer flags of every subcommand that times a peer: `--peers DIR`, `--peer-python PATH` and
 /// the switch `--no-peer`, with their defaults written once.
 #[derive(Default)]
@@ -82,14 +85,11 @@ pub struct PeerOptions {
 }
 
 impl PeerOptions {
-    /// The switch that skips the peers, for [`crate::args::split`].
-    pub const SKIP: &'static str = "--no-peer";
-
     /// The options with `--no-peer` set when it is among `switches`; the flags with values come
     /// through [`PeerOptions::read`].
     pub fn from_switches(switches: &[&str]) -> PeerOptions {
         PeerOptions {
-            skip: switches.contains(&Self::SKIP),
+            skip: switches.contains(&NO_PEER),
             ..PeerOptions::default()
         }
     }
@@ -118,7 +118,7 @@ impl PeerOptions {
     /// The peers to time, or why there are none: `--no-peer`, or what is missing.
     pub fn locate(&self) -> Result<Peers, String> {
         if self.skip {
-            Err(Self::SKIP.to_string())
+            Err(NO_PEER.to_string())
         } else {
             self.locate_even_if_skipped()
         }
@@ -189,9 +189,9 @@ mod tests {
 
     #[test]
     fn the_peer_flags_are_read_once_for_every_subcommand() {
-        let mut options = PeerOptions::from_switches(&[PeerOptions::SKIP]);
+        let mut options = PeerOptions::from_switches(&[NO_PEER]);
         assert!(options.skip);
-        assert_eq!(options.locate().err().as_deref(), Some(PeerOptions::SKIP));
+        assert_eq!(options.locate().err().as_deref(), Some(NO_PEER));
         let dir = FlagValue {
             flag: "--peers",
             value: "/somewhere/else",

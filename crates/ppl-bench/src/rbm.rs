@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::em::load_numeric_csv;
 use crate::error::BenchError;
-use crate::peers::{PeerOptions, Peers, ScratchDir};
+use crate::peers::{NO_PEER, PeerOptions, Peers, ScratchDir};
 use crate::process::{load_average, run_timed_json};
 use crate::stats::{median, ratio, round};
 
@@ -46,7 +46,7 @@ impl RbmCommand {
             peers: PeerOptions::default(),
             samples_png: None,
         };
-        let (switches, pairs) = crate::args::split(arguments, &[PeerOptions::SKIP])?;
+        let (switches, pairs) = crate::args::split(arguments, &[NO_PEER])?;
         command.peers = PeerOptions::from_switches(&switches);
         for pair in pairs {
             match pair.flag {

@@ -974,7 +974,7 @@ fn gibbs_reason(gibbs: &GibbsModel) -> String {
         if !unbounded.is_empty() {
             parts.push(format!(
                 "{} (unbounded) moved by a random walk on the integers within Gibbs, its step adapted in warmup toward 0.44 acceptance",
-                backticked(&unbounded)
+                backticked(unbounded.iter())
             ));
         }
     }

@@ -116,7 +116,7 @@ impl Selection {
                     codes::SAVE_NO_MATCH,
                     format!(
                         "`--save` pattern `{pattern}` matches no unknown or `let`; the model has {}",
-                        backticked(&names)
+                        backticked(names.iter())
                     ),
                     FailureKind::Usage,
                 ));

@@ -332,7 +332,7 @@ pub fn plot(run: &RunOutput, request: &PlotRequest) -> Result<(String, (u32, u32
             if !available.iter().any(|a| a == wanted) {
                 return Err(PlotError::UnknownVariable {
                     name: one.clone(),
-                    available: format!("replicates of {}", backticked(&available)),
+                    available: format!("replicates of {}", backticked(available.iter())),
                 });
             }
             wanted.to_string()

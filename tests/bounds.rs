@@ -13,8 +13,9 @@
 //!   data once: a value on or past its own element's end is E0607 at its cell, and a bound that
 //!   reads an unknown is refused (E0306).
 
+mod common;
+
 use std::path::Path;
-use std::process::Command;
 
 use ppl_infer::LogDensity;
 use ppl_infer::diagnostics::{mcse_mean, mean_sd};
@@ -23,6 +24,8 @@ use ppl_infer::{SamplerSettings, sample_chains};
 use ppl_ir::VarId;
 use ppl_model::posterior::Posterior;
 use ppl_model::tape::{Bindings, Tape, oracle_gradient};
+
+use common::{ppl, scratch};
 
 fn checked(source: &str) -> (ppl_ir::Model, Vec<ppl_syntax::Diagnostic>) {
     let (program, diagnostics) = ppl_syntax::parse(source);
@@ -236,24 +239,10 @@ fn the_uniform_triangle_has_beta_1_2_marginals() {
     }
 }
 
-fn ppl(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_ppl"))
-        .env("NO_COLOR", "1")
-        .args(args)
-        .output()
-        .unwrap()
-}
-
 fn write(dir: &Path, name: &str, text: &str) -> String {
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap();
     path.to_string_lossy().into_owned()
-}
-
-fn scratch(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("ppl-bounds-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// MAP is the mode on the constrained scale, without any Jacobian (the bound's included): with

@@ -4,8 +4,9 @@
 //! and truncated models checked against the same models written the long way, with closed-form
 //! tails, and one sampled against its posterior mean by quadrature.
 
+mod common;
+
 use std::path::Path;
-use std::process::Command;
 
 use ppl_dist::{DistKind, scalar_log_ccdf, scalar_log_cdf};
 use ppl_infer::LogDensity;
@@ -324,8 +325,7 @@ fn the_censored_model_samples_to_the_quadrature_mean() {
          t ~ Gamma(3, rate)\nfactor sum(logccdf(Gamma(3, rate), c))\n",
     )
     .unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_ppl"))
-        .env("NO_COLOR", "1")
+    let output = common::ppl_command()
         .arg("run")
         .arg(dir.join("censored.model"))
         .arg("--data")
@@ -334,13 +334,7 @@ fn the_censored_model_samples_to_the_quadrature_mean() {
         .output()
         .unwrap();
     std::fs::remove_dir_all(&dir).ok();
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let json = common::json_report(&output, "the censored model");
     assert_eq!(
         json["diagnostics"]["divergences"], 0,
         "{}",

@@ -4,14 +4,11 @@
 //! and the rendered report must match the golden `.stderr` file next to the model (written and
 //! refreshed only with `UPDATE_EXPECT=1`: a missing golden file fails).
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
-fn ppl() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_ppl"));
-    command.env("NO_COLOR", "1");
-    command
-}
+use std::path::{Path, PathBuf};
+
+use common::ppl_command as ppl;
 
 struct Expectation {
     code: String,

@@ -3,8 +3,7 @@
 //! Monte-Carlo standard errors; the Laplace approximation and ADVI, exact in family here, within
 //! 0.25 posterior sd for the mean (Stan's stat_comp_benchmarks criterion) and 15% for the sd.
 
-use std::path::Path;
-use std::process::Command;
+mod common;
 
 fn run(method: &str, extra: &[&str]) -> serde_json::Value {
     let mut args = vec![
@@ -16,18 +15,7 @@ fn run(method: &str, extra: &[&str]) -> serde_json::Value {
         method,
     ];
     args.extend_from_slice(extra);
-    let output = Command::new(env!("CARGO_BIN_EXE_ppl"))
-        .args(&args)
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
-        .output()
-        .expect("ppl runs");
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{method}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).expect("JSON")
+    common::json_report(&common::ppl(&args), method)
 }
 
 #[test]
@@ -76,12 +64,7 @@ fn every_method_recovers_the_exact_posterior() {
 #[test]
 fn methods_that_cannot_apply_say_why() {
     // Contrastive divergence needs an `energy`: the message names the rule and why it fails.
-    let output = Command::new(env!("CARGO_BIN_EXE_ppl"))
-        .args(["run", "tests/kernels/normal_mean.model", "--method", "cd"])
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("ppl runs");
+    let output = common::ppl(&["run", "tests/kernels/normal_mean.model", "--method", "cd"]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("rule 2"), "{stderr}");

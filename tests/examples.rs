@@ -2,21 +2,11 @@
 //! JSON object with `--format json`; EM fits match a golden table in `tests/golden/` (timings
 //! removed; written and refreshed only with `UPDATE_EXPECT=1`; a missing one fails) and sampled models converge.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
+use std::path::PathBuf;
 
-fn ppl(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_ppl"))
-        .args(args)
-        .current_dir(root())
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("ppl runs")
-}
+use common::{ppl, root};
 
 fn examples() -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("examples"))
@@ -31,14 +21,7 @@ fn examples() -> Vec<PathBuf> {
 fn run_json(model: &str, extra: &[&str]) -> serde_json::Value {
     let mut args = vec!["run", model, "--format", "json"];
     args.extend_from_slice(extra);
-    let output = ppl(&args);
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{model}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).expect("one JSON object on stdout")
+    common::json_report(&ppl(&args), model)
 }
 
 #[test]

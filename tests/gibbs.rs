@@ -4,8 +4,9 @@
 //! conjugate posteriors, and brute-force enumeration with quadrature for a model whose discrete
 //! latents cannot be summed out. Tolerances are 4 Monte Carlo standard errors.
 
+mod common;
+
 use std::path::Path;
-use std::process::Command;
 
 use ppl_infer::diagnostics::{mcse_mean, mean_sd};
 use ppl_infer::mcmc::RunControl;
@@ -433,27 +434,17 @@ fn conjugate_conditionals_match_their_closed_forms() {
 /// integrated on a fine grid.
 #[test]
 fn coupled_discrete_latents_fall_back_to_gibbs_and_match_enumeration() {
-    let output = Command::new(env!("CARGO_BIN_EXE_ppl"))
-        .args([
-            "run",
-            "tests/kernels/coupled_discrete.model",
-            "--format",
-            "json",
-            "--draws",
-            "4000",
-            "--seed",
-            "3",
-        ])
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
-        .output()
-        .expect("ppl runs");
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    let output = common::ppl(&[
+        "run",
+        "tests/kernels/coupled_discrete.model",
+        "--format",
+        "json",
+        "--draws",
+        "4000",
+        "--seed",
+        "3",
+    ]);
+    let json = common::json_report(&output, "coupled discrete latents");
     assert_eq!(json["method"], "gibbs");
     let reason = json["reason"].as_str().unwrap();
     assert!(reason.contains("cannot be summed out"), "{reason}");
@@ -609,21 +600,15 @@ fn a_step_in_a_continuous_unknown_keeps_the_random_walk() {
 
 /// Runs `ppl run MODEL ARGS --format json` and parses the report.
 fn run_json(model: &Path, args: &[&str]) -> serde_json::Value {
-    let output = Command::new(env!("CARGO_BIN_EXE_ppl"))
+    let output = common::ppl_command()
         .arg("run")
         .arg(model)
         .args(args)
         .args(["--format", "json"])
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
+        .current_dir(common::root())
         .output()
         .expect("ppl runs");
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).expect("json")
+    common::json_report(&output, &model.display().to_string())
 }
 
 fn ln_binomial(n: u64, k: u64) -> f64 {

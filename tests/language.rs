@@ -1,18 +1,14 @@
 //! The language forms of issue 10, each through the binary on a model in `tests/language/`,
 //! checked against the same model written the long way or against an exact answer.
 
-use std::path::Path;
-use std::process::Command;
+mod common;
 
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
+use common::root;
 
 /// `ppl run ARGS --format json`: the parsed report, after asserting a zero exit status.
 fn run_json(args: &[&str]) -> serde_json::Value {
-    let output = Command::new(env!("CARGO_BIN_EXE_ppl"))
+    let output = common::ppl_command()
         .current_dir(root())
-        .env("NO_COLOR", "1")
         .arg("run")
         .args(args)
         .args(["--format", "json"])
@@ -106,7 +102,7 @@ fn bool_data_given_as_zero_and_one() {
     let dir = std::env::temp_dir().join(format!("ppl-bool-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("bad.csv"), "b\n1\n2\n").unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_ppl"))
+    let output = common::ppl_command()
         .current_dir(root())
         .args([
             "run",

@@ -8,8 +8,7 @@
 //! Then the model itself, `factor sum(cholesky(a * M))`, is sampled and checked against
 //! the posterior mean by quadrature.
 
-use std::path::Path;
-use std::process::Command;
+mod common;
 
 use nalgebra::DMatrix;
 use ppl_infer::LogDensity;
@@ -318,9 +317,8 @@ fn the_cholesky_model_samples_to_the_quadrature_mean() {
         "observed M: real[N, N]\nlatent a: positive\na ~ Normal(1, 0.3)\nfactor sum(cholesky(a * M))\n",
     )
     .unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_ppl"))
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
-        .env("NO_COLOR", "1")
+    let output = common::ppl_command()
+        .current_dir(common::root())
         .arg("run")
         .arg(dir.join("chol.model"))
         .arg("--data")
@@ -329,13 +327,7 @@ fn the_cholesky_model_samples_to_the_quadrature_mean() {
         .output()
         .unwrap();
     std::fs::remove_dir_all(&dir).ok();
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let json = common::json_report(&output, "the Cholesky model");
     let diagnostics = &json["diagnostics"];
     assert_eq!(diagnostics["divergences"], 0, "{diagnostics}");
     let rhat = json["summary"]["a"]["rhat"].as_f64().unwrap();

@@ -1,16 +1,15 @@
 //! NUTS through the binary: reproducibility across thread counts, initialisation failure pointing
 //! at the statement, Ctrl-C leaving complete files, and `ppl summary` merging runs.
 
-use std::path::Path;
+mod common;
+
 use std::process::{Command, Stdio};
 
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
+use common::root;
 
 fn ppl() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_ppl"));
-    command.current_dir(root()).env("NO_COLOR", "1");
+    let mut command = common::ppl_command();
+    command.current_dir(root());
     command
 }
 

@@ -3,21 +3,11 @@
 //! written columns, a pattern that matches nothing is E0613 (exit 2), and a large saved `let`
 //! gets the note N0002.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
-fn ppl() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_ppl"));
-    command.env("NO_COLOR", "1");
-    command
-}
+use std::path::Path;
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ppl-output-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
-}
+use common::{ppl_command as ppl, scratch};
 
 /// An MA(1)-style recursion over 120 points; `local` is spliced in or not.
 fn model(local: &str) -> String {

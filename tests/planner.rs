@@ -3,21 +3,9 @@
 //! closest rule's exact reason on the statement responsible; `ppl check` validates `infer`
 //! settings; the help lists every setting from the one table.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn ppl(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ppl"))
-        .args(args)
-        .current_dir(root())
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("ppl runs")
-}
+use common::{ppl, root};
 
 /// The JSON error of a failed run: (exit status, code, the text its span covers).
 fn failure(model_path: &str, extra: &[&str]) -> (Option<i32>, String, String, String) {

@@ -12,8 +12,9 @@
 //! The eight-schools pair goes through the binary, as a user would see it: the centred form must
 //! report divergences and advise a non-centred form, the non-centred form (almost) none.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
+
+use std::path::Path;
 
 use nalgebra::{DMatrix, DVector};
 use ppl_infer::diagnostics::{mcse_mean, mean_sd};
@@ -447,38 +448,23 @@ eta ~ Normal(0, 1)
 y ~ Normal(theta, sigma)
 ";
 
-/// A scratch directory for this test binary's model and data files.
-fn scratch_dir(name: &str) -> PathBuf {
-    let dir =
-        std::env::temp_dir().join(format!("ppl-posterior-exact-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("a scratch directory");
-    dir
-}
-
 /// `ppl run MODEL --data DATA --format json --seed SEED` on a model written to a scratch file.
 fn run_json(name: &str, source: &str, data: &str, seed: u64) -> serde_json::Value {
-    let dir = scratch_dir(name);
+    let dir = common::scratch(name);
     let model = dir.join(format!("{name}.model"));
     let data_path = dir.join(format!("{name}.json"));
     std::fs::write(&model, source).expect("model written");
     std::fs::write(&data_path, data).expect("data written");
-    let output = Command::new(env!("CARGO_BIN_EXE_ppl"))
+    let output = common::ppl_command()
         .arg("run")
         .arg(&model)
         .arg("--data")
         .arg(&data_path)
         .args(["--format", "json", "--seed", &seed.to_string()])
-        .env("NO_COLOR", "1")
         .output()
         .expect("ppl runs");
     let _ = std::fs::remove_dir_all(&dir);
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{name}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).expect("one JSON object on stdout")
+    common::json_report(&output, name)
 }
 
 fn divergences(report: &serde_json::Value) -> u64 {

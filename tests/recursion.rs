@@ -5,14 +5,15 @@
 //! central differences and with the forward-mode oracle; NUTS recovers the parameters of simulated
 //! data; the coded errors (E0408-E0410) point at the offending text.
 
-use std::path::PathBuf;
-use std::process::Command;
+mod common;
 
 use ppl_infer::LogDensity;
 use ppl_ir::VarId;
 use ppl_model::tape::{Bindings, Tape, oracle_gradient};
 use rand::SeedableRng;
 use rand_distr::Distribution;
+
+use common::scratch;
 
 /// ARMA(1,1) data: y[t] = mu + phi y[t-1] + theta e[t-1] + e[t], e ~ Normal(0, sigma).
 fn arma_data(length: usize, truth: [f64; 4], seed: u64) -> Vec<f64> {
@@ -375,8 +376,7 @@ fn simulate_evaluates_a_recursion() {
     )
     .unwrap();
     let out = dir.join("walk.csv");
-    let output = Command::new(env!("CARGO_BIN_EXE_ppl"))
-        .env("NO_COLOR", "1")
+    let output = common::ppl_command()
         .args([
             "simulate",
             "--n",
@@ -406,12 +406,6 @@ fn simulate_evaluates_a_recursion() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ppl-recursion-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 /// NUTS on simulated ARMA(1,1) data recovers the parameters: each true value lies within four
 /// posterior standard deviations of the posterior mean (the posterior sd, not the Monte Carlo
 /// error, is the scale of the question "is the truth plausible under the posterior").
@@ -436,8 +430,7 @@ fn nuts_recovers_arma_parameters_from_simulated_data() {
          err ~ Normal(0, sigma)\n",
     )
     .unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_ppl"))
-        .env("NO_COLOR", "1")
+    let output = common::ppl_command()
         .args(["run", "--seed", "3", "--format", "json"])
         .arg(&model)
         .output()
@@ -463,10 +456,9 @@ fn nuts_recovers_arma_parameters_from_simulated_data() {
 /// the data were simulated with (examples/data/scripts/garch.py) within four posterior sds.
 #[test]
 fn garch_example_recovers_its_simulation_parameters() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let output = Command::new(env!("CARGO_BIN_EXE_ppl"))
+    let root = common::root();
+    let output = common::ppl_command()
         .current_dir(root)
-        .env("NO_COLOR", "1")
         .args([
             "run",
             "examples/garch.model",

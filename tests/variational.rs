@@ -11,24 +11,14 @@
 //!   model whose marginal likelihood is Gaussian: the params must land within 0.1 standard error
 //!   of the closed-form MLE, and the latents' guide near their exact conditional posterior.
 
+mod common;
+
 use std::path::Path;
-use std::process::Command;
 
 fn run(model: &str, extra: &[&str]) -> serde_json::Value {
     let mut args = vec!["run", model, "--format", "json", "--seed", "1"];
     args.extend_from_slice(extra);
-    let output = Command::new(env!("CARGO_BIN_EXE_ppl"))
-        .args(&args)
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
-        .output()
-        .expect("ppl runs");
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{model} {extra:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).expect("one JSON object on stdout")
+    common::json_report(&common::ppl(&args), &format!("{model} {extra:?}"))
 }
 
 fn stat(json: &serde_json::Value, column: &str, statistic: &str) -> f64 {

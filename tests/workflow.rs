@@ -3,14 +3,17 @@
 //! mean of the linear predictor (within 4 MCSE), and `ppl loo` / `ppl compare` checked against
 //! ArviZ's `az.loo` on the same draws (`tests/reference/loo/make_reference.py`).
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use ppl_infer::diagnostics::mcse_mean;
 use ppl_infer::mcmc::RunControl;
 use ppl_infer::{SamplerSettings, sample_chains};
 use ppl_model::posterior::{Posterior, PosteriorOptions};
 use rand::SeedableRng;
+
+use common::{ppl as ppl_output, scratch};
 
 const TOLERANCE_MCSE: f64 = 4.0;
 
@@ -316,16 +319,7 @@ fn write_loo_reference_draws() {
 }
 
 fn ppl_json(arguments: &[&str]) -> serde_json::Value {
-    let output = Command::new(env!("CARGO_BIN_EXE_ppl"))
-        .args(arguments)
-        .output()
-        .expect("ppl runs");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).expect("JSON on stdout")
+    common::json_report(&ppl_output(arguments), &arguments.join(" "))
 }
 
 #[test]
@@ -370,14 +364,11 @@ fn ppl_compare_ranks_by_elpd_and_loo_without_log_lik_is_a_coded_error() {
     let eight = dir.join("eight_schools");
     let regression = dir.join("regression");
     // Different observation counts cannot be compared.
-    let output = Command::new(env!("CARGO_BIN_EXE_ppl"))
-        .args([
-            "compare",
-            eight.to_str().unwrap(),
-            regression.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let output = ppl_output(&[
+        "compare",
+        eight.to_str().unwrap(),
+        regression.to_str().unwrap(),
+    ]);
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("same observations"));
     // A run compared with itself: ranked, difference 0.
@@ -399,10 +390,7 @@ fn ppl_compare_ranks_by_elpd_and_loo_without_log_lik_is_a_coded_error() {
         "lp__,accept_stat__,stepsize__,treedepth__,n_leapfrog__,divergent__,energy__,mu\n0,1,1,1,1,0,0,0.5\n0,1,1,1,1,0,0,0.7\n",
     )
     .unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_ppl"))
-        .args(["loo", empty.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let output = ppl_output(&["loo", empty.to_str().unwrap()]);
     let _ = std::fs::remove_dir_all(&empty);
     assert_eq!(output.status.code(), Some(3));
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -501,21 +489,6 @@ fn ppl_loo_with_relative_efficiency_from_the_chains_agrees_with_the_reference() 
         let mcse = ours["mcse_elpd_loo"].as_f64().unwrap();
         assert!(mcse > 0.0 && mcse < 1.0, "{name}: MCSE of elpd {mcse}");
     }
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ppl-workflow-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn ppl_output(arguments: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_ppl"))
-        .env("NO_COLOR", "1")
-        .args(arguments)
-        .output()
-        .expect("ppl runs")
 }
 
 fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<f64>>) {

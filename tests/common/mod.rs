@@ -27,6 +27,18 @@ pub fn ppl(args: &[&str]) -> Output {
         .expect("ppl runs")
 }
 
+/// The report of a `ppl ... --format json` run that must succeed: a nonzero exit fails the test
+/// with `context` and ppl's stderr; stdout is one JSON object.
+pub fn json_report(output: &Output, context: &str) -> serde_json::Value {
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{context}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("one JSON object on stdout")
+}
+
 /// An empty directory of its own for one test: `tag` and the process id keep tests that run at
 /// once apart, and whatever an earlier run left there is removed.
 pub fn scratch(tag: &str) -> PathBuf {

@@ -15,9 +15,12 @@ pub struct FlagValue<'a> {
 impl FlagValue<'_> {
     /// The value read as a number (or anything `FromStr`), or a usage error naming the flag.
     pub fn parse<T: FromStr>(&self) -> Result<T, BenchError> {
-        self.value.parse().map_err(|_| {
-            BenchError::Usage(format!("`{}`: cannot read `{}`", self.flag, self.value))
-        })
+        self.value.parse().map_err(|_| self.unreadable())
+    }
+
+    /// The error for a value the flag cannot take.
+    pub fn unreadable(&self) -> BenchError {
+        BenchError::Usage(format!("`{}`: cannot read `{}`", self.flag, self.value))
     }
 
     pub fn path(&self) -> PathBuf {

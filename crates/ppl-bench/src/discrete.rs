@@ -15,7 +15,9 @@ use serde_json::{Value, json};
 
 use crate::error::BenchError;
 use crate::nuts::extreme_over;
-use crate::peers::{Peers, ScratchDir, models_dir, peers_dir, ppl_binary, workspace_root};
+use crate::peers::{
+    NO_PEER, PeerOptions, Peers, ScratchDir, models_dir, ppl_binary, workspace_root,
+};
 use crate::process::{load_average, run_timed_json};
 use crate::stats::{ratio, round};
 
@@ -26,10 +28,8 @@ pub struct DiscreteCommand {
     model: String,
     seed: u64,
     methods: Vec<String>,
-    no_peer: bool,
     ppl: Option<PathBuf>,
-    peers: Option<PathBuf>,
-    peer_python: Option<PathBuf>,
+    peers: PeerOptions,
 }
 
 impl DiscreteCommand {
@@ -38,13 +38,11 @@ impl DiscreteCommand {
             model: String::new(),
             seed: 0,
             methods: vec!["nuts".into(), "gibbs".into()],
-            no_peer: false,
             ppl: None,
-            peers: None,
-            peer_python: None,
+            peers: PeerOptions::default(),
         };
-        let (switches, pairs) = crate::args::split(arguments, &["--no-peer"])?;
-        command.no_peer = switches.contains(&"--no-peer");
+        let (switches, pairs) = crate::args::split(arguments, &[NO_PEER])?;
+        command.peers = PeerOptions::from_switches(&switches);
         for pair in pairs {
             match pair.flag {
                 "--model" => command.model = pair.value.to_string(),
@@ -57,8 +55,7 @@ impl DiscreteCommand {
                         .collect()
                 }
                 "--ppl" => command.ppl = Some(pair.path()),
-                "--peers" => command.peers = Some(pair.path()),
-                "--peer-python" => command.peer_python = Some(pair.path()),
+                _ if command.peers.read(&pair) => {}
                 _ => return Err(pair.unknown()),
             }
         }
@@ -92,14 +89,7 @@ impl DiscreteCommand {
     pub fn run(&self) -> Result<Value, BenchError> {
         let ppl = ppl_binary(self.ppl.as_deref())?;
         let scratch = ScratchDir::new()?;
-        let peers = if self.no_peer {
-            Err("--no-peer".to_string())
-        } else {
-            Peers::locate(
-                &peers_dir(self.peers.as_deref()),
-                self.peer_python.as_deref(),
-            )
-        };
+        let peers = self.peers.locate();
         let data = match (self.model.as_str(), &peers) {
             ("coal", _) => workspace_root().join("examples/data/coal_disasters.csv"),
             (_, Ok(peers)) => self.write_peer_data(peers, &scratch.path)?,

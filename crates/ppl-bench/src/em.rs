@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::convert::copy_csv_with_matrix_header;
 use crate::error::BenchError;
-use crate::peers::{Peers, ScratchDir, peers_dir, ppl_binary};
+use crate::peers::{NO_PEER, PeerOptions, Peers, ScratchDir, ppl_binary};
 use crate::process::{load_average, run_timed_json};
 use crate::stats::{median, ratio, round};
 
@@ -33,9 +33,7 @@ pub struct EmCommand {
     /// A ppl model for the same data, run whole as `ppl run` (matrix columns `x[1]..x[D]`).
     model: Option<PathBuf>,
     ppl: Option<PathBuf>,
-    peers: Option<PathBuf>,
-    peer_python: Option<PathBuf>,
-    no_peer: bool,
+    peers: PeerOptions,
 }
 
 impl EmCommand {
@@ -53,12 +51,10 @@ impl EmCommand {
             repeat: 3,
             model: None,
             ppl: None,
-            peers: None,
-            peer_python: None,
-            no_peer: false,
+            peers: PeerOptions::default(),
         };
-        let (switches, pairs) = crate::args::split(arguments, &["--no-peer"])?;
-        command.no_peer = switches.contains(&"--no-peer");
+        let (switches, pairs) = crate::args::split(arguments, &[NO_PEER])?;
+        command.peers = PeerOptions::from_switches(&switches);
         for pair in pairs {
             match pair.flag {
                 "--data" => command.data = pair.path(),
@@ -72,8 +68,7 @@ impl EmCommand {
                 "--repeat" => command.repeat = pair.parse::<usize>()?.max(1),
                 "--model" => command.model = Some(pair.path()),
                 "--ppl" => command.ppl = Some(pair.path()),
-                "--peers" => command.peers = Some(pair.path()),
-                "--peer-python" => command.peer_python = Some(pair.path()),
+                _ if command.peers.read(&pair) => {}
                 _ => return Err(pair.unknown()),
             }
         }
@@ -159,16 +154,13 @@ impl EmCommand {
             Some(model) => Some(self.run_whole_ppl(model)?),
             None => None,
         };
-        let (peer, peer_note) = if self.no_peer {
-            (None, Some("--no-peer".to_string()))
-        } else {
-            let dir = peers_dir(self.peers.as_deref());
-            match Peers::locate(&dir, self.peer_python.as_deref()) {
-                Ok(peers) => (Some(self.run_peer(&peers)?), None),
-                Err(reason) => {
+        let (peer, peer_note) = match self.peers.locate() {
+            Ok(peers) => (Some(self.run_peer(&peers)?), None),
+            Err(reason) => {
+                if !self.peers.skip {
                     eprintln!("ppl-bench: {reason}; timing ppl only");
-                    (None, Some(reason))
                 }
+                (None, Some(reason))
             }
         };
         let mut report = json!({
@@ -349,7 +341,7 @@ mod tests {
             .expect("valid options");
         assert_eq!(command.components, 3);
         assert_eq!(command.seed, 2);
-        assert!(command.no_peer);
+        assert!(command.peers.skip);
         assert!(EmCommand::parse(&arguments("--data a.csv")).is_err());
         assert!(EmCommand::parse(&arguments("--data a.csv --k three")).is_err());
         assert!(EmCommand::parse(&arguments("--data a.csv --k 3 --bogus 1")).is_err());

@@ -21,17 +21,69 @@ pub const USAGE: &str = "ppl-bench metric [--cases banana,eight_schools_centered
      [--metrics auto,stan] [--seeds 0,1,2] [--chains 4] [--warmup 1000] [--draws 1000] \
      [--data-dir DIR] [--logreg-data FILE.csv]";
 
+/// Where a case's model and data come from.
+enum CaseSource {
+    /// A model of this crate's own (`crates/ppl-bench/models`), without data.
+    Own(&'static str),
+    /// A posteriordb posterior: its model in `models/posteriordb`, its data in posteriordb's
+    /// export (`--data-dir`).
+    Posteriordb {
+        model: &'static str,
+        data: &'static str,
+    },
+    /// The peers' logistic regression, its matrix columns renamed for ppl.
+    PeerLogreg,
+}
+
 /// The suite's cases, in the order they are run.
-pub const CASES: [&str; 8] = [
-    "banana",
-    "eight_schools_centered",
-    "eight_schools_noncentered",
-    "earnings",
-    "kidiq",
-    "std_normal",
-    "logreg",
-    "diamonds",
+const CASES: [(&str, CaseSource); 8] = [
+    ("banana", CaseSource::Own("banana.model")),
+    (
+        "eight_schools_centered",
+        CaseSource::Posteriordb {
+            model: "eight_schools_centered.model",
+            data: "eight_schools-eight_schools_centered.json",
+        },
+    ),
+    (
+        "eight_schools_noncentered",
+        CaseSource::Posteriordb {
+            model: "eight_schools_noncentered.model",
+            data: "eight_schools-eight_schools_noncentered.json",
+        },
+    ),
+    (
+        "earnings",
+        CaseSource::Posteriordb {
+            model: "log10earn_height.model",
+            data: "earnings-log10earn_height.json",
+        },
+    ),
+    (
+        "kidiq",
+        CaseSource::Posteriordb {
+            model: "kidscore_momiq.model",
+            data: "kidiq-kidscore_momiq.json",
+        },
+    ),
+    ("std_normal", CaseSource::Own("std_normal.model")),
+    ("logreg", CaseSource::PeerLogreg),
+    (
+        "diamonds",
+        CaseSource::Posteriordb {
+            model: "diamonds.model",
+            data: "diamonds-diamonds.json",
+        },
+    ),
 ];
+
+/// The source of the case called `name`, if there is one.
+fn case_source(name: &str) -> Option<&'static CaseSource> {
+    CASES
+        .iter()
+        .find(|(case, _)| *case == name)
+        .map(|(_, source)| source)
+}
 
 pub struct MetricCommand {
     cases: Vec<String>,
@@ -61,7 +113,7 @@ fn list<T>(
 impl MetricCommand {
     pub fn parse(arguments: &[String]) -> Result<MetricCommand, BenchError> {
         let mut command = MetricCommand {
-            cases: CASES.iter().map(|c| c.to_string()).collect(),
+            cases: CASES.iter().map(|(name, _)| name.to_string()).collect(),
             metrics: vec![MetricKind::Auto, MetricKind::Stan],
             seeds: vec![0, 1, 2],
             chains: 4,
@@ -78,8 +130,7 @@ impl MetricCommand {
             let bad = || BenchError::Usage(format!("`{flag}`: cannot read `{value}`"));
             match flag.as_str() {
                 "--cases" => {
-                    command.cases =
-                        list(value, |c| CASES.contains(&c).then(|| c.to_string()), flag)?
+                    command.cases = list(value, |c| case_source(c).map(|_| c.to_string()), flag)?
                 }
                 "--metrics" => command.metrics = list(value, MetricKind::from_name, flag)?,
                 "--seeds" => command.seeds = list(value, |s| s.parse().ok(), flag)?,
@@ -124,33 +175,15 @@ impl MetricCommand {
         case: &str,
         scratch: &Path,
     ) -> Result<(PathBuf, Option<PathBuf>), BenchError> {
-        let posteriordb = models_dir().join("posteriordb");
-        let data = self.posteriordb_data();
-        Ok(match case {
-            "banana" => (models_dir().join("banana.model"), None),
-            "std_normal" => (models_dir().join("std_normal.model"), None),
-            "eight_schools_centered" => (
-                posteriordb.join("eight_schools_centered.model"),
-                Some(data.join("eight_schools-eight_schools_centered.json")),
+        let source = case_source(case)
+            .ok_or_else(|| BenchError::Usage(format!("no metric case `{case}`")))?;
+        Ok(match source {
+            CaseSource::Own(model) => (models_dir().join(model), None),
+            CaseSource::Posteriordb { model, data } => (
+                models_dir().join("posteriordb").join(model),
+                Some(self.posteriordb_data().join(data)),
             ),
-            "eight_schools_noncentered" => (
-                posteriordb.join("eight_schools_noncentered.model"),
-                Some(data.join("eight_schools-eight_schools_noncentered.json")),
-            ),
-            "earnings" => (
-                posteriordb.join("log10earn_height.model"),
-                Some(data.join("earnings-log10earn_height.json")),
-            ),
-            "kidiq" => (
-                posteriordb.join("kidscore_momiq.model"),
-                Some(data.join("kidiq-kidscore_momiq.json")),
-            ),
-            "diamonds" => (
-                posteriordb.join("diamonds.model"),
-                Some(data.join("diamonds-diamonds.json")),
-            ),
-            _ => {
-                // The peers' logistic regression; its matrix columns are renamed for ppl.
+            CaseSource::PeerLogreg => {
                 let source = self.logreg_data.clone().unwrap_or_else(|| {
                     workspace_root().join("../shared/peers/data/logreg_n5000_d20.csv")
                 });
@@ -276,5 +309,38 @@ impl MetricCommand {
             "divergences": divergences,
             "seconds": round(seconds),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn arguments(text: &str) -> Vec<String> {
+        text.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn every_case_names_a_model_file_that_exists() {
+        let command = MetricCommand::parse(&[]).expect("the defaults are valid");
+        let scratch = std::env::temp_dir();
+        for (name, source) in &CASES {
+            if matches!(source, CaseSource::PeerLogreg) {
+                continue;
+            }
+            let (model, data) = command.case_files(name, &scratch).expect("a known case");
+            assert!(model.exists(), "{name}: {}", model.display());
+            assert_eq!(
+                data.is_some(),
+                matches!(source, CaseSource::Posteriordb { .. })
+            );
+        }
+    }
+
+    #[test]
+    fn cases_are_chosen_by_name() {
+        let command = MetricCommand::parse(&arguments("--cases kidiq,banana")).expect("valid");
+        assert_eq!(command.cases, ["kidiq", "banana"]);
+        assert!(MetricCommand::parse(&arguments("--cases kidiq,bogus")).is_err());
     }
 }

@@ -22,7 +22,9 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value, json};
 
 use crate::error::BenchError;
-use crate::peers::{Peers, ScratchDir, models_dir, peers_dir, ppl_binary, workspace_root};
+use crate::peers::{
+    NO_PEER, PeerOptions, Peers, ScratchDir, models_dir, ppl_binary, workspace_root,
+};
 use crate::process::{load_average, run_timed_json};
 use crate::stats::{median, ratio, round};
 
@@ -99,10 +101,8 @@ pub struct NutsCommand {
     seed: u64,
     repeat: usize,
     fresh: bool,
-    no_peer: bool,
     ppl: Option<PathBuf>,
-    peers: Option<PathBuf>,
-    peer_python: Option<PathBuf>,
+    peers: PeerOptions,
 }
 
 impl NutsCommand {
@@ -113,36 +113,23 @@ impl NutsCommand {
             seed: 0,
             repeat: 3,
             fresh: false,
-            no_peer: false,
             ppl: None,
-            peers: None,
-            peer_python: None,
+            peers: PeerOptions::default(),
         };
-        let mut iter = arguments.iter();
-        while let Some(flag) = iter.next() {
-            match flag.as_str() {
-                "--no-peer" => {
-                    command.no_peer = true;
-                    continue;
+        let (switches, pairs) = crate::args::split(arguments, &[NO_PEER, "--fresh"])?;
+        command.peers = PeerOptions::from_switches(&switches);
+        command.fresh = switches.contains(&"--fresh");
+        for pair in pairs {
+            match pair.flag {
+                "--model" => {
+                    model =
+                        Some(BenchModel::from_name(pair.value).ok_or_else(|| pair.unreadable())?)
                 }
-                "--fresh" => {
-                    command.fresh = true;
-                    continue;
-                }
-                _ => {}
-            }
-            let value = iter
-                .next()
-                .ok_or_else(|| BenchError::Usage(format!("`{flag}` needs a value")))?;
-            let bad = || BenchError::Usage(format!("`{flag}`: cannot read `{value}`"));
-            match flag.as_str() {
-                "--model" => model = Some(BenchModel::from_name(value).ok_or_else(bad)?),
-                "--seed" => command.seed = value.parse().map_err(|_| bad())?,
-                "--repeat" => command.repeat = value.parse::<usize>().map_err(|_| bad())?.max(1),
-                "--ppl" => command.ppl = Some(PathBuf::from(value)),
-                "--peers" => command.peers = Some(PathBuf::from(value)),
-                "--peer-python" => command.peer_python = Some(PathBuf::from(value)),
-                _ => return Err(BenchError::Usage(format!("unknown option `{flag}`"))),
+                "--seed" => command.seed = pair.parse()?,
+                "--repeat" => command.repeat = pair.parse::<usize>()?.max(1),
+                "--ppl" => command.ppl = Some(pair.path()),
+                _ if command.peers.read(&pair) => {}
+                _ => return Err(pair.unknown()),
             }
         }
         command.model = model.ok_or_else(|| {
@@ -157,12 +144,8 @@ impl NutsCommand {
         let model_text =
             std::fs::read_to_string(&model_file).map_err(BenchError::io(&model_file))?;
         let sampled = latent_names(&model_text);
-        let peers_folder = peers_dir(self.peers.as_deref());
-        let peers = if self.no_peer {
-            Err("--no-peer".to_string())
-        } else {
-            Peers::locate(&peers_folder, self.peer_python.as_deref())
-        };
+        let peers_folder = self.peers.folder();
+        let peers = self.peers.locate();
         if let Err(reason) = &peers {
             eprintln!("ppl-bench: {reason}; timing ppl only");
         }
@@ -171,7 +154,7 @@ impl NutsCommand {
         let peer_data = match self.model {
             BenchModel::Logreg => {
                 // The data generator needs only the peers' Python, even with --no-peer.
-                let generator = Peers::locate(&peers_folder, self.peer_python.as_deref()).ok();
+                let generator = self.peers.locate_even_if_skipped().ok();
                 Some(ensure_logreg_data(&peers_folder, generator.as_ref())?)
             }
             _ => None,
@@ -662,7 +645,7 @@ mod tests {
         let command = parse("--model logreg --seed 4 --repeat 2 --no-peer --fresh").expect("valid");
         assert_eq!(command.model, BenchModel::Logreg);
         assert_eq!((command.seed, command.repeat), (4, 2));
-        assert!(command.no_peer && command.fresh);
+        assert!(command.peers.skip && command.fresh);
         assert!(parse("--seed 1").is_err());
         assert!(parse("--model funnel").is_err());
         assert!(parse("--model logreg --repeat").is_err());

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::args::FlagValue;
 use crate::error::BenchError;
 
 /// The workspace root: this crate lives in `<root>/crates/ppl-bench`.
@@ -70,6 +71,60 @@ impl Peers {
     }
 }
 
+/// The switch that skips the peers, for [`crate::args::split`].
+pub const NO_PEER: &str = "--no-peer";
+
+/// The peer flags of every subcommand that times a peer: `--peers DIR`, `--peer-python PATH` and
+/// the switch `--no-peer`, with their defaults written once.
+#[derive(Default)]
+pub struct PeerOptions {
+    dir: Option<PathBuf>,
+    python: Option<PathBuf>,
+    /// `--no-peer`: time ppl alone.
+    pub skip: bool,
+}
+
+impl PeerOptions {
+    /// The options with `--no-peer` set when it is among `switches`; the flags with values come
+    /// through [`PeerOptions::read`].
+    pub fn from_switches(switches: &[&str]) -> PeerOptions {
+        PeerOptions {
+            skip: switches.contains(&NO_PEER),
+            ..PeerOptions::default()
+        }
+    }
+
+    /// Takes `pair` when it is one of the peer flags; false for any other flag.
+    pub fn read(&mut self, pair: &FlagValue<'_>) -> bool {
+        match pair.flag {
+            "--peers" => self.dir = Some(pair.path()),
+            "--peer-python" => self.python = Some(pair.path()),
+            _ => return false,
+        }
+        true
+    }
+
+    /// The peers folder ([`peers_dir`]).
+    pub fn folder(&self) -> PathBuf {
+        peers_dir(self.dir.as_deref())
+    }
+
+    /// The peers, whether or not `--no-peer` was given (a data generator needs only their
+    /// Python), or why they cannot run.
+    pub fn locate_even_if_skipped(&self) -> Result<Peers, String> {
+        Peers::locate(&self.folder(), self.python.as_deref())
+    }
+
+    /// The peers to time, or why there are none: `--no-peer`, or what is missing.
+    pub fn locate(&self) -> Result<Peers, String> {
+        if self.skip {
+            Err(NO_PEER.to_string())
+        } else {
+            self.locate_even_if_skipped()
+        }
+    }
+}
+
 /// The `ppl` binary: `--ppl PATH` if given, else the one built next to this executable (both are
 /// in `target/release` after `cargo build --release`).
 pub fn ppl_binary(explicit: Option<&Path>) -> Result<PathBuf, BenchError> {
@@ -130,5 +185,24 @@ mod tests {
             .err()
             .expect("a missing interpreter is reported");
         assert!(reason.contains("missing"));
+    }
+
+    #[test]
+    fn the_peer_flags_are_read_once_for_every_subcommand() {
+        let mut options = PeerOptions::from_switches(&[NO_PEER]);
+        assert!(options.skip);
+        assert_eq!(options.locate().err().as_deref(), Some(NO_PEER));
+        let dir = FlagValue {
+            flag: "--peers",
+            value: "/somewhere/else",
+        };
+        let other = FlagValue {
+            flag: "--seed",
+            value: "3",
+        };
+        assert!(options.read(&dir));
+        assert!(!options.read(&other));
+        assert_eq!(options.folder(), Path::new("/somewhere/else"));
+        assert!(!PeerOptions::from_switches(&[]).skip);
     }
 }

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::em::load_numeric_csv;
 use crate::error::BenchError;
-use crate::peers::{Peers, ScratchDir, peers_dir};
+use crate::peers::{NO_PEER, PeerOptions, Peers, ScratchDir};
 use crate::process::{load_average, run_timed_json};
 use crate::stats::{median, ratio, round};
 
@@ -28,9 +28,7 @@ pub struct RbmCommand {
     gibbs_steps: usize,
     learning_rate: f64,
     epochs: usize,
-    peers: Option<PathBuf>,
-    peer_python: Option<PathBuf>,
-    no_peer: bool,
+    peers: PeerOptions,
     /// Where to draw 64 samples of the trained RBM as an 8 × 8 grid of pictures.
     samples_png: Option<PathBuf>,
 }
@@ -45,13 +43,11 @@ impl RbmCommand {
             gibbs_steps: 1,
             learning_rate: 0.06,
             epochs: 20,
-            peers: None,
-            peer_python: None,
-            no_peer: false,
+            peers: PeerOptions::default(),
             samples_png: None,
         };
-        let (switches, pairs) = crate::args::split(arguments, &["--no-peer"])?;
-        command.no_peer = switches.contains(&"--no-peer");
+        let (switches, pairs) = crate::args::split(arguments, &[NO_PEER])?;
+        command.peers = PeerOptions::from_switches(&switches);
         for pair in pairs {
             match pair.flag {
                 "--data" => command.data = pair.path(),
@@ -61,9 +57,8 @@ impl RbmCommand {
                 "--k" => command.gibbs_steps = pair.parse()?,
                 "--lr" => command.learning_rate = pair.parse()?,
                 "--epochs" => command.epochs = pair.parse()?,
-                "--peers" => command.peers = Some(pair.path()),
-                "--peer-python" => command.peer_python = Some(pair.path()),
                 "--samples-png" => command.samples_png = Some(pair.path()),
+                _ if command.peers.read(&pair) => {}
                 _ => return Err(pair.unknown()),
             }
         }
@@ -164,14 +159,9 @@ impl RbmCommand {
                 path.display()
             );
         }
-        let (peer, peer_note) = if self.no_peer {
-            (None, Some("--no-peer".to_string()))
-        } else {
-            let dir = peers_dir(self.peers.as_deref());
-            match Peers::locate(&dir, self.peer_python.as_deref()) {
-                Ok(peers) => (Some(self.run_peer(&peers)?), None),
-                Err(reason) => (None, Some(reason)),
-            }
+        let (peer, peer_note) = match self.peers.locate() {
+            Ok(peers) => (Some(self.run_peer(&peers)?), None),
+            Err(reason) => (None, Some(reason)),
         };
         let mut report = json!({
             "task": "rbm",

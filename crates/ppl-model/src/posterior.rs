@@ -7,6 +7,7 @@
 //! draw by `complete_draw`; their columns follow the continuous unknowns'.
 
 use ppl_ir::{ElemType, Model, VarId};
+use ppl_syntax::diagnostic::backticked;
 use ppl_syntax::{Diagnostic, Span, codes};
 
 use ppl_infer::LogDensityError;
@@ -190,12 +191,7 @@ impl Posterior {
                 span,
                 format!(
                     "pointwise log-likelihood (`--log-lik`) needs the summed-out discrete unknowns to be one array with one element per observation; not computed for {}",
-                    posterior
-                        .summed
-                        .iter()
-                        .map(|l| format!("`{}`", l.name))
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    backticked(posterior.summed.iter().map(|l| &l.name))
                 ),
             )
             .with_label("this likelihood depends on them"));

@@ -16,6 +16,7 @@ use ppl_model::gibbs::GibbsModel;
 use ppl_model::marginal;
 use ppl_model::mixture::{self, MixtureSpec};
 use ppl_model::posterior::Posterior;
+use ppl_syntax::diagnostic::{backticked, backticked_preview};
 use ppl_syntax::{Diagnostic, Span, codes};
 
 use crate::drivers::mcmc::Sampler;
@@ -836,12 +837,7 @@ fn integer_metropolis_reason(analysis: &Analysis<'_>) -> String {
     everything.extend(&analysis.unbounded_discrete);
     format!(
         "{} an int with unbounded support: its log density cannot be summed over nor differentiated, so random-walk Metropolis moves every unknown ({}) at once, integer steps uniform in ±1..±m on the discrete ones and Gaussian steps on the unconstrained continuous ones, the scales adapted in warmup toward 0.234 acceptance (0.44 in one dimension)",
-        analysis
-            .unbounded_discrete
-            .iter()
-            .map(|v| format!("`{}`", v.name))
-            .collect::<Vec<_>>()
-            .join(", ")
+        backticked(analysis.unbounded_discrete.iter().map(|v| &v.name))
             + if analysis.unbounded_discrete.len() == 1 {
                 " is"
             } else {
@@ -961,11 +957,11 @@ fn gibbs_model(
 fn gibbs_reason(gibbs: &GibbsModel) -> String {
     let mut parts = Vec::new();
     if !gibbs.discrete.is_empty() {
-        let unbounded: Vec<String> = gibbs
+        let unbounded: Vec<&str> = gibbs
             .discrete
             .iter()
             .filter(|d| d.unbounded)
-            .map(|d| format!("`{}`", d.name))
+            .map(|d| d.name.as_str())
             .collect();
         if unbounded.len() < gibbs.discrete.len() {
             parts.push(if gibbs.blocked() {
@@ -978,7 +974,7 @@ fn gibbs_reason(gibbs: &GibbsModel) -> String {
         if !unbounded.is_empty() {
             parts.push(format!(
                 "{} (unbounded) moved by a random walk on the integers within Gibbs, its step adapted in warmup toward 0.44 acceptance",
-                unbounded.join(", ")
+                backticked(unbounded.iter())
             ));
         }
     }
@@ -1254,16 +1250,7 @@ pub(crate) fn em_reason(model: &Model, spec: &MixtureSpec) -> String {
 
 /// `a`, `b`, `c` and 4 more.
 fn preview(variables: &[&Variable]) -> String {
-    let shown: Vec<String> = variables
-        .iter()
-        .take(4)
-        .map(|v| format!("`{}`", v.name))
-        .collect();
-    if variables.len() > 4 {
-        format!("{} and {} more", shown.join(", "), variables.len() - 4)
-    } else {
-        shown.join(", ")
-    }
+    backticked_preview(variables.iter().map(|v| &v.name), 4)
 }
 
 /// A form no engine in this version runs (a net, a library model) stops a gradient-based plan.

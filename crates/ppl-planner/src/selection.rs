@@ -8,6 +8,7 @@
 use ppl_ir::Model;
 use ppl_model::posterior::OutputColumn;
 use ppl_syntax::codes;
+use ppl_syntax::diagnostic::backticked;
 
 use crate::error::{FailureKind, FitError};
 use crate::report::RunReport;
@@ -115,11 +116,7 @@ impl Selection {
                     codes::SAVE_NO_MATCH,
                     format!(
                         "`--save` pattern `{pattern}` matches no unknown or `let`; the model has {}",
-                        names
-                            .iter()
-                            .map(|n| format!("`{n}`"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        backticked(names.iter())
                     ),
                     FailureKind::Usage,
                 ));

@@ -99,17 +99,19 @@ const SEEDED: &[Method] = &[
     Method::Gan,
 ];
 const TRAINED: &[Method] = &[Method::Advi, Method::Vae, Method::Cd, Method::Gan];
-/// The methods that write draws or point estimates of named unknowns.
-const SAVED: &[Method] = &[
-    Method::Nuts,
-    Method::Hmc,
-    Method::Gibbs,
-    Method::Metropolis,
-    Method::Advi,
-    Method::Laplace,
-    Method::Map,
-    Method::Em,
-];
+/// The methods that write draws or point estimates of named unknowns: the drawn ones and the
+/// two that write only point estimates.
+const SAVED: &[Method] = &{
+    let mut saved = [Method::Map; DRAWN.len() + 2];
+    let mut index = 0;
+    while index < DRAWN.len() {
+        saved[index] = DRAWN[index];
+        index += 1;
+    }
+    saved[DRAWN.len()] = Method::Map;
+    saved[DRAWN.len() + 1] = Method::Em;
+    saved
+};
 /// Minibatch training: the VAE, CD and GAN engines.
 const TRAINED_LATER: &[Method] = &[Method::Vae, Method::Cd, Method::Gan];
 

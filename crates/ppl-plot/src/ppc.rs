@@ -7,6 +7,7 @@
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use ppl_syntax::diagnostic::backticked;
 
 use crate::error::{PlotError, drawing};
 use crate::figure::{self, Figure, Mark, font};
@@ -331,14 +332,7 @@ pub fn plot(run: &RunOutput, request: &PlotRequest) -> Result<(String, (u32, u32
             if !available.iter().any(|a| a == wanted) {
                 return Err(PlotError::UnknownVariable {
                     name: one.clone(),
-                    available: format!(
-                        "replicates of {}",
-                        available
-                            .iter()
-                            .map(|a| format!("`{a}`"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
+                    available: format!("replicates of {}", backticked(available.iter())),
                 });
             }
             wanted.to_string()

@@ -1,6 +1,8 @@
 //! The one diagnostic type of ppl. Every phase (parse, check, data, inference settings) reports with
 //! it; only the CLI renders it (with `ariadne`), so the library crates never touch the terminal.
 
+use std::fmt::{Display, Write};
+
 use crate::ast::Span;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -98,6 +100,36 @@ pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
         .map(|(_, c)| c)
 }
 
+/// Names as every message quotes a list of them: each in backticks, joined by commas
+/// (`` `mu`, `sigma` ``).
+pub fn backticked<T: Display>(names: impl IntoIterator<Item = T>) -> String {
+    let mut list = String::new();
+    for (index, name) in names.into_iter().enumerate() {
+        if index > 0 {
+            list.push_str(", ");
+        }
+        // Writing to a String cannot fail.
+        let _ = write!(list, "`{name}`");
+    }
+    list
+}
+
+/// The first `shown` names as [`backticked`] quotes them, then how many more there are
+/// (`` `a`, `b` and 3 more ``), for lists that may be long.
+pub fn backticked_preview<T: Display>(
+    names: impl IntoIterator<Item = T, IntoIter: ExactSizeIterator>,
+    shown: usize,
+) -> String {
+    let names = names.into_iter();
+    let total = names.len();
+    let list = backticked(names.take(shown));
+    if total > shown {
+        format!("{list} and {} more", total - shown)
+    } else {
+        list
+    }
+}
+
 /// Optimal-string-alignment distance: insertions, deletions, substitutions and transpositions of
 /// neighbours (`sigam` is one step from `sigma`), ignoring ASCII case.
 fn edit_distance(a: &str, b: &str) -> usize {
@@ -134,5 +166,16 @@ mod tests {
         assert_eq!(closest("sigam", ["sigma", "mu", "w"]), Some("sigma"));
         assert_eq!(closest("Normall", ["Normal", "Poisson"]), Some("Normal"));
         assert_eq!(closest("xyz", ["sigma", "mu"]), None);
+    }
+
+    #[test]
+    fn names_are_quoted_and_long_lists_cut() {
+        assert_eq!(backticked(["mu", "sigma"]), "`mu`, `sigma`");
+        assert_eq!(backticked(Vec::<String>::new()), "");
+        assert_eq!(backticked_preview(["a", "b"], 2), "`a`, `b`");
+        assert_eq!(
+            backticked_preview(["a", "b", "c", "d"], 2),
+            "`a`, `b` and 2 more"
+        );
     }
 }

@@ -10,6 +10,7 @@ use std::ops::Range;
 use ppl_ir::{CheckOptions, VarId};
 use ppl_model::TapeError;
 use ppl_model::query::{Query, QueryError};
+use ppl_syntax::diagnostic::backticked;
 use ppl_syntax::{Diagnostic, Expr, ExprKind, Span};
 
 use crate::output::format_number;
@@ -269,17 +270,13 @@ pub fn evaluate(
                 .collect();
             let value = query.evaluate(&unknowns).map_err(|error| match error {
                 QueryError::Tape(TapeError::Unbound { what, .. }) => {
-                    let fitted: Vec<String> = values
-                        .unknowns
-                        .iter()
-                        .map(|(n, _)| format!("`{n}`"))
-                        .collect();
+                    let fitted = backticked(values.unknowns.iter().map(|(n, _)| n));
                     unplaced(format!(
                         "the last run has no value of {what} (it fitted {})",
                         if fitted.is_empty() {
-                            "nothing".to_string()
+                            "nothing"
                         } else {
-                            fitted.join(", ")
+                            fitted.as_str()
                         }
                     ))
                 }

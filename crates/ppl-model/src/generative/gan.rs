@@ -20,6 +20,7 @@ use ppl_dist::DistKind;
 use ppl_ir::{ElemType, Expr, ExprKind, Model, Net, Role, Size, TermKind, VarId};
 use ppl_nn::Activation;
 use ppl_syntax::Span;
+use ppl_syntax::diagnostic::backticked;
 
 use crate::BoundData;
 use crate::names::column_names;
@@ -332,9 +333,7 @@ fn bind_net(model: &Model, index: usize, bound: &BoundData) -> Result<GanNet, No
                 "the net `{}` uses the activation `{}`; the adversarial engine knows {}",
                 net.name,
                 net.activation,
-                Activation::ALL
-                    .map(|a| format!("`{}`", a.name()))
-                    .join(", ")
+                backticked(Activation::ALL.map(|a| a.name()))
             ),
         )
     })?;

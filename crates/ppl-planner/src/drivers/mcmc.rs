@@ -11,6 +11,7 @@ use std::time::Instant;
 use ppl_infer::mcmc::{DrawEvent, Kernel, RunControl, SamplerSettings};
 use ppl_model::posterior::Posterior;
 use ppl_syntax::codes;
+use ppl_syntax::diagnostic::{backticked, backticked_preview};
 use serde_json::json;
 
 use crate::FitControl;
@@ -583,11 +584,7 @@ pub fn warnings(
             }
             names => format!(
                 "consider a non-centred form of {} (e.g. `{} = mu + tau * {}_raw` with `{}_raw ~ Normal(0, 1)`), or raise `--adapt-delta`",
-                names
-                    .iter()
-                    .map(|n| format!("`{n}`"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                backticked(names),
                 names[0],
                 names[0],
                 names[0]
@@ -681,12 +678,7 @@ pub fn warnings(
 }
 
 fn preview(names: &[&str]) -> String {
-    let shown: Vec<String> = names.iter().take(5).map(|n| format!("`{n}`")).collect();
-    if names.len() > 5 {
-        format!("{} and {} more", shown.join(", "), names.len() - 5)
-    } else {
-        shown.join(", ")
-    }
+    backticked_preview(names, 5)
 }
 
 pub(crate) fn sampler_error(error: &ppl_infer::SamplerError) -> FitError {

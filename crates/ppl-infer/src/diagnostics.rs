@@ -54,7 +54,7 @@ pub fn summarize(chains: &[&[f64]]) -> Summary {
     let ranked = RankedDraws::of(&split);
     // An even chain splits into halves holding every draw, so the split draws sorted are all
     // the draws sorted; an odd one drops its middle draw from the halves.
-    let sorted = if chains[0].len() % 2 == 0 {
+    let sorted = if chains[0].len().is_multiple_of(2) {
         ranked.sorted_values()
     } else {
         let mut sorted = all;
@@ -271,7 +271,7 @@ impl RankedDraws {
         let n = self.order.len();
         match n {
             0 => f64::NAN,
-            _ if n % 2 == 1 => self.order[n / 2].0,
+            _ if !n.is_multiple_of(2) => self.order[n / 2].0,
             _ => (self.order[n / 2 - 1].0 + self.order[n / 2].0) / 2.0,
         }
     }
@@ -327,7 +327,7 @@ impl RankedDraws {
             // Ranks are 1-based; tied values share the average of the ranks they span. A whole
             // rank's score is the table's (the same computation, done once per size).
             let twice_rank = start + 1 + end;
-            let score = if twice_rank % 2 == 0 {
+            let score = if twice_rank.is_multiple_of(2) {
                 table[twice_rank / 2 - 1]
             } else {
                 let average_rank = twice_rank as f64 / 2.0;

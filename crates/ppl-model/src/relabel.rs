@@ -119,7 +119,7 @@ pub fn label_switching_given(
         }));
         // Chains that agree on each element agree on the labels: the sorted elements (a sort
         // per draw, the costly part) are looked at only when they do not.
-        if !(before > DISAGREE_RHAT) {
+        if before.is_nan() || before <= DISAGREE_RHAT {
             continue;
         }
         let sorted_rows: Vec<Vec<Vec<f64>>> = chains

@@ -28,23 +28,50 @@ pub struct Summary {
     pub rhat: f64,
 }
 
-/// All the summary numbers for one quantity.
+/// All the summary numbers for one quantity. The same numbers, bit for bit, as the separate
+/// functions below; the work they share (the split chains, one sort of the draws, their ranks)
+/// is done once.
 pub fn summarize(chains: &[&[f64]]) -> Summary {
     let chains = equal_length(chains);
     let all: Vec<f64> = chains.iter().flatten().copied().collect();
-    let mut sorted = all.clone();
-    sorted.sort_by(f64::total_cmp);
     let (mean, sd) = mean_and_sd(&all);
+    if !valid(&chains) {
+        let mut sorted = all;
+        sorted.sort_unstable_by(f64::total_cmp);
+        return Summary {
+            mean,
+            sd,
+            q5: quantile_sorted(&sorted, 0.05),
+            q50: quantile_sorted(&sorted, 0.50),
+            q95: quantile_sorted(&sorted, 0.95),
+            mcse_mean: f64::NAN,
+            ess_bulk: f64::NAN,
+            ess_tail: f64::NAN,
+            rhat: f64::NAN,
+        };
+    }
+    let split = split_chains(&chains);
+    let ranked = RankedDraws::of(&split);
+    // An even chain splits into halves holding every draw, so the split draws sorted are all
+    // the draws sorted; an odd one drops its middle draw from the halves.
+    let sorted = if chains[0].len().is_multiple_of(2) {
+        ranked.sorted_values()
+    } else {
+        let mut sorted = all;
+        sorted.sort_unstable_by(f64::total_cmp);
+        sorted
+    };
+    let bulk = ranked.normalized(&split);
     Summary {
         mean,
         sd,
         q5: quantile_sorted(&sorted, 0.05),
         q50: quantile_sorted(&sorted, 0.50),
         q95: quantile_sorted(&sorted, 0.95),
-        mcse_mean: mcse_mean_of(&chains),
-        ess_bulk: ess_bulk_of(&chains),
-        ess_tail: ess_tail_of(&chains),
-        rhat: rhat_of(&chains),
+        mcse_mean: sd / ess_of(&split).sqrt(),
+        ess_bulk: ess_of(&bulk),
+        ess_tail: ess_tail_sorted(&chains, &sorted),
+        rhat: rhat_split(&split, &ranked, &bulk),
     }
 }
 
@@ -146,9 +173,14 @@ fn ess_tail_of(chains: &[Vec<f64>]) -> f64 {
         return f64::NAN;
     }
     let mut sorted: Vec<f64> = chains.iter().flatten().copied().collect();
-    sorted.sort_by(f64::total_cmp);
+    sorted.sort_unstable_by(f64::total_cmp);
+    ess_tail_sorted(chains, &sorted)
+}
+
+/// The tail ESS of valid chains whose pooled draws, sorted, are `sorted`.
+fn ess_tail_sorted(chains: &[Vec<f64>], sorted: &[f64]) -> f64 {
     let quantile_ess = |probability: f64| {
-        let threshold = quantile_sorted(&sorted, probability);
+        let threshold = quantile_sorted(sorted, probability);
         let indicator: Vec<Vec<f64>> = chains
             .iter()
             .map(|c| {
@@ -167,15 +199,21 @@ fn rhat_of(chains: &[Vec<f64>]) -> f64 {
         return f64::NAN;
     }
     let split = split_chains(chains);
-    let bulk = rhat_basic(&rank_normalize(&split));
-    let mut pooled: Vec<f64> = split.iter().flatten().copied().collect();
-    pooled.sort_by(f64::total_cmp);
-    let median = median_sorted(&pooled);
+    let ranked = RankedDraws::of(&split);
+    let bulk = ranked.normalized(&split);
+    rhat_split(&split, &ranked, &bulk)
+}
+
+/// The rank-normalised R-hat of valid split chains, given their ranks and the rank-normalised
+/// draws (`bulk`).
+fn rhat_split(split: &[Vec<f64>], ranked: &RankedDraws, bulk: &[Vec<f64>]) -> f64 {
+    let bulk = rhat_basic(bulk);
+    let median = ranked.median();
     let folded: Vec<Vec<f64>> = split
         .iter()
         .map(|c| c.iter().map(|x| (x - median).abs()).collect())
         .collect();
-    let tail = rhat_basic(&rank_normalize(&folded));
+    let tail = rhat_basic(&ranked.folded_ranks(&folded, median).normalized(&folded));
     bulk.max(tail)
 }
 
@@ -201,38 +239,137 @@ fn split_chains(chains: &[Vec<f64>]) -> Vec<Vec<f64>> {
 /// Replaces every value by the normal quantile of its fractional rank among all values pooled
 /// (average ranks for ties, Blom's offset 3/8).
 fn rank_normalize(chains: &[Vec<f64>]) -> Vec<Vec<f64>> {
-    let total: usize = chains.iter().map(Vec::len).sum();
-    let mut order: Vec<(f64, usize)> = chains
-        .iter()
-        .flatten()
-        .copied()
-        .enumerate()
-        .map(|(i, x)| (x, i))
-        .collect();
-    order.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let mut ranks = vec![0.0; total];
-    let mut start = 0;
-    while start < total {
-        let mut end = start + 1;
-        while end < total && order[end].0 == order[start].0 {
-            end += 1;
-        }
-        // Ranks are 1-based; tied values share the average of the ranks they span.
-        let average_rank = (start + 1 + end) as f64 / 2.0;
-        for &(_, index) in &order[start..end] {
-            ranks[index] = average_rank;
-        }
-        start = end;
+    RankedDraws::of(chains).normalized(chains)
+}
+
+/// The draws of several chains pooled and put in order: each one's value and its place in the
+/// pooled (chain after chain) sequence, sorted by `f64::total_cmp`. Values that compare equal
+/// share a rank whatever their order, so any such order gives the same ranks.
+struct RankedDraws {
+    order: Vec<(f64, usize)>,
+}
+
+impl RankedDraws {
+    fn of(chains: &[Vec<f64>]) -> RankedDraws {
+        let mut order: Vec<(f64, usize)> = chains
+            .iter()
+            .flatten()
+            .copied()
+            .enumerate()
+            .map(|(i, x)| (x, i))
+            .collect();
+        order.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+        RankedDraws { order }
     }
-    let offset = 3.0 / 8.0;
-    let denominator = total as f64 - 2.0 * offset + 1.0;
-    let mut normalized = ranks
-        .into_iter()
-        .map(|r| standard_normal_quantile((r - offset) / denominator));
-    chains
-        .iter()
-        .map(|c| normalized.by_ref().take(c.len()).collect())
-        .collect()
+
+    fn sorted_values(&self) -> Vec<f64> {
+        self.order.iter().map(|&(x, _)| x).collect()
+    }
+
+    /// The median of the pooled values (NaN if there are none).
+    fn median(&self) -> f64 {
+        let n = self.order.len();
+        match n {
+            0 => f64::NAN,
+            _ if !n.is_multiple_of(2) => self.order[n / 2].0,
+            _ => (self.order[n / 2 - 1].0 + self.order[n / 2].0) / 2.0,
+        }
+    }
+
+    /// The order of `folded`, each value's distance `|x - centre|` (same shape as the chains
+    /// this was made from). Below `centre` the distances fall along the sorted draws and above
+    /// it they rise, so the two runs are merged in one pass instead of sorted again; a merge
+    /// that does not come out sorted (infinite draws) is sorted afresh.
+    fn folded_ranks(&self, folded: &[Vec<f64>], centre: f64) -> RankedDraws {
+        let pooled: Vec<f64> = folded.iter().flatten().copied().collect();
+        let distance = |&(_, index): &(f64, usize)| (pooled[index], index);
+        let split_at = self
+            .order
+            .partition_point(|&(x, _)| x.total_cmp(&centre).is_lt());
+        let (falling, rising) = self.order.split_at(split_at);
+        let mut merged = Vec::with_capacity(self.order.len());
+        let mut low = falling.iter().rev().map(distance).peekable();
+        let mut high = rising.iter().map(distance).peekable();
+        loop {
+            let take_low = match (low.peek(), high.peek()) {
+                (Some(a), Some(b)) => a.0.total_cmp(&b.0).is_le(),
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (None, None) => break,
+            };
+            let next = if take_low { low.next() } else { high.next() };
+            if let Some(next) = next {
+                merged.push(next);
+            }
+        }
+        let in_order = merged.windows(2).all(|w| w[0].0.total_cmp(&w[1].0).is_le());
+        if !in_order {
+            merged.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+        }
+        RankedDraws { order: merged }
+    }
+
+    /// Replaces every value of `chains` (the chains this was made from) by the normal quantile
+    /// of its fractional rank: average ranks for ties, Blom's offset 3/8.
+    fn normalized(&self, chains: &[Vec<f64>]) -> Vec<Vec<f64>> {
+        let total = self.order.len();
+        let order = &self.order;
+        let mut normalized = vec![0.0; total];
+        let offset = 3.0 / 8.0;
+        let denominator = total as f64 - 2.0 * offset + 1.0;
+        let table = blom_scores(total);
+        let mut start = 0;
+        while start < total {
+            let mut end = start + 1;
+            while end < total && order[end].0 == order[start].0 {
+                end += 1;
+            }
+            // Ranks are 1-based; tied values share the average of the ranks they span. A whole
+            // rank's score is the table's (the same computation, done once per size).
+            let twice_rank = start + 1 + end;
+            let score = if twice_rank.is_multiple_of(2) {
+                table[twice_rank / 2 - 1]
+            } else {
+                let average_rank = twice_rank as f64 / 2.0;
+                standard_normal_quantile((average_rank - offset) / denominator)
+            };
+            for &(_, index) in &order[start..end] {
+                normalized[index] = score;
+            }
+            start = end;
+        }
+        let mut values = normalized.into_iter();
+        chains
+            .iter()
+            .map(|c| values.by_ref().take(c.len()).collect())
+            .collect()
+    }
+}
+
+/// `standard_normal_quantile((r - 3/8) / (total + 1/4))` for the whole ranks r = 1..=total, made
+/// once per size and thread: every quantity of a summary has the same number of draws.
+fn blom_scores(total: usize) -> std::rc::Rc<Vec<f64>> {
+    thread_local! {
+        static SCORES: std::cell::RefCell<Option<(usize, std::rc::Rc<Vec<f64>>)>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    SCORES.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if let Some((size, scores)) = cache.as_ref()
+            && *size == total
+        {
+            return scores.clone();
+        }
+        let offset = 3.0 / 8.0;
+        let denominator = total as f64 - 2.0 * offset + 1.0;
+        let scores = std::rc::Rc::new(
+            (1..=total)
+                .map(|rank| standard_normal_quantile((rank as f64 - offset) / denominator))
+                .collect::<Vec<f64>>(),
+        );
+        *cache = Some((total, scores.clone()));
+        scores
+    })
 }
 
 /// Effective sample size of equal-length chains (Geyer's initial positive and monotone
@@ -310,15 +447,6 @@ fn mean_and_sd(values: &[f64]) -> (f64, f64) {
     (mean, (sum_squares / (n - 1.0)).sqrt())
 }
 
-fn median_sorted(sorted: &[f64]) -> f64 {
-    let n = sorted.len();
-    if n % 2 == 1 {
-        sorted[n / 2]
-    } else {
-        (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
-    }
-}
-
 /// Type-7 quantile of sorted values, with NumPy's two-sided interpolation formula (so that the
 /// last bits agree with NumPy's).
 fn quantile_sorted(sorted: &[f64], probability: f64) -> f64 {
@@ -364,69 +492,147 @@ fn autocovariance(chain: &[f64]) -> Vec<f64> {
     real
 }
 
-/// Forward twiddle factors by transform size.
-type TwiddleCache = std::collections::HashMap<usize, std::rc::Rc<Vec<(f64, f64)>>>;
+/// What a transform of one size needs, made once per size and thread: a summary runs
+/// thousands of transforms of one size.
+struct FftPlan {
+    /// The index pairs the bit-reversal permutation swaps.
+    swaps: Vec<(usize, usize)>,
+    /// The twiddle factors of each stage laid out contiguously, the stage of half-length `h` at
+    /// offset `h - 1`: real parts, then the imaginary parts of the forward and of the inverse
+    /// transform.
+    twiddle_re: Vec<f64>,
+    twiddle_im_forward: Vec<f64>,
+    twiddle_im_inverse: Vec<f64>,
+}
+
+impl FftPlan {
+    fn new(n: usize) -> FftPlan {
+        let mut swaps = Vec::new();
+        let mut j = 0;
+        for i in 1..n {
+            let mut bit = n >> 1;
+            while j & bit != 0 {
+                j ^= bit;
+                bit >>= 1;
+            }
+            j |= bit;
+            if i < j {
+                swaps.push((i, j));
+            }
+        }
+        // Computed directly, not by recurrence, to keep the rounding error at the level of one
+        // multiplication.
+        let forward: Vec<(f64, f64)> = (0..n / 2)
+            .map(|k| {
+                let angle = -2.0 * std::f64::consts::PI * k as f64 / n as f64;
+                (angle.cos(), angle.sin())
+            })
+            .collect();
+        let stages = n.saturating_sub(1);
+        let mut plan = FftPlan {
+            swaps,
+            twiddle_re: Vec::with_capacity(stages),
+            twiddle_im_forward: Vec::with_capacity(stages),
+            twiddle_im_inverse: Vec::with_capacity(stages),
+        };
+        let mut length = 2;
+        while length <= n {
+            let stride = n / length;
+            for k in 0..length / 2 {
+                let (w_re, forward_im) = forward[k * stride];
+                plan.twiddle_re.push(w_re);
+                // `-sign * sin` with the exponent's sign, -1 forward and +1 inverse: multiplying
+                // by ±1 is exact, so these are the factors a textbook loop would form.
+                plan.twiddle_im_forward.push(forward_im);
+                plan.twiddle_im_inverse.push(-forward_im);
+            }
+            length *= 2;
+        }
+        plan
+    }
+}
 
 /// Iterative radix-2 Cooley–Tukey FFT (length a power of two). `inverse` flips the sign of the
-/// exponent and leaves the result unscaled. Twiddle factors are computed directly, not by
-/// recurrence, to keep the rounding error at the level of one multiplication.
+/// exponent and leaves the result unscaled.
 fn fft_in_place(real: &mut [f64], imaginary: &mut [f64], inverse: bool) {
     let n = real.len();
     debug_assert!(n.is_power_of_two() && imaginary.len() == n);
-    let mut j = 0;
-    for i in 1..n {
-        let mut bit = n >> 1;
-        while j & bit != 0 {
-            j ^= bit;
-            bit >>= 1;
-        }
-        j |= bit;
-        if i < j {
-            real.swap(i, j);
-            imaginary.swap(i, j);
-        }
-    }
-    let sign = if inverse { 1.0 } else { -1.0 };
-    // A summary runs thousands of transforms of one size: the factors for each size are
-    // computed once per thread (for the forward sign; the inverse conjugates them).
     thread_local! {
-        static TWIDDLES: std::cell::RefCell<TwiddleCache> = std::cell::RefCell::new(TwiddleCache::new());
+        static PLANS: std::cell::RefCell<std::collections::HashMap<usize, std::rc::Rc<FftPlan>>> =
+            std::cell::RefCell::new(std::collections::HashMap::new());
     }
-    let twiddles = TWIDDLES.with(|cache| {
+    let plan = PLANS.with(|cache| {
         cache
             .borrow_mut()
             .entry(n)
-            .or_insert_with(|| {
-                std::rc::Rc::new(
-                    (0..n / 2)
-                        .map(|k| {
-                            let angle = -2.0 * std::f64::consts::PI * k as f64 / n as f64;
-                            (angle.cos(), angle.sin())
-                        })
-                        .collect(),
-                )
-            })
+            .or_insert_with(|| std::rc::Rc::new(FftPlan::new(n)))
             .clone()
     });
+    for &(i, j) in &plan.swaps {
+        real.swap(i, j);
+        imaginary.swap(i, j);
+    }
+    let twiddle_im = if inverse {
+        &plan.twiddle_im_inverse
+    } else {
+        &plan.twiddle_im_forward
+    };
     let mut length = 2;
     while length <= n {
         let half = length / 2;
-        let stride = n / length;
-        for start in (0..n).step_by(length) {
-            for k in 0..half {
-                let (w_re, forward_im) = twiddles[k * stride];
-                let w_im = -sign * forward_im;
-                let (a, b) = (start + k, start + k + half);
-                let t_re = real[b] * w_re - imaginary[b] * w_im;
-                let t_im = real[b] * w_im + imaginary[b] * w_re;
-                real[b] = real[a] - t_re;
-                imaginary[b] = imaginary[a] - t_im;
-                real[a] += t_re;
-                imaginary[a] += t_im;
+        let stage = half - 1..length - 1;
+        let (w_res, w_ims) = (&plan.twiddle_re[stage.clone()], &twiddle_im[stage]);
+        // Each butterfly is the same expression in the same order as a textbook loop, so the
+        // numbers are too; the slices only let the compiler drop bounds checks and vectorise,
+        // and the first two stages (one and two butterflies a block) are unrolled.
+        match half {
+            1 => {
+                let (w_re, w_im) = (w_res[0], w_ims[0]);
+                for (re, im) in real.chunks_exact_mut(2).zip(imaginary.chunks_exact_mut(2)) {
+                    butterfly(re, im, 0, 1, w_re, w_im);
+                }
+            }
+            2 => {
+                for (re, im) in real.chunks_exact_mut(4).zip(imaginary.chunks_exact_mut(4)) {
+                    butterfly(re, im, 0, 2, w_res[0], w_ims[0]);
+                    butterfly(re, im, 1, 3, w_res[1], w_ims[1]);
+                }
+            }
+            _ => {
+                for (block_re, block_im) in real
+                    .chunks_exact_mut(length)
+                    .zip(imaginary.chunks_exact_mut(length))
+                {
+                    let (re_a, re_b) = block_re.split_at_mut(half);
+                    let (im_a, im_b) = block_im.split_at_mut(half);
+                    let (re_b, im_a, im_b) =
+                        (&mut re_b[..half], &mut im_a[..half], &mut im_b[..half]);
+                    let (w_res, w_ims) = (&w_res[..half], &w_ims[..half]);
+                    for k in 0..half {
+                        let t_re = re_b[k] * w_res[k] - im_b[k] * w_ims[k];
+                        let t_im = re_b[k] * w_ims[k] + im_b[k] * w_res[k];
+                        re_b[k] = re_a[k] - t_re;
+                        im_b[k] = im_a[k] - t_im;
+                        re_a[k] += t_re;
+                        im_a[k] += t_im;
+                    }
+                }
             }
         }
         length *= 2;
     }
+}
+
+/// One radix-2 butterfly on `(re[a], im[a])` and `(re[b], im[b])` with the twiddle factor
+/// `w_re + i w_im`: the same expression as the general stage's loop.
+#[inline(always)]
+fn butterfly(re: &mut [f64], im: &mut [f64], a: usize, b: usize, w_re: f64, w_im: f64) {
+    let t_re = re[b] * w_re - im[b] * w_im;
+    let t_im = re[b] * w_im + im[b] * w_re;
+    re[b] = re[a] - t_re;
+    im[b] = im[a] - t_im;
+    re[a] += t_re;
+    im[a] += t_im;
 }
 
 /// The standard normal quantile function, to full double precision: Acklam's rational
@@ -642,5 +848,360 @@ mod tests {
         assert!((summary.rhat - 1.0).abs() < 0.01);
         // Generous: a debug build on a busy machine; release takes well under a second.
         assert!(start.elapsed().as_secs_f64() < 20.0);
+    }
+
+    /// The definitions as first written, one sort per use and the textbook FFT loop: the
+    /// shared-work `summarize` must give their numbers bit for bit (the printed and written
+    /// summaries are unchanged by it).
+    mod plain {
+        use super::super::{
+            equal_length, mean_and_sd, quantile_sorted, split_chains, standard_normal_quantile,
+            valid,
+        };
+
+        fn rank_normalize(chains: &[Vec<f64>]) -> Vec<Vec<f64>> {
+            let total: usize = chains.iter().map(Vec::len).sum();
+            let mut order: Vec<(f64, usize)> = chains
+                .iter()
+                .flatten()
+                .copied()
+                .enumerate()
+                .map(|(i, x)| (x, i))
+                .collect();
+            order.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let mut ranks = vec![0.0; total];
+            let mut start = 0;
+            while start < total {
+                let mut end = start + 1;
+                while end < total && order[end].0 == order[start].0 {
+                    end += 1;
+                }
+                let average_rank = (start + 1 + end) as f64 / 2.0;
+                for &(_, index) in &order[start..end] {
+                    ranks[index] = average_rank;
+                }
+                start = end;
+            }
+            let offset = 3.0 / 8.0;
+            let denominator = total as f64 - 2.0 * offset + 1.0;
+            let mut normalized = ranks
+                .into_iter()
+                .map(|r| standard_normal_quantile((r - offset) / denominator));
+            chains
+                .iter()
+                .map(|c| normalized.by_ref().take(c.len()).collect())
+                .collect()
+        }
+
+        fn fft(real: &mut [f64], imaginary: &mut [f64], inverse: bool) {
+            let n = real.len();
+            let mut j = 0;
+            for i in 1..n {
+                let mut bit = n >> 1;
+                while j & bit != 0 {
+                    j ^= bit;
+                    bit >>= 1;
+                }
+                j |= bit;
+                if i < j {
+                    real.swap(i, j);
+                    imaginary.swap(i, j);
+                }
+            }
+            let sign = if inverse { 1.0 } else { -1.0 };
+            let mut length = 2;
+            while length <= n {
+                let half = length / 2;
+                for start in (0..n).step_by(length) {
+                    for k in 0..half {
+                        let angle =
+                            -2.0 * std::f64::consts::PI * (k * (n / length)) as f64 / n as f64;
+                        let (w_re, w_im) = (angle.cos(), -sign * angle.sin());
+                        let (a, b) = (start + k, start + k + half);
+                        let t_re = real[b] * w_re - imaginary[b] * w_im;
+                        let t_im = real[b] * w_im + imaginary[b] * w_re;
+                        real[b] = real[a] - t_re;
+                        imaginary[b] = imaginary[a] - t_im;
+                        real[a] += t_re;
+                        imaginary[a] += t_im;
+                    }
+                }
+                length *= 2;
+            }
+        }
+
+        pub fn transform(real: &[f64], imaginary: &[f64], inverse: bool) -> (Vec<f64>, Vec<f64>) {
+            let (mut re, mut im) = (real.to_vec(), imaginary.to_vec());
+            fft(&mut re, &mut im, inverse);
+            (re, im)
+        }
+
+        fn autocovariance(chain: &[f64]) -> Vec<f64> {
+            let n = chain.len();
+            let mean = chain.iter().sum::<f64>() / n as f64;
+            let size = (2 * n).next_power_of_two();
+            let mut real = vec![0.0; size];
+            let mut imaginary = vec![0.0; size];
+            for (slot, x) in real.iter_mut().zip(chain) {
+                *slot = x - mean;
+            }
+            fft(&mut real, &mut imaginary, false);
+            for (re, im) in real.iter_mut().zip(imaginary.iter_mut()) {
+                *re = *re * *re + *im * *im;
+                *im = 0.0;
+            }
+            fft(&mut real, &mut imaginary, true);
+            let scale = 1.0 / (size as f64 * n as f64);
+            real.truncate(n);
+            for value in &mut real {
+                *value *= scale;
+            }
+            real
+        }
+
+        fn ess(chains: &[Vec<f64>]) -> f64 {
+            let chain_count = chains.len();
+            let draws = chains[0].len();
+            let total = (chain_count * draws) as f64;
+            let (low, high) = chains
+                .iter()
+                .flatten()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| {
+                    (lo.min(x), hi.max(x))
+                });
+            if high - low < 1e-15 {
+                return total;
+            }
+            let autocovariances: Vec<Vec<f64>> = chains.iter().map(|c| autocovariance(c)).collect();
+            let chain_means: Vec<f64> = chains.iter().map(|c| mean_and_sd(c).0).collect();
+            let n = draws as f64;
+            let mean_at_lag = |lag: usize| {
+                autocovariances.iter().map(|a| a[lag]).sum::<f64>() / chain_count as f64
+            };
+            let mean_variance = mean_at_lag(0) * n / (n - 1.0);
+            let mut variance_plus = mean_variance * (n - 1.0) / n;
+            if chain_count > 1 {
+                variance_plus += mean_and_sd(&chain_means).1.powi(2);
+            }
+            let correlation = |lag: usize| 1.0 - (mean_variance - mean_at_lag(lag)) / variance_plus;
+            let mut rho = vec![0.0; draws];
+            let mut rho_even = 1.0;
+            rho[0] = rho_even;
+            let mut rho_odd = correlation(1);
+            rho[1] = rho_odd;
+            let mut t: isize = 1;
+            while t < draws as isize - 3 && rho_even + rho_odd > 0.0 {
+                let tu = t as usize;
+                rho_even = correlation(tu + 1);
+                rho_odd = correlation(tu + 2);
+                if rho_even + rho_odd >= 0.0 {
+                    rho[tu + 1] = rho_even;
+                    rho[tu + 2] = rho_odd;
+                }
+                t += 2;
+            }
+            let max_t = t - 2;
+            if rho_even > 0.0 {
+                rho[(max_t + 1) as usize] = rho_even;
+            }
+            let mut t: isize = 1;
+            while t <= max_t - 2 {
+                let tu = t as usize;
+                if rho[tu + 1] + rho[tu + 2] > rho[tu - 1] + rho[tu] {
+                    rho[tu + 1] = (rho[tu - 1] + rho[tu]) / 2.0;
+                    rho[tu + 2] = rho[tu + 1];
+                }
+                t += 2;
+            }
+            let head = (max_t + 1) as usize;
+            let tau = -1.0
+                + 2.0 * rho[..head].iter().sum::<f64>()
+                + rho.get(head).copied().unwrap_or(0.0);
+            let tau = tau.max(1.0 / total.log10());
+            if rho.iter().any(|r| r.is_nan()) {
+                return f64::NAN;
+            }
+            total / tau
+        }
+
+        fn rhat_basic(chains: &[Vec<f64>]) -> f64 {
+            let draws = chains[0].len() as f64;
+            let means: Vec<f64> = chains.iter().map(|c| mean_and_sd(c).0).collect();
+            let within =
+                chains.iter().map(|c| mean_and_sd(c).1.powi(2)).sum::<f64>() / chains.len() as f64;
+            let between = draws * mean_and_sd(&means).1.powi(2);
+            ((between / within + draws - 1.0) / draws).sqrt()
+        }
+
+        /// mean, sd, q5, q50, q95, mcse, bulk ESS, tail ESS, R-hat.
+        pub fn summary(chains: &[&[f64]]) -> [f64; 9] {
+            let chains = equal_length(chains);
+            let all: Vec<f64> = chains.iter().flatten().copied().collect();
+            let mut sorted = all.clone();
+            sorted.sort_by(f64::total_cmp);
+            let (mean, sd) = mean_and_sd(&all);
+            let quantiles = [0.05, 0.5, 0.95].map(|p| quantile_sorted(&sorted, p));
+            if !valid(&chains) {
+                let nan = f64::NAN;
+                return [
+                    mean,
+                    sd,
+                    quantiles[0],
+                    quantiles[1],
+                    quantiles[2],
+                    nan,
+                    nan,
+                    nan,
+                    nan,
+                ];
+            }
+            let split = split_chains(&chains);
+            let mcse = sd / ess(&split).sqrt();
+            let bulk_ess = ess(&rank_normalize(&split));
+            let tail = |probability: f64| {
+                let threshold = quantile_sorted(&sorted, probability);
+                let indicator: Vec<Vec<f64>> = chains
+                    .iter()
+                    .map(|c| {
+                        c.iter()
+                            .map(|&x| f64::from(u8::from(x <= threshold)))
+                            .collect()
+                    })
+                    .collect();
+                ess(&split_chains(&indicator))
+            };
+            let tail_ess = tail(0.05).min(tail(0.95));
+            let bulk = rhat_basic(&rank_normalize(&split));
+            let mut pooled: Vec<f64> = split.iter().flatten().copied().collect();
+            pooled.sort_by(f64::total_cmp);
+            let n = pooled.len();
+            let median = if n % 2 == 1 {
+                pooled[n / 2]
+            } else {
+                (pooled[n / 2 - 1] + pooled[n / 2]) / 2.0
+            };
+            let folded: Vec<Vec<f64>> = split
+                .iter()
+                .map(|c| c.iter().map(|x| (x - median).abs()).collect())
+                .collect();
+            let rhat = bulk.max(rhat_basic(&rank_normalize(&folded)));
+            [
+                mean,
+                sd,
+                quantiles[0],
+                quantiles[1],
+                quantiles[2],
+                mcse,
+                bulk_ess,
+                tail_ess,
+                rhat,
+            ]
+        }
+    }
+
+    /// Chains of several kinds: smooth, with many ties, odd lengths, a single chain, signed
+    /// zeros, an infinite draw, a constant.
+    fn awkward_cases() -> Vec<Vec<Vec<f64>>> {
+        let mut seed = 7_u64;
+        let mut uniform = move || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let mut cases = Vec::new();
+        for (chains, draws) in [(4, 1000), (4, 333), (1, 64), (3, 7), (2, 4), (4, 5)] {
+            let mut state = 0.0;
+            let smooth: Vec<Vec<f64>> = (0..chains)
+                .map(|c| {
+                    (0..draws)
+                        .map(|_| {
+                            state = 0.6 * state + uniform() - 0.5 + 0.01 * c as f64;
+                            state
+                        })
+                        .collect()
+                })
+                .collect();
+            let ties: Vec<Vec<f64>> = smooth
+                .iter()
+                .map(|c| c.iter().map(|x| (x * 4.0).round() / 4.0).collect())
+                .collect();
+            let skewed: Vec<Vec<f64>> = smooth
+                .iter()
+                .map(|c| c.iter().map(|x| x.exp()).collect())
+                .collect();
+            cases.extend([smooth, ties, skewed]);
+        }
+        cases.push(vec![
+            vec![0.0, -0.0, 1.0, -1.0, 0.0, 2.0],
+            vec![-0.0, 0.0, 0.5, -0.5, 1.0, 0.0],
+        ]);
+        cases.push(vec![
+            vec![1.0, 2.0, f64::INFINITY, 3.0, 4.0, 5.0],
+            vec![0.5, 1.5, 2.5, 3.5, 4.5, 5.5],
+        ]);
+        cases.push(vec![vec![2.0; 10], vec![2.0; 10]]);
+        cases.push(vec![vec![1.0, f64::NAN, 3.0, 4.0, 5.0]]);
+        cases
+    }
+
+    #[test]
+    fn summarize_gives_the_plain_definitions_bit_for_bit() {
+        for (number, case) in awkward_cases().iter().enumerate() {
+            let chains: Vec<&[f64]> = case.iter().map(Vec::as_slice).collect();
+            let fast = summarize(&chains);
+            let fast = [
+                fast.mean,
+                fast.sd,
+                fast.q5,
+                fast.q50,
+                fast.q95,
+                fast.mcse_mean,
+                fast.ess_bulk,
+                fast.ess_tail,
+                fast.rhat,
+            ];
+            let expected = plain::summary(&chains);
+            for (what, (a, b)) in [
+                "mean", "sd", "q5", "q50", "q95", "mcse", "ess_bulk", "ess_tail", "rhat",
+            ]
+            .iter()
+            .zip(fast.iter().zip(&expected))
+            {
+                assert!(
+                    a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()),
+                    "case {number} {what}: {a:e} against {b:e}"
+                );
+            }
+            // The one-number functions share the same code paths.
+            let separate = [rhat(&chains), ess_bulk(&chains), ess_tail(&chains)];
+            assert!(separate[0].to_bits() == expected[8].to_bits() || expected[8].is_nan());
+            assert!(separate[1].to_bits() == expected[6].to_bits() || expected[6].is_nan());
+            assert!(separate[2].to_bits() == expected[7].to_bits() || expected[7].is_nan());
+        }
+    }
+
+    #[test]
+    fn fft_gives_the_textbook_loop_bit_for_bit() {
+        let mut seed = 3_u64;
+        for n in [1, 2, 4, 8, 64, 1024] {
+            let values: Vec<f64> = (0..2 * n)
+                .map(|_| {
+                    seed = seed
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    (seed >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+                })
+                .collect();
+            let (real, imaginary) = values.split_at(n);
+            for inverse in [false, true] {
+                let (mut re, mut im) = (real.to_vec(), imaginary.to_vec());
+                fft_in_place(&mut re, &mut im, inverse);
+                let (expected_re, expected_im) = plain::transform(real, imaginary, inverse);
+                let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&re), bits(&expected_re), "n = {n}, inverse {inverse}");
+                assert_eq!(bits(&im), bits(&expected_im), "n = {n}, inverse {inverse}");
+            }
+        }
     }
 }

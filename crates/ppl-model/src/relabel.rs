@@ -72,9 +72,22 @@ pub fn label_switching(
     chains: &[Vec<Vec<f64>>],
     offset: usize,
 ) -> Vec<(String, f64, f64)> {
+    label_switching_given(columns, chains, offset, None)
+}
+
+/// [`label_switching`] with the R-hat of each column already known (`known_rhat[p]` for
+/// `columns[p]`, as the summary computed it from the same draws), so that it is not computed
+/// twice; `None`, or a slice of another length, computes them here.
+pub fn label_switching_given(
+    columns: &[OutputColumn],
+    chains: &[Vec<Vec<f64>>],
+    offset: usize,
+    known_rhat: Option<&[f64]>,
+) -> Vec<(String, f64, f64)> {
     if chains.len() < 2 || chains.iter().any(|c| c.len() < 4) {
         return Vec::new();
     }
+    let known_rhat = known_rhat.filter(|known| known.len() == columns.len());
     let mut found = Vec::new();
     for group in groups(columns) {
         let generated = columns.get(group.positions[0]).is_some_and(|c| c.generated);
@@ -89,42 +102,52 @@ pub fn label_switching(
         if generated || discrete || group.shape.len() != 1 || group.positions.len() < 2 {
             continue;
         }
-        let column = |values: &dyn Fn(&[f64]) -> f64| -> Vec<Vec<f64>> {
-            chains
+        let worst = |rhats: &mut dyn Iterator<Item = f64>| -> f64 {
+            rhats.filter(|r| r.is_finite()).fold(f64::NAN, f64::max)
+        };
+        let series_rhat = |values: &dyn Fn(&[f64]) -> f64| -> f64 {
+            let series: Vec<Vec<f64>> = chains
                 .iter()
                 .map(|chain| chain.iter().map(|row| values(row)).collect())
-                .collect()
+                .collect();
+            let slices: Vec<&[f64]> = series.iter().map(Vec::as_slice).collect();
+            rhat(&slices)
         };
-        let worst = |series: &[Vec<Vec<f64>>]| -> f64 {
-            series
-                .iter()
-                .map(|chains| {
-                    let slices: Vec<&[f64]> = chains.iter().map(|c| c.as_slice()).collect();
-                    rhat(&slices)
-                })
-                .filter(|r| r.is_finite())
-                .fold(f64::NAN, f64::max)
-        };
-        let unordered: Vec<Vec<Vec<f64>>> = group
-            .positions
+        let before = worst(&mut group.positions.iter().map(|&p| match known_rhat {
+            Some(known) => known[p],
+            None => series_rhat(&|row: &[f64]| row.get(offset + p).copied().unwrap_or(f64::NAN)),
+        }));
+        // Chains that agree on each element agree on the labels: the sorted elements (a sort
+        // per draw, the costly part) are looked at only when they do not.
+        if before.is_nan() || before <= DISAGREE_RHAT {
+            continue;
+        }
+        let sorted_rows: Vec<Vec<Vec<f64>>> = chains
             .iter()
-            .map(|&p| column(&|row: &[f64]| row.get(offset + p).copied().unwrap_or(f64::NAN)))
-            .collect();
-        let ordered: Vec<Vec<Vec<f64>>> = (0..group.positions.len())
-            .map(|rank| {
-                column(&|row: &[f64]| {
-                    let mut values: Vec<f64> = group
-                        .positions
-                        .iter()
-                        .map(|&p| row.get(offset + p).copied().unwrap_or(f64::NAN))
-                        .collect();
-                    values.sort_by(f64::total_cmp);
-                    values[rank]
-                })
+            .map(|chain| {
+                chain
+                    .iter()
+                    .map(|row| {
+                        let mut values: Vec<f64> = group
+                            .positions
+                            .iter()
+                            .map(|&p| row.get(offset + p).copied().unwrap_or(f64::NAN))
+                            .collect();
+                        values.sort_by(f64::total_cmp);
+                        values
+                    })
+                    .collect()
             })
             .collect();
-        let (before, after) = (worst(&unordered), worst(&ordered));
-        if before > DISAGREE_RHAT && after < AGREE_RHAT {
+        let after = worst(&mut (0..group.positions.len()).map(|rank| {
+            let series: Vec<Vec<f64>> = sorted_rows
+                .iter()
+                .map(|chain| chain.iter().map(|sorted| sorted[rank]).collect())
+                .collect();
+            let slices: Vec<&[f64]> = series.iter().map(Vec::as_slice).collect();
+            rhat(&slices)
+        }));
+        if after < AGREE_RHAT {
             found.push((group.name, before, after));
         }
     }
@@ -320,6 +343,21 @@ mod tests {
         let found = label_switching(&columns, &switched, 0);
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(found[0].0, "mu");
+        // The summary's R-hats, handed in, give the same answer as computing them here.
+        let known: Vec<f64> = (0..2)
+            .map(|p| {
+                let series: Vec<Vec<f64>> = switched
+                    .iter()
+                    .map(|c| c.iter().map(|row| row[p]).collect())
+                    .collect();
+                let slices: Vec<&[f64]> = series.iter().map(Vec::as_slice).collect();
+                rhat(&slices)
+            })
+            .collect();
+        assert_eq!(
+            label_switching_given(&columns, &switched, 0, Some(&known)),
+            found
+        );
         let agreeing = vec![chain(-1.0, 1.0), chain(-1.0, 1.0)];
         assert!(label_switching(&columns, &agreeing, 0).is_empty());
     }

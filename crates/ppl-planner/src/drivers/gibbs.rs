@@ -353,8 +353,12 @@ pub fn run(
         .diagnostics
         .insert("interrupted".into(), json!(interrupted));
     record_sampled_extremes(&mut report, &written);
-    let switched =
-        super::mcmc::label_switching_warnings(&written, &chains, options.relabel.as_ref());
+    let switched = super::mcmc::label_switching_warnings(
+        &written,
+        &chains,
+        &report.summary,
+        options.relabel.as_ref(),
+    );
     report.warnings = warnings(
         &report,
         &totals,

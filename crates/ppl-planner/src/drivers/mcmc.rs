@@ -411,7 +411,8 @@ pub fn run(
         .diagnostics
         .insert("interrupted".into(), json!(interrupted));
     record_sampled_extremes(&mut report, &written);
-    let switched = label_switching_warnings(&written, &chains, options.relabel.as_ref());
+    let switched =
+        label_switching_warnings(&written, &chains, &report.summary, options.relabel.as_ref());
     report.warnings = warnings(
         &report,
         &totals,
@@ -538,14 +539,17 @@ fn describe_adaptation(
 }
 
 /// W0014 for each vector unknown whose chains disagree on the labels (see
-/// `ppl_model::relabel::label_switching`), and a note of what `--relabel` permuted.
+/// `ppl_model::relabel::label_switching`), and a note of what `--relabel` permuted. `summary`
+/// holds the rows summarised from these draws, one per column: their R-hats are reused.
 pub(super) fn label_switching_warnings(
     columns: &[ppl_model::posterior::OutputColumn],
     chains: &[Vec<Vec<f64>>],
+    summary: &[crate::report::SummaryRow],
     relabel: Option<&ppl_model::relabel::Relabeller>,
 ) -> Vec<String> {
     let offset = crate::draws::SAMPLER_COLUMNS.len();
-    ppl_model::relabel::label_switching(columns, chains, offset)
+    let rhats: Vec<f64> = summary.iter().map(|row| row.stats.rhat).collect();
+    ppl_model::relabel::label_switching_given(columns, chains, offset, Some(&rhats))
         .into_iter()
         .map(|(name, before, after)| {
             format!(

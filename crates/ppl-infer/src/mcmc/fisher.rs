@@ -445,7 +445,9 @@ impl FisherAdaptation {
             };
         }
         let final_start = self.num_warmup.saturating_sub(schedule.final_window);
-        if !(step_size >= COLLAPSED_STEP_SIZE) {
+        // A NaN step counts as collapsed.
+        let healthy_step = step_size >= COLLAPSED_STEP_SIZE;
+        if !healthy_step {
             return self.observe_collapsed(gradient, metric, final_start);
         }
         self.collapsed = false;

@@ -77,7 +77,8 @@ pub fn stuck_chains(summaries: &[Option<WarmupSummary>]) -> Vec<Option<usize>> {
     let is_stuck = |summary: &WarmupSummary| {
         let margin = STUCK_SPREADS * (best.sd_lp + summary.sd_lp) + STUCK_MARGIN;
         // A NaN gap (a non-finite mean) counts as stuck: that chain has no usable state.
-        !(best.mean_lp - summary.mean_lp <= margin)
+        let within = best.mean_lp - summary.mean_lp <= margin;
+        !within
     };
     let healthy: Vec<usize> = summaries
         .iter()

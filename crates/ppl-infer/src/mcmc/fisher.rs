@@ -77,9 +77,7 @@ impl Default for FisherSettings {
 pub const COLLAPSED_STEP_SIZE: f64 = 1e-4;
 
 /// The metric estimated from a window of draws and their gradients, or `None` with fewer than
-/// three draws, a coordinate that never moved in the window (every draw the same there: the
-/// chain was stuck, and the window says nothing about the scale) or a numerical failure (the
-/// caller keeps its metric).
+/// three draws or a numerical failure (the caller keeps its metric).
 pub fn estimate_metric(
     draws: &[&[f64]],
     gradients: &[&[f64]],
@@ -111,10 +109,6 @@ pub fn estimate_metric_and_fit(
     let count = draws.len();
     let dim = draws.first()?.len();
     if count < 3 || gradients.len() != count {
-        return None;
-    }
-    let first = draws[0];
-    if (0..dim).any(|i| draws.iter().all(|x| x[i] == first[i])) {
         return None;
     }
     let n = count as f64;
@@ -721,17 +715,6 @@ mod tests {
         // The correlation a window of the curve shows is not taken for a dense metric: only a
         // direction off by 100x would be corrected, and none is.
         assert_eq!(estimate.metric.rank(), 0, "{:?}", estimate.metric.values());
-    }
-
-    #[test]
-    fn a_window_where_a_coordinate_never_moved_gives_no_metric() {
-        // Rejections repeat the draw: a window stuck in place says nothing about the scale (the
-        // old fallback gave such a coordinate scale 1 next to 1e-10 for the others).
-        let draws = [vec![0.5, 1.0], vec![0.5, 1.2], vec![0.5, 0.9]];
-        let gradients = [vec![1e20, -1.0], vec![2e20, 0.5], vec![-1e20, 0.2]];
-        let draws_ref: Vec<&[f64]> = draws.iter().map(Vec::as_slice).collect();
-        let gradients_ref: Vec<&[f64]> = gradients.iter().map(Vec::as_slice).collect();
-        assert!(estimate_metric(&draws_ref, &gradients_ref, &FisherSettings::default()).is_none());
     }
 
     #[test]

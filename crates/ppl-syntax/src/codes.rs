@@ -107,6 +107,7 @@ codes! {
     EM_COMPONENT_COLLAPSED = "W0020": "an EM mixture component that collapsed onto a point or two (variance at the regularisation floor)";
     EM_SINGULAR_COVARIANCE = "W0021": "an EM mixture component whose covariance is singular (its points lie in a lower-dimensional subspace)";
     LABEL_SWITCHING = "W0014": "a mixture's chains that disagree on the labels of its components (`--relabel` or `ordered`)";
+    CHAIN_RESTARTED = "W0018": "a NUTS chain whose log density at the end of warmup lay far below another chain's, warmed up again from that chain's position";
     SHADOWED_BUILTIN = "N0001": "a declared name that shadows a built-in function (calls still reach the function)";
     LARGE_SAVED_LET = "N0002": "a saved `let` that writes many columns per draw (`local let` or `--save` keeps it out)";
 }

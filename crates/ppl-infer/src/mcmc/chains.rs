@@ -4,6 +4,7 @@
 //! Each chain draws from its own ChaCha8 stream, numbered `chain_id_offset + chain index`, so a
 //! seed gives bit-identical draws whatever the number of threads.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
@@ -20,6 +21,7 @@ use super::hmc::metric::{
 use super::hmc::nuts::Nuts;
 use super::hmc::static_hmc::StaticHmc;
 use super::hmc::{ChainState, PhasePoint};
+use super::stuck::{SUMMARY_ITERATIONS, WarmupBoard, WarmupSummary};
 use super::{Kernel, MetricKind, SamplerSettings};
 use crate::density::{LogDensity, LogDensityError};
 
@@ -104,6 +106,10 @@ pub struct ChainOutput {
     /// included), and during sampling.
     pub warmup_gradients: u64,
     pub sampling_gradients: u64,
+    /// The chain whose end-of-warmup position this chain was warmed up again from, because its
+    /// own log density lay far below that chain's ([`super::stuck`]); `warmup_iterations` and
+    /// `warmup_gradients` count both warmups.
+    pub restarted_from: Option<u64>,
 }
 
 impl ChainOutput {
@@ -184,10 +190,21 @@ pub fn sample_chains<D: LogDensity>(
 ) -> Result<Vec<ChainOutput>, SamplerError> {
     check_settings(settings, control)?;
     check_draws_fit(settings.num_chains, settings.num_draws, density.dim())?;
+    // The check across chains needs every chain running at once (one thread each, as
+    // `run_chains_in_parallel` gives up to 64 chains); it is part of the gradient-informed
+    // warmup, and Stan's metric keeps Stan's behaviour.
+    let board = (settings.metric.uses_gradients()
+        && settings.adapt
+        && settings.num_warmup > 0
+        && (2..=MAX_THREADED_CHAINS).contains(&settings.num_chains))
+    .then(|| WarmupBoard::new(settings.num_chains));
     run_chains_in_parallel(density, settings.num_chains, |density, index| {
-        run_chain(density, settings, control, index)
+        run_chain(density, settings, control, index, board.as_ref())
     })
 }
+
+/// Up to this many chains each get a thread of their own; more run on rayon's pool.
+const MAX_THREADED_CHAINS: usize = 64;
 
 /// Runs `run(density clone, chain index)` for `num_chains` chains in parallel and returns the
 /// results in chain order, or the first failing chain's error. Shared by every kernel.
@@ -208,7 +225,7 @@ where
     // One thread per chain (up to a few dozen): with more chains than cores, a pool would run
     // them in waves and leave cores idle at the end; threads share the cores to the last draw.
     // Each chain's stream is its own, so the draws do not depend on how they are scheduled.
-    let results: Vec<Result<T, SamplerError>> = if num_chains <= 64 {
+    let results: Vec<Result<T, SamplerError>> = if num_chains <= MAX_THREADED_CHAINS {
         std::thread::scope(|scope| {
             let handles: Vec<_> = densities
                 .into_iter()
@@ -289,6 +306,7 @@ fn run_chain<D: LogDensity>(
     settings: &SamplerSettings,
     control: &RunControl<'_>,
     index: usize,
+    board: Option<&WarmupBoard>,
 ) -> Result<ChainOutput, SamplerError> {
     let dim = density.dim();
     let max_error = settings.max_energy_error;
@@ -301,6 +319,7 @@ fn run_chain<D: LogDensity>(
             settings,
             control,
             index,
+            board,
         ),
         (Kernel::Nuts, MetricKind::Dense) => run_with(
             density,
@@ -309,6 +328,7 @@ fn run_chain<D: LogDensity>(
             settings,
             control,
             index,
+            board,
         ),
         (Kernel::Nuts, _) => run_with(
             density,
@@ -317,6 +337,7 @@ fn run_chain<D: LogDensity>(
             settings,
             control,
             index,
+            board,
         ),
         (Kernel::StaticHmc(length), MetricKind::Stan) => run_with(
             density,
@@ -325,6 +346,7 @@ fn run_chain<D: LogDensity>(
             settings,
             control,
             index,
+            board,
         ),
         (Kernel::StaticHmc(length), MetricKind::Dense) => run_with(
             density,
@@ -333,6 +355,7 @@ fn run_chain<D: LogDensity>(
             settings,
             control,
             index,
+            board,
         ),
         (Kernel::StaticHmc(length), _) => run_with(
             density,
@@ -341,6 +364,7 @@ fn run_chain<D: LogDensity>(
             settings,
             control,
             index,
+            board,
         ),
     }
 }
@@ -353,13 +377,14 @@ fn run_with<D, M, K>(
     settings: &SamplerSettings,
     control: &RunControl<'_>,
     index: usize,
+    board: Option<&WarmupBoard>,
 ) -> Result<ChainOutput, SamplerError>
 where
     D: LogDensity,
     M: Metric,
     K: super::hmc::Kernel,
 {
-    ChainRunner::new(density, metric, kernel, settings, control, index).run()
+    ChainRunner::new(density, metric, kernel, settings, control, index, board).run()
 }
 
 /// The random stream of chain `chain_id` under `seed`.
@@ -470,6 +495,9 @@ struct ChainRunner<'a, 'c, D, M, K> {
     control: &'a RunControl<'c>,
     index: usize,
     chain_id: u64,
+    board: Option<&'a WarmupBoard>,
+    /// The log densities of the last warmup iterations, for the board.
+    recent_log_densities: VecDeque<f64>,
 }
 
 impl<'a, 'c, D, M, K> ChainRunner<'a, 'c, D, M, K>
@@ -485,6 +513,7 @@ where
         settings: &'a SamplerSettings,
         control: &'a RunControl<'c>,
         index: usize,
+        board: Option<&'a WarmupBoard>,
     ) -> Self {
         ChainRunner {
             density: Counted {
@@ -498,6 +527,8 @@ where
             control,
             index,
             chain_id: settings.chain_id_offset.wrapping_add(index as u64),
+            board,
+            recent_log_densities: VecDeque::with_capacity(SUMMARY_ITERATIONS),
         }
     }
 
@@ -512,6 +543,9 @@ where
         let chain_id = self.chain_id;
         let dim = self.density.dim();
         let mut rng = chain_rng(settings.seed, chain_id);
+        // Taken first, so that a chain failing anywhere before its post still releases the rest.
+        let ticket = self.board.map(|board| board.ticket(self.index));
+        let fresh_metric = self.metric.clone();
         let user_value = self
             .control
             .initial_positions
@@ -537,14 +571,35 @@ where
             warmup_nonlinearity: None,
             warmup_gradients: 0,
             sampling_gradients: 0,
+            restarted_from: None,
         };
 
         let warmup_start = Instant::now();
-        let step_size = if settings.metric.uses_gradients() && settings.adapt {
+        let mut step_size = if settings.metric.uses_gradients() && settings.adapt {
             self.warmup_from_gradients(&mut state, &mut rng, &mut output)?
         } else {
             self.warmup_in_windows(&mut state, &mut rng, &mut output)?
         };
+        if let Some(ticket) = ticket {
+            let log_densities: Vec<f64> = self.recent_log_densities.iter().copied().collect();
+            let summary = (!output.interrupted)
+                .then(|| WarmupSummary::from_log_densities(&log_densities, &state.position))
+                .flatten();
+            if let Some((source, position)) = ticket.post_and_wait(summary)
+                && !self.stopped()
+            {
+                // Warm up afresh from the healthy chain's position: its metric and step size
+                // belong to that chain's stream of draws, this chain learns its own.
+                let first_iterations = output.warmup_iterations;
+                self.metric = fresh_metric;
+                state.position.copy_from_slice(&position);
+                try_point(&mut self.density, &mut state)
+                    .map_err(|error| SamplerError::InitialValue { chain_id, error })?;
+                step_size = self.warmup_from_gradients(&mut state, &mut rng, &mut output)?;
+                output.warmup_iterations += first_iterations;
+                output.restarted_from = Some(settings.chain_id_offset.wrapping_add(source as u64));
+            }
+        }
         output.warmup_seconds = warmup_start.elapsed().as_secs_f64();
         output.warmup_gradients = self.density.evaluations;
         output.step_size = step_size;
@@ -621,6 +676,10 @@ where
         }
         output.warmup_divergences += usize::from(transition.divergent);
         output.warmup_iterations = iteration + 1;
+        if self.recent_log_densities.len() == SUMMARY_ITERATIONS {
+            self.recent_log_densities.pop_front();
+        }
+        self.recent_log_densities.push_back(state.log_density);
         self.report(iteration, true, state, &transition, step_size);
         Some(transition)
     }
@@ -755,11 +814,12 @@ where
                 &state.position,
                 &state.gradient,
                 metric,
+                step_size,
                 dual_averaging.final_step_size(),
             );
             match event {
                 WarmupEvent::Nothing => {}
-                WarmupEvent::FirstUpdate | WarmupEvent::FinalWindow => {
+                WarmupEvent::FirstUpdate | WarmupEvent::FinalWindow | WarmupEvent::Restart => {
                     // A new metric needs a new scale of step: search from the current one and
                     // restart the averaging around it, as Stan does after each window.
                     match initial_step_size(

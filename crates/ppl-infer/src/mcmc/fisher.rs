@@ -18,7 +18,16 @@
 //!   only directions off by nutpie's factor 100 are corrected;
 //! - adaptation stops once two successive late windows give the same metric (every marginal
 //!   variance and conditional precision within a factor of 2) and the step size has settled
-//!   (within 30%); a final window then tunes the step size alone.
+//!   (within 30%); a final window then tunes the step size alone;
+//! - a collapsed step size (below [`COLLAPSED_STEP_SIZE`] in the metric's units, where a metric
+//!   that fits makes the posterior's scale about 1) says the metric does not describe where the
+//!   chain is: typically a chain far out in a tail whose log density changes by orders of
+//!   magnitude within a window (arma11 outside its invertible region), where a window of nearly
+//!   identical draws gives a metric that pins the chain in place and then looks "settled". While
+//!   the step is collapsed no window is kept, no metric is learnt and warmup cannot settle; a
+//!   metric learnt from windows is dropped for the gradient guess at the current point, with
+//!   which the chain rolls down the tail as under a fixed metric, and adaptation starts afresh
+//!   once the step size has recovered.
 
 use std::collections::VecDeque;
 
@@ -61,6 +70,11 @@ impl Default for FisherSettings {
         }
     }
 }
+
+/// A step size below this, in the units of a gradient-informed metric (where a metric that fits
+/// makes the posterior's scale about 1 and a healthy step is 0.1–1 even in 10⁶ dimensions),
+/// means the metric does not fit where the chain is; see the module doc.
+pub const COLLAPSED_STEP_SIZE: f64 = 1e-4;
 
 /// The metric estimated from a window of draws and their gradients, or `None` with fewer than
 /// three draws or a numerical failure (the caller keeps its metric).
@@ -299,6 +313,9 @@ pub enum WarmupEvent {
     FirstUpdate,
     /// The metric is now fixed: restart the step size adaptation for the final window.
     FinalWindow,
+    /// The step size collapsed under a metric learnt from windows: the metric was replaced by
+    /// the gradient guess at the current point; find a new step size.
+    Restart,
     /// Warmup is over.
     Done,
 }
@@ -349,6 +366,10 @@ pub struct FisherAdaptation {
     pub settled: bool,
     /// What the last window used for the metric said about linearity (see [`FisherEstimate`]).
     pub nonlinearity: Option<f64>,
+    /// Whether the last observed step size was collapsed ([`COLLAPSED_STEP_SIZE`]).
+    collapsed: bool,
+    /// How many times the step size collapsed under a learnt metric, which was then dropped.
+    pub restarts: usize,
 }
 
 impl FisherAdaptation {
@@ -368,6 +389,8 @@ impl FisherAdaptation {
             previous: None,
             settled: false,
             nonlinearity: None,
+            collapsed: false,
+            restarts: 0,
         }
     }
 
@@ -395,12 +418,13 @@ impl FisherAdaptation {
     }
 
     /// Feeds the chain's state after one warmup transition; may replace `metric`. `step_size`
-    /// is dual averaging's current averaged step size.
+    /// is dual averaging's step for the next transition, `averaged_step_size` its average.
     pub fn observe(
         &mut self,
         position: &[f64],
         gradient: &[f64],
         metric: &mut LowRankMetric,
+        step_size: f64,
         averaged_step_size: Option<f64>,
     ) -> WarmupEvent {
         self.iteration += 1;
@@ -414,11 +438,17 @@ impl FisherAdaptation {
                 WarmupEvent::Nothing
             };
         }
+        let final_start = self.num_warmup.saturating_sub(schedule.final_window);
+        // A NaN step counts as collapsed.
+        let healthy_step = step_size >= COLLAPSED_STEP_SIZE;
+        if !healthy_step {
+            return self.observe_collapsed(gradient, metric, final_start);
+        }
+        self.collapsed = false;
         if position.iter().chain(gradient).all(|v| v.is_finite()) {
             self.draws.push_back(position.to_vec());
             self.gradients.push_back(gradient.to_vec());
         }
-        let final_start = self.num_warmup.saturating_sub(schedule.final_window);
         if self.phase == Phase::Early && self.iteration >= schedule.early_end {
             self.phase = Phase::Late;
         }
@@ -453,17 +483,51 @@ impl FisherAdaptation {
             self.previous = Some((metric.clone(), step));
         }
         if self.settled || self.iteration >= final_start {
-            self.phase = Phase::Final;
-            self.final_started = self.iteration;
-            self.draws.clear();
-            self.gradients.clear();
-            return if self.iteration >= self.num_warmup {
-                WarmupEvent::Done
-            } else {
-                WarmupEvent::FinalWindow
-            };
+            return self.enter_final();
         }
         event
+    }
+
+    /// A transition whose step size collapsed: nothing from this region is kept (its draws
+    /// barely move, and a window of them gives a metric that pins the chain where it is), a
+    /// learnt metric is dropped for the gradient guess here, and no settling is declared.
+    fn observe_collapsed(
+        &mut self,
+        gradient: &[f64],
+        metric: &mut LowRankMetric,
+        final_start: usize,
+    ) -> WarmupEvent {
+        let entering = !self.collapsed;
+        self.collapsed = true;
+        self.draws.clear();
+        self.gradients.clear();
+        self.foreground = 0;
+        self.last_switch = self.iteration;
+        self.previous = None;
+        if self.iteration >= final_start {
+            return self.enter_final();
+        }
+        if entering && self.updated_once && gradient.iter().all(|g| g.is_finite()) {
+            // The next learnt metric needs its own step-size search again.
+            self.updated_once = false;
+            self.restarts += 1;
+            *metric = LowRankMetric::from_gradient(gradient);
+            return WarmupEvent::Restart;
+        }
+        WarmupEvent::Nothing
+    }
+
+    /// Freezes the metric: the final window tunes the step size alone.
+    fn enter_final(&mut self) -> WarmupEvent {
+        self.phase = Phase::Final;
+        self.final_started = self.iteration;
+        self.draws.clear();
+        self.gradients.clear();
+        if self.iteration >= self.num_warmup {
+            WarmupEvent::Done
+        } else {
+            WarmupEvent::FinalWindow
+        }
     }
 }
 
@@ -651,6 +715,43 @@ mod tests {
         // The correlation a window of the curve shows is not taken for a dense metric: only a
         // direction off by 100x would be corrected, and none is.
         assert_eq!(estimate.metric.rank(), 0, "{:?}", estimate.metric.values());
+    }
+
+    #[test]
+    fn a_collapsed_step_drops_the_learnt_metric_and_learns_nothing() {
+        let covariance = DMatrix::from_row_slice(2, 2, &[4.0, 1.0, 1.0, 1.0]);
+        let (draws, gradients) = gaussian_window(&covariance, 400, 11);
+        let mut adaptation = FisherAdaptation::new(1000, 2, FisherSettings::default());
+        let mut metric = LowRankMetric::identity(2);
+        let mut events = Vec::new();
+        for (x, g) in draws.iter().zip(&gradients).take(30) {
+            events.push(adaptation.observe(x, g, &mut metric, 0.5, Some(0.5)));
+        }
+        assert!(events.contains(&WarmupEvent::FirstUpdate), "{events:?}");
+        // The step collapses: the learnt metric gives way to the gradient guess here, once.
+        let stuck_gradient = [3e8, -2e2];
+        let event = adaptation.observe(&draws[30], &stuck_gradient, &mut metric, 1e-7, Some(1e-7));
+        assert_eq!(event, WarmupEvent::Restart);
+        let guess = LowRankMetric::from_gradient(&stuck_gradient);
+        assert_eq!((metric.scale(), metric.rank()), (guess.scale(), 0));
+        assert_eq!(adaptation.restarts, 1);
+        // While it stays collapsed nothing is learnt and nothing settles, however long.
+        for (x, g) in draws.iter().zip(&gradients).skip(31).take(300) {
+            let event = adaptation.observe(x, g, &mut metric, 1e-7, Some(1e-7));
+            assert_eq!(event, WarmupEvent::Nothing);
+        }
+        assert_eq!((metric.scale(), metric.rank()), (guess.scale(), 0));
+        assert!(!adaptation.settled);
+        // Once the step recovers, windows are kept again and the next metric is a first update.
+        let mut recovered = Vec::new();
+        for (x, g) in draws.iter().zip(&gradients).skip(331).take(30) {
+            recovered.push(adaptation.observe(x, g, &mut metric, 0.5, Some(0.5)));
+        }
+        assert!(
+            recovered.contains(&WarmupEvent::FirstUpdate),
+            "{recovered:?}"
+        );
+        assert_ne!(metric.scale(), guess.scale());
     }
 
     #[test]

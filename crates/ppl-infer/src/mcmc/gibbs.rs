@@ -495,6 +495,7 @@ impl<'a, 'c, M: ConditionalModel> GibbsRunner<'a, 'c, M> {
             warmup_nonlinearity: None,
             warmup_gradients: 0,
             sampling_gradients: 0,
+            restarted_from: None,
             warmup_seconds: 0.0,
             sampling_seconds: 0.0,
         };

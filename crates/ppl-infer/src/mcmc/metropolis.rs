@@ -199,6 +199,7 @@ impl<'a, 'c, D: LogDensity> RandomWalk<'a, 'c, D> {
             warmup_nonlinearity: None,
             warmup_gradients: 0,
             sampling_gradients: 0,
+            restarted_from: None,
             warmup_seconds: 0.0,
             sampling_seconds: 0.0,
         };

@@ -9,7 +9,9 @@
 //!   0.234 acceptance, [`sample_chains_random_walk`];
 //! - [`gibbs`]: Gibbs sampling of discrete unknowns from their full conditionals, conjugate
 //!   draws and random-walk Metropolis-within-Gibbs for the continuous ones, [`sample_chains_gibbs`];
-//! - [`chains`]: initialisation, the warmup/sampling loop of one chain, and [`sample_chains`].
+//! - [`chains`]: initialisation, the warmup/sampling loop of one chain, and [`sample_chains`];
+//! - [`stuck`]: the end-of-warmup check across chains that warms a chain up again from another's
+//!   position when its log density lies far below theirs.
 //!
 //! Everything is configured by [`SamplerSettings`]; what a run needs from its caller at run time
 //! (initial values, a stop flag, progress counters, a draw sink) is in [`RunControl`].
@@ -20,6 +22,7 @@ pub mod fisher;
 pub mod gibbs;
 pub mod hmc;
 pub mod metropolis;
+pub mod stuck;
 
 pub use adapt::{DualAveragingSettings, StepSizeError, WindowSettings};
 pub use chains::{

@@ -430,6 +430,15 @@ pub fn run(
             if metric_failures == 1 { "" } else { "s" }
         ));
     }
+    for output in &outputs {
+        if let Some(source) = output.restarted_from {
+            report.warnings.push(format!(
+                "{}: chain {} ended warmup where the log density lay far below chain {source}'s (a region with no posterior mass: a crevice or a minor mode), so it was warmed up again from chain {source}'s position; the posterior may have local modes that trap a chain",
+                codes::CHAIN_RESTARTED,
+                output.chain_id
+            ));
+        }
+    }
     if let Some(dir) = options.out {
         report
             .notes

@@ -345,9 +345,8 @@ impl TableBuilder {
         }
     }
 
-    /// Records that row number `self.rows` (not yet counted) starts on `line`.
-    fn push_row_line(&mut self, line: u64) {
-        let rows = self.rows;
+    /// Records that row number `rows` (the rows before it already recorded) starts on `line`.
+    fn push_row_line(&mut self, rows: usize, line: u64) {
         match &mut self.row_lines {
             RowLines::Consecutive { first } if rows == 0 => *first = line,
             RowLines::Consecutive { first } if *first + rows as u64 == line => {}
@@ -398,10 +397,8 @@ impl TableBuilder {
         };
         if !contiguous {
             for row in 0..piece.rows {
-                self.push_row_line(piece.row_lines.line_of(row) + line_offset);
-                self.rows += 1;
+                self.push_row_line(self.rows + row, piece.row_lines.line_of(row) + line_offset);
             }
-            self.rows -= piece.rows;
         }
         for (value, piece_value) in self.values.iter_mut().zip(piece.values) {
             value.builder.append(piece_value.builder);
@@ -434,7 +431,7 @@ impl RowSink for TableBuilder {
 
     /// Records the row's line and makes room for its elements (NaN until set).
     fn start_row(&mut self, line: u64) {
-        self.push_row_line(line);
+        self.push_row_line(self.rows, line);
         for (value, &width) in self.values.iter_mut().zip(&self.widths) {
             let length = value.builder.values.len();
             value.builder.values.resize(length + width, f64::NAN);
